@@ -1,0 +1,3 @@
+from fleetcfg.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The command line (typer). The only package that imports typer and rich."""

@@ -1,0 +1,132 @@
+"""One error hierarchy for fleetcfg.
+
+Every error a user can trigger derives from :class:`FleetcfgError` and carries
+where it happened (file, line, column, host, key path) so that the CLI can print
+one located line and pick the exit code in one place.
+"""
+
+from __future__ import annotations
+
+
+class FleetcfgError(Exception):
+    """Base of every error fleetcfg raises on purpose."""
+
+    #: process exit code the CLI uses for this error class
+    exit_code: int = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        host: str | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.host = host
+        self.key = key
+        self.hint = hint
+
+    def location(self) -> str:
+        """``file:line:col`` (the parts that are known), or ``""``."""
+        if self.file is None:
+            return ""
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        out = []
+        loc = self.location()
+        if loc:
+            out.append(f"{loc}: ")
+        if self.host:
+            out.append(f"host {self.host}: ")
+        if self.key:
+            out.append(f"{self.key}: ")
+        out.append(self.message)
+        if self.hint:
+            out.append(f" ({self.hint})")
+        return "".join(out)
+
+
+class UsageError(FleetcfgError):
+    """The command line itself is wrong (missing file, bad option value)."""
+
+    exit_code = 2
+
+
+class ConfigSyntaxError(FleetcfgError):
+    """A daemon.json / config.json file cannot be decoded at all."""
+
+
+class InventoryError(FleetcfgError):
+    """inventory.yaml is malformed or inconsistent."""
+
+
+class TemplateError(FleetcfgError):
+    """A profile template failed to render (syntax, undefined variable, lookup)."""
+
+
+class SecretLookupError(TemplateError):
+    """An ``env()`` or ``file()`` lookup in a profile could not be resolved."""
+
+
+class TransportError(FleetcfgError):
+    """Talking to a host failed (connect, auth, host key, command, timeout)."""
+
+
+class ConnectError(TransportError):
+    """The host could not be reached."""
+
+
+class AuthenticationError(TransportError):
+    """The host refused every credential we offered."""
+
+
+class HostKeyError(TransportError):
+    """The host key is unknown or does not match known_hosts."""
+
+
+class CommandTimeoutError(TransportError):
+    """A remote command did not finish in time."""
+
+
+class RemoteCommandError(TransportError):
+    """A remote command exited non-zero where success was required."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        exit_status: int,
+        stdout: str = "",
+        stderr: str = "",
+        host: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host)
+        self.exit_status = exit_status
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class PlanError(FleetcfgError):
+    """A plan cannot be computed, loaded or executed."""
+
+
+class StalePlanError(PlanError):
+    """A saved plan no longer matches what is on the host or what the repo renders."""
+
+
+class LockError(FleetcfgError):
+    """Another fleetcfg run holds the lock on a host."""
