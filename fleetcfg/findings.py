@@ -33,6 +33,8 @@ class Finding:
     line: int | None = None
     column: int | None = None
     hosts: tuple[str, ...] = field(default=())
+    #: the key path as a tuple of keys and list indices (for locating)
+    loc: tuple[str | int, ...] = field(default=(), compare=False, repr=False)
 
     def located(self, file: str | None, line: int | None, column: int | None) -> Finding:
         return replace(self, file=file, line=line, column=column)

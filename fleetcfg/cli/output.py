@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import sys
+from typing import NoReturn
 
+import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fleetcfg.errors import FleetcfgError
 
@@ -18,6 +20,10 @@ def stderr_console() -> Console:
 
 
 def print_error(exc: FleetcfgError) -> None:
-    console = stderr_console()
-    console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-    sys.stderr.flush()
+    stderr_console().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+
+
+def fail_usage(exc: FleetcfgError) -> NoReturn:
+    """Print a usage error and exit 2."""
+    print_error(exc)
+    raise typer.Exit(2)

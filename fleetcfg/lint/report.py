@@ -1,0 +1,77 @@
+"""Lint output formats (pure functions: findings in, text out) and exit codes.
+
+* ``text``: ``FILE:LINE:COL: FC012 error: message`` (one line per finding)
+* ``json``: ``{"findings": [...], "summary": {...}}``; each finding has rule,
+  severity, message, file, line, column, path (and hosts when known)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from fleetcfg.findings import Finding, Severity, has_errors
+
+EXIT_OK = 0
+EXIT_ERRORS = 1
+EXIT_USAGE = 2
+
+
+def exit_code(findings: Sequence[Finding]) -> int:
+    """0 when there is no error (warnings allowed), 1 otherwise."""
+    return EXIT_ERRORS if has_errors(findings) else EXIT_OK
+
+
+def location(f: Finding) -> str:
+    if f.file is None:
+        return "<input>"
+    parts = [f.file, str(f.line or 1), str(f.column or 1)]
+    return ":".join(parts)
+
+
+def text_line(f: Finding) -> str:
+    hosts = ""
+    if f.hosts:
+        shown = ", ".join(f.hosts[:3]) + (
+            f" and {len(f.hosts) - 3} more" if len(f.hosts) > 3 else ""
+        )
+        hosts = f" [{len(f.hosts)} host{'s' if len(f.hosts) != 1 else ''}: {shown}]"
+    return f"{location(f)}: {f.rule} {f.severity.value}: {f.message}{hosts}"
+
+
+def summary(findings: Sequence[Finding]) -> dict[str, int]:
+    counts = {s.value: 0 for s in Severity}
+    for f in findings:
+        counts[f.severity.value] += 1
+    return counts
+
+
+def summary_line(findings: Sequence[Finding]) -> str:
+    c = summary(findings)
+    return f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} info"
+
+
+def format_text(findings: Sequence[Finding]) -> str:
+    lines = [text_line(f) for f in findings]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "message": f.message,
+        "file": f.file,
+        "line": f.line,
+        "column": f.column,
+        "path": f.path,
+    }
+    if f.hosts:
+        out["hosts"] = list(f.hosts)
+    return out
+
+
+def format_json(findings: Sequence[Finding]) -> str:
+    doc = {"findings": [finding_dict(f) for f in findings], "summary": summary(findings)}
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,102 @@
+"""Shared building blocks of the config models: key metadata, strict types,
+and located errors that carry a rule id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
+
+from fleetcfg.versions import EngineVersion
+
+
+class Reload(StrEnum):
+    """What dockerd does with a key on SIGHUP (``systemctl reload docker``)."""
+
+    #: not applied on reload: a change needs a restart
+    RESTART = "restart"
+    #: applied on reload when the key is present (and non-empty); removing the
+    #: key does not reset the running value, so a removal needs a restart
+    IF_PRESENT = "if-present"
+    #: re-applied on every reload; an absent key resets it to the default, so
+    #: any change, removal included, is reloadable
+    ALWAYS = "always"
+    #: dockerd accepts the key but never applies it: no reload, no restart
+    NO_EFFECT = "no-effect"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """Metadata of one daemon.json key (attached to the model field)."""
+
+    reload: Reload = Reload.RESTART
+    #: first Engine release that knows the key (None: every release we model)
+    since: EngineVersion | None = None
+    #: first Engine release that rejects the key as unknown (or refuses it)
+    until: EngineVersion | None = None
+    #: what the removal message says (e.g. the replacement key)
+    removed_hint: str = ""
+    #: Engine release from which the key is deprecated, and what to use instead
+    deprecated_since: EngineVersion | None = None
+    deprecated_hint: str = ""
+    #: the value can hold credentials (masked in every output)
+    secret: bool = False
+
+
+def v(text: str) -> EngineVersion:
+    return EngineVersion.parse(text)
+
+
+def fail(rule: str, message: str) -> PydanticCustomError:
+    """An error for a pydantic validator, carrying the rule id as its type."""
+    return PydanticCustomError(rule, message.replace("{", "{{").replace("}", "}}"))
+
+
+def check(rule: str, problem: Callable[[str], str | None]) -> AfterValidator:
+    """A validator that raises ``rule`` with ``problem(value)`` when it says so;
+    empty strings mean "unset" to dockerd and are never checked."""
+
+    def validate(value: str) -> str:
+        if value == "":
+            return value
+        reason = problem(value)
+        if reason:
+            raise fail(rule, reason)
+        return value
+
+    return AfterValidator(validate)
+
+
+def _int64(value: int) -> int:
+    if not -(2**63) <= value < 2**63:
+        raise fail("FC003", f"{value} does not fit in a 64-bit integer")
+    return value
+
+
+def _null_as_empty(value: Any) -> Any:
+    """Go decodes ``null`` inside a []string or map[string]string as ``""``."""
+    if isinstance(value, list):
+        return ["" if item is None else item for item in value]
+    if isinstance(value, dict):
+        return {k: "" if item is None else item for k, item in value.items()}
+    return value
+
+
+Bool = StrictBool
+Int = Annotated[StrictInt, AfterValidator(_int64)]
+Str = StrictStr
+StrList = Annotated[list[StrictStr], BeforeValidator(_null_as_empty)]
+StrMap = Annotated[dict[str, StrictStr], BeforeValidator(_null_as_empty)]
+
+#: strict: no coercion ("true" is not a bool, 3 is not a string); keys by alias
+STRICT = ConfigDict(
+    strict=True,
+    populate_by_name=True,
+    validate_by_alias=True,
+    serialize_by_alias=True,
+    revalidate_instances="never",
+)
