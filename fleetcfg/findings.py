@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -53,5 +54,5 @@ class Finding:
         )
 
 
-def has_errors(findings: list[Finding] | tuple[Finding, ...]) -> bool:
+def has_errors(findings: Iterable[Finding]) -> bool:
     return any(f.severity is Severity.ERROR for f in findings)

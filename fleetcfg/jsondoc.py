@@ -62,13 +62,14 @@ class JsonDocument:
     positions: dict[Loc, Position] = field(default_factory=dict)
     #: keys written more than once: (loc, first position, last position)
     duplicates: list[tuple[Loc, Position, Position]] = field(default_factory=list)
-    #: the values of those earlier occurrences (dockerd type-checks them too)
-    shadowed: list[tuple[Loc, Any]] = field(default_factory=list)
+    #: the values of those earlier occurrences and where they are (dockerd
+    #: type-checks them too)
+    shadowed: list[tuple[Loc, Any, Position]] = field(default_factory=list)
     empty: bool = False
 
     def locate(self, loc: Loc) -> Position | None:
         """Position of ``loc``, or of its nearest recorded ancestor."""
-        for n in range(len(loc), 0, -1):
+        for n in range(len(loc), -1, -1):
             pos = self.positions.get(loc[:n])
             if pos is not None:
                 return pos
@@ -147,7 +148,7 @@ class _Parser:
         self.file = file
         self.positions: dict[Loc, Position] = {}
         self.duplicates: list[tuple[Loc, Position, Position]] = []
-        self.shadowed: list[tuple[Loc, Any]] = []
+        self.shadowed: list[tuple[Loc, Any, Position]] = []
         self._line_starts: list[int] | None = None
 
     # -- positions -------------------------------------------------------
@@ -230,12 +231,23 @@ class _Parser:
                 raise self.fail("after object key")
             self.i += 1
             child = (*loc, key)
+            value = self.parse_value(child)
             if key in result:
                 first = self.positions.get(child, key_pos)
                 self.duplicates.append((child, first, key_pos))
-                self.shadowed.append((child, result.pop(key)))
+                if value is None:
+                    # Go's decoder treats a later null as a no-op: the earlier
+                    # value stays in effect
+                    value = result[key]
+                    key_pos = first
+                elif isinstance(value, dict) and isinstance(result[key], dict):
+                    # a repeated object is decoded into the same map/struct:
+                    # the keys of both occurrences apply
+                    value = {**result.pop(key), **value}
+                else:
+                    self.shadowed.append((child, result.pop(key), first))
             self.positions[child] = key_pos
-            result[key] = self.parse_value(child)
+            result[key] = value
             self.skip_ws()
             if self.i >= self.n:
                 raise self.fail("after object key:value pair")
@@ -457,10 +469,13 @@ def parse_document(raw: bytes | str, *, file: str | None = None) -> JsonDocument
     parser = _Parser(text, file)
     parser.i = lead
     parser.n = lead + len(body)
+    parser.skip_ws()
+    root = parser.pos(parser.i)
     value = parser.parse_value(())
     parser.skip_ws()
     if parser.i < parser.n:
         raise parser.fail("after top-level value")
+    parser.positions[()] = root
     return JsonDocument(
         value=value,
         text=text,

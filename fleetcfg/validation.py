@@ -11,7 +11,7 @@ problem is reported at once, each with a rule id and a key path.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -152,24 +152,32 @@ def _typed(model: type[M], data: Mapping[str, Any]) -> tuple[M, list[Finding], s
 
 
 def _shadowed_findings(
-    model: type[BaseModel], data: Mapping[str, Any], shadowed: Iterable[tuple[Loc, Any]]
+    model: type[BaseModel], data: Mapping[str, Any], loc: Loc, value: Any
 ) -> list[Finding]:
     """dockerd type-checks every occurrence of a duplicated key, not only the
-    last one; check the earlier values the same way."""
-    out: list[Finding] = []
-    for loc, value in shadowed:
-        top = str(loc[0])
-        if len(loc) == 1:
-            variant: Any = value
-        else:
-            variant = copy.deepcopy(data.get(top))
-            node = variant
-            for part in loc[1:-1]:
-                node = node[part]
-            node[loc[-1]] = value
-        _, findings, _ = _typed(model, {top: variant})
-        out.extend(f for f in findings if f.rule == WRONG_TYPE.id)
-    return out
+    last one: check an earlier value the same way."""
+    top = str(loc[0])
+    if len(loc) == 1:
+        variant: Any = value
+    else:
+        variant = copy.deepcopy(data.get(top))
+        node = variant
+        for part in loc[1:-1]:
+            node = node[part]
+        node[loc[-1]] = value
+    _, findings, _ = _typed(model, {top: variant})
+    return [
+        Finding(
+            f.rule,
+            f.severity,
+            f"{f.message} (this is the earlier of the values written for this key: dockerd "
+            "checks every one)",
+            f.path,
+            loc=f.loc,
+        )
+        for f in findings
+        if f.rule == WRONG_TYPE.id
+    ]
 
 
 # -- daemon.json ----------------------------------------------------------------
@@ -185,17 +193,8 @@ def _not_object(value: Any, what: str) -> Finding:
     )
 
 
-def check_daemon(
-    data: object,
-    engine: EngineVersion = DEFAULT_ENGINE,
-    *,
-    shadowed: Sequence[tuple[Loc, Any]] = (),
-) -> CheckResult[DaemonConfig]:
-    """Validate decoded daemon.json content for ``engine``.
-
-    ``shadowed`` lists earlier values of keys written twice (see
-    :class:`~fleetcfg.jsondoc.JsonDocument`); dockerd type-checks those too.
-    """
+def check_daemon(data: object, engine: EngineVersion = DEFAULT_ENGINE) -> CheckResult[DaemonConfig]:
+    """Validate decoded daemon.json content for ``engine``."""
     if data is None:  # a "null" document is an empty config to dockerd
         data = {}
     if not isinstance(data, dict):
@@ -205,7 +204,19 @@ def check_daemon(
     typed_input = {k: val for k, val in data.items() if k not in keys.drop}
     config, typed_findings, bad = _typed(DaemonConfig, typed_input)
     findings.extend(typed_findings)
-    findings.extend(_shadowed_findings(DaemonConfig, typed_input, shadowed))
+    for name, target in keys.aliases.items():
+        # dockerd decodes e.g. "Proxies" into proxies: its value must fit there
+        _, alias_findings, _ = _typed(DaemonConfig, {target: data[name]})
+        findings.extend(
+            Finding(
+                f.rule,
+                f.severity,
+                f.message.replace(f'"{target}', f'"{name}', 1),
+                format_loc((name, *f.loc[1:])),
+                loc=(name, *f.loc[1:]),
+            )
+            for f in alias_findings
+        )
     ctx = RuleContext(config, data, engine, frozenset(bad | keys.drop))
     findings.extend(run_checks(ctx))
     findings = _dedupe(findings)
@@ -290,9 +301,8 @@ def check_daemon_bytes(
             'refuses to start (EOF). Write "{}"',
         )
         return CheckResult(None, [finding.located(file, 1, 1)], doc)
-    result = check_daemon(doc.value, engine, shadowed=doc.shadowed)
-    dup = [f.located(file, f.line, f.column) for f in _duplicate_findings(doc)]
-    findings = _locate(result.findings, doc, file) + dup
+    result = check_daemon(doc.value, engine)
+    findings = _locate(result.findings, doc, file) + _earlier_values(doc, file)
     findings.sort(key=Finding.sort_key)
     return CheckResult(None if has_errors(findings) else result.config, findings, doc)
 
@@ -313,10 +323,22 @@ def check_client_bytes(raw: bytes | str, *, file: str | None = None) -> CheckRes
             ],
         )
     result = check_client(doc.value)
-    dup = [f.located(file, f.line, f.column) for f in _duplicate_findings(doc)]
-    findings = _locate(result.findings, doc, file) + dup
+    findings = _locate(result.findings, doc, file) + [
+        f.located(file, f.line, f.column) for f in _duplicate_findings(doc)
+    ]
     findings.sort(key=Finding.sort_key)
     return CheckResult(None if has_errors(findings) else result.config, findings, doc)
+
+
+def _earlier_values(doc: JsonDocument, file: str | None) -> list[Finding]:
+    """Duplicate-key warnings, and type errors in the earlier values, located
+    at those earlier occurrences."""
+    out = [f.located(file, f.line, f.column) for f in _duplicate_findings(doc)]
+    if isinstance(doc.value, dict):
+        for loc, value, pos in doc.shadowed:
+            for f in _shadowed_findings(DaemonConfig, doc.value, loc, value):
+                out.append(f.located(file, pos.line, pos.column))
+    return out
 
 
 def _syntax_finding(exc: JsonSyntaxError, file: str | None) -> Finding:

@@ -56,12 +56,15 @@ def fail(rule: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(rule, message.replace("{", "{{").replace("}", "}}"))
 
 
-def check(rule: str, problem: Callable[[str], str | None]) -> AfterValidator:
+def check(
+    rule: str, problem: Callable[[str], str | None], *, empty_ok: bool = True
+) -> AfterValidator:
     """A validator that raises ``rule`` with ``problem(value)`` when it says so;
-    empty strings mean "unset" to dockerd and are never checked."""
+    empty strings mean "unset" to dockerd and are not checked unless
+    ``empty_ok`` is False (values dockerd parses while decoding)."""
 
     def validate(value: str) -> str:
-        if value == "":
+        if value == "" and empty_ok:
             return value
         reason = problem(value)
         if reason:

@@ -42,6 +42,8 @@ from fleetcfg.models.values import (
 
 IP = Annotated[Str, check("FC015", ip_problem)]
 Size = Annotated[Str, check("FC004", size_problem)]
+#: default-shm-size is decoded while the file is read: "" is not a size there
+ShmSize = Annotated[Str, check("FC004", size_problem, empty_ok=False)]
 
 
 def _kebab(name: str) -> str:
@@ -181,10 +183,10 @@ class DaemonConfig(BaseModel):
     api_cors_header: Annotated[
         Str | None,
         Key(
-            until=v("28.0"),
-            deprecated_since=v("27.0"),
-            removed_hint="removed in Engine 28.0; use a reverse proxy if you need CORS headers",
-            deprecated_hint="use a reverse proxy if you need CORS headers",
+            until=v("29.0"),
+            deprecated_since=v("20.10"),
+            removed_hint="use a reverse proxy if you need CORS headers",
+            deprecated_hint="removed in Engine 28.0; use a reverse proxy if you need CORS headers",
         ),
     ] = None
     authorization_plugins: Annotated[StrList | None, Key(R.ALWAYS)] = None
@@ -201,7 +203,7 @@ class DaemonConfig(BaseModel):
     default_cgroupns_mode: Annotated[Str | None, Key(R.IF_PRESENT)] = None
     default_ipc_mode: Annotated[Str | None, Key(R.IF_PRESENT)] = None
     default_runtime: Annotated[Str | None, Key(R.IF_PRESENT)] = None
-    default_shm_size: Annotated[Size | None, Key(R.IF_PRESENT)] = None
+    default_shm_size: Annotated[ShmSize | None, Key(R.IF_PRESENT)] = None
     default_ulimits: Annotated[dict[str, Ulimit] | None, Key()] = None
     exec_opts: Annotated[StrList | None, Key()] = None
     exec_root: Annotated[Str | None, Key()] = None
@@ -252,7 +254,7 @@ class DaemonConfig(BaseModel):
     dns: Annotated[list[IP] | None, Key()] = None
     dns_opts: Annotated[StrList | None, Key()] = None
     dns_search: Annotated[
-        list[Annotated[Str, check("FC015", dns_search_problem)]] | None, Key()
+        list[Annotated[Str, check("FC004", dns_search_problem)]] | None, Key()
     ] = None
     host_gateway_ip: Annotated[
         IP | None,

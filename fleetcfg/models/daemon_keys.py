@@ -121,6 +121,43 @@ KNOWN_MISTAKES = {
     "disable-legacy-registry": "removed in Engine 17.12; remove it",
 }
 
+#: fields of dockerd's config struct that have no flag (so no key check
+#: passes them by name), with their Go types
+HIDDEN_FIELDS = {
+    "default-init": "string",
+    "resolv-conf": "string",
+    "containerd-plugin-namespace": "string",
+    "swarm-raft-heartbeat-tick": "uint32",
+    "swarm-raft-election-tick": "uint32",
+}
+#: daemon.json settings whose value is a JSON object
+OBJECT_KEYS = frozenset(
+    {
+        "proxies",
+        "builder",
+        "log-opts",
+        "default-ulimits",
+        "runtimes",
+        "features",
+        "default-network-opts",
+        "cluster-store-opts",
+    }
+)
+
+
+def struct_field_for(name: str, engine: EngineVersion) -> str | None:
+    """The setting dockerd's JSON decoder fills from ``name`` (Go matches struct
+    field names case-insensitively), or None."""
+    folded = name.casefold()
+    for key, meta in key_metadata().items():
+        if key.casefold() == folded and _in_range(engine, meta.since, meta.until):
+            return key
+    for key in HIDDEN_FIELDS:
+        if key.casefold() == folded:
+            return key
+    return None
+
+
 #: keys of ``proxies`` that dockerd reads
 PROXY_KEYS = ("http-proxy", "https-proxy", "no-proxy")
 
@@ -139,6 +176,8 @@ class KeyCheck:
     findings: list[Finding]
     #: top-level keys whose value must not reach typed validation
     drop: frozenset[str]
+    #: keys dockerd decodes into another setting (``"Proxies"`` -> ``proxies``)
+    aliases: dict[str, str]
 
 
 def _in_range(
@@ -212,6 +251,7 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
     the way ``engine``'s dockerd does."""
     findings: list[Finding] = []
     drop: set[str] = set()
+    aliases: dict[str, str] = {}
     meta_by_key = key_metadata()
 
     def add(rule: Any, severity: Severity, message: str, loc: Loc) -> None:
@@ -229,7 +269,6 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
             continue
         if isinstance(value, dict) and name not in FLAT_OPTIONS:
             # dockerd replaces the object by its inner keys for this check
-            drop.add(name)
             bad = [k for k in value if not passes_flag_check(k, engine)]
             for inner in bad:
                 add(
@@ -238,7 +277,33 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
                     _unknown_message(inner, f' (inside "{name}", which dockerd flattens)'),
                     (name, inner),
                 )
-            if not bad:
+            target = struct_field_for(name, engine)
+            if bad:
+                drop.add(name)
+            elif target is not None and target not in OBJECT_KEYS:
+                drop.add(name)
+                add(
+                    WRONG_TYPE,
+                    Severity.ERROR,
+                    f'dockerd decodes "{name}" into its "{target}" setting (setting names match '
+                    "case-insensitively once the key check passed), and an object is not a valid "
+                    f'value there; it refuses to start. Remove "{name}"'
+                    + (
+                        f' or write "{target}" with a proper value' if target in meta_by_key else ""
+                    ),
+                    loc,
+                )
+            elif target is not None:
+                drop.add(name)
+                aliases[name] = target
+                add(
+                    IGNORED_KEY,
+                    Severity.WARNING,
+                    f'dockerd reads "{name}" as "{target}" (setting names match '
+                    f'case-insensitively here); write "{target}" so that every tool reads it',
+                    loc,
+                )
+            else:
                 add(
                     IGNORED_KEY,
                     Severity.WARNING,
@@ -261,7 +326,6 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
             )
             continue
         if name in IGNORED_FLAGS and _in_range(engine, *IGNORED_FLAGS[name]):
-            drop.add(name)
             target = IGNORED_FLAG_TARGET.get(name)
             if name in PROXY_KEYS:
                 why = f'dockerd reads proxy settings only inside "proxies"; move it to "{target}"'
@@ -286,7 +350,7 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
             )
         else:
             add(UNKNOWN_KEY, Severity.ERROR, _unknown_message(name), loc)
-    return KeyCheck(findings, frozenset(drop))
+    return KeyCheck(findings, frozenset(drop), aliases)
 
 
 def _check_proxies(value: Any, engine: EngineVersion, add: Any) -> set[str]:

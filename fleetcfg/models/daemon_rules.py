@@ -17,6 +17,8 @@ Checks never see a top-level key whose value failed typed validation
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from fleetcfg.models.daemon import (
     _Nested,
     key_metadata,
 )
+from fleetcfg.models.daemon_keys import FLAT_OPTIONS
 from fleetcfg.models.values import (
     ip_problem,
     ip_version,
@@ -53,6 +56,7 @@ from fleetcfg.rules import (
     ADDRESS_POOLS,
     CONFLICT,
     DEPRECATED,
+    ENGINE_VERSION,
     IGNORED_KEY,
     INVALID_VALUE,
     LOGGING,
@@ -81,6 +85,10 @@ class RuleContext:
     def has(self, key: str) -> bool:
         """The key is set (not null) and its value is well-typed."""
         return key not in self.invalid and self.raw.get(key) is not None
+
+    def get(self, key: str) -> Any:
+        """The raw value of a top-level key (None when absent)."""
+        return self.raw.get(key)
 
     def at_least(self, version: str) -> bool:
         return self.engine >= v(version)
@@ -138,14 +146,36 @@ def deprecated_keys(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @check
-def api_cors_header_empty(ctx: RuleContext) -> Iterator[Finding]:
-    # the key check lets an empty value through on 28.x (dockerd only refuses a
-    # non-empty one); say it does nothing
-    if ctx.raw.get("api-cors-header") == "" and ctx.at_least("28.0"):
+def builder_gc_policy(ctx: RuleContext) -> Iterator[Finding]:
+    """Engine 26.1 parses every GC policy's keepStorage at start, even when
+    it is missing; an enabled GC with such a policy stops the daemon."""
+    gc = ctx.cfg.builder.gc if ctx.has("builder") and ctx.cfg.builder else None
+    if gc is None or gc.enabled is not True or ctx.engine >= v("27.0"):
+        return
+    for i, policy in enumerate(gc.policy or []):
+        if not policy.keep_storage:
+            yield find(
+                INVALID_VALUE,
+                E,
+                f"builder GC policy {i} has no keepStorage; Engine {ctx.engine.short} parses it "
+                f"when it starts and {START} (invalid size: ''). Set keepStorage, e.g. \"10GB\"",
+                "builder",
+                "gc",
+                "policy",
+                i,
+            )
+
+
+@check
+def api_cors_header(ctx: RuleContext) -> Iterator[Finding]:
+    # 28.x still knows the key (29.0 does not) but refuses any non-empty value
+    if ctx.get("api-cors-header") and ctx.has("api-cors-header") and ctx.at_least("28.0"):
         yield find(
-            NO_EFFECT,
-            W,
-            '"api-cors-header" is empty and has no effect; remove it',
+            ENGINE_VERSION,
+            E,
+            '"api-cors-header" was removed in Engine 28.0; it refuses to start with a value '
+            "(DEPRECATED: ... use a reverse proxy if you need CORS headers). Remove it and put "
+            "a reverse proxy in front of the API if you need CORS",
             "api-cors-header",
         )
 
@@ -226,7 +256,7 @@ def ignored_nested_fields(ctx: RuleContext) -> Iterator[Finding]:
 def _enum(
     ctx: RuleContext, key: str, allowed: Iterable[str], *, fold: bool, extra: str = ""
 ) -> Iterator[Finding]:
-    value = ctx.raw.get(key)
+    value = ctx.get(key)
     if not ctx.has(key) or value == "":
         return
     options = list(allowed)
@@ -250,7 +280,7 @@ def enumerations(ctx: RuleContext) -> Iterator[Finding]:
         LOG_LEVELS,
         fold=True,
         extra=' ("warning" is not accepted, write "warn")'
-        if str(ctx.raw.get("log-level", "")).lower() == "warning"
+        if str(ctx.get("log-level") or "").lower() == "warning"
         else "",
     )
     yield from _enum(ctx, "log-format", ("text", "json"), fold=False)
@@ -268,7 +298,7 @@ def non_negative(ctx: RuleContext) -> Iterator[Finding]:
         ("max-concurrent-uploads", "max concurrent uploads"),
         ("max-download-attempts", "max download attempts"),
     ):
-        value = ctx.raw.get(key)
+        value = ctx.get(key)
         if ctx.has(key) and value < 0:
             yield find(
                 INVALID_VALUE,
@@ -277,7 +307,7 @@ def non_negative(ctx: RuleContext) -> Iterator[Finding]:
                 f"{START}. 0 means the default",
                 key,
             )
-    port = ctx.raw.get("network-diagnostic-port")
+    port = ctx.get("network-diagnostic-port")
     if ctx.has("network-diagnostic-port") and not 0 <= port <= 65535:
         sev = E if ctx.at_least("28.0") else W
         yield find(
@@ -320,55 +350,59 @@ def cgroup_driver(cfg: DaemonConfig) -> str | None:
     return None
 
 
+def _exec_opt_problem(opt: str) -> str | None:
+    """Why Engine 28's --validate refuses an exec-opts entry, or None."""
+    key, sep, value = opt.partition("=")
+    key, value = key.strip().lower(), value.strip()
+    if not sep or not key or not value:
+        return "must be formatted opt=value"
+    if key == "isolation":
+        return "option 'isolation' is only supported on Windows"
+    if key not in _EXEC_OPT_KEYS:
+        return f"unknown option '{key}' (Linux only knows native.cgroupdriver)"
+    return None
+
+
 @check
 def exec_opts(ctx: RuleContext) -> Iterator[Finding]:
     if not ctx.has("exec-opts"):
         return
     strict = ctx.at_least("28.0")
+    driver_checked = False
     for i, opt in enumerate(ctx.cfg.exec_opts or []):
-        key, sep, value = opt.partition("=")
-        key, value = key.strip().lower(), value.strip()
-        if not sep:
+        problem = _exec_opt_problem(opt)
+        if problem and strict:
+            yield find(INVALID_VALUE, E, f'exec-opts "{opt}": {problem}; {START}', "exec-opts", i)
+            continue
+        if problem:
             yield find(
-                INVALID_VALUE,
-                E if strict else W,
-                f'exec-opts entry "{opt}" must be formatted opt=value'
-                + (
-                    f"; {START}"
-                    if strict
-                    else f"; Engine {ctx.engine.short} ignores it (28.0 and later refuse to start)"
-                ),
+                IGNORED_KEY,
+                W,
+                f'exec-opts "{opt}" {problem}: Engine {ctx.engine.short} ignores it, and 28.0 '
+                "refuses to start with it. Remove it",
                 "exec-opts",
                 i,
             )
-        elif key == "isolation":
-            yield find(
-                INVALID_VALUE,
-                E if strict else W,
-                f'exec-opts "{opt}": isolation is only supported on Windows'
-                + (f"; {START}" if strict else "; ignored on Linux"),
-                "exec-opts",
-                i,
-            )
-        elif key not in _EXEC_OPT_KEYS:
-            yield find(
-                INVALID_VALUE,
-                E if strict else W,
-                f'exec-opts "{opt}": unknown option "{key}" (Linux only knows '
-                "native.cgroupdriver)"
-                + (
-                    f"; {START}"
-                    if strict
-                    else f"; Engine {ctx.engine.short} ignores it and 28.0 refuses to start"
-                ),
-                "exec-opts",
-                i,
-            )
-        elif value not in ("cgroupfs", "systemd"):
+            continue
+        key, _, value = opt.partition("=")
+        if key.strip().lower() != "native.cgroupdriver" or (driver_checked and not strict):
+            continue
+        driver_checked = True
+        value = value.strip()
+        if value == "none":
             yield find(
                 INVALID_VALUE,
                 E,
-                f'exec-opts "{opt}": the cgroup driver must be cgroupfs or systemd; '
+                "native.cgroupdriver=none is internally used and cannot be specified manually; "
+                f"{START}. Use cgroupfs or systemd",
+                "exec-opts",
+                i,
+            )
+        elif value not in ("", "cgroupfs", "systemd"):
+            yield find(
+                INVALID_VALUE,
+                E,
+                f'exec-opts "{opt}": the cgroup driver must be cgroupfs or systemd (lower case); '
                 f"{START} (native.cgroupdriver option {value} not supported)",
                 "exec-opts",
                 i,
@@ -390,12 +424,21 @@ def node_generic_resources(ctx: RuleContext) -> Iterator[Finding]:
                 "node-generic-resources",
                 i,
             )
+        elif value.strip().lstrip("-").isdigit() and int(value) < 0:
+            yield find(
+                INVALID_VALUE,
+                E,
+                f'node-generic-resources entry "{term}" asks for a negative amount; {START} '
+                "(cannot ask for negative resource)",
+                "node-generic-resources",
+                i,
+            )
 
 
 @check
 def userland_proxy_path(ctx: RuleContext) -> Iterator[Finding]:
-    path = ctx.raw.get("userland-proxy-path")
-    if not ctx.has("userland-proxy-path") or path == "" or ctx.raw.get("userland-proxy") is False:
+    path = ctx.get("userland-proxy-path")
+    if not ctx.has("userland-proxy-path") or path == "" or ctx.get("userland-proxy") is False:
         return
     if not path.startswith("/"):
         yield find(
@@ -409,13 +452,19 @@ def userland_proxy_path(ctx: RuleContext) -> Iterator[Finding]:
 
 @check
 def tls_files(ctx: RuleContext) -> Iterator[Finding]:
-    # the mere presence of tlsverify (even false) turns TLS on
-    tls_on = ctx.raw.get("tls") is True or ctx.has("tlsverify")
+    # the mere presence of tlsverify (even false) turns TLS on, also when it is
+    # written inside an object dockerd flattens (an unknown key, or proxies)
+    nested = [
+        k
+        for k, val in ctx.raw.items()
+        if isinstance(val, dict) and k not in FLAT_OPTIONS and "tlsverify" in val
+    ]
+    tls_on = ctx.get("tls") is True or ctx.has("tlsverify") or bool(nested)
     if not tls_on:
         return
-    missing = [k for k in ("tlscert", "tlskey") if not ctx.raw.get(k)]
+    missing = [k for k in ("tlscert", "tlskey") if not ctx.get(k)]
     if missing:
-        key = "tlsverify" if ctx.has("tlsverify") else "tls"
+        key = "tlsverify" if ctx.has("tlsverify") else (nested[0] if nested else "tls")
         yield find(
             INVALID_VALUE,
             E,
@@ -428,14 +477,38 @@ def tls_files(ctx: RuleContext) -> Iterator[Finding]:
         )
 
 
+_LINK_LOCAL = ipaddress.ip_network("fe80::/64")
+
+
+def _ipv6_subnet_problem(value: str, engine: EngineVersion) -> str | None:
+    net = network(value)
+    if net is None or net.version != 6:
+        return None
+    addr = ipaddress.ip_address(value.partition("/")[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return f'"{value}" is an IPv4-mapped prefix, not an IPv6 subnet'
+    if engine >= v("27.0"):
+        if net.is_multicast:
+            return f'"{value}" is a multicast subnet, which is not allowed'
+        if net != _LINK_LOCAL and net.overlaps(_LINK_LOCAL):
+            return f'"{value}" clashes with the link-local prefix fe80::/64'
+    elif net.network_address in _LINK_LOCAL and net.prefixlen != 64:
+        return f'"{value}" clashes with the link-local prefix fe80::/64'
+    return None
+
+
 @check
 def fixed_cidr_v6(ctx: RuleContext) -> Iterator[Finding]:
-    value = ctx.raw.get("fixed-cidr-v6")
+    value = ctx.get("fixed-cidr-v6")
     if not ctx.has("fixed-cidr-v6") or value == "":
         return
     problem = prefix_problem(value)
     if problem:
         yield find(ADDRESS, E, f'"fixed-cidr-v6": {problem}; {START}', "fixed-cidr-v6")
+    elif ip_version(value.partition("/")[0]) == 6 and (
+        message := _ipv6_subnet_problem(value, ctx.engine)
+    ):
+        yield find(ADDRESS, E, f'"fixed-cidr-v6" {message}; {START}', "fixed-cidr-v6")
     elif ip_version(value.partition("/")[0]) != 6:
         yield find(
             ADDRESS,
@@ -472,7 +545,7 @@ def host_gateway(ctx: RuleContext) -> Iterator[Finding]:
 
 
 def _cidr_check(ctx: RuleContext, key: str, family: int) -> Iterator[Finding]:
-    value = ctx.raw.get(key)
+    value = ctx.get(key)
     if not ctx.has(key) or value == "":
         return
     problem = prefix_problem(value)
@@ -488,7 +561,7 @@ def bridge_addresses(ctx: RuleContext) -> Iterator[Finding]:
     yield from _cidr_check(ctx, "fixed-cidr", 4)
     if ctx.at_least("28.0"):
         yield from _cidr_check(ctx, "bip6", 6)
-    bridge = ctx.raw.get("bridge") if ctx.has("bridge") else ""
+    bridge = ctx.get("bridge") if ctx.has("bridge") else ""
     for key in ("bip", "bip6"):
         if bridge and ctx.has(key) and ctx.raw[key]:
             yield find(
@@ -499,7 +572,7 @@ def bridge_addresses(ctx: RuleContext) -> Iterator[Finding]:
                 f'bridge {bridge!r} itself, or drop "bridge"',
                 key,
             )
-    bip, fixed = ctx.raw.get("bip"), ctx.raw.get("fixed-cidr")
+    bip, fixed = ctx.get("bip"), ctx.get("fixed-cidr")
     if ctx.has("bip") and ctx.has("fixed-cidr") and bip and fixed:
         bnet, fnet = network(bip), network(fixed)
         if (
@@ -517,7 +590,7 @@ def bridge_addresses(ctx: RuleContext) -> Iterator[Finding]:
                 "fixed-cidr",
             )
     for key, family in (("default-gateway", 4), ("default-gateway-v6", 6)):
-        value = ctx.raw.get(key)
+        value = ctx.get(key)
         if ctx.has(key) and value and ip_version(value) not in (None, family):
             yield find(
                 ADDRESS, E, f'"{key}" must be an IPv{family} address, not "{value}"; {START}', key
@@ -525,8 +598,57 @@ def bridge_addresses(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @check
+def ipv6_bridge(ctx: RuleContext) -> Iterator[Finding]:
+    raw = ctx.raw
+    if (
+        raw.get("ip6tables") is True
+        and raw.get("experimental") is not True
+        and ctx.engine < v("27.0")
+    ):
+        yield find(
+            CONFLICT,
+            E,
+            f'"ip6tables" needs "experimental": true on Engine {ctx.engine.short} (ip6tables rules '
+            f"are only available if experimental features are enabled); {START}. Enable "
+            "experimental or upgrade to 27.0, where ip6tables is on by default",
+            "ip6tables",
+        )
+    no_bridge = raw.get("bridge") == "none"
+    if (
+        raw.get("ipv6") is True
+        and not raw.get("fixed-cidr-v6")
+        and not no_bridge
+        and ctx.engine < v("28.0")
+    ):
+        yield find(
+            CONFLICT,
+            E,
+            f'"ipv6" is enabled for the default bridge but "fixed-cidr-v6" is not set; Engine '
+            f"{ctx.engine.short} {START[8:]} (IPv6 is enabled for the default bridge, but no "
+            "subnet is configured). Set fixed-cidr-v6 (e.g. a /64 from your ULA range); from "
+            "28.0 dockerd picks one itself",
+            "ipv6",
+        )
+    if (
+        raw.get("icc") is False
+        and raw.get("ipv6") is True
+        and raw.get("ip6tables") is False
+        and raw.get("iptables") is not False
+        and ctx.engine >= v("27.0")
+    ):
+        yield find(
+            CONFLICT,
+            E,
+            'icc=false on an IPv6 default bridge needs ip6tables, but "ip6tables" is false '
+            f"(dockerd: You specified --ip6tables=false with --icc=false); {START}. Set icc or "
+            "ip6tables to true",
+            "icc",
+        )
+
+
+@check
 def icc_without_iptables(ctx: RuleContext) -> Iterator[Finding]:
-    if ctx.raw.get("icc") is False and ctx.raw.get("iptables") is False:
+    if ctx.get("icc") is False and ctx.get("iptables") is False:
         yield find(
             CONFLICT,
             E,
@@ -536,6 +658,10 @@ def icc_without_iptables(ctx: RuleContext) -> Iterator[Finding]:
             + ". Set icc or iptables to true",
             "icc",
         )
+
+
+#: Engine < 27 expands every pool into all its subnets at start
+_EAGER_SPLIT_LIMIT = 24
 
 
 @check
@@ -559,24 +685,14 @@ def address_pools(ctx: RuleContext) -> Iterator[Finding]:
         if net is None:
             continue  # reported by the field check
         if not is_canonical_prefix(pool.base):
-            if ctx.at_least("27.0"):
-                yield find(
-                    ADDRESS_POOLS,
-                    E,
-                    f'pool {i} base "{pool.base}" is not in canonical form (host bits '
-                    f"are set); {START}. Write {net}",
-                    *loc,
-                    "base",
-                )
-            else:
-                yield find(
-                    ADDRESS_POOLS,
-                    W,
-                    f'pool {i} base "{pool.base}" has host bits set; dockerd uses {net}. '
-                    "Write it so (Engine 27.0 and later refuse to start)",
-                    *loc,
-                    "base",
-                )
+            yield find(
+                ADDRESS_POOLS,
+                W,
+                f'pool {i} base "{pool.base}" has host bits set; dockerd masks it and uses '
+                f"{net}. Write {net} so that reviews and overlap checks read the same",
+                *loc,
+                "base",
+            )
         size = pool.size
         limit = 32 if net.version == 4 else 128
         if not size:
@@ -602,7 +718,18 @@ def address_pools(ctx: RuleContext) -> Iterator[Finding]:
             yield find(
                 ADDRESS_POOLS,
                 E,
-                f"pool {i} ({pool.base}) has size /{size}, larger than /{limit}; {START}",
+                f"pool {i} ({pool.base}) has size /{size}, larger than /{limit}: no network "
+                f"of that size exists; {START} or network creation fails",
+                *loc,
+                "size",
+            )
+        elif size - net.prefixlen > _EAGER_SPLIT_LIMIT and ctx.engine < v("27.0"):
+            yield find(
+                ADDRESS_POOLS,
+                E,
+                f"pool {i} ({pool.base}) splits into 2^{size - net.prefixlen} networks of /{size}; "
+                f"Engine {ctx.engine.short} lists every one of them when it starts and runs out "
+                "of memory (27.0 and later allocate lazily). Use a smaller base or size",
                 *loc,
                 "size",
             )
@@ -610,7 +737,7 @@ def address_pools(ctx: RuleContext) -> Iterator[Finding]:
 
 @check
 def metrics_address(ctx: RuleContext) -> Iterator[Finding]:
-    value = ctx.raw.get("metrics-addr")
+    value = ctx.get("metrics-addr")
     if ctx.has("metrics-addr") and value:
         problem = listen_address_problem(value)
         if problem:
@@ -627,7 +754,13 @@ def metrics_address(ctx: RuleContext) -> Iterator[Finding]:
 # runtimes
 
 
-_SHIM_RE = re.compile(r"^io\.containerd\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.v\d+$")
+def _shim_name(name: str) -> bool:
+    """containerd's shim.BinaryName accepts any name with a dot and a non-empty
+    first part (io.containerd.kata.v2, but also foo.bar); no paths."""
+    head, dot, _ = name.partition(".")
+    return bool(dot and head and "/" not in name)
+
+
 STOCK_RUNTIMES = ("runc", "io.containerd.runc.v2")
 
 
@@ -681,14 +814,14 @@ def runtimes(ctx: RuleContext) -> Iterator[Finding]:
                     *loc,
                     "runtimeArgs",
                 )
-    default = ctx.raw.get("default-runtime")
+    default = ctx.get("default-runtime")
     if (
         ctx.has("default-runtime")
         and default
         and "runtimes" not in ctx.invalid
         and default not in defined
         and default not in STOCK_RUNTIMES
-        and not _SHIM_RE.match(default)
+        and not _shim_name(default)
     ):
         names = ", ".join(sorted(defined | set(STOCK_RUNTIMES)))
         yield find(
@@ -779,7 +912,7 @@ STORAGE_OPTS = {
 
 @check
 def storage(ctx: RuleContext) -> Iterator[Finding]:
-    driver = ctx.raw.get("storage-driver") if ctx.has("storage-driver") else ""
+    driver = ctx.get("storage-driver") if ctx.has("storage-driver") else ""
     snapshotter = bool((ctx.cfg.features or {}).get("containerd-snapshotter"))
     if driver and not snapshotter:
         removed = REMOVED_STORAGE.get(driver)
@@ -870,7 +1003,7 @@ def _bool_text(text: str) -> bool | None:
 def logging(ctx: RuleContext) -> Iterator[Finding]:
     if "log-driver" in ctx.invalid or "log-opts" in ctx.invalid:
         return
-    driver_name = ctx.raw.get("log-driver") or "json-file"
+    driver_name = ctx.get("log-driver") or "json-file"
     opts: dict[str, str] = dict(ctx.cfg.log_opts or {})
     when = START if opts else EVERY_CONTAINER
     if driver_name in ld.WINDOWS_ONLY_DRIVERS:
@@ -1357,7 +1490,7 @@ def registry_mirrors(ctx: RuleContext) -> Iterator[Finding]:
         if parts.path not in ("", "/"):
             yield find(
                 REGISTRY,
-                W,
+                INFO,
                 f'registry mirror "{shown}" has a path: dockerd then requests '
                 f"{parts.path.rstrip('/')}/v2/... on the mirror. Most registries "
                 "(Distribution, Harbor, Nexus) serve /v2/ only at the root; keep the path "
@@ -1468,7 +1601,7 @@ def proxies(ctx: RuleContext) -> Iterator[Finding]:
 
 @check
 def containerd_namespaces(ctx: RuleContext) -> Iterator[Finding]:
-    if ctx.raw.get("containerd-namespace") == "plugins.moby":
+    if ctx.get("containerd-namespace") == "plugins.moby":
         yield find(
             CONFLICT,
             E,
@@ -1481,7 +1614,7 @@ def containerd_namespaces(ctx: RuleContext) -> Iterator[Finding]:
 
 @check
 def cgroup_parent(ctx: RuleContext) -> Iterator[Finding]:
-    parent = ctx.raw.get("cgroup-parent")
+    parent = ctx.get("cgroup-parent")
     if not ctx.has("cgroup-parent") or not parent or parent.endswith(".slice"):
         return
     if "exec-opts" in ctx.invalid:
@@ -1518,25 +1651,39 @@ def cpu_rt(ctx: RuleContext) -> Iterator[Finding]:
             )
 
 
+KNOWN_FEATURES = ("buildkit", "containerd-snapshotter", "cdi", "windows-dns-proxy")
+
+
 @check
 def features(ctx: RuleContext) -> Iterator[Finding]:
     if not ctx.has("features"):
         return
-    if "windows-dns-proxy" in (ctx.cfg.features or {}):
-        if v("27.0") <= ctx.engine < v("28.0"):
+    for name in ctx.cfg.features or {}:
+        if name == "windows-dns-proxy":
+            if ctx.engine < v("28.0"):
+                yield find(
+                    INVALID_VALUE,
+                    E,
+                    "feature option 'windows-dns-proxy' is only available on Windows; Engine "
+                    f"{ctx.engine.short} {START[8:]}. Remove it",
+                    "features",
+                    name,
+                )
+            else:
+                yield find(
+                    NO_EFFECT,
+                    W,
+                    '"windows-dns-proxy" has no effect on Linux; remove it',
+                    "features",
+                    name,
+                )
+        elif name not in KNOWN_FEATURES:
+            guess = difflib.get_close_matches(name, KNOWN_FEATURES, n=1, cutoff=0.6)
             yield find(
-                INVALID_VALUE,
-                E,
-                "feature option 'windows-dns-proxy' is only available on Windows; "
-                f"Engine {ctx.engine.short} refuses to start",
-                "features",
-                "windows-dns-proxy",
-            )
-        else:
-            yield find(
-                NO_EFFECT,
+                IGNORED_KEY,
                 W,
-                '"windows-dns-proxy" has no effect on Linux; remove it',
+                f'"{name}" is not a feature dockerd knows; it is accepted and does nothing'
+                + (f'. Did you mean "{guess[0]}"?' if guess else ""),
                 "features",
-                "windows-dns-proxy",
+                name,
             )

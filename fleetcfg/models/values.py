@@ -32,6 +32,8 @@ def parse_size(text: str, *, binary: bool = True) -> int | None:
 
 
 def size_problem(text: str) -> str | None:
+    if text == "":
+        return "an empty string is not a size; write e.g. 64m, or remove the key"
     if parse_size(text) is None:
         return (
             f"{text!r} is not a size dockerd understands; write a number with an optional unit, "
@@ -125,7 +127,9 @@ def listen_address_problem(text: str) -> str | None:
     host, port = hp
     if port == "" or port_problem(port):
         return f"{text!r} has no valid port"
-    if host and ip_problem(host) is not None and not _HOSTNAME_RE.match(host):
+    if not host:
+        return f"{text!r} has no host (dockerd cannot look up an empty host); write 0.0.0.0:PORT or an IP"
+    if ip_problem(host) is not None and not _HOSTNAME_RE.match(host):
         return f"{text!r}: {host!r} is neither an IP address nor a host name"
     return None
 
