@@ -73,6 +73,19 @@ def _with_extra(prop: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return prop
 
 
+def _int64_bounds(schema: Any) -> None:
+    """Go decodes integers into 64-bit fields: bound every integer."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer":
+            schema.setdefault("minimum", -(2**63))
+            schema.setdefault("maximum", 2**63 - 1)
+        for value in schema.values():
+            _int64_bounds(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _int64_bounds(item)
+
+
 def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema(by_alias=True, mode="validation")
     _titled(schema)
@@ -94,6 +107,8 @@ def daemon_json_schema() -> dict[str, Any]:
         props[key]["description"] = "; ".join(notes)
         if meta.deprecated_since or meta.until:
             props[key]["deprecated"] = True
+    flag_names = sorted(set(_keys()) | set(IGNORED_FLAGS) | set(SELF_CONFLICTING))
+    flattened = {"type": "object", "propertyNames": {"enum": flag_names}}
     for flag in IGNORED_FLAGS:
         target = IGNORED_FLAG_TARGET.get(flag)
         props[flag] = {
@@ -101,10 +116,12 @@ def daemon_json_schema() -> dict[str, Any]:
             "deprecated": True,
             "description": "accepted by dockerd but has no effect"
             + (f"; use {target}" if target else ""),
+            # dockerd flattens an object value: its keys must be flag names
+            "anyOf": [{"not": {"type": "object"}}, flattened],
         }
-    flag_names = sorted(set(_keys()) | set(IGNORED_FLAGS) | set(SELF_CONFLICTING))
     # an unknown key passes dockerd only as an object whose keys are flag names
-    schema["additionalProperties"] = {"type": "object", "propertyNames": {"enum": flag_names}}
+    schema["additionalProperties"] = flattened
+    _int64_bounds(schema)
     proxies = schema["$defs"]["Proxies"]
     proxies["additionalProperties"] = True
     proxies["propertyNames"] = {"enum": sorted(set(flag_names) | set(PROXY_KEYS))}

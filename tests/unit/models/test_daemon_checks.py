@@ -28,29 +28,75 @@ def warnings(data, engine=V28):
 VALID = [
     {},
     {"debug": True, "log-level": "INFO", "log-format": "json"},
-    {"registry-mirrors": ["https://mirror.internal:5000"], "insecure-registries": ["10.0.0.0/8", "reg.local:5000", "::1"]},
-    {"proxies": {"http-proxy": "http://user:pw@proxy:3128", "https-proxy": "proxy:3128", "no-proxy": "localhost,.corp"}},
-    {"log-driver": "json-file", "log-opts": {"max-size": "50m", "max-file": "5", "compress": "true"}},
+    {
+        "registry-mirrors": ["https://mirror.internal:5000"],
+        "insecure-registries": ["10.0.0.0/8", "reg.local:5000", "::1"],
+    },
+    {
+        "proxies": {
+            "http-proxy": "http://user:pw@proxy:3128",
+            "https-proxy": "proxy:3128",
+            "no-proxy": "localhost,.corp",
+        }
+    },
+    {
+        "log-driver": "json-file",
+        "log-opts": {"max-size": "50m", "max-file": "5", "compress": "true"},
+    },
     {"log-driver": "local", "log-opts": {"max-size": "20m", "max-file": "3"}},
-    {"log-driver": "syslog", "log-opts": {"syslog-address": "udp://10.0.0.1:514", "tag": "{{.Name}}"}},
-    {"log-driver": "gelf", "log-opts": {"gelf-address": "udp://graylog:12201", "gelf-compression-type": "gzip"}},
-    {"log-driver": "fluentd", "log-opts": {"fluentd-address": "fluentd:24224", "fluentd-async": "true"}},
+    {
+        "log-driver": "syslog",
+        "log-opts": {"syslog-address": "udp://10.0.0.1:514", "tag": "{{.Name}}"},
+    },
+    {
+        "log-driver": "gelf",
+        "log-opts": {"gelf-address": "udp://graylog:12201", "gelf-compression-type": "gzip"},
+    },
+    {
+        "log-driver": "fluentd",
+        "log-opts": {"fluentd-address": "fluentd:24224", "fluentd-async": "true"},
+    },
     {"log-driver": "awslogs", "log-opts": {"awslogs-group": "g", "awslogs-region": "eu-west-1"}},
     {"log-driver": "journald"},
-    {"default-address-pools": [{"base": "172.30.0.0/16", "size": 24}, {"Base": "fd00::/104", "SIZE": 112}]},
+    {
+        "default-address-pools": [
+            {"base": "172.30.0.0/16", "size": 24},
+            {"Base": "fd00::/104", "SIZE": 112},
+        ]
+    },
     {"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 65536, "Soft": 65536}}},
     {"default-ulimits": {"nproc": {"name": "nproc", "hard": 4096, "soft": 2048}}},
-    {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}}, "default-runtime": "nvidia"},
+    {
+        "runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}},
+        "default-runtime": "nvidia",
+    },
     {"runtimes": {"kata": {"runtimeType": "io.containerd.kata.v2", "options": {"x": 1}}}},
     {"default-runtime": "io.containerd.runsc.v1"},
     {"live-restore": True, "userland-proxy": False, "metrics-addr": "127.0.0.1:9323"},
     {"storage-driver": "overlay2", "storage-opts": ["overlay2.size=10G"]},
     {"exec-opts": ["native.cgroupdriver=systemd"], "cgroup-parent": "docker.slice"},
     {"features": {"buildkit": True, "containerd-snapshotter": False}},
-    {"builder": {"gc": {"enabled": True, "defaultKeepStorage": "20GB", "policy": [{"filter": ["unused-for=168h"], "keepStorage": "10GB"}]}}},
+    {
+        "builder": {
+            "gc": {
+                "enabled": True,
+                "defaultKeepStorage": "20GB",
+                "policy": [{"filter": ["unused-for=168h"], "keepStorage": "10GB"}],
+            }
+        }
+    },
     {"default-network-opts": {"bridge": {"com.docker.network.bridge.mtu": "1400"}}},
-    {"dns": ["10.0.0.2", "::1"], "dns-search": ["corp.example.com", "."], "labels": ["env=prod", "env=prod"]},
-    {"hosts": ["unix:///var/run/docker.sock", "tcp://127.0.0.1:2376"], "tls": True, "tlscert": "/etc/docker/cert.pem", "tlskey": "/etc/docker/key.pem"},
+    {
+        "dns": ["10.0.0.2", "::1"],
+        "dns-search": ["corp.example.com", "."],
+        "labels": ["env=prod", "env=prod"],
+    },
+    {
+        "hosts": ["unix:///var/run/docker.sock", "tcp://127.0.0.1:2376"],
+        "tls": True,
+        "tlscert": "/etc/docker/cert.pem",
+        "tlskey": "/etc/docker/key.pem",
+    },
     {"bip": "172.26.0.1/16", "fixed-cidr": "172.26.0.0/17", "mtu": 1450},
     {"default-shm-size": "128M", "shutdown-timeout": -1, "max-concurrent-downloads": 10},
     {"debug": None, "log-opts": None},
@@ -145,7 +191,13 @@ def test_valid_configs_get_no_errors(data, engine):
         ({"log-opts": {"max-buffer-size": "4m"}}, "FC012"),
         ({"log-driver": "gelf"}, "FC012"),
         ({"log-driver": "syslog", "log-opts": {"syslog-address": "localhost:514"}}, "FC012"),
-        ({"log-driver": "awslogs", "log-opts": {"awslogs-group": "g", "awslogs-create-stream": "true"}}, "FC012"),
+        (
+            {
+                "log-driver": "awslogs",
+                "log-opts": {"awslogs-group": "g", "awslogs-create-stream": "true"},
+            },
+            "FC012",
+        ),
         ({"registry-mirrors": ["mirror.example.com"]}, "FC014"),
         ({"registry-mirrors": ["ftp://mirror.example.com"]}, "FC014"),
         ({"registry-mirrors": ["https://u:p@mirror.example.com"]}, "FC014"),
@@ -157,7 +209,10 @@ def test_valid_configs_get_no_errors(data, engine):
         ({"storage-driver": "devicemapper"}, "FC016"),
         ({"storage-driver": "aufs"}, "FC016"),
         ({"storage-driver": "btrfs2"}, "FC016"),
-        ({"storage-driver": "overlay2", "storage-opts": ["overlay2.override_kernel_check=true"]}, "FC016"),
+        (
+            {"storage-driver": "overlay2", "storage-opts": ["overlay2.override_kernel_check=true"]},
+            "FC016",
+        ),
         ({"storage-driver": "overlay2", "storage-opts": ["size=10G"]}, "FC016"),
         ({"proxies": {"http-proxy": "http://[::1"}}, "FC020"),
     ],
@@ -271,12 +326,16 @@ def test_unknown_log_opt_is_reported_at_the_option():
 
 
 def test_log_plugin_is_accepted_with_an_info():
-    found = check_daemon({"log-driver": "grafana/loki-docker-driver:latest", "log-opts": {"loki-url": "x"}}).findings
+    found = check_daemon(
+        {"log-driver": "grafana/loki-docker-driver:latest", "log-opts": {"loki-url": "x"}}
+    ).findings
     assert [(f.rule, f.severity) for f in found] == [("FC012", Severity.INFO)]
 
 
 def test_mirror_with_a_path_is_only_an_info_because_dockerd_uses_the_path():
-    found = check_daemon({"registry-mirrors": ["https://nexus.corp/repository/docker-hub/"]}).findings
+    found = check_daemon(
+        {"registry-mirrors": ["https://nexus.corp/repository/docker-hub/"]}
+    ).findings
     assert [(f.rule, f.severity) for f in found] == [("FC014", Severity.INFO)]
 
 
@@ -334,4 +393,6 @@ def test_ignored_keys_are_kept_in_the_model():
 
 def test_nested_fields_are_matched_case_insensitively_and_written_canonically():
     cfg = parse_daemon({"default-ulimits": {"nofile": {"name": "nofile", "HARD": 10, "soft": 5}}})
-    assert cfg.to_json_dict() == {"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 10, "Soft": 5}}}
+    assert cfg.to_json_dict() == {
+        "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 10, "Soft": 5}}
+    }

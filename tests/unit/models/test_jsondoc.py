@@ -12,10 +12,25 @@ from fleetcfg.jsondoc import JsonSyntaxError, format_loc, loads_fast, parse_docu
 @pytest.mark.parametrize(
     ("raw", "message", "line", "column"),
     [
-        (b'{"debug": true,}', "invalid character '}' looking for beginning of object key string", 1, 16),
+        (
+            b'{"debug": true,}',
+            "invalid character '}' looking for beginning of object key string",
+            1,
+            16,
+        ),
         (b"{/* c */}", "invalid character '/' looking for beginning of object key string", 1, 2),
-        (b"{'debug': true}", "invalid character '\\'' looking for beginning of object key string", 1, 2),
-        (b"{debug: true}", "invalid character 'd' looking for beginning of object key string", 1, 2),
+        (
+            b"{'debug': true}",
+            "invalid character '\\'' looking for beginning of object key string",
+            1,
+            2,
+        ),
+        (
+            b"{debug: true}",
+            "invalid character 'd' looking for beginning of object key string",
+            1,
+            2,
+        ),
         (b'{"debug": true}{}', "invalid character '{' after top-level value", 1, 16),
         (b'{"debug": true', "unexpected end of JSON input", 1, 15),
         (b'{"a": NaN}', "invalid character 'N' looking for beginning of value", 1, 7),
@@ -25,8 +40,18 @@ from fleetcfg.jsondoc import JsonSyntaxError, format_loc, loads_fast, parse_docu
         (b'{"debug": tru }', "invalid character ' ' in literal true (expecting 'e')", 1, 14),
         (b'{"a": nul', "invalid character ' ' in literal null (expecting 'l')", 1, 10),
         (b'{"a": [1,]}', "invalid character ']' looking for beginning of value", 1, 10),
-        (b'{\n  "a": {"b": 1,\n   }\n}', "invalid character '}' looking for beginning of object key string", 3, 4),
-        (b'{"mtu": 1E400}', "json: cannot unmarshal number 1E400 into Go value of type float64", 1, 9),
+        (
+            b'{\n  "a": {"b": 1,\n   }\n}',
+            "invalid character '}' looking for beginning of object key string",
+            3,
+            4,
+        ),
+        (
+            b'{"mtu": 1E400}',
+            "json: cannot unmarshal number 1E400 into Go value of type float64",
+            1,
+            9,
+        ),
     ],
 )
 def test_syntax_errors_use_dockerds_wording_and_point_at_the_character(raw, message, line, column):
@@ -74,7 +99,9 @@ def test_top_level_null_is_returned_as_is():
 
 
 def test_key_positions_are_recorded_for_nested_keys_and_list_items():
-    doc = parse_document(b'{\n  "log-opts": {\n    "max-size": "10m"\n  },\n  "dns": ["1.1.1.1"]\n}')
+    doc = parse_document(
+        b'{\n  "log-opts": {\n    "max-size": "10m"\n  },\n  "dns": ["1.1.1.1"]\n}'
+    )
     assert doc.locate(("log-opts", "max-size")).line == 3
     assert doc.locate(("dns", 0)).line == 5
     assert doc.locate(("log-opts", "max-size", "deeper")).line == 3

@@ -1,0 +1,144 @@
+"""map_hosts: bounded, ordered, errors per host, cancellable."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from fleetcfg.errors import ConnectError, InternalError, UsageError
+from fleetcfg.parallel import DEFAULT_FORKS, Outcome, map_hosts
+
+
+@dataclass(frozen=True)
+class Host:
+    host: str
+
+
+HOSTS = [Host(f"web{i}") for i in range(12)]
+
+
+def test_results_come_back_in_input_order() -> None:
+    outcomes = map_hosts(HOSTS, lambda h: h.host.upper(), forks=4)
+    assert [o.item for o in outcomes] == HOSTS
+    assert [o.value for o in outcomes] == [h.host.upper() for h in HOSTS]
+    assert all(o.ok for o in outcomes)
+
+
+def test_never_more_than_forks_run_at_once() -> None:
+    lock = threading.Lock()
+    running = 0
+    peak = 0
+    release = threading.Event()
+    three_started = threading.Barrier(3 + 1)
+
+    def work(host: Host) -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        if host in HOSTS[:3]:
+            three_started.wait()
+        release.wait()
+        with lock:
+            running -= 1
+
+    thread = threading.Thread(target=lambda: map_hosts(HOSTS, work, forks=3))
+    thread.start()
+    three_started.wait()  # the first three are running and blocked
+    release.set()
+    thread.join()
+    assert peak == 3
+
+
+def test_a_host_error_is_returned_not_raised_and_others_still_run() -> None:
+    def work(host: Host) -> str:
+        if host.host == "web3":
+            raise ConnectError("connection refused", host="web3")
+        return "ok"
+
+    outcomes = map_hosts(HOSTS, work, forks=2)
+    failed = [o for o in outcomes if not o.ok]
+    assert [o.item.host for o in failed] == ["web3"]
+    assert isinstance(failed[0].error, ConnectError)
+    assert sum(o.value == "ok" for o in outcomes) == 11
+
+
+def test_errors_without_a_host_get_the_items_name() -> None:
+    def work(host: Host) -> None:
+        raise ConnectError("refused")
+
+    (outcome,) = map_hosts([Host("db1")], work)
+    assert outcome.error is not None and outcome.error.host == "db1"
+
+
+def test_unexpected_exceptions_are_wrapped_with_the_host_and_cause() -> None:
+    def work(host: Host) -> None:
+        raise KeyError("boom")
+
+    (outcome,) = map_hosts([Host("db1")], work)
+    assert isinstance(outcome.error, InternalError)
+    assert outcome.error.host == "db1"
+    assert "KeyError" in str(outcome.error)
+    assert isinstance(outcome.error.__cause__, KeyError)
+
+
+def test_progress_is_reported_as_each_host_finishes_in_the_calling_thread() -> None:
+    seen: list[tuple[str, str]] = []
+    caller = threading.current_thread().name
+
+    def on_done(outcome: Outcome[Host, str]) -> None:
+        seen.append((outcome.item.host, threading.current_thread().name))
+
+    map_hosts(HOSTS, lambda h: h.host, forks=5, on_done=on_done)
+    assert sorted(h for h, _ in seen) == sorted(h.host for h in HOSTS)
+    assert {t for _, t in seen} == {caller}
+
+
+def test_a_set_cancel_event_stops_scheduling_new_hosts() -> None:
+    cancel = threading.Event()
+    started: list[str] = []
+
+    def work(host: Host) -> None:
+        started.append(host.host)
+        if host.host == "web1":
+            cancel.set()
+
+    outcomes = map_hosts(HOSTS, work, forks=1, cancel=cancel)
+    assert started == ["web0", "web1"]
+    assert [o.cancelled for o in outcomes] == [False, False] + [True] * 10
+    assert not outcomes[5].ok
+
+
+def test_ctrl_c_lets_running_hosts_finish_and_cancels_the_rest() -> None:
+    cancel = threading.Event()
+    finished: list[str] = []
+
+    def work(host: Host) -> str:
+        finished.append(host.host)
+        return host.host
+
+    def on_done(outcome: Outcome[Host, str]) -> None:
+        if outcome.item.host == "web0":
+            raise KeyboardInterrupt
+
+    outcomes = map_hosts(HOSTS, work, forks=2, on_done=on_done, cancel=cancel)
+    assert cancel.is_set()
+    assert outcomes[0].ok
+    done = [o for o in outcomes if not o.cancelled]
+    assert {o.item.host for o in done} == set(finished)
+    assert any(o.cancelled for o in outcomes)
+
+
+def test_an_empty_list_is_fine() -> None:
+    assert map_hosts([], lambda h: h) == []
+
+
+def test_forks_must_be_positive() -> None:
+    with pytest.raises(UsageError):
+        map_hosts(HOSTS, lambda h: h, forks=0)
+
+
+def test_default_forks_suit_ssh_fan_out() -> None:
+    assert DEFAULT_FORKS == 10
