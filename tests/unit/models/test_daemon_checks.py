@@ -310,7 +310,7 @@ def test_builder_fields_from_28_are_ignored_by_26():
 
 
 def test_removed_storage_driver_names_the_release():
-    [f] = [f for f in check_daemon({"storage-driver": "devicemapper"}, V26).findings]
+    [f] = check_daemon({"storage-driver": "devicemapper"}, V26).findings
     assert "removed in Engine 25.0" in f.message and "overlay2" in f.message
 
 

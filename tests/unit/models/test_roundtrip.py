@@ -103,7 +103,7 @@ def test_parse_of_render_is_the_same_config(data):
 def test_rendering_is_canonical_and_stable(data):
     config = parse_daemon(data, V28)
     text = canonical_json(config.to_json_dict())
-    assert text.endswith("}\n") and "\n  " in text or text == "{}\n"
+    assert (text.endswith("}\n") and "\n  " in text) or text == "{}\n"
     assert canonical_json(parse_daemon(json.loads(text), V28).to_json_dict()) == text
     assert list(json.loads(text)) == sorted(json.loads(text))
 
