@@ -260,16 +260,23 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
     for name, value in data.items():
         loc: Loc = (name,)
         meta = meta_by_key.get(name)
-        if meta is not None:
-            if not _in_range(engine, meta.since, meta.until):
-                add(ENGINE_VERSION, Severity.ERROR, _version_message(name, meta, engine), loc)
-                drop.add(name)
-            elif name == "proxies":
+        known_here = meta is not None and _in_range(engine, meta.since, meta.until)
+        if meta is not None and known_here:
+            if name == "proxies":
                 drop.update(_check_proxies(value, engine, add))
+            continue
+        if meta is not None and not (isinstance(value, dict) and name not in FLAT_OPTIONS):
+            add(ENGINE_VERSION, Severity.ERROR, _version_message(name, meta, engine), loc)
+            drop.add(name)
             continue
         if isinstance(value, dict) and name not in FLAT_OPTIONS:
             # dockerd replaces the object by its inner keys for this check
             bad = [k for k in value if not passes_flag_check(k, engine)]
+            if bad and meta is not None:
+                # a key of another Engine release: say so rather than blame its keys
+                add(ENGINE_VERSION, Severity.ERROR, _version_message(name, meta, engine), loc)
+                drop.add(name)
+                continue
             for inner in bad:
                 add(
                     UNKNOWN_KEY,
@@ -304,15 +311,8 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
                     loc,
                 )
             else:
-                add(
-                    IGNORED_KEY,
-                    Severity.WARNING,
-                    f'"{name}" is not a dockerd option; dockerd accepts it only because '
-                    "its value is an object whose keys are flag names, and ignores it "
-                    "entirely. It has no effect: remove it"
-                    + (f' (did you mean "{suggest(name)}"?)' if suggest(name) else ""),
-                    loc,
-                )
+                drop.add(name)
+                add(IGNORED_KEY, Severity.WARNING, _flattened_message(name, value, engine), loc)
             continue
         if name in SELF_CONFLICTING and _in_range(engine, SELF_CONFLICTING[name], None):
             drop.add(name)
@@ -351,6 +351,53 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
         else:
             add(UNKNOWN_KEY, Severity.ERROR, _unknown_message(name), loc)
     return KeyCheck(findings, frozenset(drop), aliases)
+
+
+#: boolean flags: dockerd applies them even from inside a flattened object
+BOOL_FLAGS = frozenset(
+    {
+        "debug",
+        "icc",
+        "iptables",
+        "ip6tables",
+        "ip-forward",
+        "ip-forward-no-drop",
+        "ip-masq",
+        "ipv6",
+        "live-restore",
+        "userland-proxy",
+        "selinux-enabled",
+        "experimental",
+        "init",
+        "no-new-privileges",
+        "raw-logs",
+        "rootless",
+        "cri-containerd",
+        "tls",
+        "tlsverify",
+        "allow-direct-routing",
+    }
+)
+
+
+def _flattened_message(name: str, value: Mapping[str, Any], engine: EngineVersion) -> str:
+    known = key_metadata().get(name)
+    if known is not None and not _in_range(engine, known.since, known.until):
+        what = f'"{name}" is unknown to Engine {engine.short}; it accepts it only because'
+    else:
+        what = f'"{name}" is not a dockerd option; dockerd accepts it only because'
+    message = f"{what} its value is an object whose keys are flag names"
+    applied = sorted(k for k in value if k in BOOL_FLAGS)
+    if applied:
+        return (
+            f"{message}, and it still applies the boolean flags inside it "
+            f"({', '.join(applied)}) as if they were set on the command line, overriding the "
+            "top-level keys. Move them to the top level and remove the object"
+        )
+    guess = suggest(name)
+    return f"{message}, and ignores it entirely. It has no effect: remove it" + (
+        f' (did you mean "{guess}"?)' if guess else ""
+    )
 
 
 def _check_proxies(value: Any, engine: EngineVersion, add: Any) -> set[str]:

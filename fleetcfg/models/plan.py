@@ -1,0 +1,160 @@
+"""The Plan: pure, JSON-serialisable data that ``plan`` prints and ``apply``
+executes exactly.
+
+A plan never holds a secret in clear: file targets are identified by the
+sha256 of their content (apply re-renders the target and refuses a host whose
+target or live file no longer hashes the same), and every diff is masked.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PLAN_FORMAT_VERSION = 1
+
+
+class Action(StrEnum):
+    """What applying does to a host, in order of severity."""
+
+    NONE = "none"  # nothing to write
+    WRITE = "write"  # files change but dockerd needs neither reload nor restart
+    RELOAD = "reload"  # systemctl reload docker (SIGHUP) applies every change
+    RESTART = "restart"  # some change needs systemctl restart docker
+    ERROR = "error"  # the host cannot be planned (unreachable, invalid target, ...)
+
+
+class FileKind(StrEnum):
+    DAEMON = "daemon"
+    CLIENT = "client"
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeyChange(_Data):
+    """One semantic change, already masked for display."""
+
+    path: str
+    kind: Literal["added", "removed", "changed", "kept"]
+    display: str  # e.g. '~ log-opts.max-size: "10m" -> "50m"'
+    #: what dockerd does with this key on ``systemctl reload docker``
+    reload: Literal["restart", "if-present", "always", "no-effect"] = "restart"
+
+
+class FilePlan(_Data):
+    """One file on one host: where it is, what it is now, what it becomes."""
+
+    kind: FileKind
+    path: str
+    user: str | None = None  # the owner of a client config.json
+    #: sha256 of the live file the plan was computed from (None: absent)
+    live_sha256: str | None
+    #: sha256 of the exact bytes apply will write (None: nothing to write)
+    target_sha256: str | None
+    mode: int = 0o644
+    owner: str = "root"
+    group: str = "root"
+    changes: list[KeyChange] = Field(default_factory=list)
+    #: unified diff of the live and target texts, masked
+    text_diff: str = ""
+    #: keys fleetcfg does not own and leaves as they are (manage: keys)
+    kept_keys: list[str] = Field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.target_sha256 is not None and self.target_sha256 != self.live_sha256
+
+
+class HostFacts(_Data):
+    """What the host had when it was planned (the parts the plan depends on)."""
+
+    engine_version: str | None = None  # from ``dockerd --version``
+    has_validate: bool = False  # dockerd --validate exists (Engine 23.0+)
+    exec_start: list[str] = Field(default_factory=list)  # dockerd flags of the unit
+    active: bool | None = None  # the docker unit is active
+    running_containers: int | None = None
+    live_restore: bool | None = None  # as the running daemon reports it
+
+
+class HostPlan(_Data):
+    host: str
+    address: str | None = None
+    groups: list[str] = Field(default_factory=list)
+    action: Action
+    #: why this action (e.g. the keys that need a restart)
+    reasons: list[str] = Field(default_factory=list)
+    files: list[FilePlan] = Field(default_factory=list)
+    facts: HostFacts = Field(default_factory=HostFacts)
+    warnings: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    #: the host could not be reached (counted apart in the summary)
+    unreachable: bool = False
+
+    @property
+    def changes(self) -> list[str]:
+        return [c.path for f in self.files for c in f.changes if c.kind != "kept"]
+
+
+class PlanSummary(_Data):
+    reload: int = 0
+    restart: int = 0
+    write: int = 0
+    unchanged: int = 0
+    error: int = 0
+    unreachable: int = 0
+
+    def line(self) -> str:
+        parts = [
+            f"{self.reload} to reload",
+            f"{self.restart} to restart",
+        ]
+        if self.write:
+            parts.append(f"{self.write} to write only")
+        parts.append(f"{self.unchanged} unchanged")
+        if self.error:
+            parts.append(f"{self.error} with errors")
+        if self.unreachable:
+            parts.append(f"{self.unreachable} unreachable")
+        return ", ".join(parts)
+
+
+class Plan(_Data):
+    format_version: int = PLAN_FORMAT_VERSION
+    fleetcfg_version: str
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    inventory: str  # path of inventory.yaml as given
+    #: sha256 over inventory.yaml and every profile, for the stale-plan check
+    repo_sha256: str | None = None
+    hosts: list[HostPlan]
+
+    @property
+    def summary(self) -> PlanSummary:
+        counts = {
+            "reload": 0,
+            "restart": 0,
+            "write": 0,
+            "unchanged": 0,
+            "error": 0,
+            "unreachable": 0,
+        }
+        for h in self.hosts:
+            if h.unreachable:
+                counts["unreachable"] += 1
+            elif h.action is Action.ERROR:
+                counts["error"] += 1
+            elif h.action is Action.NONE:
+                counts["unchanged"] += 1
+            else:
+                counts[h.action.value] += 1
+        return PlanSummary(**counts)
+
+    def host(self, name: str) -> HostPlan:
+        for h in self.hosts:
+            if h.host == name:
+                return h
+        raise KeyError(name)
