@@ -131,6 +131,12 @@ def _go_quote_char(c: str) -> str:
     if c in special:
         return f"'{special[c]}'"
     code = ord(c)
+    if code >= 0x80:
+        # Go's scanner works on bytes: it names the first byte of the UTF-8
+        # sequence, read as Latin-1 (U+00A0 is reported as 'Â')
+        first = c.encode("utf-8", "surrogatepass")[0]
+        latin = chr(first)
+        return f"'{latin}'" if latin.isprintable() else f"'\\u{first:04x}'"
     if code < 0x20 or code == 0x7F:
         return f"'\\x{code:02x}'"
     if not c.isprintable():
