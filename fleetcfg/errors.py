@@ -98,6 +98,23 @@ class HostKeyError(TransportError):
     """The host key is unknown or does not match known_hosts."""
 
 
+class UnknownHostKeyError(HostKeyError):
+    """The host presented a key that known_hosts does not list (first contact)."""
+
+
+class ChangedHostKeyError(HostKeyError):
+    """The host presented a key that differs from the one known_hosts lists
+    (possible man-in-the-middle). Never accepted automatically."""
+
+
+class ConnectionLostError(TransportError):
+    """The connection dropped while a command or transfer was in flight."""
+
+
+class BecomeError(TransportError):
+    """``become`` (sudo) refused to run a command without a password."""
+
+
 class CommandTimeoutError(TransportError):
     """A remote command did not finish in time."""
 
@@ -130,3 +147,8 @@ class StalePlanError(PlanError):
 
 class LockError(FleetcfgError):
     """Another fleetcfg run holds the lock on a host."""
+
+
+class InternalError(FleetcfgError):
+    """An unexpected exception (a bug in fleetcfg), wrapped so that it is
+    reported against the host it happened on instead of aborting the run."""

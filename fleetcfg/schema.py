@@ -21,6 +21,7 @@ from fleetcfg.models.daemon import (
 )
 from fleetcfg.models.daemon import key_metadata as _keys
 from fleetcfg.models.daemon_keys import (
+    FLAT_OPTIONS,
     IGNORED_FLAG_TARGET,
     IGNORED_FLAGS,
     PROXY_KEYS,
@@ -97,7 +98,12 @@ def daemon_json_schema() -> dict[str, Any]:
     props: dict[str, Any] = schema["properties"]
     for key, extra in _DAEMON_EXTRA.items():
         _with_extra(props[key], extra)
+    flag_names = sorted(set(_keys()) | set(IGNORED_FLAGS) | set(SELF_CONFLICTING))
+    flattened = {"type": "object", "propertyNames": {"enum": flag_names}}
     for key, meta in _keys().items():
+        if (meta.since or meta.until) and key not in FLAT_OPTIONS and key != "proxies":
+            # an Engine that does not know the key flattens an object value
+            props[key] = {"anyOf": [props[key], flattened], "title": key}
         notes = []
         if meta.since:
             notes.append(f"Engine {meta.since.short}+")
@@ -107,8 +113,6 @@ def daemon_json_schema() -> dict[str, Any]:
         props[key]["description"] = "; ".join(notes)
         if meta.deprecated_since or meta.until:
             props[key]["deprecated"] = True
-    flag_names = sorted(set(_keys()) | set(IGNORED_FLAGS) | set(SELF_CONFLICTING))
-    flattened = {"type": "object", "propertyNames": {"enum": flag_names}}
     for flag in IGNORED_FLAGS:
         target = IGNORED_FLAG_TARGET.get(flag)
         props[flag] = {

@@ -24,12 +24,16 @@ class EngineVersion:
             return LATEST_BY_MAJOR.get(int(short.group(1)), cls(int(short.group(1)), 0))
         m = _VERSION_RE.search(raw)
         if not m:
-            raise ValueError(f"not a Docker Engine version: {text!r} (expected e.g. 26.1 or 28.5.2)")
+            raise ValueError(
+                f"not a Docker Engine version: {text!r} (expected e.g. 26.1 or 28.5.2)"
+            )
         return cls(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
 
     def __str__(self) -> str:
-        return f"{self.major}.{self.minor}" if self.patch == 0 else (
-            f"{self.major}.{self.minor}.{self.patch}"
+        return (
+            f"{self.major}.{self.minor}"
+            if self.patch == 0
+            else (f"{self.major}.{self.minor}.{self.patch}")
         )
 
     @property

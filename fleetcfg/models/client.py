@@ -22,8 +22,9 @@ from fleetcfg.findings import Finding, Severity
 from fleetcfg.jsondoc import format_loc
 from fleetcfg.models.base import STRICT, Str, StrList, StrMap
 from fleetcfg.models.daemon import _fold_keys
-from fleetcfg.models.values import mask_url_credentials, url_problem
+from fleetcfg.models.values import url_problem
 from fleetcfg.rules import CLIENT, CLIENT_UNKNOWN_KEY, DEPRECATED, IGNORED_KEY, PROXY, Rule
+from fleetcfg.secrets import mask_url_credentials
 
 #: key paths (prefixes) whose values are secrets in config.json
 SECRET_PREFIXES: tuple[tuple[str, ...], ...] = (("auths",),)

@@ -14,6 +14,7 @@ that mirrors dockerd's lives in :mod:`fleetcfg.models.daemon_keys`. Use
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -341,6 +342,7 @@ CGROUPNS_MODES = ("private", "host")
 LOG_FORMATS: tuple[Literal["text", "json"], ...] = ("text", "json")
 
 
+@functools.cache
 def key_metadata() -> dict[str, Key]:
     """JSON key -> Key metadata, for every real key of the model."""
     out: dict[str, Key] = {}

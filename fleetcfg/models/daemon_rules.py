@@ -43,7 +43,6 @@ from fleetcfg.models.values import (
     ip_version,
     is_canonical_prefix,
     listen_address_problem,
-    mask_url_credentials,
     network,
     parse_size,
     port_problem,
@@ -68,6 +67,7 @@ from fleetcfg.rules import (
     ULIMITS,
     Rule,
 )
+from fleetcfg.secrets import mask_url_credentials
 from fleetcfg.versions import EngineVersion
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO

@@ -222,8 +222,3 @@ def url_problem(text: str, *, schemes: tuple[str, ...]) -> str | None:
     if not parts.hostname:
         return f"{text!r} has no host"
     return None
-
-
-def mask_url_credentials(text: str) -> str:
-    """``http://user:pass@proxy:3128`` -> ``http://user:***@proxy:3128``."""
-    return re.sub(r"(?<=://)([^/@:\s]*):([^/@\s]+)@", r"\1:***@", text)

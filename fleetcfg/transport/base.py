@@ -26,10 +26,31 @@ class CommandResult:
     exit_status: int
     stdout: str = ""
     stderr: str = ""
+    #: the exact bytes the command wrote to stdout (``stdout`` is their UTF-8
+    #: decoding with invalid bytes replaced); ``None`` when only text is known
+    raw_stdout: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
+
+    @property
+    def stdout_bytes(self) -> bytes:
+        """stdout exactly as written (e.g. to hash a file read with ``cat``)."""
+        return self.raw_stdout if self.raw_stdout is not None else self.stdout.encode()
+
+    @classmethod
+    def from_bytes(
+        cls, argv: Sequence[str], exit_status: int, stdout: bytes, stderr: bytes
+    ) -> CommandResult:
+        """Build a result from raw output, keeping stdout's exact bytes."""
+        return cls(
+            argv=tuple(argv),
+            exit_status=exit_status,
+            stdout=stdout.decode("utf-8", "replace"),
+            stderr=stderr.decode("utf-8", "replace"),
+            raw_stdout=stdout,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +70,7 @@ class FileState:
         return cls(path=path, exists=False)
 
     @classmethod
-    def present(
-        cls, path: str, content: bytes, *, mode: int, owner: str, group: str
-    ) -> FileState:
+    def present(cls, path: str, content: bytes, *, mode: int, owner: str, group: str) -> FileState:
         return cls(
             path=path,
             exists=True,

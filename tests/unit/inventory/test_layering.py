@@ -83,7 +83,7 @@ def test_host_groups_include_ancestors_parents_first(tmp_path: Path) -> None:
 def test_every_leaf_knows_the_layer_and_line_that_set_it(tmp_path: Path) -> None:
     path = write_repo(tmp_path, LAYERED)
     host = load_inventory(path).host("eu-02")
-    origins = {k: v for k, v in host.origins.items()}
+    origins = dict(host.origins)
     assert origins[("vars", "mirror")].layer == "defaults"
     assert origins[("vars", "mirror")].location.line == line_of(path, "mirror:")
     assert origins[("vars", "log", "max_size")].layer == "group prod"

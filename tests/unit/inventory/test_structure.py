@@ -231,3 +231,10 @@ def test_hosts_come_in_the_order_they_are_written(tmp_path: Path) -> None:
         """,
     )
     assert list(inv.hosts) == ["zz", "bb", "aa"]
+
+
+def test_a_folder_means_the_inventory_yaml_in_it(tmp_path: Path) -> None:
+    write_repo(tmp_path, "hosts:\n  h: {address: 10.0.0.1}\n")
+    inv = load_inventory(tmp_path)
+    assert inv.display == str(tmp_path / "inventory.yaml")
+    assert list(inv.hosts) == ["h"]

@@ -1,0 +1,131 @@
+"""``fleetcfg render HOST``: print the target config of one host, or explain
+where each of its settings comes from."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from fleetcfg.cli.common import FileKind
+from fleetcfg.cli.output import print_error, stderr_console
+from fleetcfg.errors import FleetcfgError
+from fleetcfg.findings import Finding, Severity, has_errors
+from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
+from fleetcfg.render import Kind, RenderedConfig, Renderer
+from fleetcfg.secrets import SecretRegistry
+
+
+def _report(exc: FleetcfgError) -> None:
+    """Print an error (every problem of an invalid inventory, one per line)."""
+    for problem in getattr(exc, "problems", None) or [exc]:
+        print_error(problem)
+
+
+def _finding_line(finding: Finding) -> str:
+    where = ":".join(str(p) for p in (finding.file, finding.line, finding.column) if p is not None)
+    path = f" {finding.path}:" if finding.path else ""
+    return f"{where}: {finding.severity.value} {finding.rule}{path} {finding.message}"
+
+
+def _show(value: Any, secrets: SecretRegistry) -> str:
+    if value is None:
+        return "(not set)"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return secrets.mask(text)
+
+
+def explain_lines(
+    host: Host, inventory: Inventory, secrets: SecretRegistry, chains: list[str]
+) -> list[str]:
+    """The ``--explain`` report: every setting and variable of ``host``, the
+    layer that set it, where, and its value (masked)."""
+    rows = [
+        (name, origin.layer, str(origin.location or "-"), _show(value, secrets))
+        for name, value, origin in host.explain()
+    ]
+    header = ("SETTING", "SET BY", "WHERE", "VALUE")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    lines = [
+        f"host {host.name} ({host.location})",
+        f"inventory: {inventory.display}",
+        f"groups: {', '.join(host.groups) or '(none)'}",
+        *chains,
+        "",
+    ]
+    for row in [header, *rows]:
+        lines.append("  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]))
+    return lines
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("render")
+    def render(
+        host: Annotated[str, typer.Argument(help="inventory name of the host", metavar="HOST")],
+        *,
+        kind: Annotated[
+            FileKind,
+            typer.Option(
+                "--kind", "-k", help="daemon: /etc/docker/daemon.json; client: config.json"
+            ),
+        ] = FileKind.daemon,
+        user: Annotated[
+            str | None,
+            typer.Option("--user", "-u", help="client user (--kind client; default: the first)"),
+        ] = None,
+        inventory_path: Annotated[
+            str,
+            typer.Option(
+                "--inventory",
+                "-i",
+                help="inventory file; profiles/ is next to it",
+                envvar="FLEETCFG_INVENTORY",
+            ),
+        ] = DEFAULT_INVENTORY,
+        explain: Annotated[
+            bool,
+            typer.Option("--explain", help="show every setting, its value and where it is set"),
+        ] = False,
+        show_secrets: Annotated[
+            bool,
+            typer.Option("--show-secrets", help="print env()/file() values and credentials"),
+        ] = False,
+    ) -> None:
+        """Print the target config of HOST (canonical JSON, secrets masked)."""
+        try:
+            inventory = load_inventory(inventory_path)
+            target = inventory.host(host)
+        except FleetcfgError as exc:
+            _report(exc)
+            raise typer.Exit(exc.exit_code) from None
+        renderer = Renderer(inventory)
+        kind_name: Kind = "client" if kind is FileKind.client else "daemon"
+        rendered: RenderedConfig | FleetcfgError
+        try:
+            rendered = renderer.render(target, kind_name, user)
+        except FleetcfgError as exc:
+            rendered = exc
+        if explain:
+            chain = (
+                " -> ".join(f"{p.name} ({p.display})" for p in rendered.profiles)
+                if isinstance(rendered, RenderedConfig)
+                else "(not rendered)"
+            )
+            for line in explain_lines(
+                target, inventory, renderer.secrets, [f"{kind_name} profile: {chain}"]
+            ):
+                typer.echo(line)
+        if isinstance(rendered, FleetcfgError):
+            _report(rendered)
+            raise typer.Exit(rendered.exit_code)
+        findings = sorted(rendered.findings, key=Finding.sort_key)
+        console = stderr_console()
+        for finding in findings:
+            style = "red" if finding.severity is Severity.ERROR else "yellow"
+            console.print(f"[{style}]{escape(_finding_line(finding))}[/]", highlight=False)
+        if has_errors(findings):
+            raise typer.Exit(1)
+        if not explain:
+            typer.echo(rendered.canonical_json(show_secrets=show_secrets), nl=False)

@@ -1,0 +1,94 @@
+"""Load ``inventory.yaml``: validate it, layer every setting per host, select hosts.
+
+Layering
+--------
+Every setting (``vars``, ``ssh``, ``connection``, ``engine_version``,
+``daemon_profile``, ``client_profile``, ``manage``, ``client_users``) is
+resolved per host from these layers, each overriding the ones before it::
+
+    defaults  <  parent group  <  child group  <  host
+
+Mappings (``vars`` and ``ssh``, and mappings inside ``vars``) are merged key by
+key; any other value, lists included, replaces what the lower layer had.
+
+A host's groups are the groups that list it in ``hosts:`` plus, transitively,
+every group that has one of those in ``children:``. When two of its groups
+that are not parent and child of each other both set a key, the group with the
+higher ``priority:`` wins (a group without one inherits its parent's, default
+0); with equal priorities and different values the inventory is ambiguous and
+loading fails, naming both groups, the key and both lines. Setting the key on
+the host itself (which always wins) also resolves it.
+
+Layering happens once per distinct set of groups, not once per host: hosts
+that share their groups share one resolved settings tree.
+
+Selection (``--limit``)
+-----------------------
+Patterns are host names, group names (every host of the group and of its
+child groups), ``all``, and globs (``ci-*``, matched against host and group
+names). Several patterns (comma-separated or repeated) are a union;
+``&pattern`` intersects and ``!pattern`` excludes, as in Ansible. A name that
+matches nothing is a usage error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from fleetcfg.errors import InventoryError, UsageError
+from fleetcfg.inventory.host import BUILTIN_DEFAULTS, BUILTIN_LAYER, GroupInfo, Host, Origin
+from fleetcfg.inventory.layering import ALL_GROUP, deep_merge
+from fleetcfg.inventory.problems import InventoryErrors, located_validation_errors
+from fleetcfg.inventory.repo import PROFILES_DIR, Inventory
+from fleetcfg.models.inventory import InventoryModel
+from fleetcfg.yamlsource import load_yaml, read_text
+
+DEFAULT_INVENTORY = "inventory.yaml"
+
+__all__ = [
+    "ALL_GROUP",
+    "BUILTIN_DEFAULTS",
+    "BUILTIN_LAYER",
+    "DEFAULT_INVENTORY",
+    "PROFILES_DIR",
+    "GroupInfo",
+    "Host",
+    "Inventory",
+    "InventoryErrors",
+    "Origin",
+    "deep_merge",
+    "load_inventory",
+]
+
+
+def load_inventory(path: str | Path = DEFAULT_INVENTORY) -> Inventory:
+    """Read, validate and resolve an inventory file.
+
+    Raises :class:`UsageError` when the file does not exist and
+    :class:`InventoryErrors` (every problem, located) when it is invalid."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / DEFAULT_INVENTORY
+    display = str(path) if file == Path(path) else str(file)
+    if not file.exists():
+        raise UsageError(
+            f"inventory not found: {display}",
+            hint="run in the repo folder or pass -i PATH/inventory.yaml",
+        )
+    text = read_text(file, display, InventoryError)
+    doc = load_yaml(text, display, error=InventoryError)
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise InventoryError(
+            "inventory.yaml must be a mapping (defaults, groups, hosts, ...)",
+            file=display,
+            line=1,
+        )
+    doc.data = data
+    try:
+        model = InventoryModel.model_validate(data)
+    except ValidationError as exc:
+        raise InventoryErrors(located_validation_errors(exc, doc)) from None
+    return Inventory(file, display, model, doc)

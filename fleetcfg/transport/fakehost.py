@@ -1,0 +1,376 @@
+"""A typical Docker host on top of :class:`~fleetcfg.transport.fake.FakeTransport`.
+
+:class:`FakeDockerHost` has ``/etc/docker/daemon.json``, an active
+``docker.service`` and answers the commands facts, planner and executor tests
+need, like the real tools (and the e2e fleet's shims) do:
+
+- ``dockerd --version``; ``dockerd --validate --config-file F`` (engines
+  before 23.0 reject the flag; the check is a JSON-object check unless a
+  ``validator`` is given)
+- ``systemctl is-active|show|cat|reload|restart|start|stop|daemon-reload``
+  for docker(.service); ``show`` understands ``-p/--property`` and ``--value``
+- ``docker version|info --format '{{json .}}'`` or ``'{{.A.B}}'``
+
+A restart loads daemon.json (an invalid file leaves the unit ``failed``, as
+dockerd exits); a reload applies a valid file and keeps the old configuration
+on an invalid one (dockerd logs the error and keeps running).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from fleetcfg.transport.base import CommandResult
+from fleetcfg.transport.fake import FakeTransport
+from fleetcfg.versions import EngineVersion
+
+DAEMON_JSON = "/etc/docker/daemon.json"
+UNIT = "docker.service"
+UNIT_PATH = "/lib/systemd/system/docker.service"
+DEBIAN_EXEC_START = ("/usr/sbin/dockerd", "-H", "fd://", "$DOCKER_OPTS")
+#: what a typical host has in daemon.json (the default of FakeDockerHost)
+TYPICAL_DAEMON_JSON: Mapping[str, Any] = MappingProxyType(
+    {"log-driver": "json-file", "log-opts": {"max-file": "3", "max-size": "10m"}}
+)
+_EPOCH = 1_700_000_000.0  # timestamps are this plus the fake's simulated clock
+
+#: ``validator(content, path)`` returns dockerd's error text, or None when valid
+Validator = Callable[[bytes, str], str | None]
+
+
+def json_object_validator(content: bytes, path: str) -> str | None:
+    """The default check: the file must hold one JSON object."""
+    prefix = f"unable to configure the Docker daemon with file {path}: "
+    try:
+        data = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return prefix + f"invalid character: {exc}"
+    if not isinstance(data, dict):
+        return prefix + "json: cannot unmarshal into Go value of type map[string]interface {}"
+    return None
+
+
+def canonical_json(data: Mapping[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _result(status: int = 0, stdout: str = "", stderr: str = "") -> CommandResult:
+    return CommandResult((), status, stdout, stderr)
+
+
+class FakeDockerHost(FakeTransport):
+    """A FakeTransport with a Docker engine on it (``daemon_json=None``: the
+    host has no daemon.json). State is public: tweak it
+    (``unit_state = "failed"``, ``fail_restarts = 1``) or assert on it
+    (``restarts``, ``reloads``, ``loaded_config``)."""
+
+    def __init__(
+        self,
+        host: str = "docker1",
+        *,
+        engine: str = "26.1.5",
+        daemon_json: Mapping[str, Any] | str | bytes | None = TYPICAL_DAEMON_JSON,
+        client_config: Mapping[str, Any] | str | bytes | None = None,
+        unit_state: str = "active",
+        exec_start: Sequence[str] = DEBIAN_EXEC_START,
+        validator: Validator | None = None,
+        strict: bool = True,
+    ) -> None:
+        super().__init__(host=host, strict=strict)
+        self.engine = EngineVersion.parse(engine)
+        self.engine_text = engine
+        self.exec_start = tuple(exec_start)
+        self.validator: Validator = validator or json_object_validator
+        self.unit_state = unit_state
+        self.main_pid = 4242 if unit_state == "active" else 0
+        self.starts = 1 if unit_state == "active" else 0
+        self.restarts = 0
+        self.reloads = 0
+        self.reload_errors: list[str] = []
+        #: how many of the next restarts/starts fail (the unit ends ``failed``)
+        self.fail_restarts = 0
+        self.active_since = _EPOCH
+        self.add_dir("/etc/docker")
+        if daemon_json is not None:
+            self.add_file(DAEMON_JSON, _as_bytes(daemon_json))
+        if client_config is not None:
+            self.add_file("/root/.docker/config.json", _as_bytes(client_config), mode=0o600)
+        #: the daemon.json content the running daemon uses (None: none)
+        self.loaded_config: bytes | None = (
+            self.content(self.config_path) if unit_state == "active" else None
+        )
+        self.on(["dockerd"], self._dockerd, prefix=True)
+        self.on(["systemctl"], self._systemctl, prefix=True)
+        self.on(["docker"], self._docker, prefix=True)
+
+    # -- what the daemon sees -----------------------------------------------
+
+    @property
+    def config_path(self) -> str:
+        """The daemon.json the unit's ExecStart makes dockerd read."""
+        path = DAEMON_JSON
+        flags = list(self.exec_start)
+        for i, flag in enumerate(flags):
+            if flag == "--config-file" and i + 1 < len(flags):
+                path = flags[i + 1]
+            elif flag.startswith("--config-file="):
+                path = flag.split("=", 1)[1]
+        return path
+
+    @property
+    def running_config(self) -> dict[str, Any]:
+        """The loaded daemon.json, decoded (``{}`` when none)."""
+        if not self.loaded_config:
+            return {}
+        data = json.loads(self.loaded_config.decode("utf-8-sig"))
+        return data if isinstance(data, dict) else {}
+
+    def _check_config(self) -> str | None:
+        content = self.content(self.config_path)
+        if content is None:
+            return None
+        return self.validator(content, self.config_path)
+
+    # -- dockerd ------------------------------------------------------------
+
+    def _dockerd(
+        self, argv: tuple[str, ...], stdin: bytes | None, fake: FakeTransport
+    ) -> CommandResult:
+        args = argv[1:]
+        if "--version" in args or "-v" in args:
+            return _result(0, f"Docker version {self.engine_text}, build a72d7cd\n")
+        if "--validate" in args:
+            if self.engine < EngineVersion(23, 0):
+                return _result(
+                    1, "", "Status: unknown flag: --validate\nSee 'dockerd --help'., Code: 125\n"
+                )
+            path = DAEMON_JSON
+            for i, arg in enumerate(args):
+                if arg == "--config-file" and i + 1 < len(args):
+                    path = args[i + 1]
+                elif arg.startswith("--config-file="):
+                    path = arg.split("=", 1)[1]
+            content = self.content(path)
+            if content is None:
+                return _result(
+                    1,
+                    "",
+                    f"unable to configure the Docker daemon with file {path}: "
+                    f"open {path}: no such file or directory\n",
+                )
+            error = self.validator(content, path)
+            if error:
+                return _result(1, "", error + "\n")
+            return _result(0, "", "configuration OK\n")
+        return _result(1, "", "dockerd on this host is managed by systemd\n")
+
+    # -- systemctl ----------------------------------------------------------
+
+    def _systemctl(
+        self, argv: tuple[str, ...], stdin: bytes | None, fake: FakeTransport
+    ) -> CommandResult:
+        props: list[str] = []
+        value_only = quiet = False
+        words: list[str] = []
+        args = list(argv[1:])
+        while args:
+            arg = args.pop(0)
+            if arg in ("-p", "--property") and args:
+                props += args.pop(0).split(",")
+            elif arg.startswith("--property="):
+                props += arg.split("=", 1)[1].split(",")
+            elif arg == "--value":
+                value_only = True
+            elif arg in ("-q", "--quiet"):
+                quiet = True
+            elif arg.startswith("-"):
+                continue
+            else:
+                words.append(arg)
+        if not words:
+            return _result(1, "", "systemctl: fake needs a verb\n")
+        verb, units = words[0], [u if "." in u else u + ".service" for u in words[1:]]
+        if verb == "daemon-reload":
+            return _result()
+        if units != [UNIT]:
+            return _result(5, "", f"Unit {' '.join(units)} not found.\n")
+        if verb == "is-active":
+            return _result(
+                0 if self.unit_state == "active" else 3, "" if quiet else f"{self.unit_state}\n"
+            )
+        if verb == "show":
+            return self._show(props, value_only)
+        if verb == "cat":
+            return _result(0, f"# {UNIT_PATH}\n{self.unit_file()}")
+        if verb == "reload":
+            return self._reload()
+        if verb in ("restart", "start"):
+            if verb == "start" and self.unit_state == "active":
+                return _result()
+            return self._start(restart=verb == "restart")
+        if verb == "stop":
+            self.unit_state = "inactive"
+            self.main_pid = 0
+            self.loaded_config = None
+            return _result()
+        return _result(1, "", f"systemctl: fake does not know the verb {verb!r}\n")
+
+    def unit_file(self) -> str:
+        return (
+            "[Unit]\nDescription=Docker Application Container Engine\n\n"
+            "[Service]\nType=notify\n"
+            f"ExecStart={' '.join(self.exec_start)}\n"
+            "ExecReload=/bin/kill -s HUP $MAINPID\nRestart=always\n"
+        )
+
+    def _now(self) -> float:
+        return _EPOCH + self.clock
+
+    def properties(self) -> dict[str, str]:
+        sub = {"active": "running", "failed": "failed"}.get(self.unit_state, "dead")
+        flags = " ".join(self.exec_start[1:])
+        exec_start = (
+            f"{{ path={self.exec_start[0]} ; argv[]={self.exec_start[0]} {flags} ; "
+            "ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; "
+            f"pid={self.main_pid} ; code=(null) ; status=0/0 }}"
+        )
+        return {
+            "Id": UNIT,
+            "LoadState": "loaded",
+            "ActiveState": self.unit_state,
+            "SubState": sub,
+            "Result": "exit-code" if self.unit_state == "failed" else "success",
+            "MainPID": str(self.main_pid),
+            "ExecMainPID": str(self.main_pid),
+            "NRestarts": "0",
+            "ExecStart": exec_start,
+            "FragmentPath": UNIT_PATH,
+            "DropInPaths": "",
+            "UnitFileState": "enabled",
+            "ActiveEnterTimestamp": _systemd_time(self.active_since),
+        }
+
+    def _show(self, wanted: list[str], value_only: bool) -> CommandResult:
+        props = self.properties()
+        names = wanted or list(props)
+        lines = [props[n] if value_only else f"{n}={props[n]}" for n in names if n in props]
+        return _result(0, "".join(line + "\n" for line in lines))
+
+    def _reload(self) -> CommandResult:
+        if self.unit_state != "active":
+            return _result(1, "", f"{UNIT} is not active, cannot reload.\n")
+        self.reloads += 1
+        error = self._check_config()
+        if error:
+            self.reload_errors.append(error)  # dockerd logs it and keeps the old config
+        else:
+            self.loaded_config = self.content(self.config_path)
+        return _result()
+
+    def _start(self, *, restart: bool) -> CommandResult:
+        if restart:
+            self.restarts += 1
+        error = self._check_config()
+        if error is None and self.fail_restarts > 0:
+            self.fail_restarts -= 1
+            error = "failed to start daemon (fake fault)"
+        if error is not None:
+            self.unit_state = "failed"
+            self.main_pid = 0
+            self.loaded_config = None
+            return _result(
+                1,
+                "",
+                f"Job for {UNIT} failed because the control process exited with error code.\n"
+                f'See "systemctl status {UNIT}" and "journalctl -xeu {UNIT}" for details.\n',
+            )
+        self.unit_state = "active"
+        self.starts += 1
+        self.main_pid = 4242 + self.starts
+        self.active_since = self._now()
+        self.loaded_config = self.content(self.config_path)
+        return _result()
+
+    # -- docker (client) ----------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        config = self.running_config
+        return {
+            "ServerVersion": self.engine_text,
+            "Name": self.host,
+            "Driver": config.get("storage-driver", "overlay2"),
+            "LoggingDriver": config.get("log-driver", "json-file"),
+            "DockerRootDir": config.get("data-root", "/var/lib/docker"),
+            "Debug": bool(config.get("debug", False)),
+            "LiveRestoreEnabled": bool(config.get("live-restore", False)),
+            "Labels": list(config.get("labels", [])),
+            "RegistryConfig": {"Mirrors": list(config.get("registry-mirrors", []))},
+        }
+
+    def _docker(
+        self, argv: tuple[str, ...], stdin: bytes | None, fake: FakeTransport
+    ) -> CommandResult:
+        args = list(argv[1:])
+        fmt = None
+        for i, arg in enumerate(args):
+            if arg in ("-f", "--format") and i + 1 < len(args):
+                fmt = args[i + 1]
+            elif arg.startswith("--format="):
+                fmt = arg.split("=", 1)[1]
+        verb = next((a for a in args if not a.startswith("-")), "")
+        if verb not in ("info", "version"):
+            return _result(1, "", f"docker: fake does not know {verb!r}\n")
+        if self.unit_state != "active":
+            return _result(
+                1,
+                "",
+                "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+                "Is the docker daemon running?\n",
+            )
+        data: dict[str, Any] = (
+            self.info()
+            if verb == "info"
+            else {
+                "Client": {"Version": "28.2.2"},
+                "Server": {"Version": self.engine_text},
+            }
+        )
+        if fmt is None:
+            return _result(0, json.dumps(data, indent=1) + "\n")
+        return _result(0, _go_format(fmt, data) + "\n")
+
+
+def _go_format(fmt: str, data: Mapping[str, Any]) -> str:
+    """The simple Go templates people pass to ``--format``."""
+
+    def field(match: re.Match[str]) -> str:
+        as_json, path = match.group(1), match.group(2)
+        value: Any = data
+        for part in [p for p in path.split(".") if p]:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if as_json:
+            return json.dumps(value, separators=(",", ":"))
+        if value is None:
+            return "<no value>"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    return re.sub(r"\{\{-?\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*-?\}\}", field, fmt)
+
+
+def _systemd_time(epoch: float) -> str:
+    return time.strftime("%a %Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def _as_bytes(value: Mapping[str, Any] | str | bytes) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return canonical_json(dict(value))

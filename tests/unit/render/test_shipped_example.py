@@ -1,0 +1,118 @@
+"""The example repo at the top level (inventory.yaml + profiles/) renders and
+validates for every host and every client user."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from fleetcfg.findings import Severity
+from fleetcfg.inventory import Inventory, load_inventory
+from fleetcfg.render import Renderer
+
+REPO = Path(__file__).resolve().parents[3]
+INVENTORY = load_inventory(REPO / "inventory.yaml")
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(load_inventory(REPO / "inventory.yaml"), environ={})
+
+
+def test_the_example_models_the_enterprise_fleet() -> None:
+    inv: Inventory = INVENTORY
+    assert {"ci-runners", "developers", "prod", "prod-eu", "prod-us", "airgapped"} <= set(
+        inv.groups
+    )
+    assert inv.group_hosts("prod") == inv.group_hosts("prod-eu") | inv.group_hosts("prod-us")
+    assert len(inv.hosts) >= 10
+
+
+@pytest.mark.parametrize("host", list(INVENTORY.hosts))
+def test_every_host_renders_a_valid_daemon_json_for_its_engine(
+    renderer: Renderer, host: str
+) -> None:
+    rendered = renderer.render(host)
+    errors = [f for f in rendered.findings if f.severity is Severity.ERROR]
+    assert rendered.ok and not errors, errors
+    assert rendered.findings == (), rendered.findings
+
+
+@pytest.mark.parametrize(
+    ("host", "user"),
+    [(name, user) for name, host in INVENTORY.hosts.items() for user in host.client_users],
+)
+def test_every_client_user_gets_a_valid_config_json(
+    renderer: Renderer, host: str, user: str
+) -> None:
+    rendered = renderer.render(host, "client", user)
+    assert rendered.ok, rendered.findings
+
+
+def test_the_proxy_password_never_appears_in_output(renderer: Renderer) -> None:
+    rendered = renderer.render("ci-01")
+    assert "example-only" in rendered.canonical_json(show_secrets=True)
+    assert "example-only" not in rendered.canonical_json()
+
+
+def test_no_proxy_covers_local_internal_mirror_and_docker_ranges(renderer: Renderer) -> None:
+    data = renderer.render("prod-eu-01").to_json_dict()
+    no_proxy = data["proxies"]["no-proxy"].split(",")
+    pools = [p["base"] for p in data["default-address-pools"]]
+    assert {"localhost", "127.0.0.0/8", ".corp.example.com", "mirror-eu.corp.example.com"} <= set(
+        no_proxy
+    )
+    assert set(pools) <= set(no_proxy)
+    assert "172.17.0.0/16" in no_proxy
+
+
+def test_docker_networks_stay_clear_of_the_reserved_ranges(renderer: Renderer) -> None:
+    reserved = INVENTORY.networks.reserved_networks()
+    for host in INVENTORY.hosts:
+        data = renderer.render(host).to_json_dict()
+        nets = [ipaddress.ip_network(p["base"]) for p in data["default-address-pools"]]
+        nets.append(ipaddress.ip_interface(data["bip"]).network)
+        assert not [(n, r) for n in nets for r in reserved if n.overlaps(r)], host
+
+
+def test_log_rotation_is_50m_times_5_compressed_by_default(renderer: Renderer) -> None:
+    data = renderer.render("prod-us-01").to_json_dict()
+    assert data["log-driver"] == "json-file"
+    assert data["log-opts"] == {"max-size": "50m", "max-file": "10", "compress": "true"}
+    assert renderer.render("airgap-01").to_json_dict()["log-opts"]["max-file"] == "5"
+
+
+def test_the_gpu_group_wins_by_priority_on_a_ci_runner(renderer: Renderer) -> None:
+    rendered = renderer.render("ci-03")
+    assert rendered.to_json_dict()["log-opts"]["max-size"] == "100m"
+    assert rendered.manage == "keys"
+
+
+def test_the_airgapped_site_uses_its_private_registry_and_no_proxy(renderer: Renderer) -> None:
+    data = renderer.render("airgap-01").to_json_dict()
+    assert "proxies" not in data
+    assert data["insecure-registries"] == ["registry.airgap.example.com:5000"]
+    assert data["registry-mirrors"] == ["http://registry.airgap.example.com:5000"]
+    assert "proxies" not in renderer.render("airgap-01", "client").to_json_dict()
+
+
+def test_ci_runners_add_their_cache_after_the_company_mirror(renderer: Renderer) -> None:
+    data = renderer.render("ci-01").to_json_dict()
+    assert data["registry-mirrors"] == [
+        "https://mirror.corp.example.com",
+        "https://ci-cache.corp.example.com",
+    ]
+
+
+def test_newer_engines_get_structured_daemon_logs(renderer: Renderer) -> None:
+    assert renderer.render("prod-us-02").to_json_dict()["log-format"] == "json"
+    assert "log-format" not in renderer.render("airgap-01").to_json_dict()
+
+
+def test_developer_machines_drop_the_metrics_endpoint(renderer: Renderer) -> None:
+    rendered = renderer.render("dev-01")
+    assert "metrics-addr" not in rendered.to_json_dict()
+    assert rendered.removed_keys == ("metrics-addr",)
+    assert renderer.render("prod-eu-01").to_json_dict()["metrics-addr"] == "10.3.0.11:9323"
