@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from fleetcfg.versions import EngineVersion
@@ -103,3 +112,36 @@ STRICT = ConfigDict(
     serialize_by_alias=True,
     revalidate_instances="never",
 )
+
+
+def fold_keys(data: Any, canonical: tuple[str, ...]) -> Any:
+    """Go's encoding/json matches struct fields case-insensitively (the last
+    spelling in the document wins); map such keys to their canonical spelling."""
+    if not isinstance(data, dict):
+        return data
+    by_fold = {name.casefold(): name for name in canonical}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = by_fold.get(key.casefold(), key) if isinstance(key, str) else key
+        out.pop(name, None)
+        out[name] = value
+    return out
+
+
+class GoStruct(BaseModel):
+    """A Go struct decoded by encoding/json: field names match
+    case-insensitively and unknown fields are ignored (kept here as extras, so
+    that checks can warn about them and nothing the user wrote is lost)."""
+
+    model_config = ConfigDict(**STRICT, extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _case_insensitive(cls, data: Any) -> Any:
+        names = tuple(f.alias or n for n, f in cls.model_fields.items())
+        return fold_keys(data, names)
+
+    def set_aliases(self) -> set[str]:
+        """JSON names of the fields that were given a value."""
+        fields = type(self).model_fields
+        return {fields[n].alias or n for n in self.model_fields_set if n in fields}

@@ -16,13 +16,12 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from fleetcfg.findings import Finding, Severity
 from fleetcfg.jsondoc import format_loc
-from fleetcfg.models.base import STRICT, Str, StrList, StrMap
-from fleetcfg.models.daemon import _fold_keys
-from fleetcfg.models.values import url_problem
+from fleetcfg.models.base import STRICT, GoStruct, Str, StrList, StrMap
+from fleetcfg.models.values import proxy_url_problem
 from fleetcfg.rules import CLIENT, CLIENT_UNKNOWN_KEY, DEPRECATED, IGNORED_KEY, PROXY, Rule
 from fleetcfg.secrets import mask_url_credentials
 
@@ -30,17 +29,7 @@ from fleetcfg.secrets import mask_url_credentials
 SECRET_PREFIXES: tuple[tuple[str, ...], ...] = (("auths",),)
 
 
-class _GoStruct(BaseModel):
-    model_config = ConfigDict(**STRICT, extra="allow")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _case_insensitive(cls, data: Any) -> Any:
-        names = tuple(f.alias or n for n, f in cls.model_fields.items())
-        return _fold_keys(data, names)
-
-
-class AuthConfig(_GoStruct):
+class AuthConfig(GoStruct):
     """One ``auths`` entry. Never printed."""
 
     username: Str | None = Field(None, alias="username", repr=False)
@@ -55,7 +44,7 @@ class AuthConfig(_GoStruct):
         yield None, "<secret>"
 
 
-class ProxyConfig(_GoStruct):
+class ProxyConfig(GoStruct):
     """Proxy settings the CLI injects into containers and builds."""
 
     http_proxy: Str | None = Field(None, alias="httpProxy")
@@ -81,7 +70,7 @@ _FORMAT_KEYS = (
 )
 
 
-class ClientConfig(_GoStruct):
+class ClientConfig(GoStruct):
     """``config.json``. Unknown keys are kept (the CLI keeps them too)."""
 
     model_config = ConfigDict(**STRICT, extra="allow", title="config.json")
@@ -210,8 +199,7 @@ def _client_checks(config: ClientConfig, raw: Mapping[str, Any]) -> Iterator[Fin
             value = getattr(proxy, field_name)
             if not value:
                 continue
-            target = value if "://" in value else f"http://{value}"
-            problem = url_problem(target, schemes=("http", "https", "socks5", "socks5h"))
+            problem = proxy_url_problem(value)
             if problem:
                 yield _find(
                     PROXY,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fleetcfg.models.base import (
     STRICT,
     Bool,
+    GoStruct,
     Int,
     Key,
     Reload,
@@ -51,36 +52,8 @@ def _kebab(name: str) -> str:
     return name.replace("_", "-")
 
 
-def _fold_keys(data: Any, canonical: tuple[str, ...]) -> Any:
-    """Go's encoding/json matches struct fields case-insensitively (the last
-    spelling in the document wins); map such keys to their canonical spelling."""
-    if not isinstance(data, dict):
-        return data
-    by_fold = {name.casefold(): name for name in canonical}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = by_fold.get(key.casefold(), key) if isinstance(key, str) else key
-        out.pop(name, None)
-        out[name] = value
-    return out
-
-
-class _Nested(BaseModel):
-    """A nested Go struct: fields match case-insensitively, unknown fields are
-    ignored by dockerd (kept here, and reported as warnings)."""
-
-    model_config = ConfigDict(**STRICT, extra="allow")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _case_insensitive(cls, data: Any) -> Any:
-        names = tuple(f.alias or n for n, f in cls.model_fields.items())
-        return _fold_keys(data, names)
-
-    def set_aliases(self) -> set[str]:
-        """JSON names of the fields that were given a value."""
-        fields = type(self).model_fields
-        return {fields[n].alias or n for n in self.model_fields_set if n in fields}
+class _Nested(GoStruct):
+    """A nested struct of dockerd's config (ulimits, runtimes, pools, builder)."""
 
 
 class Ulimit(_Nested):

@@ -47,6 +47,7 @@ from fleetcfg.models.values import (
     parse_size,
     port_problem,
     prefix_problem,
+    proxy_url_problem,
     split_host_port,
     url_problem,
 )
@@ -1582,8 +1583,7 @@ def proxies(ctx: RuleContext) -> Iterator[Finding]:
         value = getattr(ctx.cfg.proxies, key.replace("-", "_"))
         if not value:
             continue
-        target = value if "://" in value else f"http://{value}"
-        problem = url_problem(target, schemes=("http", "https", "socks5", "socks5h"))
+        problem = proxy_url_problem(value)
         if problem:
             yield find(
                 PROXY,

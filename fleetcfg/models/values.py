@@ -222,3 +222,12 @@ def url_problem(text: str, *, schemes: tuple[str, ...]) -> str | None:
     if not parts.hostname:
         return f"{text!r} has no host"
     return None
+
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def proxy_url_problem(value: str) -> str | None:
+    """Go's http proxy handling: a URL, or host:port (read as http://host:port)."""
+    target = value if "://" in value else f"http://{value}"
+    return url_problem(target, schemes=PROXY_SCHEMES)
