@@ -248,8 +248,10 @@ class _Parser:
                     key_pos = first
                 elif isinstance(value, dict) and isinstance(result[key], dict):
                     # a repeated object is decoded into the same map/struct:
-                    # the keys of both occurrences apply
-                    value = {**result.pop(key), **value}
+                    # the keys of both occurrences apply (and both are checked)
+                    earlier = result.pop(key)
+                    self.shadowed.append((child, earlier, first))
+                    value = {**earlier, **value}
                 else:
                     self.shadowed.append((child, result.pop(key), first))
             self.positions[child] = key_pos
