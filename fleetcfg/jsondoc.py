@@ -62,9 +62,13 @@ class JsonDocument:
     positions: dict[Loc, Position] = field(default_factory=dict)
     #: keys written more than once: (loc, first position, last position)
     duplicates: list[tuple[Loc, Position, Position]] = field(default_factory=list)
-    #: the values of those earlier occurrences and where they are (dockerd
-    #: type-checks them too)
+    #: the values of the occurrences that are not in effect and where they are
+    #: (dockerd decodes every occurrence, so these are type-checked too)
     shadowed: list[tuple[Loc, Any, Position]] = field(default_factory=list)
+    #: the top level as dockerd's key check sees it: with duplicated keys the
+    #: last value wins even when it is null (its typed decoding differs: a
+    #: later null keeps the earlier value, repeated objects merge)
+    key_view: dict[str, Any] | None = None
     empty: bool = False
 
     def locate(self, loc: Loc) -> Position | None:
@@ -155,6 +159,9 @@ class _Parser:
         self.positions: dict[Loc, Position] = {}
         self.duplicates: list[tuple[Loc, Position, Position]] = []
         self.shadowed: list[tuple[Loc, Any, Position]] = []
+        #: the top-level keys as a Go map decode sees them (the last value wins,
+        #: a null included): what dockerd's unknown-key check looks at
+        self.top_last: dict[str, Any] = {}
         self._line_starts: list[int] | None = None
 
     # -- positions -------------------------------------------------------
@@ -238,12 +245,16 @@ class _Parser:
             self.i += 1
             child = (*loc, key)
             value = self.parse_value(child)
+            if not loc:
+                self.top_last[key] = value
             if key in result:
                 first = self.positions.get(child, key_pos)
                 self.duplicates.append((child, first, key_pos))
                 if value is None:
                     # Go's decoder treats a later null as a no-op: the earlier
-                    # value stays in effect
+                    # value stays in effect (the null is still decoded, which
+                    # matters for types that decode JSON themselves)
+                    self.shadowed.append((child, None, key_pos))
                     value = result[key]
                     key_pos = first
                 elif isinstance(value, dict) and isinstance(result[key], dict):
@@ -490,6 +501,7 @@ def parse_document(raw: bytes | str, *, file: str | None = None) -> JsonDocument
         positions=parser.positions,
         duplicates=parser.duplicates,
         shadowed=parser.shadowed,
+        key_view=parser.top_last if parser.duplicates else None,
     )
 
 

@@ -165,18 +165,29 @@ def _shadowed_findings(
         for part in loc[1:-1]:
             node = node[part]
         node[loc[-1]] = value
-    _, findings, _ = _typed(model, {top: variant})
+    try:
+        model.model_validate({top: variant})
+    except ValidationError as exc:
+        errors = [
+            e
+            for e in exc.errors()
+            if e["type"] in _EXPECTED
+            or e["type"] == WRONG_TYPE.id
+            or (e.get("ctx") or {}).get("decoded")
+        ]
+    else:
+        errors = []
+    found = [error_to_finding(e) for e in errors]
     return [
         Finding(
             f.rule,
             f.severity,
-            f"{f.message} (this is the earlier of the values written for this key: dockerd "
-            "checks every one)",
+            f"{f.message} (this key is written more than once, and dockerd checks every "
+            "occurrence)",
             f.path,
             loc=f.loc,
         )
-        for f in findings
-        if f.rule == WRONG_TYPE.id
+        for f in found
     ]
 
 
@@ -193,13 +204,20 @@ def _not_object(value: Any, what: str) -> Finding:
     )
 
 
-def check_daemon(data: object, engine: EngineVersion = DEFAULT_ENGINE) -> CheckResult[DaemonConfig]:
-    """Validate decoded daemon.json content for ``engine``."""
+def check_daemon(
+    data: object,
+    engine: EngineVersion = DEFAULT_ENGINE,
+    *,
+    key_view: Mapping[str, Any] | None = None,
+) -> CheckResult[DaemonConfig]:
+    """Validate decoded daemon.json content for ``engine``. ``key_view`` is
+    the top level as dockerd's key check sees it when keys were duplicated
+    (see :attr:`~fleetcfg.jsondoc.JsonDocument.key_view`)."""
     if data is None:  # a "null" document is an empty config to dockerd
         data = {}
     if not isinstance(data, dict):
         return CheckResult(None, [_not_object(data, "daemon.json")])
-    keys = check_keys(data, engine)
+    keys = check_keys(key_view if key_view is not None else data, engine)
     findings = list(keys.findings)
     typed_input = {k: val for k, val in data.items() if k not in keys.drop}
     config, typed_findings, bad = _typed(DaemonConfig, typed_input)
@@ -301,7 +319,7 @@ def check_daemon_bytes(
             'refuses to start (EOF). Write "{}"',
         )
         return CheckResult(None, [finding.located(file, 1, 1)], doc)
-    result = check_daemon(doc.value, engine)
+    result = check_daemon(doc.value, engine, key_view=doc.key_view)
     findings = _locate(result.findings, doc, file) + _earlier_values(doc, file)
     findings.sort(key=Finding.sort_key)
     return CheckResult(None if has_errors(findings) else result.config, findings, doc)

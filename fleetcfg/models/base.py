@@ -60,24 +60,31 @@ def v(text: str) -> EngineVersion:
     return EngineVersion.parse(text)
 
 
-def fail(rule: str, message: str) -> PydanticCustomError:
-    """An error for a pydantic validator, carrying the rule id as its type."""
-    return PydanticCustomError(rule, message.replace("{", "{{").replace("}", "}}"))
+def fail(rule: str, message: str, *, decoded: bool = False) -> PydanticCustomError:
+    """An error for a pydantic validator, carrying the rule id as its type.
+    ``decoded`` marks checks dockerd makes while it decodes the JSON (so they
+    apply to every occurrence of a duplicated key, not only the last)."""
+    template = message.replace("{", "{{").replace("}", "}}")
+    return PydanticCustomError(rule, template, {"decoded": True} if decoded else None)
 
 
 def check(
-    rule: str, problem: Callable[[str], str | None], *, empty_ok: bool = True
+    rule: str,
+    problem: Callable[[str], str | None],
+    *,
+    empty_ok: bool = True,
+    decoded: bool = False,
 ) -> AfterValidator:
     """A validator that raises ``rule`` with ``problem(value)`` when it says so;
     empty strings mean "unset" to dockerd and are not checked unless
-    ``empty_ok`` is False (values dockerd parses while decoding)."""
+    ``empty_ok`` is False. ``decoded``: dockerd checks this while decoding."""
 
     def validate(value: str) -> str:
         if value == "" and empty_ok:
             return value
         reason = problem(value)
         if reason:
-            raise fail(rule, reason)
+            raise fail(rule, reason, decoded=decoded)
         return value
 
     return AfterValidator(validate)
@@ -85,7 +92,7 @@ def check(
 
 def _int64(value: int) -> int:
     if not -(2**63) <= value < 2**63:
-        raise fail("FC003", f"{value} does not fit in a 64-bit integer")
+        raise fail("FC003", f"{value} does not fit in a 64-bit integer", decoded=True)
     return value
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fleetcfg.models.base import (
     STRICT,
@@ -30,6 +30,7 @@ from fleetcfg.models.base import (
     StrList,
     StrMap,
     check,
+    fail,
     v,
 )
 from fleetcfg.models.values import (
@@ -42,10 +43,10 @@ from fleetcfg.models.values import (
     size_problem,
 )
 
-IP = Annotated[Str, check("FC015", ip_problem)]
+IP = Annotated[Str, check("FC015", ip_problem, decoded=True)]
 Size = Annotated[Str, check("FC004", size_problem)]
 #: default-shm-size is decoded while the file is read: "" is not a size there
-ShmSize = Annotated[Str, check("FC004", size_problem, empty_ok=False)]
+ShmSize = Annotated[Str, check("FC004", size_problem, empty_ok=False, decoded=True)]
 
 
 def _kebab(name: str) -> str:
@@ -119,7 +120,9 @@ class BuilderEntitlements(_Nested):
 
 
 class BuilderHistory(_Nested):
-    max_age: Annotated[Str, check("FC004", duration_problem)] | None = Field(None, alias="maxAge")
+    max_age: Annotated[Str, check("FC004", duration_problem, decoded=True)] | None = Field(
+        None, alias="maxAge"
+    )
     max_entries: Int | None = Field(None, alias="maxEntries")
 
 
@@ -293,6 +296,19 @@ class DaemonConfig(BaseModel):
             deprecated_hint="set OOMScoreAdjust in the systemd unit instead",
         ),
     ] = None
+
+    @field_validator("default_shm_size", mode="before")
+    @classmethod
+    def _shm_size_null(cls, value: Any) -> Any:
+        # dockerd's size type decodes JSON itself: even null is "invalid size"
+        if value is None:
+            raise fail(
+                "FC004",
+                'null is not a size (dockerd: invalid size: "null"); write e.g. "64m" or remove '
+                "the key",
+                decoded=True,
+            )
+        return value
 
     @model_validator(mode="before")
     @classmethod

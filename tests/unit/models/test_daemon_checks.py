@@ -396,3 +396,24 @@ def test_nested_fields_are_matched_case_insensitively_and_written_canonically():
     assert cfg.to_json_dict() == {
         "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 10, "Soft": 5}}
     }
+
+
+@pytest.mark.parametrize(
+    ("raw", "rule"),
+    [
+        # dockerd decodes every occurrence of a key: the earlier one is checked too
+        (b'{"ip": "localhost", "ip": "10.0.0.1"}', "FC015"),
+        # repeated objects merge, and both are type-checked
+        (b'{"default-network-opts": {"bridge": {"a": 1}}, "default-network-opts": {"bridge": {"a": "1"}}}', "FC003"),
+        # a later null does not undo an earlier value...
+        (b'{"fixed-cidr-v6": "fd00::1", "fixed-cidr-v6": null}', "FC015"),
+        # ...but the key check sees the null, and "proxies" alone is no flag
+        (b'{"proxies": {}, "proxies": null}', "FC003"),
+        # dockerd's size type decodes null itself, and refuses it
+        (b'{"default-shm-size": "1g", "default-shm-size": null}', "FC004"),
+        (b'{"default-shm-size": null}', "FC004"),
+    ],
+)
+def test_duplicate_keys_follow_gos_decoding(raw, rule):
+    result = check_daemon_bytes(raw)
+    assert rule in {f.rule for f in result.findings if f.severity == Severity.ERROR}, result.findings
