@@ -1,4 +1,8 @@
-"""``fleetcfg lint``: standalone files (FILE arguments) or the whole repo."""
+"""``fleetcfg lint``: the whole repo (no FILE arguments), or standalone files.
+
+Exit codes: 0 no errors (warnings and info allowed), 1 errors, 2 usage error
+(a missing inventory, a bad option).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,12 @@ from fleetcfg.cli.common import FileKind, parse_engine
 from fleetcfg.cli.output import fail_usage, print_error, stdout_console
 from fleetcfg.errors import FleetcfgError, UsageError
 from fleetcfg.findings import Finding, Severity
+from fleetcfg.inventory import DEFAULT_INVENTORY
 from fleetcfg.lint import report
 from fleetcfg.lint.files import lint_file
+from fleetcfg.lint.github import format_github
+from fleetcfg.lint.repo import RepoReport, lint_repo
+from fleetcfg.lint.sarif import format_sarif
 from fleetcfg.rules import all_rules, get_rule
 from fleetcfg.versions import DEFAULT_ENGINE
 
@@ -21,12 +29,24 @@ from fleetcfg.versions import DEFAULT_ENGINE
 class OutputFormat(StrEnum):
     text = "text"
     json = "json"
+    sarif = "sarif"
+    github = "github"
 
 
+#: problems that stop inventory.yaml from loading (its lint settings then do not apply)
+_LOADING_RULES = frozenset(f"FC05{n}" for n in range(6))
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
+def _list_rules() -> None:
+    for rule in all_rules():
+        typer.echo(f"{rule.id}  {rule.severity.value:<7}  {rule.name:<24}  {rule.summary}")
+
+
 def _explain(rule_id: str) -> None:
+    if rule_id.lower() == "all":
+        _list_rules()
+        return
     try:
         rule = get_rule(rule_id)
     except KeyError:
@@ -34,9 +54,17 @@ def _explain(rule_id: str) -> None:
         raise UsageError(f"unknown rule {rule_id!r}; rules are {known}") from None
     typer.echo(f"{rule.id} {rule.name} ({rule.severity.value} by default): {rule.summary}\n")
     typer.echo(rule.explanation)
+    if rule.id in _LOADING_RULES:
+        typer.echo("\ninventory.yaml does not load while this is wrong: it cannot be disabled.")
+        return
+    other = "warning" if rule.severity is Severity.ERROR else "error"
+    typer.echo(
+        "\nIn a repo, disable or re-grade it in inventory.yaml: "
+        f"lint: {{disable: [{rule.id}]}} or lint: {{severity: {{{rule.id}: {other}}}}}"
+    )
 
 
-def _print_text(findings: list[Finding]) -> None:
+def _print_text(findings: list[Finding], repo: RepoReport | None) -> None:
     console = stdout_console()
     for f in findings:
         line = report.text_line(f)
@@ -49,13 +77,38 @@ def _print_text(findings: list[Finding]) -> None:
         else:
             console.print(line, markup=False, highlight=False)
     if console.is_terminal:
-        console.print(report.summary_line(findings), markup=False, highlight=False)
+        summary = report.summary_line(findings)
+        if repo is not None and repo.hosts:
+            summary += f" ({repo.hosts} hosts, {repo.documents} rendered files)"
+        console.print(summary, markup=False, highlight=False)
 
 
 def _esc(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+def _lint_files(
+    files: list[Path], kind: FileKind | None, engine_version: str | None
+) -> list[Finding]:
+    engine = parse_engine(engine_version) or DEFAULT_ENGINE
+    findings: list[Finding] = []
+    for path in files:
+        findings.extend(lint_file(path, kind=(kind or FileKind.daemon).value, engine=engine))
+    return findings
+
+
+def _lint_repo(
+    inventory: Path | None, kind: FileKind | None, engine_version: str | None
+) -> RepoReport:
+    for given, option in ((kind, "--kind"), (engine_version, "--engine-version")):
+        if given is not None:
+            raise UsageError(
+                f"{option} applies to FILE arguments; the repo lint renders each host's "
+                "profiles for the engine_version inventory.yaml gives it"
+            )
+    return lint_repo(inventory if inventory is not None else Path(DEFAULT_INVENTORY))
 
 
 def register(app: typer.Typer) -> None:
@@ -65,31 +118,50 @@ def register(app: typer.Typer) -> None:
             list[Path] | None,
             typer.Argument(help="daemon.json / config.json files; none: lint the repo"),
         ] = None,
+        *,
+        inventory: Annotated[
+            Path | None,
+            typer.Option(
+                "--inventory",
+                "-i",
+                help="the repo's inventory.yaml, or its folder (default ./inventory.yaml)",
+            ),
+        ] = None,
         kind: Annotated[
-            FileKind, typer.Option("--kind", "-k", help="what the FILE arguments are")
-        ] = FileKind.daemon,
+            FileKind | None,
+            typer.Option("--kind", "-k", help="what the FILE arguments are (default daemon)"),
+        ] = None,
         engine_version: Annotated[
             str | None,
-            typer.Option("--engine-version", help="target Docker Engine version (default 28.x)"),
+            typer.Option(
+                "--engine-version", help="target Docker Engine version for FILE arguments"
+            ),
         ] = None,
         output: Annotated[
-            OutputFormat, typer.Option("--format", "-f", help="output format")
+            OutputFormat,
+            typer.Option("--format", "-f", help="text, json, sarif (code scanning), github"),
         ] = OutputFormat.text,
         explain: Annotated[
-            str | None, typer.Option("--explain", metavar="RULE", help="explain a rule and exit")
+            str | None,
+            typer.Option(
+                "--explain", metavar="RULE", help="explain a rule (all: list every rule) and exit"
+            ),
         ] = None,
     ) -> None:
-        """Lint daemon.json / config.json files. Exit 0: no errors; 1: errors; 2: usage."""
+        """Lint the repo (inventory.yaml, profiles/, every host's rendered daemon.json
+        and config.json), or standalone files. Exit 0: no errors; 1: errors; 2: usage."""
+        repo: RepoReport | None = None
         try:
             if explain:
                 _explain(explain)
                 return
-            engine = parse_engine(engine_version) or DEFAULT_ENGINE
-            if not files:
-                raise UsageError("give one or more files to lint (repo lint: see issue #3)")
-            findings: list[Finding] = []
-            for path in files:
-                findings.extend(lint_file(path, kind=kind.value, engine=engine))
+            if files:
+                if inventory is not None:
+                    raise UsageError("give FILE arguments or --inventory, not both")
+                findings = _lint_files(files, kind, engine_version)
+            else:
+                repo = _lint_repo(inventory, kind, engine_version)
+                findings = repo.findings
         except UsageError as exc:
             fail_usage(exc)
         except FleetcfgError as exc:
@@ -97,6 +169,10 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(exc.exit_code) from None
         if output is OutputFormat.json:
             typer.echo(report.format_json(findings), nl=False)
+        elif output is OutputFormat.sarif:
+            typer.echo(format_sarif(findings), nl=False)
+        elif output is OutputFormat.github:
+            typer.echo(format_github(findings), nl=False)
         else:
-            _print_text(findings)
+            _print_text(findings, repo)
         raise typer.Exit(report.exit_code(findings))

@@ -3,6 +3,7 @@
 * ``text``: ``FILE:LINE:COL: FC012 error: message`` (one line per finding)
 * ``json``: ``{"findings": [...], "summary": {...}}``; each finding has rule,
   severity, message, file, line, column, path (and hosts when known)
+* ``sarif`` and ``github``: :mod:`fleetcfg.lint.sarif`, :mod:`fleetcfg.lint.github`
 """
 
 from __future__ import annotations
@@ -30,14 +31,18 @@ def location(f: Finding) -> str:
     return ":".join(parts)
 
 
+def hosts_suffix(f: Finding, shown: int = 3) -> str:
+    """`` [800 hosts: ci-01, ci-02, ci-03 and 797 more]`` (``""`` without hosts)."""
+    if not f.hosts:
+        return ""
+    names = ", ".join(f.hosts[:shown]) + (
+        f" and {len(f.hosts) - shown} more" if len(f.hosts) > shown else ""
+    )
+    return f" [{len(f.hosts)} host{'s' if len(f.hosts) != 1 else ''}: {names}]"
+
+
 def text_line(f: Finding) -> str:
-    hosts = ""
-    if f.hosts:
-        shown = ", ".join(f.hosts[:3]) + (
-            f" and {len(f.hosts) - 3} more" if len(f.hosts) > 3 else ""
-        )
-        hosts = f" [{len(f.hosts)} host{'s' if len(f.hosts) != 1 else ''}: {shown}]"
-    return f"{location(f)}: {f.rule} {f.severity.value}: {f.message}{hosts}"
+    return f"{location(f)}: {f.rule} {f.severity.value}: {f.message}{hosts_suffix(f)}"
 
 
 def summary(findings: Sequence[Finding]) -> dict[str, int]:

@@ -1,0 +1,247 @@
+"""``fleetcfg lint`` of a repo: inventory.yaml, profiles/ and every host.
+
+What it checks, in order:
+
+1. inventory.yaml loads (YAML syntax, the inventory format, duplicate hosts
+   and addresses, groups): FC050-FC055. If it does not, that is all lint can
+   say (exit 1).
+2. Every host's daemon profile and every client user's profile render
+   (FC056-FC058) and validate for the host's ``engine_version`` (FC001-FC020,
+   located at the template line, or at the inventory line of the variable that
+   supplied the value).
+3. Fleet rules on each rendered document against the whole inventory
+   (FC030-FC041, :mod:`fleetcfg.lint.fleet_rules`), and repo rules on the
+   files themselves (literal secrets in inventory variables, syntax errors in
+   profiles no host uses).
+4. Findings are merged across hosts (one per rule, place and message, with
+   the hosts it applies to), then ``lint: {disable, severity}`` of
+   inventory.yaml is applied.
+
+Secrets are not needed: a missing ``env()`` variable or ``file()`` renders as
+a stand-in (:mod:`fleetcfg.lint.lookups`). Hosts are rendered one at a time
+and only their findings are kept, so memory grows with the number of distinct
+findings, not with the fleet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fleetcfg.errors import FleetcfgError
+from fleetcfg.findings import Finding, has_errors
+from fleetcfg.inventory import Host, Inventory
+from fleetcfg.lint.dedupe import FindingSet, apply_settings
+from fleetcfg.lint.fleet_rules import Fleet, Hit, RuleRunner, Target
+from fleetcfg.lint.loading import load_for_lint
+from fleetcfg.lint.lookups import StandInLookups
+from fleetcfg.lint.repo_rules import error_finding, literal_secret_vars, unused_profile_errors
+from fleetcfg.render import RenderedConfig, Renderer
+from fleetcfg.render.outputs import value_at
+from fleetcfg.rules import CREDENTIALS
+from fleetcfg.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
+
+
+@dataclass
+class RepoReport:
+    """The result of linting a repo."""
+
+    #: merged, configured (disabled rules dropped, severities re-graded), sorted
+    findings: list[Finding]
+    #: the inventory as named on the command line (``inventory.yaml``)
+    inventory: str
+    #: the folder of inventory.yaml (the repo root)
+    root: Path
+    #: hosts in the inventory (0 when it did not load)
+    hosts: int = 0
+    #: rendered documents (daemon.json per host, config.json per client user)
+    documents: int = 0
+    #: lookups that were not available and rendered as a stand-in
+    stand_ins: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.findings)
+
+
+def lint_repo(
+    inventory_path: str | Path = "inventory.yaml",
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> RepoReport:
+    """Lint the repo of ``inventory_path`` (a file, or the folder holding
+    inventory.yaml). Raises :class:`~fleetcfg.errors.UsageError` when there is
+    no inventory; everything wrong inside the repo is a finding."""
+    inventory, problems = load_for_lint(inventory_path)
+    if inventory is None:
+        given = Path(inventory_path)
+        display = problems[0].file if problems and problems[0].file else str(given)
+        root = given if given.is_dir() else given.parent
+        return RepoReport(sorted(problems, key=Finding.sort_key), display, root)
+    return _RepoLint(inventory, environ).run()
+
+
+class _RepoLint:
+    """One lint run over a loaded inventory."""
+
+    def __init__(self, inventory: Inventory, environ: Mapping[str, str] | None) -> None:
+        self.inventory = inventory
+        self.renderer = Renderer(inventory, environ=environ)
+        self.lookups = StandInLookups(inventory.root, environ)
+        self.renderer.lookups = self.lookups
+        self.rules = RuleRunner(Fleet.from_inventory(inventory))
+        self.found = FindingSet()
+        self.used_templates: set[str] = set()
+        self.credential_places: set[SourceLocation] = set()
+        self.documents = 0
+        self._doc_paths: dict[tuple[int, int], KeyPath] | None = None
+
+    def run(self) -> RepoReport:
+        inventory = self.inventory
+        hosts = list(inventory.hosts.values())
+        for host, result in self.renderer.render_many(
+            [h for h in hosts if h.daemon_profile is not None], "daemon"
+        ):
+            self.collect(host, result)
+        for host in hosts:
+            if host.client_profile is None:
+                continue
+            for user in host.client_users:
+                try:
+                    rendered: RenderedConfig | FleetcfgError = self.renderer.render(
+                        host, "client", user
+                    )
+                except FleetcfgError as exc:
+                    rendered = exc
+                self.collect(host, rendered)
+        self.found.extend(literal_secret_vars(inventory, self.credential_places))
+        self.found.extend(
+            unused_profile_errors(inventory, self.renderer.templates, self.used_templates)
+        )
+        settings = inventory.lint
+        findings = apply_settings(self.found.findings(), settings.disable, settings.severity)
+        return RepoReport(
+            findings,
+            inventory.display,
+            inventory.root,
+            hosts=len(hosts),
+            documents=self.documents,
+            stand_ins=sorted(self.lookups.missing),
+        )
+
+    def collect(self, host: Host, result: RenderedConfig | FleetcfgError) -> None:
+        if isinstance(result, FleetcfgError):
+            self.found.add(error_finding(result, host.name))
+            return
+        self.documents += 1
+        for profile in result.profiles:
+            self.used_templates.add(profile.template)
+        self.found.extend(result.findings)
+        target = Target(host.name, host.address, result.data, result.secrets)
+        hits = self.rules.daemon(target) if result.kind == "daemon" else self.rules.client(target)
+        for hit in hits:
+            finding = self.locate(result, hit)
+            if hit.rule is CREDENTIALS and finding.file is not None:
+                self.credential_places.add(
+                    SourceLocation(finding.file, finding.line, finding.column)
+                )
+            self.found.add(finding, (host.name,))
+
+    # -- where to fix it ---------------------------------------------------
+
+    def locate(self, rendered: RenderedConfig, hit: Hit) -> Finding:
+        """The finding for ``hit``, at the place a person edits: the inventory
+        line of the variable that supplied the value, else the template line;
+        for a missing key, the profile the host's profile chain starts from."""
+        message = self.renderer.mask(hit.message)
+        path = format_path(hit.path)
+        if hit.absent or value_at(rendered.data, hit.path) is None:
+            root = rendered.profiles[-1]
+            return Finding(hit.rule.id, hit.rule.severity, message, path, root.display, 1, None)
+        places = rendered.locate(hit.path)
+        template, variables = places[0], places[1:]
+        chosen = _variable_with(rendered.host, hit.value, variables)
+        if chosen is None and len(variables) == 1:
+            chosen = variables[0]
+        where = template
+        if chosen is not None:
+            where = self.refine(chosen, hit.value)
+            message += f" (rendered by {template})"
+        return Finding(
+            hit.rule.id, hit.rule.severity, message, path, where.file, where.line, where.column
+        )
+
+    def refine(self, where: SourceLocation, value: str | None) -> SourceLocation:
+        """Inside the inventory variable at ``where``, the list item or key
+        whose value is ``value`` (``address_pools[1].base``), if there is one."""
+        doc = self.inventory.doc
+        if value is None or where.file != doc.file:
+            return where
+        if self._doc_paths is None:
+            self._doc_paths = {pos: path for path, pos in doc.keys.items()}
+        path = self._doc_paths.get((where.line or 0, where.column or 0))
+        if path is None:
+            return where
+        best: tuple[int, KeyPath] = (0, path)
+        for sub, leaf in _leaf_paths(value_at(doc.data, path), path):
+            score = _matches(leaf, value) if isinstance(leaf, str) else 0
+            if score > best[0]:
+                best = (score, sub)
+        return doc.key_location(best[1]) if best[0] else where
+
+
+def _leaf_paths(value: Any, path: KeyPath) -> Iterable[tuple[KeyPath, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaf_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaf_paths(item, (*path, index))
+    else:
+        yield path, value
+
+
+def _strings_in(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings_in(item)
+
+
+def _matches(text: str, value: str) -> int:
+    """How well a variable's string fits the offending value (0: not at all)."""
+    if text == value:
+        return 3
+    if len(text) >= 4 and text in value:
+        return 2
+    if len(value) >= 4 and value in text:
+        return 1
+    return 0
+
+
+def _variable_with(
+    host: Host, value: str | None, candidates: list[SourceLocation]
+) -> SourceLocation | None:
+    """Of the variables a template line uses (``candidates``), the inventory
+    place of the one whose value holds ``value``."""
+    if value is None or not candidates:
+        return None
+    best: tuple[int, SourceLocation] | None = None
+    if host.address_origin.location in candidates:
+        score = _matches(host.address, value)
+        if score:
+            best = (score, host.address_origin.location)
+    for path, leaf in iter_leaves(dict(host.vars)):
+        score = max((_matches(s, value) for s in _strings_in(leaf)), default=0)
+        if not score or (best is not None and best[0] >= score):
+            continue
+        origin = host.origin(("vars", *path))
+        if origin is not None and origin.location in candidates:
+            best = (score, origin.location)
+    return best[1] if best else None
