@@ -165,8 +165,8 @@ REGISTRY = rule(
     E,
     "an invalid registry mirror or insecure registry",
     """registry-mirrors must be http:// or https:// URLs without credentials, query
-    or fragment; a path is accepted but most registries serve /v2/ only at the
-    root (a warning). Mirrors only ever apply to Docker Hub. insecure-registries
+    or fragment; a path is accepted (dockerd then requests <path>/v2/ on the
+    mirror: an info). Mirrors only ever apply to Docker Hub. insecure-registries
     entries are host[:port] or a CIDR, without a scheme and without a leading or
     trailing hyphen. dockerd refuses to start with an invalid entry.""",
 )
