@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from fleetcfg.cli import lint_cmd, render_cmd, schema_cmd
+from fleetcfg.cli import apply_cmd, lint_cmd, plan_cmd, render_cmd, schema_cmd
 from fleetcfg.cli.output import print_error
 from fleetcfg.errors import FleetcfgError
 
@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (schema_cmd, lint_cmd, render_cmd):
+for _module in (schema_cmd, lint_cmd, render_cmd, plan_cmd, apply_cmd):
     _module.register(app)
 
 

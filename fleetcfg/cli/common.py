@@ -1,8 +1,12 @@
-"""Option parsing shared by the commands (turns bad values into usage errors)."""
+"""Option parsing shared by the commands (turns bad values into usage errors),
+and the options every command that reaches hosts takes (``plan``, ``apply``)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
+
+import typer
 
 from fleetcfg.errors import UsageError
 from fleetcfg.versions import EngineVersion
@@ -20,3 +24,43 @@ def parse_engine(text: str | None, *, option: str = "--engine-version") -> Engin
         return EngineVersion.parse(text)
     except ValueError as exc:
         raise UsageError(f"{option}: {exc}") from None
+
+
+# -- options shared by the commands that reach hosts (plan, apply) -------------
+
+InventoryOption = Annotated[
+    str,
+    typer.Option(
+        "--inventory",
+        "-i",
+        help="inventory file (or its folder); profiles/ is next to it",
+        envvar="FLEETCFG_INVENTORY",
+    ),
+]
+LimitOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--limit",
+        "-l",
+        help="hosts to act on: host names, group names, globs ('ci-*'); repeat or "
+        "comma-separate; '!pattern' excludes, '&pattern' intersects",
+        metavar="PATTERN",
+    ),
+]
+ForksOption = Annotated[
+    int,
+    typer.Option(
+        "--forks",
+        min=1,
+        max=500,
+        help="hosts handled at the same time",
+        envvar="FLEETCFG_FORKS",
+    ),
+]
+AcceptNewHostKeysOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-new-host-keys",
+        help="record the keys of hosts known_hosts does not list yet (never a changed key)",
+    ),
+]

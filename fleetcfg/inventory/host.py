@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fleetcfg.models.inventory import SETTING_NAMES
+from fleetcfg.service import ServiceCommands
 from fleetcfg.transport.targets import DEFAULT_COMMAND_TIMEOUT, LocalTarget, SshTarget
 from fleetcfg.versions import DEFAULT_ENGINE, EngineVersion
 from fleetcfg.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
@@ -83,6 +84,12 @@ class Host:
     def ssh(self) -> Mapping[str, Any]:
         value = self.settings.get("ssh")
         return value if isinstance(value, dict) else {}
+
+    @property
+    def service(self) -> ServiceCommands:
+        """How apply reloads, restarts and checks dockerd on this host."""
+        value = self.settings.get("service")
+        return ServiceCommands.from_settings(value if isinstance(value, dict) else None)
 
     @property
     def connection(self) -> Literal["ssh", "local"]:

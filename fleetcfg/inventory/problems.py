@@ -19,6 +19,7 @@ from fleetcfg.models.inventory import (
     Lint,
     Networks,
     Rollout,
+    ServiceSettings,
     SshSettings,
 )
 from fleetcfg.yamlsource import KeyPath, YamlDocument, format_path
@@ -132,6 +133,8 @@ def _allowed_keys(path: KeyPath) -> list[str]:
         return list(InventoryModel.model_fields)
     if parent[-1] == "ssh":
         return list(SshSettings.model_fields)
+    if parent[-1] == "service":
+        return list(ServiceSettings.model_fields)
     if parent == ("rollout",):
         return list(Rollout.model_fields)
     if parent == ("networks",):

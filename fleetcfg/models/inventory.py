@@ -24,6 +24,9 @@ Top-level sections
 ``networks``
     ``reserved``: CIDRs in use elsewhere in the company (VPN, offices, cloud
     VPCs). Lint reports Docker address pools and bridges that overlap them.
+    ``internal_domains``: DNS domains served inside the company
+    (``corp.example.com``). Lint reports proxies whose no-proxy would send
+    them through the proxy.
 ``rollout``
     How ``fleetcfg apply`` rolls out: ``batch_size`` (hosts per batch, an
     integer or ``"N%"`` of the selected hosts, default 10), ``canary`` (hosts
@@ -73,6 +76,17 @@ host``; mappings (``vars``, ``ssh``) are merged key by key, everything else
     Users whose ``~/.docker/config.json`` is managed (default ``[root]``). That
     file is always merged: keys the profile does not set are kept, and
     ``auths``, ``credsStore`` and ``credHelpers`` are never removed.
+``service``
+    How ``fleetcfg apply`` drives the Docker daemon; the defaults suit systemd.
+    ``reload`` (``systemctl reload docker``), ``restart`` (``systemctl restart
+    docker``), ``reset_failed`` (``systemctl reset-failed docker``, run before
+    each restart; ``""`` for none), ``status`` (exits 0 while the daemon runs:
+    ``systemctl is-active docker``), ``logs`` (prints the daemon's recent log
+    for error messages: ``journalctl -u docker -n 50 --no-pager -o cat``),
+    ``health`` (an extra check that must exit 0 after a reload or restart; none
+    by default) and ``health_timeout`` (how long the daemon has to come back
+    healthy: seconds or ``"2m"``; default 60). Commands are a string (split like
+    a shell would, never run through one) or a list of arguments.
 
 Host entries also take ``address`` (IP or DNS name, default: the host name).
 A host is defined in one place; other groups list it with an empty entry
@@ -83,6 +97,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -239,6 +254,93 @@ class SshSettings(_Model):
     use_agent: bool | None = Field(None, description="offer ssh-agent keys")
 
 
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a duration string (``90``, ``"30s"``, ``"1h30m"``,
+    ``"500ms"``)."""
+    if isinstance(value, bool):
+        raise ValueError('expected seconds or a duration such as "30s" or "5m"')
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif text and re.fullmatch(rf"(?:{_DURATION_PART.pattern})+", text):
+            factor = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+            seconds = sum(float(n) * factor[u] for n, u in _DURATION_PART.findall(text))
+        else:
+            raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m or 1h30m")
+    else:
+        raise ValueError('expected seconds or a duration such as "30s" or "5m"')
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    return seconds
+
+
+Duration = Annotated[
+    float,
+    PlainValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h))+)$"},
+            ]
+        }
+    ),
+]
+
+
+def _command(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split {value!r} into arguments: {exc}") from None
+    return value
+
+
+Command = Annotated[
+    list[str],
+    BeforeValidator(_command),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+
+
+def _required_command(value: list[str]) -> list[str]:
+    if not value or not value[0]:
+        raise ValueError("needs a command")
+    return value
+
+
+class ServiceSettings(_Model):
+    """How apply reloads, restarts and checks the Docker daemon (systemd by default)."""
+
+    reload: Annotated[Command, AfterValidator(_required_command)] | None = Field(
+        None, description="reloads daemon.json (SIGHUP); default: systemctl reload docker"
+    )
+    restart: Annotated[Command, AfterValidator(_required_command)] | None = Field(
+        None, description="restarts the daemon; default: systemctl restart docker"
+    )
+    reset_failed: Command | None = Field(
+        None,
+        description='run before each restart ("" for none); default: systemctl reset-failed docker',
+    )
+    status: Annotated[Command, AfterValidator(_required_command)] | None = Field(
+        None, description="exits 0 while the daemon runs; default: systemctl is-active docker"
+    )
+    logs: Command | None = Field(
+        None,
+        description="prints the daemon's recent log; default: journalctl -u docker -n 50 --no-pager -o cat",
+    )
+    health: Command | None = Field(
+        None, description="an extra check that must exit 0 after a reload or restart"
+    )
+    health_timeout: Duration | None = Field(
+        None, description='time to come back healthy: seconds or "2m" (default 60)'
+    )
+
+
 class Settings(_Model):
     """What every layer (defaults, group, host) may set."""
 
@@ -261,6 +363,9 @@ class Settings(_Model):
     )
     client_users: Annotated[list[UserName], Field(min_length=1)] | None = Field(
         None, description="users whose ~/.docker/config.json is managed (default [root])"
+    )
+    service: ServiceSettings | None = Field(
+        None, description="how apply reloads, restarts and checks dockerd (default: systemd)"
     )
 
 
@@ -309,9 +414,30 @@ Cidr = Annotated[
 ]
 
 
+def _domain(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a DNS domain such as corp.example.com")
+    text = value.strip().lower().lstrip("*").lstrip(".").rstrip(".")
+    labels = text.split(".")
+    if not text or len(text) > 253 or not all(_HOSTNAME_LABEL.match(lb) for lb in labels):
+        raise ValueError(f"{value!r} is not a DNS domain such as corp.example.com")
+    return text
+
+
+Domain = Annotated[
+    str,
+    PlainValidator(_domain),
+    WithJsonSchema({"type": "string", "description": "a DNS domain, e.g. corp.example.com"}),
+]
+
+
 class Networks(_Model):
     reserved: list[Cidr] = Field(
         default_factory=list, description="address ranges Docker networks must not overlap"
+    )
+    internal_domains: list[Domain] = Field(
+        default_factory=list,
+        description="DNS domains served inside the company: proxies must not carry them",
     )
 
     def reserved_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -351,43 +477,6 @@ BatchSize = Annotated[
     PlainValidator(_count_or_percent(minimum=1)),
     WithJsonSchema(
         {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\d{1,3}%$"}]}
-    ),
-]
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or a duration string (``90``, ``"30s"``, ``"1h30m"``,
-    ``"500ms"``)."""
-    if isinstance(value, bool):
-        raise ValueError('expected seconds or a duration such as "30s" or "5m"')
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            seconds = float(text)
-        elif text and re.fullmatch(rf"(?:{_DURATION_PART.pattern})+", text):
-            factor = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-            seconds = sum(float(n) * factor[u] for n, u in _DURATION_PART.findall(text))
-        else:
-            raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m or 1h30m")
-    else:
-        raise ValueError('expected seconds or a duration such as "30s" or "5m"')
-    if seconds < 0:
-        raise ValueError("must not be negative")
-    return seconds
-
-
-Duration = Annotated[
-    float,
-    PlainValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "minimum": 0},
-                {"type": "string", "pattern": r"^(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h))+)$"},
-            ]
-        }
     ),
 ]
 

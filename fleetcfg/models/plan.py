@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
+from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,6 +65,12 @@ class FilePlan(_Data):
     text_diff: str = ""
     #: keys fleetcfg does not own and leaves as they are (manage: keys)
     kept_keys: list[str] = Field(default_factory=list)
+    #: mode, owner and group of the live file (None: absent or unknown)
+    live_mode: int | None = None
+    live_owner: str | None = None
+    live_group: str | None = None
+    #: the file's folder exists on the host (e.g. ~/.docker; else apply creates it)
+    parent_exists: bool = True
 
     @property
     def changed(self) -> bool:
@@ -77,8 +84,15 @@ class HostFacts(_Data):
     has_validate: bool = False  # dockerd --validate exists (Engine 23.0+)
     exec_start: list[str] = Field(default_factory=list)  # dockerd flags of the unit
     active: bool | None = None  # the docker unit is active
+    #: running containers and live-restore as the running daemon has them;
+    #: gathered only for hosts whose plan restarts a running dockerd (None
+    #: otherwise)
     running_containers: int | None = None
-    live_restore: bool | None = None  # as the running daemon reports it
+    live_restore: bool | None = None
+    #: systemd's ActiveState of docker.service (active, failed, inactive, ...)
+    unit_state: str | None = None
+    #: the daemon.json dockerd reads (``--config-file`` in ExecStart, else the default)
+    config_file: str | None = None
 
 
 class HostPlan(_Data):
@@ -126,6 +140,8 @@ class PlanSummary(_Data):
 class Plan(_Data):
     format_version: int = PLAN_FORMAT_VERSION
     fleetcfg_version: str
+    #: identifies this plan (apply records it in the host's state.json)
+    plan_id: str = Field(default_factory=lambda: uuid4().hex)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     inventory: str  # path of inventory.yaml as given
     #: sha256 over inventory.yaml and every profile, for the stale-plan check

@@ -2,8 +2,10 @@
 
 :class:`FakeTransport` keeps a small filesystem (content, mode, owner, group),
 records every call, emulates the handful of commands the core uses (``cat``,
-``cp [-p]``, ``mv [-f]``, ``rm [-f] [-r]``, ``mkdir [-p]``, ``rmdir``,
-``test -e/-f/-d``, ``sha256sum``, ``sync``, ``true``, ``false``) and hands
+``cp [-p]``, ``mv [-f]``, ``rm [-f] [-r]``, ``mkdir [-p] [-m MODE]``, ``rmdir``,
+``chown USER[:GROUP]``, ``chmod OCTAL``, ``find DIR -maxdepth 1 -name GLOB
+-type f -delete``, ``test -e/-f/-d``, ``sha256sum``,
+``sync``, ``true``, ``false``) and hands
 everything else to programmable handlers::
 
     fake = FakeTransport("web1")
@@ -20,6 +22,7 @@ slow commands (``duration=``; simulated on ``fake.clock``, no sleeping).
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -50,6 +53,10 @@ class FakeFile:
     mode: int = 0o644
     owner: str = "root"
     group: str = "root"
+    #: modification time (epoch seconds) when a test sets one; None: "just
+    #: now" (every write and copy makes a new FakeFile; mv keeps it, as mv
+    #: keeps the mtime)
+    mtime: float | None = None
 
     @property
     def sha256(self) -> str:
@@ -128,6 +135,8 @@ class FakeTransport:
     command_timeout: float = 120.0
     files: dict[str, FakeFile] = field(default_factory=dict)
     dirs: set[str] = field(default_factory=lambda: {"/"})
+    #: mode, owner and group of directories that were given one (mkdir -m, chown, chmod)
+    dir_meta: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     commands: list[RecordedCommand] = field(default_factory=list)
     writes: list[RecordedWrite] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)
@@ -552,15 +561,16 @@ def _mkdir(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> Com
     parents = False
     operands: list[str] = []
     rest = list(args)
-    while rest:  # the mode of -m MODE / -mMODE is not modelled
+    mode: int | None = None
+    while rest:
         arg = rest.pop(0)
         if arg == "--":
             operands += rest
             break
-        if arg in {"-m", "--mode"}:
-            rest = rest[1:]
+        if arg in {"-m", "--mode"} and rest:
+            mode = int(rest.pop(0), 8)
         elif arg.startswith(("-m", "--mode=")):
-            continue
+            mode = int(arg[2:] if arg.startswith("-m") else arg.split("=", 1)[1], 8)
         elif arg in ("-p", "--parents"):
             parents = True
         elif arg.startswith("-") and len(arg) > 1:
@@ -578,6 +588,48 @@ def _mkdir(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> Com
             errors.append(f"mkdir: cannot create directory '{operand}': No such file or directory")
         else:
             fake.dirs.add(path)
+            if mode is not None:
+                fake.dir_meta[path] = (mode, "root", "root")
+    return _result(1 if errors else 0, "", "".join(e + "\n" for e in errors))
+
+
+def _chown(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> CommandResult:
+    _, operands = _split_flags(args)
+    if len(operands) < 2:
+        return _fail("chown: missing operand")
+    spec, paths = operands[0], operands[1:]
+    owner, _, group = spec.partition(":")
+    errors = []
+    for operand in paths:
+        path = _norm(operand)
+        entry = fake.files.get(path)
+        if entry is not None:
+            entry.owner = owner or entry.owner
+            entry.group = group or entry.group
+        elif path in fake.dirs:
+            mode, old_owner, old_group = fake.dir_meta.get(path, (0o755, "root", "root"))
+            fake.dir_meta[path] = (mode, owner or old_owner, group or old_group)
+        else:
+            errors.append(f"chown: cannot access '{operand}': No such file or directory")
+    return _result(1 if errors else 0, "", "".join(e + "\n" for e in errors))
+
+
+def _chmod(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> CommandResult:
+    _, operands = _split_flags(args)
+    if len(operands) < 2 or not all(c in "01234567" for c in operands[0]):
+        return _fail("chmod: fake supports an octal mode and paths only")
+    mode, paths = int(operands[0], 8), operands[1:]
+    errors = []
+    for operand in paths:
+        path = _norm(operand)
+        entry = fake.files.get(path)
+        if entry is not None:
+            entry.mode = mode
+        elif path in fake.dirs:
+            _, owner, group = fake.dir_meta.get(path, (0o755, "root", "root"))
+            fake.dir_meta[path] = (mode, owner, group)
+        else:
+            errors.append(f"chmod: cannot access '{operand}': No such file or directory")
     return _result(1 if errors else 0, "", "".join(e + "\n" for e in errors))
 
 
@@ -626,6 +678,22 @@ def _false(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> Com
     return _result(1)
 
 
+def _find(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> CommandResult:
+    """``find DIR -maxdepth 1 -name GLOB -type f -delete`` (only that form)."""
+    rest = list(args)
+    if len(rest) != 8 or rest[1:3] != ["-maxdepth", "1"] or rest[3] != "-name":
+        return _fail("find: fake supports only DIR -maxdepth 1 -name GLOB -type f -delete")
+    if rest[5:] != ["-type", "f", "-delete"]:
+        return _fail("find: fake supports only DIR -maxdepth 1 -name GLOB -type f -delete")
+    folder, pattern = _norm(rest[0]), rest[4]
+    if folder not in fake.dirs:
+        return _fail(f"find: '{rest[0]}': No such file or directory")
+    for path in [p for p in fake.files if posixpath.dirname(p) == folder]:
+        if fnmatch.fnmatchcase(posixpath.basename(path), pattern):
+            del fake.files[path]
+    return _result()
+
+
 _Builtin = Callable[[FakeTransport, Sequence[str], bytes | None], CommandResult]
 
 _BUILTINS: Mapping[str, _Builtin] = {
@@ -635,6 +703,9 @@ _BUILTINS: Mapping[str, _Builtin] = {
     "rm": _rm,
     "mkdir": _mkdir,
     "rmdir": _rmdir,
+    "chown": _chown,
+    "find": _find,
+    "chmod": _chmod,
     "test": _test,
     "sha256sum": _sha256sum,
     "sync": _true,

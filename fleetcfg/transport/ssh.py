@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
 import ipaddress
+import itertools
 import logging
 import select
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -793,9 +795,7 @@ def _run_channel(
         with contextlib.suppress(Exception):
             channel.close()
 
-    watchdog = threading.Timer(timeout, expire)
-    watchdog.daemon = True
-    watchdog.start()
+    alarm = _WATCHDOG.schedule(timeout, expire)
     try:
         return _drive_channel(
             transport, channel, cmdline, stdin=stdin, deadline=deadline, expired=expired
@@ -805,9 +805,70 @@ def _run_channel(
             raise _ChannelTimeout from None
         raise _ChannelLost(_reason(exc)) from None
     finally:
-        watchdog.cancel()
+        alarm.cancel()
         with contextlib.suppress(Exception):
             channel.close()
+
+
+class _Alarm:
+    """A pending timeout of :class:`_Watchdog`."""
+
+    __slots__ = ("callback", "cancelled", "deadline")
+
+    def __init__(self, deadline: float, callback: Callable[[], None]) -> None:
+        self.deadline = deadline
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _Watchdog:
+    """One daemon thread that fires the timeouts of every running command (a
+    ``threading.Timer`` per command would start a thread per exec, which is
+    measurable when planning hundreds of hosts)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Alarm]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> _Alarm:
+        alarm = _Alarm(time.monotonic() + delay, callback)
+        with self._cond:
+            heapq.heappush(self._heap, (alarm.deadline, next(self._seq), alarm))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="fleetcfg-ssh-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+        return alarm
+
+    def _next(self) -> _Alarm:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].cancelled:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait <= 0:
+                    return heapq.heappop(self._heap)[2]
+                self._cond.wait(wait)
+
+    def _run(self) -> None:
+        while True:
+            alarm = self._next()
+            if not alarm.cancelled:
+                with contextlib.suppress(Exception):
+                    alarm.callback()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _drive_channel(

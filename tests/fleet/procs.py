@@ -110,7 +110,11 @@ def host_processes(hosts_root: Path) -> dict[Path, list[HostProcess]]:
         # fleet lives on the root filesystem, a shorter one on a /tmp tmpfs
         if host_path.startswith(root + "/"):
             host_dir = Path(host_path)
-        elif suffix in host_path + "/":
+        elif suffix in host_path + "/" and str(hosts_root / host_path.rsplit("/", 1)[-1]).endswith(
+            host_path
+        ):
+            # the tmpfs case: the path must be the tail of ours (another fleet
+            # whose folder also ends in .../<name>/hosts/ is not ours)
             host_dir = hosts_root / host_path.rsplit("/", 1)[-1]
         else:
             continue

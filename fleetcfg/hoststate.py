@@ -1,0 +1,330 @@
+"""fleetcfg's own files on a host, in ``/etc/docker/.fleetcfg/``.
+
+``lock/``
+    A directory created with ``mkdir`` (atomic: exactly one run succeeds). It
+    holds ``owner.json`` (:class:`LockOwner`: run id, user, control machine,
+    pid, command, start time). A run that finds the lock held refuses the host
+    and names the holder; a lock left by a run that died is reported as such and
+    only removed on request (``--break-lock``).
+``backups/``
+    A copy of each file made before fleetcfg replaced it, named
+    ``<path, URL-quoted>.<UTC timestamp>`` (``etc%2Fdocker%2Fdaemon.json.
+    20240507T101500.123456Z``), mode and owner preserved. A failed run never
+    deletes one; a successful write keeps the newest :data:`DEFAULT_KEEP_BACKUPS`
+    per file.
+``state.json``
+    What fleetcfg last wrote to each file it manages (``plan`` compares it with
+    the live file to report drift)::
+
+        {"format": 1,
+         "files": {"/etc/docker/daemon.json": {
+             "kind": "daemon", "user": null,
+             "sha256": "<of the bytes written; null: fleetcfg removed the file>",
+             "written_at": "2024-05-07T10:15:00.123456Z", "written_by": "alice@ctl-01",
+             "run_id": "...", "plan_id": "...", "command": "apply",
+             "backups": [{"name": "...", "sha256": "...", "absent": false,
+                          "made_at": "...", "run_id": "..."}]}}}
+
+    ``backups`` is oldest first; an entry with ``absent: true`` (and no name)
+    records that the file did not exist before the write. Keys this version
+    does not know are kept as they are.
+
+This module is pure: it builds paths, names and file contents; the executor
+moves them through the Transport.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+STATE_DIR = "/etc/docker/.fleetcfg"
+STATE_PATH = f"{STATE_DIR}/state.json"
+BACKUP_DIR = f"{STATE_DIR}/backups"
+LOCK_DIR = f"{STATE_DIR}/lock"
+LOCK_OWNER_PATH = f"{LOCK_DIR}/owner.json"
+STATE_FORMAT = 1
+#: backups kept per file after a successful write
+DEFAULT_KEEP_BACKUPS = 10
+#: suffix of the validated copy uploaded next to a target before the rename
+STAGE_SUFFIX = ".fleetcfg-new"
+
+
+def utc_stamp(moment: datetime) -> str:
+    """``2024-05-07T10:15:00.123456Z``: what state.json and owner.json record."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_stamp(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def stage_path(path: str) -> str:
+    """The temporary file next to ``path`` that is validated, then renamed
+    over it: ``/etc/docker/.daemon.json.fleetcfg-new``. Fixed per target, so
+    that a run that died leaves at most one, which the next run overwrites."""
+    directory, name = posixpath.split(path)
+    return posixpath.join(directory, f".{name}{STAGE_SUFFIX}")
+
+
+def backup_name(path: str, moment: datetime) -> str:
+    """The name of a backup of ``path`` made at ``moment`` (sorts by time)."""
+    stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{quote(path.lstrip('/'), safe='')}.{stamp}"
+
+
+def backup_path(name: str) -> str:
+    return f"{BACKUP_DIR}/{name}"
+
+
+# --------------------------------------------------------------------------
+# the lock
+
+
+@dataclass(frozen=True, slots=True)
+class LockOwner:
+    """Who holds the lock on a host (``lock/owner.json``)."""
+
+    run_id: str
+    user: str
+    control_host: str
+    pid: int
+    command: str
+    started_at: str
+    plan_id: str | None = None
+
+    def to_bytes(self) -> bytes:
+        data = {
+            "run_id": self.run_id,
+            "user": self.user,
+            "control_host": self.control_host,
+            "pid": self.pid,
+            "command": self.command,
+            "started_at": self.started_at,
+            "plan_id": self.plan_id,
+        }
+        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> LockOwner | None:
+        """The owner recorded in ``raw``, or None when it is unreadable."""
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                run_id=str(data["run_id"]),
+                user=str(data.get("user", "?")),
+                control_host=str(data.get("control_host", "?")),
+                pid=int(data.get("pid", 0)),
+                command=str(data.get("command", "?")),
+                started_at=str(data.get("started_at", "")),
+                plan_id=data.get("plan_id") if isinstance(data.get("plan_id"), str) else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def describe(self, now: datetime | None = None) -> str:
+        """``alice@ctl-01 (pid 4242, fleetcfg apply, run 3f2a..., since ... (5m ago))``"""
+        since = self.started_at or "an unknown time"
+        started = parse_stamp(self.started_at)
+        if started is not None and now is not None:
+            since += f" ({format_age((now - started).total_seconds())} ago)"
+        return (
+            f"{self.user}@{self.control_host} (pid {self.pid}, fleetcfg {self.command}, "
+            f"run {self.run_id}, since {since})"
+        )
+
+
+def format_age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+# --------------------------------------------------------------------------
+# state.json
+
+
+@dataclass(frozen=True, slots=True)
+class BackupRecord:
+    """One backup of a managed file; ``name is None`` when the file was absent."""
+
+    name: str | None
+    sha256: str | None
+    made_at: str
+    run_id: str
+
+    @property
+    def absent(self) -> bool:
+        return self.name is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sha256": self.sha256,
+            "absent": self.absent,
+            "made_at": self.made_at,
+            "run_id": self.run_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> BackupRecord | None:
+        if not isinstance(data, dict):
+            return None
+        name = data.get("name")
+        if data.get("absent") is True:
+            name = None
+        elif not isinstance(name, str) or "/" in name or not name:
+            return None
+        sha = data.get("sha256")
+        return cls(
+            name=name,
+            sha256=sha if isinstance(sha, str) else None,
+            made_at=str(data.get("made_at", "")),
+            run_id=str(data.get("run_id", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """What fleetcfg last wrote to one file, and the backups it keeps of it."""
+
+    path: str
+    kind: str
+    user: str | None
+    #: sha256 of the bytes written (None: fleetcfg removed the file)
+    sha256: str | None
+    written_at: str
+    written_by: str
+    run_id: str
+    plan_id: str | None
+    command: str
+    #: oldest first
+    backups: tuple[BackupRecord, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def last_backup(self) -> BackupRecord | None:
+        return self.backups[-1] if self.backups else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.extra,
+            "kind": self.kind,
+            "user": self.user,
+            "sha256": self.sha256,
+            "written_at": self.written_at,
+            "written_by": self.written_by,
+            "run_id": self.run_id,
+            "plan_id": self.plan_id,
+            "command": self.command,
+            "backups": [b.to_json() for b in self.backups],
+        }
+
+    @classmethod
+    def from_json(cls, path: str, data: Any) -> FileRecord | None:
+        if not isinstance(data, dict):
+            return None
+        known = {
+            "kind",
+            "user",
+            "sha256",
+            "written_at",
+            "written_by",
+            "run_id",
+            "plan_id",
+            "command",
+            "backups",
+        }
+        backups = [BackupRecord.from_json(b) for b in data.get("backups") or []]
+        sha = data.get("sha256")
+        user = data.get("user")
+        plan_id = data.get("plan_id")
+        return cls(
+            path=path,
+            kind=str(data.get("kind", "daemon")),
+            user=user if isinstance(user, str) else None,
+            sha256=sha if isinstance(sha, str) else None,
+            written_at=str(data.get("written_at", "")),
+            written_by=str(data.get("written_by", "")),
+            run_id=str(data.get("run_id", "")),
+            plan_id=plan_id if isinstance(plan_id, str) else None,
+            command=str(data.get("command", "apply")),
+            backups=tuple(b for b in backups if b is not None),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+class StateFileError(ValueError):
+    """state.json exists but cannot be read (fleetcfg then keeps it as it is)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostState:
+    """The content of ``state.json``."""
+
+    files: Mapping[str, FileRecord] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | None) -> HostState:
+        """Parse state.json (``None``: there is none yet). Raises
+        :class:`StateFileError` when the file is not fleetcfg's."""
+        if raw is None or not raw.strip():
+            return cls()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateFileError(f"{STATE_PATH} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("files", {}), dict):
+            raise StateFileError(f"{STATE_PATH} does not hold fleetcfg's state")
+        files: dict[str, FileRecord] = {}
+        for path, entry in data.get("files", {}).items():
+            record = FileRecord.from_json(str(path), entry)
+            if record is not None:
+                files[str(path)] = record
+        extra = {k: v for k, v in data.items() if k not in ("format", "files")}
+        return cls(files=files, extra=extra)
+
+    def to_bytes(self) -> bytes:
+        data = {
+            **self.extra,
+            "format": STATE_FORMAT,
+            "files": {path: self.files[path].to_json() for path in sorted(self.files)},
+        }
+        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+    def record(self, path: str) -> FileRecord | None:
+        return self.files.get(path)
+
+    def with_record(self, record: FileRecord) -> HostState:
+        return replace(self, files={**self.files, record.path: record})
+
+
+def prune_backups(
+    backups: tuple[BackupRecord, ...], keep: int
+) -> tuple[tuple[BackupRecord, ...], list[str]]:
+    """Keep the newest ``keep`` backups (at least one); returns what stays and
+    the names of the backup files to delete."""
+    keep = max(1, keep)
+    if len(backups) <= keep:
+        return backups, []
+    dropped = backups[: len(backups) - keep]
+    return backups[len(backups) - keep :], [b.name for b in dropped if b.name is not None]
