@@ -404,7 +404,10 @@ def test_nested_fields_are_matched_case_insensitively_and_written_canonically():
         # dockerd decodes every occurrence of a key: the earlier one is checked too
         (b'{"ip": "localhost", "ip": "10.0.0.1"}', "FC015"),
         # repeated objects merge, and both are type-checked
-        (b'{"default-network-opts": {"bridge": {"a": 1}}, "default-network-opts": {"bridge": {"a": "1"}}}', "FC003"),
+        (
+            b'{"default-network-opts": {"bridge": {"a": 1}}, "default-network-opts": {"bridge": {"a": "1"}}}',
+            "FC003",
+        ),
         # a later null does not undo an earlier value...
         (b'{"fixed-cidr-v6": "fd00::1", "fixed-cidr-v6": null}', "FC015"),
         # ...but the key check sees the null, and "proxies" alone is no flag
@@ -416,4 +419,6 @@ def test_nested_fields_are_matched_case_insensitively_and_written_canonically():
 )
 def test_duplicate_keys_follow_gos_decoding(raw, rule):
     result = check_daemon_bytes(raw)
-    assert rule in {f.rule for f in result.findings if f.severity == Severity.ERROR}, result.findings
+    assert rule in {f.rule for f in result.findings if f.severity == Severity.ERROR}, (
+        result.findings
+    )
