@@ -1,6 +1,9 @@
 """The ``fleetcfg`` command: builds the typer app and maps errors to exit codes.
 
-Exit codes (stable, documented in README.md):
+Each command lives in its own module and is imported only when it runs, so
+``fleetcfg plan`` does not pay for importing apply, lint and render.
+
+Exit codes (stable, documented in README.md and in each command's help):
 
 * 0: success (lint: no errors; plan --detailed-exitcode: no changes)
 * 1: errors found, or a run failed
@@ -9,24 +12,58 @@ Exit codes (stable, documented in README.md):
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-from fleetcfg.cli import apply_cmd, lint_cmd, plan_cmd, render_cmd, schema_cmd
 from fleetcfg.cli.output import print_error
 from fleetcfg.errors import FleetcfgError
 
+#: command name -> the module whose ``register(app)`` defines it
+COMMANDS: dict[str, str] = {
+    "lint": "fleetcfg.cli.lint_cmd",
+    "render": "fleetcfg.cli.render_cmd",
+    "plan": "fleetcfg.cli.plan_cmd",
+    "apply": "fleetcfg.cli.apply_cmd",
+    "rollback": "fleetcfg.cli.apply_cmd",
+    "schema": "fleetcfg.cli.schema_cmd",
+}
+
+
+class _LazyGroup(TyperGroup):
+    """A command group that imports a command's module on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        importlib.import_module(module_name).register(sub)
+        built = typer.main.get_command(sub)
+        if isinstance(built, TyperGroup):  # the module defines several commands
+            return built.get_command(ctx, cmd_name)
+        return built
+
+
 app = typer.Typer(
     name="fleetcfg",
+    cls=_LazyGroup,
     help="Keep the Docker daemon configuration of a fleet correct, reviewed and safe to roll out.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-for _module in (schema_cmd, lint_cmd, render_cmd, plan_cmd, apply_cmd):
-    _module.register(app)
+
+@app.callback()
+def _root() -> None:
+    """Keep the Docker daemon configuration of a fleet correct, reviewed and safe to roll out."""
 
 
 def main() -> None:
