@@ -143,60 +143,19 @@ def floor(description: Path, forks: int, batch: int) -> None:
 # setting up
 
 
-def start_fleet(hosts: int, directory: Path, block: str) -> dict[str, object]:
-    out = subprocess.run(
-        [
-            *(sys.executable, "-m", "tests.fleet", "start", "--hosts", str(hosts)),
-            *("--dir", str(directory), "--block", block, "--json"),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    info: dict[str, object] = json.loads(out.stdout)
-    return info
-
-
-def stop_fleet(directory: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "tests.fleet", "stop", "--dir", str(directory)],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-    )
-
-
 def write_repo(info: dict[str, object], repo: Path) -> None:
-    hosts = info["hosts"]
-    assert isinstance(hosts, list)
-    repo.mkdir(parents=True, exist_ok=True)
-    (repo / "profiles").mkdir(exist_ok=True)
-    (repo / "profiles" / "base.yaml.j2").write_text(PROFILE)
-    lines = [f"  {h['name']}: {{address: {h['address']}}}" for h in hosts]
-    (repo / "inventory.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            defaults:
-              daemon_profile: base
-              engine_version: "26.1"
-              ssh:
-                user: root
-                identity_file: {info["identity_file"]}
-                known_hosts: {info["known_hosts"]}
-                ssh_config_file: none
-                use_agent: false
-              vars:
-                log_max_size: 50m
-            rollout:
-              batch_size: {BATCH}
-              canary: 0
-              max_failures: 0
-            hosts:
-            """
-        )
-        + "\n".join(lines)
-        + "\n"
+    from benchmarks.fleetctl import fleet_hosts
+    from tests.fleet.repo import write_fleet_repo  # imported late: the floor runs this file bare
+
+    write_fleet_repo(
+        repo,
+        identity_file=str(info["identity_file"]),
+        known_hosts=str(info["known_hosts"]),
+        hosts=fleet_hosts(info),
+        profiles={"base.yaml.j2": PROFILE},
+        defaults="vars:\n  log_max_size: 50m\n",
+        sections=f"rollout:\n  batch_size: {BATCH}\n  canary: 0\n  max_failures: 0\n",
+        connect_timeout=None,
     )
 
 
@@ -389,6 +348,9 @@ def main() -> int:
     if args.floor is not None:
         floor(args.floor, FORKS, BATCH)
         return 0
+    sys.path.insert(0, str(ROOT))  # the floor (above) runs this file bare
+    from benchmarks.fleetctl import start_fleet, stop_fleet
+
     TOOL_DIRS.extend(args.tools)
 
     directory = args.dir or Path(tempfile.mkdtemp(prefix="fleetcfg-apply-bench-", dir="/var/tmp"))

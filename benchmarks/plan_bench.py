@@ -34,7 +34,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -144,47 +143,16 @@ def floor(description: Path, forks: int, *, tuned: bool) -> None:
 # setting up
 
 
-def start_fleet(hosts: int, directory: Path, block: str) -> dict[str, object]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.fleet",
-            "start",
-            "--hosts",
-            str(hosts),
-            "--dir",
-            str(directory),
-            "--block",
-            block,
-            "--json",
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    info: dict[str, object] = json.loads(out.stdout)
-    return info
-
-
-def stop_fleet(directory: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "tests.fleet", "stop", "--dir", str(directory)],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-    )
-
-
 def prepare(info: dict[str, object], repo: Path) -> None:
     """Live files on the hosts, and the inventory and profile."""
+    from tests.fleet.repo import write_fleet_repo  # imported late: the floor runs this file bare
+
     sys.path.insert(0, str(ROOT))
     from tests.fleet import Fleet, FleetHost
 
     fleet = Fleet.attach(str(info["dir"]))
     hosts = fleet.hosts
-    lines = []
+    extras: dict[str, str] = {}
     for index, host in enumerate(hosts):
         mirror = "https://mirror.corp.example.com"
         extra = ""
@@ -199,7 +167,7 @@ def prepare(info: dict[str, object], repo: Path) -> None:
         elif kind == 4:  # a foreign key kept under manage: keys
             assert live is not None
             live["runtimes"] = {"nvidia": {"path": "nvidia-container-runtime"}}
-            extra = ", manage: keys"
+            extra = "manage: keys"
         if live is None:
             host.remove_file(DAEMON_JSON)
         else:
@@ -208,7 +176,8 @@ def prepare(info: dict[str, object], repo: Path) -> None:
         for path in (host.path("/etc/docker"), host.path(DAEMON_JSON)):
             if path.exists():
                 os.utime(path, (past, past))
-        lines.append(f"  {host.name}: {{address: {host.address}{extra}}}")
+        if extra:
+            extras[host.name] = extra
 
     def restart(host: FleetHost) -> None:
         done = host.ssh("systemctl restart docker")
@@ -218,30 +187,18 @@ def prepare(info: dict[str, object], repo: Path) -> None:
     # a managed fleet: every dockerd runs the daemon.json it has
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(restart, hosts))
-    repo.mkdir(parents=True, exist_ok=True)
-    (repo / "profiles").mkdir(exist_ok=True)
-    (repo / "profiles" / "base.yaml.j2").write_text(PROFILE)
-    (repo / "inventory.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            defaults:
-              daemon_profile: base
-              engine_version: "26.1"
-              ssh:
-                user: root
-                identity_file: {info["identity_file"]}
-                known_hosts: {info["known_hosts"]}
-                ssh_config_file: none
-                use_agent: false
-              vars:
-                mirror: https://mirror.corp.example.com
-                log_max_size: 50m
-                log_max_file: "5"
-            hosts:
-            """
-        )
-        + "\n".join(lines)
-        + "\n"
+    write_fleet_repo(
+        repo,
+        identity_file=str(info["identity_file"]),
+        known_hosts=str(info["known_hosts"]),
+        hosts=[(h.name, h.address) for h in hosts],
+        host_extra=extras,
+        profiles={"base.yaml.j2": PROFILE},
+        defaults=(
+            "vars:\n  mirror: https://mirror.corp.example.com\n  log_max_size: 50m\n"
+            '  log_max_file: "5"\n'
+        ),
+        connect_timeout=None,
     )
 
 
@@ -290,6 +247,8 @@ def main() -> int:
     if args.floor is not None:
         floor(args.floor, args.forks, tuned=args.tuned)
         return 0
+    sys.path.insert(0, str(ROOT))  # the floor (above) runs this file bare
+    from benchmarks.fleetctl import start_fleet, stop_fleet
 
     directory = args.dir or Path(tempfile.mkdtemp(prefix="fleetcfg-plan-bench-", dir="/var/tmp"))
     print(f"starting {args.hosts} hosts in {directory} ...", file=sys.stderr)

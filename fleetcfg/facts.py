@@ -63,6 +63,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleetcfg.errors import UsageError
+from fleetcfg.models.daemon_keys import BOOL_FLAGS
 from fleetcfg.models.plan import HostFacts
 from fleetcfg.transport.base import CommandResult, Transport, sha256_hex
 from fleetcfg.versions import EngineVersion
@@ -910,34 +911,6 @@ SHORT_FLAGS = {
     "g": "graph",
     "e": "exec-driver",
 }
-#: dockerd flags that take no value (``--debug``, ``--live-restore`` ...)
-BOOL_FLAGS = frozenset(
-    {
-        "debug",
-        "icc",
-        "iptables",
-        "ip6tables",
-        "ip-forward",
-        "ip-forward-no-drop",
-        "ip-masq",
-        "ipv6",
-        "live-restore",
-        "userland-proxy",
-        "selinux-enabled",
-        "experimental",
-        "init",
-        "no-new-privileges",
-        "raw-logs",
-        "rootless",
-        "cri-containerd",
-        "tls",
-        "tlsverify",
-        "allow-direct-routing",
-        "validate",
-        "version",
-        "help",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -353,7 +353,8 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
     return KeyCheck(findings, frozenset(drop), aliases)
 
 
-#: boolean flags: dockerd applies them even from inside a flattened object
+#: dockerd's boolean flags: they take no value on the command line, and dockerd
+#: applies them even from inside a flattened object
 BOOL_FLAGS = frozenset(
     {
         "debug",
@@ -376,6 +377,10 @@ BOOL_FLAGS = frozenset(
         "tls",
         "tlsverify",
         "allow-direct-routing",
+        "restart",
+        "validate",
+        "version",
+        "help",
     }
 )
 
@@ -387,7 +392,7 @@ def _flattened_message(name: str, value: Mapping[str, Any], engine: EngineVersio
     else:
         what = f'"{name}" is not a dockerd option; dockerd accepts it only because'
     message = f"{what} its value is an object whose keys are flag names"
-    applied = sorted(k for k in value if k in BOOL_FLAGS)
+    applied = sorted(k for k in value if k in BOOL_FLAGS and k in key_metadata())
     if applied:
         return (
             f"{message}, and it still applies the boolean flags inside it "

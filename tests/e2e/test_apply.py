@@ -17,7 +17,6 @@ import signal
 import stat
 import subprocess
 import sys
-import textwrap
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +46,7 @@ from fleetcfg.render import Renderer
 from fleetcfg.transport.ssh import SshConnector
 from tests.e2e.test_ssh_transport import TcpRelay
 from tests.fleet import Fleet, FleetHost, wait_until
+from tests.fleet.repo import write_fleet_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -75,43 +75,16 @@ def write_repo(
 ) -> Path:
     """inventory.yaml for ``hosts`` (root with the fleet's key; batches of one
     host after a canary, so the order is known) and profiles/base.yaml.j2."""
-    extra = host_extra or {}
-    lines = [
-        f"  {h.name}: {{address: {h.address}{', ' + extra[h.name] if h.name in extra else ''}}}"
-        for h in hosts
-    ]
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "inventory.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            defaults:
-              daemon_profile: base
-              engine_version: "26.1"
-              ssh:
-                user: root
-                identity_file: {fleet.identity_file}
-                known_hosts: {known_hosts or fleet.known_hosts}
-                ssh_config_file: none
-                use_agent: false
-                connect_timeout: 5
-            """
-        )
-        + textwrap.indent(textwrap.dedent(defaults), "  ")
-        + textwrap.dedent(
-            f"""\
-            rollout:
-              batch_size: {batch_size}
-              canary: 1
-              max_failures: 0
-            """
-        )
-        + "hosts:\n"
-        + "\n".join(lines)
-        + "\n"
+    return write_fleet_repo(
+        root,
+        identity_file=fleet.identity_file,
+        known_hosts=known_hosts or fleet.known_hosts,
+        hosts=[(h.name, h.address) for h in hosts],
+        profiles={"base.yaml.j2": profile},
+        defaults=defaults,
+        sections=f"rollout:\n  batch_size: {batch_size}\n  canary: 1\n  max_failures: 0\n",
+        host_extra=host_extra,
     )
-    (root / "profiles").mkdir(exist_ok=True)
-    (root / "profiles" / "base.yaml.j2").write_text(profile)
-    return root / "inventory.yaml"
 
 
 def cli(*args: str) -> tuple[int, str, str]:

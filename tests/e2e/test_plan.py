@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from fleetcfg.planning import load_plan, plan_fleet, plan_host
 from fleetcfg.render import Renderer
 from fleetcfg.transport.ssh import SshConnector
 from tests.fleet import Fleet, FleetHost
+from tests.fleet.repo import write_fleet_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -49,38 +49,16 @@ def write_repo(
     profiles: dict[str, str] | None = None,
     defaults: str = "",
 ) -> Path:
-    """inventory.yaml for ``hosts`` of the fleet (root, the fleet's key and
-    known_hosts, no ssh_config, no agent) and profiles/."""
-    extra = host_extra or {}
-    lines = [
-        f"  {h.name}: {{address: {h.address}{', ' + extra[h.name] if h.name in extra else ''}}}"
-        for h in hosts
-    ]
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "inventory.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            defaults:
-              daemon_profile: base
-              engine_version: "26.1"
-              ssh:
-                user: root
-                identity_file: {fleet.identity_file}
-                known_hosts: {fleet.known_hosts}
-                ssh_config_file: none
-                use_agent: false
-                connect_timeout: 5
-            """
-        )
-        + textwrap.indent(textwrap.dedent(defaults), "  ")
-        + "hosts:\n"
-        + "\n".join(lines)
-        + "\n"
+    """inventory.yaml for ``hosts`` of the fleet and profiles/."""
+    return write_fleet_repo(
+        root,
+        identity_file=fleet.identity_file,
+        known_hosts=fleet.known_hosts,
+        hosts=[(h.name, h.address) for h in hosts],
+        profiles={"base.yaml.j2": BASE_PROFILE} | (profiles or {}),
+        defaults=defaults,
+        host_extra=host_extra,
     )
-    (root / "profiles").mkdir(exist_ok=True)
-    for name, text in ({"base.yaml.j2": BASE_PROFILE} | (profiles or {})).items():
-        (root / "profiles" / name).write_text(textwrap.dedent(text).lstrip())
-    return root / "inventory.yaml"
 
 
 def plan_repo(inventory_path: Path, *, environ: dict[str, str] | None = None) -> Plan:
