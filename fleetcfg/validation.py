@@ -4,7 +4,7 @@ findings out.
 ``check_daemon`` mirrors dockerd's pipeline: the top level must be an object;
 keys are checked the way dockerd checks them (flag names, flattening, Engine
 version); each value is decoded strictly into the model; then the checks of
-:mod:`fleetcfg.models.daemon_rules` run on whatever decoded cleanly. Every
+:mod:`fleetcfg.models.daemon_checks` run on whatever decoded cleanly. Every
 problem is reported at once, each with a rule id and a key path.
 """
 
@@ -23,7 +23,7 @@ from fleetcfg.jsondoc import GoFloat, JsonDocument, JsonSyntaxError, Loc, format
 from fleetcfg.models.client import ClientConfig, client_checks
 from fleetcfg.models.daemon import DaemonConfig
 from fleetcfg.models.daemon_keys import check_keys
-from fleetcfg.models.daemon_rules import RuleContext, run_checks
+from fleetcfg.models.daemon_checks import RuleContext, run_checks
 from fleetcfg.rules import DUPLICATE_KEY, INVALID_VALUE, JSON_SYNTAX, WRONG_TYPE
 from fleetcfg.versions import DEFAULT_ENGINE, EngineVersion
 

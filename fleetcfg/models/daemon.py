@@ -6,7 +6,7 @@ loads the file. Each field carries :class:`~fleetcfg.models.base.Key` metadata:
 which Engine releases know it and what ``systemctl reload docker`` does with it.
 
 Checks that need several keys, the target Engine version, or that produce
-warnings live in :mod:`fleetcfg.models.daemon_rules`; the unknown-key check
+warnings live in :mod:`fleetcfg.models.daemon_checks`; the unknown-key check
 that mirrors dockerd's lives in :mod:`fleetcfg.models.daemon_keys`. Use
 :func:`fleetcfg.validation.check_daemon` to get every finding at once;
 ``DaemonConfig.model_validate`` raises on the first kind of error.
