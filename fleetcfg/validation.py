@@ -22,8 +22,8 @@ from fleetcfg.findings import Finding, Severity, has_errors
 from fleetcfg.jsondoc import GoFloat, JsonDocument, JsonSyntaxError, Loc, format_loc, parse_document
 from fleetcfg.models.client import ClientConfig, client_checks
 from fleetcfg.models.daemon import DaemonConfig
-from fleetcfg.models.daemon_keys import check_keys
 from fleetcfg.models.daemon_checks import RuleContext, run_checks
+from fleetcfg.models.daemon_keys import check_keys
 from fleetcfg.rules import DUPLICATE_KEY, INVALID_VALUE, JSON_SYNTAX, WRONG_TYPE
 from fleetcfg.versions import DEFAULT_ENGINE, EngineVersion
 
