@@ -70,10 +70,14 @@ def bridge_addresses(ctx: RuleContext) -> Iterator[Finding]:
                 fnet.subnet_of(bnet)  # type: ignore[arg-type]
             )
         ):
+            # dockerd accepts it, and hands out addresses at the same offsets
+            # inside the bip network: almost certainly not what was meant
             yield find(
                 ADDRESS,
-                E,
-                f'"fixed-cidr" {fixed} is not inside the bridge network {bnet} of "bip"; {START}',
+                W,
+                f'"fixed-cidr" {fixed} is not inside the bridge network {bnet} of "bip"; dockerd '
+                "does not refuse it, but containers get addresses from the bip network, not from "
+                "fixed-cidr. Make fixed-cidr a subnet of bip",
                 "fixed-cidr",
             )
     for key, family in (("default-gateway", 4), ("default-gateway-v6", 6)):
@@ -82,6 +86,32 @@ def bridge_addresses(ctx: RuleContext) -> Iterator[Finding]:
             yield find(
                 ADDRESS, E, f'"{key}" must be an IPv{family} address, not "{value}"; {START}', key
             )
+    gateway = ctx.get("default-gateway")
+    bnet = network(bip) if ctx.has("bip") and bip else None
+    if (
+        ctx.has("default-gateway")
+        and gateway
+        and bnet is not None
+        and ip_version(gateway) == 4 == bnet.version
+        and ipaddress.ip_address(gateway) not in bnet
+        and ctx.get("bridge") != "none"
+    ):
+        yield find(
+            ADDRESS,
+            E,
+            f'"default-gateway" {gateway} is outside the bridge network {bnet} of "bip"; {START} '
+            "(invalid gateway for the default bridge). Use an address inside it",
+            "default-gateway",
+        )
+    mtu = ctx.get("mtu")
+    if ctx.has("mtu") and isinstance(mtu, int) and (0 < mtu < 68 or mtu > 65535):
+        yield find(
+            INVALID_VALUE,
+            E,
+            f'"mtu" {mtu} is outside what Linux accepts for a bridge (68 to 65535); dockerd '
+            f"{START[8:]} when it creates the default bridge (invalid argument)",
+            "mtu",
+        )
 
 
 @check

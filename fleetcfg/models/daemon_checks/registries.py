@@ -37,6 +37,15 @@ def registry_mirrors(ctx: RuleContext) -> Iterator[Finding]:
     for i, mirror in enumerate(ctx.cfg.registry_mirrors or []):
         shown = mask_url_credentials(mirror)
         problem = url_problem(mirror, schemes=("http", "https"))
+        if problem and problem.endswith("has no host"):
+            yield find(
+                REGISTRY,
+                W,
+                f'registry mirror "{shown}" has no host; dockerd accepts it but can never use it',
+                "registry-mirrors",
+                i,
+            )
+            continue
         if problem:
             yield find(
                 REGISTRY,

@@ -422,3 +422,18 @@ def test_duplicate_keys_follow_gos_decoding(raw, rule):
     assert rule in {f.rule for f in result.findings if f.severity == Severity.ERROR}, (
         result.findings
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "rule", "severity"),
+    [
+        ({"bip": "172.26.0.1/16", "default-gateway": "10.0.0.1"}, "FC015", Severity.ERROR),
+        ({"mtu": 50}, "FC004", Severity.ERROR),
+        ({"mtu": 70000}, "FC004", Severity.ERROR),
+        # dockerd accepts these but they do not do what they say
+        ({"registry-mirrors": ["https://"]}, "FC014", Severity.WARNING),
+        ({"bip": "172.26.0.1/16", "fixed-cidr": "10.0.0.0/24"}, "FC015", Severity.WARNING),
+    ],
+)
+def test_bridge_and_mirror_details(data, rule, severity):
+    assert [(f.rule, f.severity) for f in check_daemon(data).findings] == [(rule, severity)]

@@ -31,7 +31,7 @@ VALUES = {
     "ipv6": st.just(False),
     "log-level": st.sampled_from(["debug", "info", "WARN", "error", "fatal", "panic", "trace"]),
     "log-format": st.sampled_from(["text", "json"]),
-    "mtu": st.integers(0, 9000),
+    "mtu": st.one_of(st.just(0), st.integers(68, 9000)),
     "max-concurrent-downloads": st.integers(0, 50),
     "shutdown-timeout": st.integers(-1, 600),
     "data-root": st.just("/var/lib/docker"),
