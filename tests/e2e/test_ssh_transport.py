@@ -522,8 +522,14 @@ def test_a_connection_dropped_during_write_leaves_the_original_intact(
     finally:
         relay.close()
     assert host.read_file(DAEMON_JSON) == '{"debug": true}\n'
-    # the remote side notices the loss, finds the data incomplete and cleans up
-    assert wait_until(lambda: host.listdir("/etc/docker") == ["daemon.json"], timeout=20)
+
+    # the remote side notices the loss, finds the data incomplete and removes
+    # its temporary file (other files in /etc/docker are not this test's)
+    def temp_files() -> list[str]:
+        return [n for n in host.listdir("/etc/docker") if n.startswith(".daemon.json.fleetcfg-")]
+
+    assert wait_until(lambda: not temp_files(), timeout=60), temp_files()
+    assert host.read_file(DAEMON_JSON) == '{"debug": true}\n'
 
 
 def test_a_dropped_connection_is_reported_and_the_next_call_reconnects(
