@@ -406,28 +406,24 @@ def register(app: typer.Typer) -> None:
             options = ApplyOptions(
                 rollout=rollout, forks=forks, break_lock=break_lock, keep_backups=keep_backups
             )
-            with journal:
-                try:
-                    report = apply_plan(
-                        plan,
-                        connect=_connect(inventory, connector, accept_new_host_keys),
-                        targets=RenderedTargets(inventory, renderer),
-                        options=options,
-                        service_for=_service_for(inventory),
-                        group_order=list(inventory.groups),
-                        journal=journal,
-                        on_event=_Reporter(err, verbose=verbose),
-                        cancel=cancel,
-                        mask=renderer.mask,
-                    )
-                except KeyboardInterrupt:
-                    err.print(
-                        f"interrupted twice: no summary; {journal_file} has what happened "
-                        "to each host (check them with fleetcfg plan)",
-                        style="bold red",
-                        markup=False,
-                    )
-                    raise typer.Exit(EXIT_INTERRUPTED) from None
+            report = _run(
+                lambda: apply_plan(
+                    plan,
+                    connect=_connect(inventory, connector, accept_new_host_keys),
+                    targets=RenderedTargets(inventory, renderer),
+                    options=options,
+                    service_for=_service_for(inventory),
+                    group_order=list(inventory.groups),
+                    journal=journal,
+                    on_event=_Reporter(err, verbose=verbose),
+                    cancel=cancel,
+                    mask=renderer.mask,
+                ),
+                journal,
+                journal_file,
+                err,
+                after="to each host (check them with fleetcfg plan)",
+            )
             _summary(report, journal_file, out)
             raise typer.Exit(report.exit_code)
         finally:
@@ -517,33 +513,51 @@ def register(app: typer.Typer) -> None:
             except FleetcfgError as exc:
                 raise _fail(exc) from None
             renderer = Renderer(inventory)
-            with journal:
-                try:
-                    report = rollback_hosts(
-                        [RollbackTarget(h.name, h.address, h.groups) for h in selected],
-                        connect=connect,
-                        options=ApplyOptions(rollout=rollout, forks=forks, break_lock=break_lock),
-                        service_for=_service_for(inventory),
-                        files=files or (),
-                        backup=backup,
-                        force=force,
-                        journal=journal,
-                        on_event=_Reporter(err, verbose=verbose),
-                        cancel=cancel,
-                        mask=renderer.mask,
-                    )
-                except KeyboardInterrupt:
-                    err.print(
-                        f"interrupted twice: no summary; {journal_file} has what happened "
-                        "to each host",
-                        style="bold red",
-                        markup=False,
-                    )
-                    raise typer.Exit(EXIT_INTERRUPTED) from None
+            report = _run(
+                lambda: rollback_hosts(
+                    [RollbackTarget(h.name, h.address, h.groups) for h in selected],
+                    connect=connect,
+                    options=ApplyOptions(rollout=rollout, forks=forks, break_lock=break_lock),
+                    service_for=_service_for(inventory),
+                    files=files or (),
+                    backup=backup,
+                    force=force,
+                    journal=journal,
+                    on_event=_Reporter(err, verbose=verbose),
+                    cancel=cancel,
+                    mask=renderer.mask,
+                ),
+                journal,
+                journal_file,
+                err,
+                after="to each host",
+            )
             _summary(report, journal_file, out)
             raise typer.Exit(report.exit_code)
         finally:
             connector.close()
+
+
+def _run(
+    execute: Callable[[], ApplyReport],
+    journal: Journal,
+    journal_file: Path,
+    err: Console,
+    *,
+    after: str,
+) -> ApplyReport:
+    """Run an apply or rollback with its journal open; a second Ctrl-C (the
+    first only stops scheduling) ends the command without a summary."""
+    with journal:
+        try:
+            return execute()
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted twice: no summary; {journal_file} has what happened {after}",
+                style="bold red",
+                markup=False,
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _list_backups(
