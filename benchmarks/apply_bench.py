@@ -424,6 +424,8 @@ def main() -> int:
             print(f"fleet left running: python -m tests.fleet stop --dir {directory / 'fleet'}")
         else:
             stop_fleet(directory / "fleet")
+            if args.dir is None:
+                shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
