@@ -28,6 +28,11 @@ from fleetcfg.rules import (
 )
 
 
+def _bad(key: str, message: str) -> Finding:
+    """An error in one log option."""
+    return find(LOGGING, E, message, "log-opts", key)
+
+
 def _bool_text(text: str) -> bool | None:
     """Go's strconv.ParseBool."""
     if text in ("1", "t", "T", "TRUE", "true", "True"):
@@ -85,14 +90,11 @@ def logging(ctx: RuleContext) -> Iterator[Finding]:
     yield from _generic_log_opts(opts, when)
     for key in opts:
         if not driver.accepts(key, ctx.engine):
-            yield find(
-                LOGGING,
-                E,
+            yield _bad(
+                key,
                 f"log option '{key}' is unknown to the {driver.name} log driver; {when} "
                 f"(unknown log opt). It knows: "
                 f"{', '.join(sorted(driver.opts))}",
-                "log-opts",
-                key,
             )
     for key in driver.required:
         if key not in opts:
@@ -119,38 +121,26 @@ def logging(ctx: RuleContext) -> Iterator[Finding]:
 def _generic_log_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
     mode = opts.get("mode", "")
     if mode not in ld.LOG_MODES:
-        yield find(
-            LOGGING,
-            E,
-            f'log option mode must be "blocking" or "non-blocking", not "{mode}"; {when}',
-            "log-opts",
+        yield _bad(
             "mode",
+            f'log option mode must be "blocking" or "non-blocking", not "{mode}"; {when}',
         )
     if "max-buffer-size" in opts:
         if mode != "non-blocking":
-            yield find(
-                LOGGING,
-                E,
-                f"log option max-buffer-size only works with mode=non-blocking; {when}",
-                "log-opts",
+            yield _bad(
                 "max-buffer-size",
+                f"log option max-buffer-size only works with mode=non-blocking; {when}",
             )
         elif parse_size(opts["max-buffer-size"]) is None:
-            yield find(
-                LOGGING,
-                E,
-                f'log option max-buffer-size "{opts["max-buffer-size"]}" is not a size; {when}',
-                "log-opts",
+            yield _bad(
                 "max-buffer-size",
+                f'log option max-buffer-size "{opts["max-buffer-size"]}" is not a size; {when}',
             )
     cache_disabled = opts.get("cache-disabled", "")
     if cache_disabled and _bool_text(cache_disabled) is None:
-        yield find(
-            LOGGING,
-            E,
-            f'log option cache-disabled must be true or false, not "{cache_disabled}"; {when}',
-            "log-opts",
+        yield _bad(
             "cache-disabled",
+            f'log option cache-disabled must be true or false, not "{cache_disabled}"; {when}',
         )
 
 
@@ -162,35 +152,26 @@ def _json_file_rotation(opts: dict[str, str]) -> Iterator[Finding]:
     )
     size = parse_size(size_text, binary=False) if size_text is not None else None
     if size_text is not None and (size is None or size <= 0):
-        yield find(
-            LOGGING,
-            E,
+        yield _bad(
+            "max-size",
             f'log option max-size "{size_text}" must be a positive size such as 10m or '
             f"1g; {EVERY_CONTAINER} (start)",
-            "log-opts",
-            "max-size",
         )
     files: int | None = None
     if file_text is not None:
         if not re.fullmatch(r"[+-]?\d+", file_text):
-            yield find(
-                LOGGING,
-                E,
+            yield _bad(
+                "max-file",
                 f'log option max-file "{file_text}" must be a whole number (as a JSON '
                 f'string, e.g. "5"); {EVERY_CONTAINER} (start)',
-                "log-opts",
-                "max-file",
             )
         else:
             files = int(file_text)
             if files < 1:
-                yield find(
-                    LOGGING,
-                    E,
+                yield _bad(
+                    "max-file",
                     f"log option max-file must be at least 1, not {files}; "
                     f"{EVERY_CONTAINER} (start)",
-                    "log-opts",
-                    "max-file",
                 )
             elif size_text is None:
                 yield find(
@@ -205,23 +186,17 @@ def _json_file_rotation(opts: dict[str, str]) -> Iterator[Finding]:
     if compress is not None:
         flag = _bool_text(compress)
         if flag is None:
-            yield find(
-                LOGGING,
-                E,
+            yield _bad(
+                "compress",
                 f'log option compress must be "true" or "false", not "{compress}"; '
                 f"{EVERY_CONTAINER} (start)",
-                "log-opts",
-                "compress",
             )
         elif flag and (size_text is None or (files is not None and files < 2) or file_text is None):
-            yield find(
-                LOGGING,
-                E,
+            yield _bad(
+                "compress",
                 "log option compress=true needs rotation: max-size set and max-file of "
                 f"2 or more (compress cannot be true when max-file is less than 2 or "
                 f"max-size is not set); {EVERY_CONTAINER} (start)",
-                "log-opts",
-                "compress",
             )
 
 
@@ -232,45 +207,33 @@ def _local_rotation(opts: dict[str, str]) -> Iterator[Finding]:
         opts.get("compress"),
     )
     if size_text is not None and parse_size(size_text) is None:
-        yield find(
-            LOGGING,
-            E,
-            f'log option max-size "{size_text}" is not a size; {EVERY_CONTAINER} (start)',
-            "log-opts",
+        yield _bad(
             "max-size",
+            f'log option max-size "{size_text}" is not a size; {EVERY_CONTAINER} (start)',
         )
     files: int | None = None
     if file_text is not None:
         if not re.fullmatch(r"[+-]?\d+", file_text) or int(file_text) < 0:
-            yield find(
-                LOGGING,
-                E,
+            yield _bad(
+                "max-file",
                 f'log option max-file "{file_text}" must be a whole number of 0 or more; '
                 f"{EVERY_CONTAINER} (start)",
-                "log-opts",
-                "max-file",
             )
         else:
             files = int(file_text)
     compressed = True if compress is None else _bool_text(compress)
     if compress is not None and compressed is None:
-        yield find(
-            LOGGING,
-            E,
+        yield _bad(
+            "compress",
             f'log option compress must be "true" or "false", not "{compress}"; '
             f"{EVERY_CONTAINER} (start)",
-            "log-opts",
-            "compress",
         )
     elif compressed and files is not None and files <= 1:
-        yield find(
-            LOGGING,
-            E,
+        yield _bad(
+            "max-file",
             f"the local log driver compresses by default, and compression cannot be "
             f"enabled when max-file is {files}; {EVERY_CONTAINER} (start). Set "
             'max-file to 2 or more, or compress to "false"',
-            "log-opts",
-            "max-file",
         )
 
 
@@ -279,23 +242,17 @@ def _syslog_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
     if address:
         scheme, sep, rest = address.partition("://")
         if not sep or scheme not in ld.SYSLOG_SCHEMES:
-            yield find(
-                LOGGING,
-                E,
+            yield _bad(
+                "syslog-address",
                 f'syslog-address "{address}" needs a scheme: '
                 f"{', '.join(s + '://' for s in ld.SYSLOG_SCHEMES)}; {when}",
-                "log-opts",
-                "syslog-address",
             )
         elif scheme in ("tcp", "udp", "tcp+tls"):
             hp = split_host_port(rest) if ":" in rest else (rest, "514")
             if hp is None or (hp[1] and port_problem(hp[1])):
-                yield find(
-                    LOGGING,
-                    E,
-                    f'syslog-address "{address}" has a bad host:port; {when}',
-                    "log-opts",
+                yield _bad(
                     "syslog-address",
+                    f'syslog-address "{address}" has a bad host:port; {when}',
                 )
     facility = opts.get("syslog-facility", "")
     if (
@@ -303,21 +260,15 @@ def _syslog_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
         and facility not in ld.SYSLOG_FACILITIES
         and not (facility.isdigit() and 0 <= int(facility) <= 23)
     ):
-        yield find(
-            LOGGING,
-            E,
-            f'syslog-facility "{facility}" is not a syslog facility; {when}',
-            "log-opts",
+        yield _bad(
             "syslog-facility",
+            f'syslog-facility "{facility}" is not a syslog facility; {when}',
         )
     fmt = opts.get("syslog-format", "")
     if fmt not in ld.SYSLOG_FORMATS:
-        yield find(
-            LOGGING,
-            E,
-            f'syslog-format must be rfc3164, rfc5424 or rfc5424micro, not "{fmt}"; {when}',
-            "log-opts",
+        yield _bad(
             "syslog-format",
+            f'syslog-format must be rfc3164, rfc5424 or rfc5424micro, not "{fmt}"; {when}',
         )
 
 
@@ -328,45 +279,30 @@ def _gelf_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
     scheme, sep, rest = address.partition("://")
     hp = split_host_port(rest) if sep else None
     if scheme not in ("udp", "tcp") or hp is None or not hp[1] or port_problem(hp[1]):
-        yield find(
-            LOGGING,
-            E,
-            f'gelf-address "{address}" must be udp://host:port or tcp://host:port; {when}',
-            "log-opts",
+        yield _bad(
             "gelf-address",
+            f'gelf-address "{address}" must be udp://host:port or tcp://host:port; {when}',
         )
         return
     for key in ("gelf-compression-level", "gelf-compression-type"):
         if key in opts and scheme != "udp":
-            yield find(
-                LOGGING, E, f"{key} only works with a udp:// gelf-address; {when}", "log-opts", key
-            )
+            yield _bad(key, f"{key} only works with a udp:// gelf-address; {when}")
     for key in ("gelf-tcp-max-reconnect", "gelf-tcp-reconnect-delay"):
         if key in opts and scheme != "tcp":
-            yield find(
-                LOGGING, E, f"{key} only works with a tcp:// gelf-address; {when}", "log-opts", key
-            )
+            yield _bad(key, f"{key} only works with a tcp:// gelf-address; {when}")
         elif key in opts and not opts[key].isdigit():
-            yield find(
-                LOGGING, E, f"{key} must be a whole number of 0 or more; {when}", "log-opts", key
-            )
+            yield _bad(key, f"{key} must be a whole number of 0 or more; {when}")
     level = opts.get("gelf-compression-level")
     if level is not None and not re.fullmatch(r"-1|[0-9]", level):
-        yield find(
-            LOGGING,
-            E,
-            f'gelf-compression-level must be -1 to 9, not "{level}"; {when}',
-            "log-opts",
+        yield _bad(
             "gelf-compression-level",
+            f'gelf-compression-level must be -1 to 9, not "{level}"; {when}',
         )
     kind = opts.get("gelf-compression-type")
     if kind is not None and kind not in ("gzip", "zlib", "none"):
-        yield find(
-            LOGGING,
-            E,
-            f'gelf-compression-type must be gzip, zlib or none, not "{kind}"; {when}',
-            "log-opts",
+        yield _bad(
             "gelf-compression-type",
+            f'gelf-compression-type must be gzip, zlib or none, not "{kind}"; {when}',
         )
 
 
@@ -376,40 +312,28 @@ def _fluentd_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
         target = address if "://" in address else f"tcp://{address}"
         scheme, _, rest = target.partition("://")
         if scheme not in ("tcp", "tls", "unix"):
-            yield find(
-                LOGGING,
-                E,
+            yield _bad(
+                "fluentd-address",
                 f'fluentd-address "{address}": unsupported scheme "{scheme}" (use tcp, '
                 f"tls or unix); {when}",
-                "log-opts",
-                "fluentd-address",
             )
         elif scheme == "unix" and not rest:
-            yield find(
-                LOGGING,
-                E,
-                f'fluentd-address "{address}" has an empty socket path; {when}',
-                "log-opts",
+            yield _bad(
                 "fluentd-address",
+                f'fluentd-address "{address}" has an empty socket path; {when}',
             )
         elif scheme != "unix":
             host, _, path = rest.partition("/")
             hp = split_host_port(host) if ":" in host else (host, "24224")
             if path:
-                yield find(
-                    LOGGING,
-                    E,
-                    f'fluentd-address "{address}" must not contain a path; {when}',
-                    "log-opts",
+                yield _bad(
                     "fluentd-address",
+                    f'fluentd-address "{address}" must not contain a path; {when}',
                 )
             elif hp is None or (hp[1] and port_problem(hp[1])):
-                yield find(
-                    LOGGING,
-                    E,
-                    f'fluentd-address "{address}" has a bad port; {when}',
-                    "log-opts",
+                yield _bad(
                     "fluentd-address",
+                    f'fluentd-address "{address}" has a bad port; {when}',
                 )
     for key in (
         "fluentd-async",
@@ -418,67 +342,44 @@ def _fluentd_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
         "fluentd-async-connect",
     ):
         if key in opts and _bool_text(opts[key]) is None:
-            yield find(
-                LOGGING,
-                E,
-                f'{key} must be true or false, not "{opts[key]}"; {when}',
-                "log-opts",
+            yield _bad(
                 key,
+                f'{key} must be true or false, not "{opts[key]}"; {when}',
             )
     if "fluentd-async" in opts and "fluentd-async-connect" in opts:
-        yield find(
-            LOGGING,
-            E,
-            f"fluentd-async and fluentd-async-connect cannot both be set; {when}",
-            "log-opts",
+        yield _bad(
             "fluentd-async-connect",
+            f"fluentd-async and fluentd-async-connect cannot both be set; {when}",
         )
     if "fluentd-buffer-limit" in opts and parse_size(opts["fluentd-buffer-limit"]) is None:
-        yield find(
-            LOGGING,
-            E,
-            f"fluentd-buffer-limit must be a size; {when}",
-            "log-opts",
+        yield _bad(
             "fluentd-buffer-limit",
+            f"fluentd-buffer-limit must be a size; {when}",
         )
     if "fluentd-max-retries" in opts and not opts["fluentd-max-retries"].isdigit():
-        yield find(
-            LOGGING,
-            E,
-            f"fluentd-max-retries must be a whole number; {when}",
-            "log-opts",
+        yield _bad(
             "fluentd-max-retries",
+            f"fluentd-max-retries must be a whole number; {when}",
         )
 
 
 def _awslogs_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
     if "awslogs-create-group" in opts and _bool_text(opts["awslogs-create-group"]) is None:
-        yield find(
-            LOGGING,
-            E,
-            f"awslogs-create-group must be true or false; {when}",
-            "log-opts",
+        yield _bad(
             "awslogs-create-group",
+            f"awslogs-create-group must be true or false; {when}",
         )
     for key in ("awslogs-force-flush-interval-seconds", "awslogs-max-buffered-events"):
         if key in opts and not (opts[key].isdigit() and int(opts[key]) > 0):
-            yield find(
-                LOGGING, E, f"{key} must be a positive whole number; {when}", "log-opts", key
-            )
+            yield _bad(key, f"{key} must be a positive whole number; {when}")
     if "awslogs-datetime-format" in opts and "awslogs-multiline-pattern" in opts:
-        yield find(
-            LOGGING,
-            E,
-            "awslogs-datetime-format and awslogs-multiline-pattern cannot both be set; " + when,
-            "log-opts",
+        yield _bad(
             "awslogs-multiline-pattern",
+            "awslogs-datetime-format and awslogs-multiline-pattern cannot both be set; " + when,
         )
     fmt = opts.get("awslogs-format")
     if fmt is not None and fmt != "json/emf":
-        yield find(
-            LOGGING,
-            E,
-            f'awslogs-format must be "json/emf", not "{fmt}"; {when}',
-            "log-opts",
+        yield _bad(
             "awslogs-format",
+            f'awslogs-format must be "json/emf", not "{fmt}"; {when}',
         )
