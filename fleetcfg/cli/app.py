@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from fleetcfg.cli.output import print_error
-from fleetcfg.errors import FleetcfgError
+from fleetcfg.core.errors import FleetcfgError
 
 #: command name -> the module whose ``register(app)`` defines it
 COMMANDS: dict[str, str] = {

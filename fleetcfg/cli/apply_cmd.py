@@ -28,31 +28,31 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from fleetcfg.applyreport import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ApplyReport, HostStatus
-from fleetcfg.cli import plan_cmd
-from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, LimitOption
-from fleetcfg.cli.output import print_error, stderr_console, stdout_console
-from fleetcfg.connections import ReusingConnector
-from fleetcfg.desired import RenderedTargets
-from fleetcfg.errors import FleetcfgError, UsageError
-from fleetcfg.executor import (
+from fleetcfg.apply.batches import make_batches, resolve_rollout
+from fleetcfg.apply.journal import Journal, default_journal_path
+from fleetcfg.apply.report import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ApplyReport, HostStatus
+from fleetcfg.apply.rollout import (
     ApplyEvent,
     ApplyOptions,
     RollbackTarget,
     apply_plan,
     rollback_hosts,
 )
-from fleetcfg.hoststate import DEFAULT_KEEP_BACKUPS, STATE_PATH, HostState, StateFileError
+from fleetcfg.cli import plan_cmd
+from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, LimitOption
+from fleetcfg.cli.output import print_error, stderr_console, stdout_console
+from fleetcfg.core.errors import FleetcfgError, UsageError
+from fleetcfg.core.parallel import DEFAULT_FORKS, map_hosts
+from fleetcfg.host.connections import ReusingConnector
+from fleetcfg.host.service import DEFAULT_SERVICE, ServiceCommands
+from fleetcfg.host.state import DEFAULT_KEEP_BACKUPS, STATE_PATH, HostState, StateFileError
+from fleetcfg.host.transport.base import Transport
 from fleetcfg.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
-from fleetcfg.journal import Journal, default_journal_path
-from fleetcfg.models.inventory import Rollout
-from fleetcfg.models.plan import Action, Plan
-from fleetcfg.parallel import DEFAULT_FORKS, map_hosts
-from fleetcfg.planning import load_plan, open_transport, plan_fleet, repo_sha256
+from fleetcfg.inventory.model import Rollout
+from fleetcfg.plan.fleet import load_plan, open_transport, plan_fleet, repo_sha256
+from fleetcfg.plan.model import Action, Plan
+from fleetcfg.plan.targets import RenderedTargets
 from fleetcfg.render import Renderer
-from fleetcfg.rollout import make_batches, resolve_rollout
-from fleetcfg.service import DEFAULT_SERVICE, ServiceCommands
-from fleetcfg.transport.base import Transport
 
 EXIT_HELP = (
     "Exit codes: 0 done (or nothing to do); 1 a host failed (rolled back where anything "

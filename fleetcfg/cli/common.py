@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from fleetcfg.errors import UsageError
-from fleetcfg.versions import EngineVersion
+from fleetcfg.core.errors import UsageError
+from fleetcfg.core.versions import EngineVersion
 
 
 class FileKind(StrEnum):

@@ -14,16 +14,16 @@ import typer
 
 from fleetcfg.cli.common import FileKind, parse_engine
 from fleetcfg.cli.output import fail_usage, print_error, stdout_console
-from fleetcfg.errors import FleetcfgError, UsageError
-from fleetcfg.findings import Finding, Severity
+from fleetcfg.core.errors import FleetcfgError, UsageError
+from fleetcfg.core.findings import Finding, Severity
+from fleetcfg.core.rules import all_rules, get_rule
+from fleetcfg.core.versions import DEFAULT_ENGINE
 from fleetcfg.inventory import DEFAULT_INVENTORY
 from fleetcfg.lint import report
 from fleetcfg.lint.files import lint_file
 from fleetcfg.lint.github import format_github
 from fleetcfg.lint.repo import RepoReport, lint_repo
 from fleetcfg.lint.sarif import format_sarif
-from fleetcfg.rules import all_rules, get_rule
-from fleetcfg.versions import DEFAULT_ENGINE
 
 
 class OutputFormat(StrEnum):

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fleetcfg.errors import FleetcfgError
+from fleetcfg.core.errors import FleetcfgError
 
 
 def stdout_console() -> Console:

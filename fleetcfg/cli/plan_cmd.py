@@ -36,11 +36,11 @@ from rich.console import Console
 
 from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, InventoryOption, LimitOption
 from fleetcfg.cli.output import print_error, stderr_console, stdout_console
-from fleetcfg.errors import FleetcfgError, UsageError
+from fleetcfg.core.errors import FleetcfgError, UsageError
+from fleetcfg.core.parallel import DEFAULT_FORKS
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
-from fleetcfg.models.plan import Action, FileKind, FilePlan, HostPlan, Plan
-from fleetcfg.parallel import DEFAULT_FORKS
-from fleetcfg.planning import Connector, plan_fleet, save_plan
+from fleetcfg.plan.fleet import Connector, plan_fleet, save_plan
+from fleetcfg.plan.model import Action, FileKind, FilePlan, HostPlan, Plan
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -253,7 +253,7 @@ class _Progress:
 
 def make_connector() -> Connector:
     """One SSH connector per run (tests replace this)."""
-    from fleetcfg.transport.ssh import SshConnector
+    from fleetcfg.host.transport.ssh import SshConnector
 
     return SshConnector()
 

@@ -11,11 +11,11 @@ from rich.markup import escape
 
 from fleetcfg.cli.common import FileKind
 from fleetcfg.cli.output import print_error, stderr_console
-from fleetcfg.errors import FleetcfgError
-from fleetcfg.findings import Finding, Severity, has_errors
+from fleetcfg.core.errors import FleetcfgError
+from fleetcfg.core.findings import Finding, Severity, has_errors
+from fleetcfg.core.secrets import SecretRegistry
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
 from fleetcfg.render import Kind, RenderedConfig, Renderer
-from fleetcfg.secrets import SecretRegistry
 
 
 def _report(exc: FleetcfgError) -> None:

@@ -17,10 +17,10 @@ class SchemaKind(StrEnum):
 
 def _schema(kind: SchemaKind) -> dict[str, Any]:
     if kind is SchemaKind.inventory:
-        from fleetcfg.models.inventory import inventory_json_schema
+        from fleetcfg.inventory.model import inventory_json_schema
 
         return inventory_json_schema()
-    from fleetcfg.schema import client_json_schema, daemon_json_schema
+    from fleetcfg.dockerd.schema import client_json_schema, daemon_json_schema
 
     return daemon_json_schema() if kind is SchemaKind.daemon else client_json_schema()
 

@@ -37,13 +37,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from fleetcfg.errors import InventoryError, UsageError
+from fleetcfg.core.errors import InventoryError, UsageError
+from fleetcfg.core.yamlsource import load_yaml, read_text
 from fleetcfg.inventory.host import BUILTIN_DEFAULTS, BUILTIN_LAYER, GroupInfo, Host, Origin
 from fleetcfg.inventory.layering import ALL_GROUP, deep_merge
+from fleetcfg.inventory.model import InventoryModel
 from fleetcfg.inventory.problems import InventoryErrors, located_validation_errors
 from fleetcfg.inventory.repo import PROFILES_DIR, Inventory
-from fleetcfg.models.inventory import InventoryModel
-from fleetcfg.yamlsource import load_yaml, read_text
 
 DEFAULT_INVENTORY = "inventory.yaml"
 

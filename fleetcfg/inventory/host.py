@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fleetcfg.models.inventory import SETTING_NAMES
-from fleetcfg.service import ServiceCommands
-from fleetcfg.transport.targets import DEFAULT_COMMAND_TIMEOUT, LocalTarget, SshTarget
-from fleetcfg.versions import DEFAULT_ENGINE, EngineVersion
-from fleetcfg.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
+from fleetcfg.core.versions import DEFAULT_ENGINE, EngineVersion
+from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
+from fleetcfg.host.service import ServiceCommands
+from fleetcfg.host.transport.targets import DEFAULT_COMMAND_TIMEOUT, LocalTarget, SshTarget
+from fleetcfg.inventory.model import SETTING_NAMES
 
 #: what a setting is when no layer sets it (``None``: not set, e.g. no profile)
 BUILTIN_DEFAULTS: dict[str, Any] = {

@@ -11,12 +11,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleetcfg.errors import InventoryError
+from fleetcfg.core.errors import InventoryError
+from fleetcfg.core.secrets import mask_url_credentials
+from fleetcfg.core.yamlsource import KeyPath, YamlDocument, format_path, iter_leaves
 from fleetcfg.inventory.host import BUILTIN_LAYER, GroupInfo, Host, Origin
+from fleetcfg.inventory.model import SETTING_NAMES, Group, HostEntry, InventoryModel, Settings
 from fleetcfg.inventory.problems import InventoryErrors, suggest
-from fleetcfg.models.inventory import SETTING_NAMES, Group, HostEntry, InventoryModel, Settings
-from fleetcfg.secrets import mask_url_credentials
-from fleetcfg.yamlsource import KeyPath, YamlDocument, format_path, iter_leaves
 
 #: the implicit group of every host (a reserved name)
 ALL_GROUP = "all"

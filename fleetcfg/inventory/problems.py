@@ -10,8 +10,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fleetcfg.errors import InventoryError
-from fleetcfg.models.inventory import (
+from fleetcfg.core.errors import InventoryError
+from fleetcfg.core.yamlsource import KeyPath, YamlDocument, format_path
+from fleetcfg.inventory.model import (
     SETTING_NAMES,
     Group,
     HostEntry,
@@ -22,7 +23,6 @@ from fleetcfg.models.inventory import (
     ServiceSettings,
     SshSettings,
 )
-from fleetcfg.yamlsource import KeyPath, YamlDocument, format_path
 
 
 class InventoryErrors(InventoryError):

@@ -6,12 +6,12 @@ import fnmatch
 from collections.abc import Iterable
 from pathlib import Path
 
-from fleetcfg.errors import UsageError
+from fleetcfg.core.errors import UsageError
+from fleetcfg.core.yamlsource import KeyPath, SourceLocation, YamlDocument
 from fleetcfg.inventory.host import GroupInfo, Host
 from fleetcfg.inventory.layering import ALL_GROUP, resolve
+from fleetcfg.inventory.model import InventoryModel, Lint, Networks, Rollout
 from fleetcfg.inventory.problems import suggest
-from fleetcfg.models.inventory import InventoryModel, Lint, Networks, Rollout
-from fleetcfg.yamlsource import KeyPath, SourceLocation, YamlDocument
 
 PROFILES_DIR = "profiles"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from fleetcfg.findings import Finding, Severity
+from fleetcfg.core.findings import Finding, Severity
 
 _Key = tuple[str, str | None, int | None, int | None, str]
 

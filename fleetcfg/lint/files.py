@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from fleetcfg.errors import UsageError
-from fleetcfg.findings import Finding
-from fleetcfg.validation import check_client_bytes, check_daemon_bytes
-from fleetcfg.versions import DEFAULT_ENGINE, EngineVersion
+from fleetcfg.core.errors import UsageError
+from fleetcfg.core.findings import Finding
+from fleetcfg.core.versions import DEFAULT_ENGINE, EngineVersion
+from fleetcfg.dockerd.validation import check_client_bytes, check_daemon_bytes
 
 Kind = Literal["daemon", "client"]
 

@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from fleetcfg.inventory import Inventory
-from fleetcfg.lint.noproxy import IPAddress, IPNetwork, NoProxy, parse_no_proxy
-from fleetcfg.rules import (
+from fleetcfg.core.rules import (
     COVERS_INVENTORY,
     CREDENTIALS,
     HOSTS_SYSTEMD,
@@ -40,8 +38,10 @@ from fleetcfg.rules import (
     RESERVED_OVERLAP,
     Rule,
 )
-from fleetcfg.secrets import mask_url_credentials
-from fleetcfg.yamlsource import KeyPath
+from fleetcfg.core.secrets import mask_url_credentials
+from fleetcfg.core.yamlsource import KeyPath
+from fleetcfg.inventory import Inventory
+from fleetcfg.lint.noproxy import IPAddress, IPNetwork, NoProxy, parse_no_proxy
 
 #: dockerd's pools when default-address-pools is not set (libnetwork ipamutils):
 #: 172.17.0.0/16 to 172.31.0.0/16 and 192.168.0.0/16 (split into /20s)

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fleetcfg.findings import Finding, Severity
+from fleetcfg.core.findings import Finding, Severity
+from fleetcfg.core.rules import get_rule
 from fleetcfg.lint.report import hosts_suffix
-from fleetcfg.rules import get_rule
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fleetcfg.errors import InventoryError
-from fleetcfg.findings import Finding
-from fleetcfg.inventory import Inventory, InventoryErrors, load_inventory
-from fleetcfg.rules import (
+from fleetcfg.core.errors import InventoryError
+from fleetcfg.core.findings import Finding
+from fleetcfg.core.rules import (
     DUPLICATE_ADDRESS,
     DUPLICATE_HOST,
     GROUP_CONFLICT,
@@ -19,6 +18,7 @@ from fleetcfg.rules import (
     YAML_SYNTAX,
     Rule,
 )
+from fleetcfg.inventory import Inventory, InventoryErrors, load_inventory
 
 #: resolver problems (cross-checks over the whole file), by their wording
 _RESOLVER_PROBLEMS: tuple[tuple[re.Pattern[str], Rule], ...] = (
@@ -64,7 +64,7 @@ def classify(problem: InventoryError, *, several: bool) -> Rule:
 
 def load_for_lint(path: str | Path) -> tuple[Inventory | None, list[Finding]]:
     """The inventory, or ``None`` and the findings that stopped it loading.
-    Raises :class:`~fleetcfg.errors.UsageError` when the file does not exist."""
+    Raises :class:`~fleetcfg.core.errors.UsageError` when the file does not exist."""
     try:
         return load_inventory(path), []
     except InventoryErrors as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fleetcfg.secrets import Lookups
+from fleetcfg.core.secrets import Lookups
 
 #: what a lookup yields when its secret is not available (URL- and YAML-safe)
 STAND_IN = "fleetcfg-lint-stand-in"

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fleetcfg.errors import FleetcfgError
-from fleetcfg.findings import Finding, has_errors
+from fleetcfg.core.errors import FleetcfgError
+from fleetcfg.core.findings import Finding, has_errors
+from fleetcfg.core.rules import CREDENTIALS
+from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
 from fleetcfg.inventory import Host, Inventory
 from fleetcfg.lint.dedupe import FindingSet, apply_settings
 from fleetcfg.lint.fleet_rules import Fleet, Hit, RuleRunner, Target
@@ -40,8 +42,6 @@ from fleetcfg.lint.lookups import StandInLookups
 from fleetcfg.lint.repo_rules import error_finding, literal_secret_vars, unused_profile_errors
 from fleetcfg.render import RenderedConfig, Renderer
 from fleetcfg.render.outputs import value_at
-from fleetcfg.rules import CREDENTIALS
-from fleetcfg.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
 
 
 @dataclass
@@ -72,7 +72,7 @@ def lint_repo(
     environ: Mapping[str, str] | None = None,
 ) -> RepoReport:
     """Lint the repo of ``inventory_path`` (a file, or the folder holding
-    inventory.yaml). Raises :class:`~fleetcfg.errors.UsageError` when there is
+    inventory.yaml). Raises :class:`~fleetcfg.core.errors.UsageError` when there is
     no inventory; everything wrong inside the repo is a finding."""
     inventory, problems = load_for_lint(inventory_path)
     if inventory is None:

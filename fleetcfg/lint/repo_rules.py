@@ -8,13 +8,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from fleetcfg.errors import FleetcfgError, SecretLookupError
-from fleetcfg.findings import Finding
+from fleetcfg.core.errors import FleetcfgError, SecretLookupError
+from fleetcfg.core.findings import Finding
+from fleetcfg.core.rules import CREDENTIALS, PROFILE, SECRET_LOOKUP, TEMPLATE, Rule
+from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
 from fleetcfg.inventory import Inventory
 from fleetcfg.render import available_profiles
 from fleetcfg.render.templates import TemplateSet
-from fleetcfg.rules import CREDENTIALS, PROFILE, SECRET_LOOKUP, TEMPLATE, Rule
-from fleetcfg.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
 
 #: variable names that hold secrets (``proxy_password``, ``registry_token``)
 SECRET_NAME = re.compile(

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from fleetcfg.findings import Finding, Severity, has_errors
+from fleetcfg.core.findings import Finding, Severity, has_errors
 
 EXIT_OK = 0
 EXIT_ERRORS = 1

@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import quote
 
 from fleetcfg import __version__
-from fleetcfg.findings import Finding, Severity
-from fleetcfg.rules import Rule, get_rule
+from fleetcfg.core.findings import Finding, Severity
+from fleetcfg.core.rules import Rule, get_rule
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"

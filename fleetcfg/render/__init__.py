@@ -18,7 +18,7 @@ They see the host's variables (``vars``) as top-level names, plus:
 ``engine_version`` (compares as a version: ``engine_version >= "25.0"``;
 ``.major``/``.minor``/``.patch``), ``kind`` (``daemon`` or ``client``),
 ``user`` (the client user, client profiles only), the lookups ``env(NAME[,
-default])`` and ``file(PATH)`` (see :mod:`fleetcfg.secrets`), and the filter
+default])`` and ``file(PATH)`` (see :mod:`fleetcfg.core.secrets`), and the filter
 ``to_json``.
 
 Inheritance

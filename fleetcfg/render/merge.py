@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fleetcfg.core.yamlsource import KeyPath, plain_scalar_is_string
 from fleetcfg.inventory.layering import same_value
 from fleetcfg.render.outputs import Output
-from fleetcfg.yamlsource import KeyPath, plain_scalar_is_string
 
 _PLACEHOLDER_PREFIX = "zzfleetcfgvar"
 _PLACEHOLDER_RE = re.compile(rf"{_PLACEHOLDER_PREFIX}\d+zz")

@@ -8,11 +8,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fleetcfg.errors import TemplateError
-from fleetcfg.jsondoc import JsonSyntaxError, parse_document
+from fleetcfg.core.errors import TemplateError
+from fleetcfg.core.jsondoc import JsonSyntaxError, parse_document
+from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, load_yaml
 from fleetcfg.render.profiles import ProfileFile
 from fleetcfg.render.templates import Analysis
-from fleetcfg.yamlsource import KeyPath, SourceLocation, format_path, load_yaml
 
 #: the reserved top-level block of a profile (removed before validation)
 EXTENSION_KEY = "x-fleetcfg"

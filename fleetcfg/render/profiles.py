@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from fleetcfg.errors import TemplateError
+from fleetcfg.core.errors import TemplateError
 
 Format = Literal["yaml", "json"]
 

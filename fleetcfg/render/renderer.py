@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from fleetcfg.errors import FleetcfgError, TemplateError, UsageError
-from fleetcfg.findings import Finding
+from fleetcfg.core.errors import FleetcfgError, TemplateError, UsageError
+from fleetcfg.core.findings import Finding
+from fleetcfg.core.secrets import Lookups, SecretRegistry
+from fleetcfg.dockerd.validation import CheckResult, check_client, check_daemon
 from fleetcfg.inventory import Host, Inventory
 from fleetcfg.render.merge import (
     Merged,
@@ -23,8 +25,6 @@ from fleetcfg.render.outputs import EXTENSION_KEY, Output, parse_output, resolve
 from fleetcfg.render.profiles import ProfileFile, read_source
 from fleetcfg.render.result import Kind, RenderedConfig
 from fleetcfg.render.templates import Analysis, EngineVersionVar, TemplateSet
-from fleetcfg.secrets import Lookups, SecretRegistry
-from fleetcfg.validation import CheckResult, check_client, check_daemon
 
 #: names bound to functions in every render (never part of a memo key)
 _FUNCTIONS = frozenset({"env", "file"})

@@ -6,14 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from fleetcfg.diffing import canonical_json, mask_document
-from fleetcfg.findings import Finding
+from fleetcfg.core.findings import Finding
+from fleetcfg.core.hashing import canonical_json
+from fleetcfg.core.secrets import mask_document
+from fleetcfg.core.yamlsource import KeyPath, SourceLocation
+from fleetcfg.dockerd.validation import CheckResult
 from fleetcfg.inventory import Host, Origin
 from fleetcfg.render.merge import Merged
 from fleetcfg.render.outputs import resolve_path
 from fleetcfg.render.profiles import ProfileFile
-from fleetcfg.validation import CheckResult
-from fleetcfg.yamlsource import KeyPath, SourceLocation
 
 Kind = Literal["daemon", "client"]
 Manage = Literal["full", "keys", "merge"]

@@ -18,9 +18,9 @@ from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
 from jinja2.sandbox import SandboxedEnvironment
 
-from fleetcfg.errors import SecretLookupError, TemplateError
+from fleetcfg.core.errors import SecretLookupError, TemplateError
+from fleetcfg.core.versions import EngineVersion
 from fleetcfg.render.profiles import ProfileFile, find_profile, included_template, read_source
-from fleetcfg.versions import EngineVersion
 
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
 _MARK_RE = re.compile(f"{_MARK_OPEN}(\\d+){_MARK_CLOSE}")

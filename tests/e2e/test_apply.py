@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleetcfg.applyreport import (
+from fleetcfg.apply.journal import read_journal
+from fleetcfg.apply.report import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_LOCKED,
@@ -33,17 +34,16 @@ from fleetcfg.applyreport import (
     ApplyReport,
     HostStatus,
 )
+from fleetcfg.apply.rollout import ApplyOptions, apply_plan
 from fleetcfg.cli.app import app
-from fleetcfg.connections import ReusingConnector
-from fleetcfg.desired import RenderedTargets
-from fleetcfg.executor import ApplyOptions, apply_plan
-from fleetcfg.hoststate import BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner
+from fleetcfg.host.connections import ReusingConnector
+from fleetcfg.host.state import BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner
+from fleetcfg.host.transport.ssh import SshConnector
 from fleetcfg.inventory import load_inventory
-from fleetcfg.journal import read_journal
-from fleetcfg.models.plan import Action, Plan
-from fleetcfg.planning import open_transport, plan_fleet
+from fleetcfg.plan.fleet import open_transport, plan_fleet
+from fleetcfg.plan.model import Action, Plan
+from fleetcfg.plan.targets import RenderedTargets
 from fleetcfg.render import Renderer
-from fleetcfg.transport.ssh import SshConnector
 from tests.e2e.test_ssh_transport import TcpRelay
 from tests.fleet import Fleet, FleetHost, wait_until
 from tests.fleet.repo import write_fleet_repo

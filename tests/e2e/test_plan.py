@@ -16,11 +16,11 @@ import pytest
 from typer.testing import CliRunner
 
 from fleetcfg.cli.app import app
+from fleetcfg.host.transport.ssh import SshConnector
 from fleetcfg.inventory import load_inventory
-from fleetcfg.models.plan import Action, Plan
-from fleetcfg.planning import load_plan, plan_fleet, plan_host
+from fleetcfg.plan.fleet import load_plan, plan_fleet, plan_host
+from fleetcfg.plan.model import Action, Plan
 from fleetcfg.render import Renderer
-from fleetcfg.transport.ssh import SshConnector
 from tests.fleet import Fleet, FleetHost
 from tests.fleet.repo import write_fleet_repo
 

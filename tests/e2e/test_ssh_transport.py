@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.errors import (
+from fleetcfg.core.errors import (
     AuthenticationError,
     BecomeError,
     ChangedHostKeyError,
@@ -25,11 +25,12 @@ from fleetcfg.errors import (
     RemoteCommandError,
     UnknownHostKeyError,
 )
-from fleetcfg.parallel import map_hosts
-from fleetcfg.transport.base import Transport, sha256_hex
-from fleetcfg.transport.known_hosts import fingerprint, parse_known_hosts
-from fleetcfg.transport.ssh import SshConnector, SshTransport
-from fleetcfg.transport.targets import SshTarget
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.core.parallel import map_hosts
+from fleetcfg.host.transport.base import Transport
+from fleetcfg.host.transport.known_hosts import fingerprint, parse_known_hosts
+from fleetcfg.host.transport.ssh import SshConnector, SshTransport
+from fleetcfg.host.transport.targets import SshTarget
 from tests.fleet import Fleet, FleetHost, wait_until
 from tests.fleet.keys import generate_ed25519
 

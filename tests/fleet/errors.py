@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleetcfg.errors import FleetcfgError
+from fleetcfg.core.errors import FleetcfgError
 
 
 class FleetError(FleetcfgError):

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.findings import Finding, Severity
-from fleetcfg.versions import EngineVersion
+from fleetcfg.core.findings import Finding, Severity
+from fleetcfg.core.versions import EngineVersion
 from tests.oracle.corpus import CorpusFile, Expectation, corpus_ids, dockerd_verdict, load_corpus
 from tests.oracle.dockerd import validate_many_bytes
 from tests.oracle.generated import generate_documents

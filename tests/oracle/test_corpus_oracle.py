@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleetcfg.rules import all_rules
+from fleetcfg.core.rules import all_rules
 from tests.oracle.corpus import (
     CORPUS_DIR,
     VERDICTS,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fleetcfg.diffing import ChangeKind, canonical_json, render_change, semantic_diff, text_diff
+from fleetcfg.core.hashing import canonical_json
+from fleetcfg.plan.diff import ChangeKind, render_change, semantic_diff, text_diff
 
 
 def test_changes_are_key_paths_and_ignore_key_order():

@@ -7,8 +7,8 @@ import json
 import jsonschema
 import pytest
 
-from fleetcfg.jsondoc import JsonSyntaxError, parse_document
-from fleetcfg.schema import client_json_schema, daemon_json_schema
+from fleetcfg.core.jsondoc import JsonSyntaxError, parse_document
+from fleetcfg.dockerd.schema import client_json_schema, daemon_json_schema
 from tests.oracle.corpus import corpus_ids, load_corpus
 
 DAEMON = jsonschema.Draft202012Validator(daemon_json_schema())

@@ -14,18 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from fleetcfg import __version__
-from fleetcfg.applyreport import ApplyReport
-from fleetcfg.desired import RenderedTargets
-from fleetcfg.executor import ApplyEvent, ApplyOptions, RollbackTarget, apply_plan, rollback_hosts
-from fleetcfg.hoststate import BACKUP_DIR, LOCK_DIR, STATE_PATH, HostState
+from fleetcfg.apply.journal import Journal
+from fleetcfg.apply.report import ApplyReport
+from fleetcfg.apply.rollout import (
+    ApplyEvent,
+    ApplyOptions,
+    RollbackTarget,
+    apply_plan,
+    rollback_hosts,
+)
+from fleetcfg.host.service import DEFAULT_SERVICE, ServiceCommands
+from fleetcfg.host.state import BACKUP_DIR, LOCK_DIR, STATE_PATH, HostState
 from fleetcfg.inventory import Inventory, load_inventory
-from fleetcfg.journal import Journal
-from fleetcfg.models.inventory import Rollout
-from fleetcfg.models.plan import Plan
-from fleetcfg.planning import plan_host
+from fleetcfg.inventory.model import Rollout
+from fleetcfg.plan.fleet import plan_host
+from fleetcfg.plan.model import Plan
+from fleetcfg.plan.targets import RenderedTargets
 from fleetcfg.render import Renderer
-from fleetcfg.service import DEFAULT_SERVICE, ServiceCommands
-from fleetcfg.transport.fakehost import DAEMON_JSON, FakeDockerHost
+from tests.fakes.dockerhost import DAEMON_JSON, FakeDockerHost
 from tests.unit.inventory.repo import write_repo
 
 OLD = {"log-driver": "json-file", "log-opts": {"max-file": "3", "max-size": "10m"}}

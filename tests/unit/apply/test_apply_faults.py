@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fleetcfg.applyreport import EXIT_FAILED, HostStatus
-from fleetcfg.hoststate import STATE_PATH
-from fleetcfg.service import ServiceCommands
-from fleetcfg.transport.base import CommandResult
-from fleetcfg.transport.fake import FakeTransport
-from fleetcfg.transport.fakehost import DAEMON_JSON
+from fleetcfg.apply.report import EXIT_FAILED, HostStatus
+from fleetcfg.host.service import ServiceCommands
+from fleetcfg.host.state import STATE_PATH
+from fleetcfg.host.transport.base import CommandResult
+from tests.fakes.dockerhost import DAEMON_JSON
+from tests.fakes.transport import FakeTransport
 from tests.unit.apply.helpers import (
     OLD,
     RELOADABLE,

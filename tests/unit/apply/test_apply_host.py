@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fleetcfg.applyreport import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_STALE, HostStatus
-from fleetcfg.hoststate import LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner
-from fleetcfg.models.plan import Action
-from fleetcfg.transport.fakehost import DAEMON_JSON
+from fleetcfg.apply.report import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_STALE, HostStatus
+from fleetcfg.host.state import LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner
+from fleetcfg.plan.model import Action
+from tests.fakes.dockerhost import DAEMON_JSON
 from tests.unit.apply.helpers import (
     OLD,
     RELOADABLE,

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from fleetcfg.apply.journal import read_journal
 from fleetcfg.cli import plan_cmd
 from fleetcfg.cli.app import app
-from fleetcfg.journal import read_journal
-from fleetcfg.planning import save_plan
-from fleetcfg.transport.fakehost import DAEMON_JSON, FakeDockerHost
-from fleetcfg.transport.targets import SshTarget
+from fleetcfg.host.transport.targets import SshTarget
+from fleetcfg.plan.fleet import save_plan
+from tests.fakes.dockerhost import DAEMON_JSON, FakeDockerHost
 from tests.unit.apply.helpers import OLD, RESTARTING, canonical, daemon_json, setup
 
 runner = CliRunner()

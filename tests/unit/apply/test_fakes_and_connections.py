@@ -3,10 +3,10 @@ host across plan and apply."""
 
 from __future__ import annotations
 
-from fleetcfg.connections import ReusingConnector
-from fleetcfg.transport.fake import FakeTransport
-from fleetcfg.transport.fakehost import DAEMON_JSON, FakeDockerHost
-from fleetcfg.transport.targets import SshTarget
+from fleetcfg.host.connections import ReusingConnector
+from fleetcfg.host.transport.targets import SshTarget
+from tests.fakes.dockerhost import DAEMON_JSON, FakeDockerHost
+from tests.fakes.transport import FakeTransport
 
 
 def test_reset_failed_clears_a_failed_unit() -> None:

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.daemonlog import message_of, reload_outcome, start_error
-from fleetcfg.errors import UsageError
-from fleetcfg.execstart import parse_exec_start, validate_argv, validate_flags
-from fleetcfg.hoststate import (
+from fleetcfg.apply.journal import Journal, default_journal_path, read_journal
+from fleetcfg.apply.rollback import backup_target
+from fleetcfg.core.errors import UsageError
+from fleetcfg.dockerd.flags import parse_exec_start, validate_argv, validate_flags
+from fleetcfg.dockerd.log import message_of, reload_outcome, start_error
+from fleetcfg.host.state import (
     BackupRecord,
     FileRecord,
     HostState,
@@ -22,8 +24,6 @@ from fleetcfg.hoststate import (
     prune_backups,
     stage_path,
 )
-from fleetcfg.journal import Journal, default_journal_path, read_journal
-from fleetcfg.rollbackrun import backup_target
 
 MOMENT = datetime(2024, 5, 7, 10, 15, 0, 123456, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.hostprograms import (
+from fleetcfg.host.programs import (
     STAGE,
     Check,
     Install,
@@ -21,9 +21,9 @@ from fleetcfg.hostprograms import (
     stage_of,
     steps_done,
 )
-from fleetcfg.transport.base import CommandResult, Transport
-from fleetcfg.transport.fakehost import FakeDockerHost
-from fleetcfg.transport.local import LocalTransport
+from fleetcfg.host.transport.base import CommandResult, Transport
+from fleetcfg.host.transport.local import LocalTransport
+from tests.fakes.dockerhost import FakeDockerHost
 
 OLD = b'{"debug": false}\n'
 NEW = b'{"debug": true}\n'

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fleetcfg.applyreport import EXIT_FAILED, EXIT_OK, EXIT_STALE, HostStatus
-from fleetcfg.hoststate import STATE_PATH
-from fleetcfg.rollbackrun import backup_target
-from fleetcfg.transport.fakehost import DAEMON_JSON
+from fleetcfg.apply.report import EXIT_FAILED, EXIT_OK, EXIT_STALE, HostStatus
+from fleetcfg.apply.rollback import backup_target
+from fleetcfg.host.state import STATE_PATH
+from tests.fakes.dockerhost import DAEMON_JSON
 from tests.unit.apply.helpers import (
     OLD,
     RESTARTING,

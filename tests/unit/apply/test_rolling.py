@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fleetcfg.applyreport import (
+from fleetcfg.apply.batches import make_batches, order_hosts, resolve_rollout
+from fleetcfg.apply.report import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_LOCKED,
@@ -19,12 +20,11 @@ from fleetcfg.applyreport import (
     HostStatus,
     exit_code,
 )
-from fleetcfg.executor import ApplyEvent
-from fleetcfg.hoststate import LOCK_DIR
-from fleetcfg.models.inventory import Rollout
-from fleetcfg.models.plan import Action, HostPlan
-from fleetcfg.rollout import make_batches, order_hosts, resolve_rollout
-from fleetcfg.transport.fakehost import DAEMON_JSON
+from fleetcfg.apply.rollout import ApplyEvent
+from fleetcfg.host.state import LOCK_DIR
+from fleetcfg.inventory.model import Rollout
+from fleetcfg.plan.model import Action, HostPlan
+from tests.fakes.dockerhost import DAEMON_JSON
 from tests.unit.apply.helpers import OLD, RESTARTING, canonical, daemon_json, setup
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from fleetcfg.host.service import DEFAULT_SERVICE, ServiceCommands
 from fleetcfg.inventory import InventoryErrors
-from fleetcfg.service import DEFAULT_SERVICE, ServiceCommands
 from tests.unit.apply.helpers import setup
 from tests.unit.inventory.repo import load_repo
 

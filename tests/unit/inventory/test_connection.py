@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleetcfg.transport.targets import LocalTarget, SshTarget
+from fleetcfg.host.transport.targets import LocalTarget, SshTarget
 from tests.unit.inventory.repo import load_repo
 
 FLEET = """

@@ -7,8 +7,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from fleetcfg.models.inventory import inventory_json_schema
-from fleetcfg.yamlsource import load_yaml
+from fleetcfg.core.yamlsource import load_yaml
+from fleetcfg.inventory.model import inventory_json_schema
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.errors import UsageError
+from fleetcfg.core.errors import UsageError
 from fleetcfg.inventory import Inventory
 from tests.unit.inventory.repo import load_repo
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.errors import InventoryError
+from fleetcfg.core.errors import InventoryError
 from fleetcfg.inventory import InventoryErrors, load_inventory
 from tests.unit.inventory.repo import line_of, load_repo, write_repo
 

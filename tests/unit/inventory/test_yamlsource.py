@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fleetcfg.errors import FleetcfgError, InventoryError
-from fleetcfg.yamlsource import format_path, load_yaml, plain_scalar_is_string
+from fleetcfg.core.errors import FleetcfgError, InventoryError
+from fleetcfg.core.yamlsource import format_path, load_yaml, plain_scalar_is_string
 
 TEXT = """\
 top:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from fleetcfg.findings import Finding
+from fleetcfg.core.findings import Finding
 from fleetcfg.lint.repo import RepoReport, lint_repo
 from tests.unit.inventory.repo import write_repo
 

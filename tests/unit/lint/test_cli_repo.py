@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleetcfg.cli.app import app
-from fleetcfg.rules import all_rules
+from fleetcfg.core.rules import all_rules
 from tests.unit.inventory.repo import write_repo
 from tests.unit.lint.helpers import CLEAN, ONE_HOST
 from tests.unit.lint.test_formats import assert_valid_sarif

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleetcfg.findings import Severity
+from fleetcfg.core.findings import Severity
 from tests.unit.inventory.repo import line_of
 from tests.unit.lint.helpers import CLEAN, daemon, lint, of, one, relative, rules
 

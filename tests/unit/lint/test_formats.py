@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 
-from fleetcfg.findings import Finding, Severity
+from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.lint.github import annotation, escape_data, escape_property, format_github
 from fleetcfg.lint.repo import lint_repo
 from fleetcfg.lint.report import format_json, format_text

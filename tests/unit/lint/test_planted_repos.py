@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleetcfg.cli.app import app
-from fleetcfg.yamlsource import load_yaml
+from fleetcfg.core.yamlsource import load_yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 PLANTED = ROOT / "tests" / "data" / "lint"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fleetcfg.yamlsource import load_yaml
+from fleetcfg.core.yamlsource import load_yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 

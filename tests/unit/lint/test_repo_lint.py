@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.errors import UsageError
-from fleetcfg.findings import Severity
+from fleetcfg.core.errors import UsageError
+from fleetcfg.core.findings import Severity
 from fleetcfg.lint.lookups import STAND_IN
 from fleetcfg.lint.repo import lint_repo
 from fleetcfg.lint.report import format_text

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from fleetcfg.diffing import canonical_json, mask_document, render_change, semantic_diff, text_diff
-from fleetcfg.findings import Severity
-from fleetcfg.validation import check_client, check_client_bytes, parse_client
+from fleetcfg.core.findings import Severity
+from fleetcfg.core.hashing import canonical_json
+from fleetcfg.core.secrets import mask_document
+from fleetcfg.dockerd.validation import check_client, check_client_bytes, parse_client
+from fleetcfg.plan.diff import render_change, semantic_diff, text_diff
 
 SECRET = "Ym9iOmh1bnRlcjI="  # bob:hunter2
 

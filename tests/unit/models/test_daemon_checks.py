@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fleetcfg.findings import Severity
-from fleetcfg.validation import check_daemon, check_daemon_bytes, parse_daemon
-from fleetcfg.versions import EngineVersion
+from fleetcfg.core.findings import Severity
+from fleetcfg.core.versions import EngineVersion
+from fleetcfg.dockerd.validation import check_daemon, check_daemon_bytes, parse_daemon
 
 V26 = EngineVersion(26, 1)
 V28 = EngineVersion(28, 5)

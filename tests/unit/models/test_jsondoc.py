@@ -6,7 +6,7 @@ import codecs
 
 import pytest
 
-from fleetcfg.jsondoc import JsonSyntaxError, format_loc, loads_fast, parse_document
+from fleetcfg.core.jsondoc import JsonSyntaxError, format_loc, loads_fast, parse_document
 
 
 @pytest.mark.parametrize(

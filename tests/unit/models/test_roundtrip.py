@@ -7,9 +7,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleetcfg.diffing import canonical_json
-from fleetcfg.validation import check_daemon, parse_client, parse_daemon
-from fleetcfg.versions import EngineVersion
+from fleetcfg.core.hashing import canonical_json
+from fleetcfg.core.versions import EngineVersion
+from fleetcfg.dockerd.validation import check_daemon, parse_client, parse_daemon
 
 V28 = EngineVersion(28, 5)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from fleetcfg.inventory import load_inventory
-from fleetcfg.planner import PlannedHost
-from fleetcfg.planning import plan_host
+from fleetcfg.plan.decide import PlannedHost
+from fleetcfg.plan.fleet import plan_host
 from fleetcfg.render import Renderer
-from fleetcfg.transport.fakehost import FakeDockerHost
+from tests.fakes.dockerhost import FakeDockerHost
 from tests.unit.inventory.repo import write_repo
 
 INVENTORY = """

@@ -6,8 +6,11 @@ import json
 
 import pytest
 
-from fleetcfg.errors import UsageError
-from fleetcfg.facts import (
+from fleetcfg.core.errors import UsageError
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.core.versions import EngineVersion
+from fleetcfg.host.transport.base import CommandResult
+from fleetcfg.plan.facts import (
     CLIENT_CONFIG,
     DAEMON_JSON,
     STATE_FILE,
@@ -31,9 +34,7 @@ from fleetcfg.facts import (
     parse_unit,
     running_live_restore,
 )
-from fleetcfg.transport.base import CommandResult, sha256_hex
-from fleetcfg.transport.fakehost import FakeDockerHost
-from fleetcfg.versions import EngineVersion
+from tests.fakes.dockerhost import FakeDockerHost
 
 
 def result(

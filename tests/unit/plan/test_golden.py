@@ -18,10 +18,10 @@ import pytest
 
 from fleetcfg.cli.plan_cmd import plan_lines
 from fleetcfg.inventory import load_inventory
-from fleetcfg.models.plan import Plan
-from fleetcfg.planning import plan_host
+from fleetcfg.plan.fleet import plan_host
+from fleetcfg.plan.model import Plan
 from fleetcfg.render import Renderer
-from fleetcfg.transport.fakehost import FakeDockerHost
+from tests.fakes.dockerhost import FakeDockerHost
 
 GOLDEN = Path(__file__).with_name("golden")
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "host.json").is_file())

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from fleetcfg.cli import plan_cmd
 from fleetcfg.cli.app import app
-from fleetcfg.errors import UnknownHostKeyError
-from fleetcfg.models.plan import Action
-from fleetcfg.planning import load_plan
-from fleetcfg.transport.base import CommandResult
-from fleetcfg.transport.fakehost import FakeDockerHost
-from fleetcfg.transport.targets import SshTarget
+from fleetcfg.core.errors import UnknownHostKeyError
+from fleetcfg.host.transport.base import CommandResult
+from fleetcfg.host.transport.targets import SshTarget
+from fleetcfg.plan.fleet import load_plan
+from fleetcfg.plan.model import Action
+from tests.fakes.dockerhost import FakeDockerHost
 from tests.unit.inventory.repo import write_repo
 
 SECRET = "s3cr3t-Pr0xy-pw"
@@ -316,7 +316,7 @@ def test_progress_on_a_terminal_is_a_bar_that_leaves_no_trace() -> None:
 
     from rich.console import Console
 
-    from fleetcfg.models.plan import HostPlan
+    from fleetcfg.plan.model import HostPlan
 
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=100)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.errors import PlanError, UsageError
+from fleetcfg.core.errors import PlanError, UsageError
+from fleetcfg.host.transport.targets import SshTarget
 from fleetcfg.inventory import load_inventory
-from fleetcfg.models.plan import Action, HostPlan, Plan
-from fleetcfg.planning import load_plan, plan_fleet, repo_sha256, save_plan
-from fleetcfg.transport.fakehost import FakeDockerHost
-from fleetcfg.transport.targets import SshTarget
+from fleetcfg.plan.fleet import load_plan, plan_fleet, repo_sha256, save_plan
+from fleetcfg.plan.model import Action, HostPlan, Plan
+from tests.fakes.dockerhost import FakeDockerHost
 from tests.unit.inventory.repo import write_repo
 
 INVENTORY = """

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fleetcfg.errors import ConnectError, UnknownHostKeyError
-from fleetcfg.facts import STATE_FILE
+from fleetcfg.core.errors import ConnectError, UnknownHostKeyError
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.inventory import load_inventory
-from fleetcfg.models.plan import Action, HostPlan
-from fleetcfg.planner import failed_host, stale_reasons
-from fleetcfg.transport.base import CommandResult, sha256_hex
-from fleetcfg.transport.fakehost import FakeDockerHost
+from fleetcfg.plan.decide import failed_host, stale_reasons
+from fleetcfg.plan.facts import STATE_FILE
+from fleetcfg.plan.model import Action, HostPlan
+from tests.fakes.dockerhost import FakeDockerHost
 from tests.unit.inventory.repo import write_repo
 from tests.unit.plan.helpers import INVENTORY, plan_change, plan_with
 

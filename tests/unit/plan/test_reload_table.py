@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fleetcfg.models.plan import Action
+from fleetcfg.plan.model import Action
 from tests.unit.plan.helpers import plan_change
 
 BASE: dict[str, Any] = {"log-driver": "json-file"}

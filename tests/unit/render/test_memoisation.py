@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleetcfg.errors import FleetcfgError
+from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.inventory import load_inventory
 from fleetcfg.render import Renderer
 from fleetcfg.render.templates import TemplateSet

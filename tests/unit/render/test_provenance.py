@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fleetcfg.core.yamlsource import SourceLocation
 from fleetcfg.inventory import load_inventory
 from fleetcfg.render import Renderer
-from fleetcfg.yamlsource import SourceLocation
 from tests.unit.inventory.repo import line_of, write_repo
 
 INVENTORY = """

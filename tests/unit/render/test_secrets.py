@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.errors import SecretLookupError, TemplateError
+from fleetcfg.core.errors import SecretLookupError, TemplateError
+from fleetcfg.core.secrets import MASK, mask_data, mask_text, mask_url_credentials
 from fleetcfg.inventory import load_inventory
 from fleetcfg.render import Renderer
-from fleetcfg.secrets import MASK, mask_data, mask_text, mask_url_credentials
 from tests.unit.inventory.repo import write_repo
 
 INVENTORY = """

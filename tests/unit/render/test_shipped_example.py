@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.findings import Severity
+from fleetcfg.core.findings import Severity
 from fleetcfg.inventory import Inventory, load_inventory
 from fleetcfg.render import Renderer
 

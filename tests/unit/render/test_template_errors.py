@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.errors import TemplateError
+from fleetcfg.core.errors import TemplateError
 from fleetcfg.inventory import load_inventory
 from fleetcfg.render import Renderer
 from tests.unit.inventory.repo import write_repo

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from fleetcfg.errors import (
+from fleetcfg.core.errors import (
     CommandTimeoutError,
     ConnectError,
     ConnectionLostError,
     RemoteCommandError,
     TransportError,
 )
-from fleetcfg.transport.base import CommandResult, Transport, sha256_hex
-from fleetcfg.transport.fake import FakeFile, FakeTransport, FakeUnhandledCommandError
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.transport.base import CommandResult, Transport
+from tests.fakes.transport import FakeFile, FakeTransport, FakeUnhandledCommandError
 
 
 @pytest.fixture

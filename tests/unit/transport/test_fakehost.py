@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fleetcfg.transport.fakehost import DAEMON_JSON, FakeDockerHost
+from tests.fakes.dockerhost import DAEMON_JSON, FakeDockerHost
 
 
 def test_a_typical_host_has_daemon_json_and_an_active_unit() -> None:

@@ -7,7 +7,7 @@ import base64
 import threading
 from pathlib import Path
 
-from fleetcfg.transport.known_hosts import (
+from fleetcfg.host.transport.known_hosts import (
     KnownHostsStore,
     Verdict,
     check_host_key,

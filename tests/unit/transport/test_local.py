@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.errors import CommandTimeoutError, TransportError, UsageError
-from fleetcfg.transport.base import Transport, sha256_hex
-from fleetcfg.transport.local import LocalTransport
-from fleetcfg.transport.targets import LocalTarget
+from fleetcfg.core.errors import CommandTimeoutError, TransportError, UsageError
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.transport.base import Transport
+from fleetcfg.host.transport.local import LocalTransport
+from fleetcfg.host.transport.targets import LocalTarget
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from fleetcfg.errors import ConnectError, InternalError, UsageError
-from fleetcfg.parallel import DEFAULT_FORKS, Outcome, map_hosts
+from fleetcfg.core.errors import ConnectError, InternalError, UsageError
+from fleetcfg.core.parallel import DEFAULT_FORKS, Outcome, map_hosts
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.errors import BecomeError, ConnectionLostError, RemoteCommandError, UsageError
-from fleetcfg.transport import scripts
-from fleetcfg.transport.base import sha256_hex
+from fleetcfg.core.errors import BecomeError, ConnectionLostError, RemoteCommandError, UsageError
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.transport import scripts
 
 NASTY = "we ird 'quoted' \"double\" $HOME `x` ; & | * ? \\ é -n"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.errors import UsageError
-from fleetcfg.transport.ssh import ssh_config_lookup
-from fleetcfg.transport.targets import (
+from fleetcfg.core.errors import UsageError
+from fleetcfg.host.transport.ssh import ssh_config_lookup
+from fleetcfg.host.transport.targets import (
     DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT,
     JumpSpec,

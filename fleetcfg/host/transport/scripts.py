@@ -1,0 +1,291 @@
+"""The small POSIX sh programs the SSH and local transports run on a host,
+and the decoding of what they print.
+
+Every program is a constant; paths, modes and owners reach it as positional
+arguments (``sh -c PROGRAM sh ARG...``), and commands are argv lists quoted
+with :func:`shlex.quote`, so no user-provided string is ever parsed as shell
+code. Each program costs exactly one exec round trip.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fleetcfg.core.errors import (
+    BecomeError,
+    ConnectionLostError,
+    RemoteCommandError,
+    TransportError,
+    UsageError,
+)
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.transport.base import CommandResult, FileState
+
+SUDO = ("sudo", "-n", "--")
+
+
+def quote_argv(argv: Sequence[str]) -> str:
+    """One shell command line for ``argv``; every argument is quoted."""
+    if not argv:
+        raise UsageError("cannot run an empty command")
+    return " ".join(shlex.quote(str(arg)) for arg in argv)
+
+
+def describe_argv(argv: Sequence[str], limit: int = 120) -> str:
+    """A command for messages: quoted, in backticks, shortened when long."""
+    text = quote_argv(argv)
+    return f"`{text if len(text) <= limit else text[: limit - 3] + '...'}`"
+
+
+def with_become(argv: Sequence[str], become: bool) -> list[str]:
+    """``argv`` run through ``sudo -n`` when ``become`` (never prompts)."""
+    return [*SUDO, *argv] if become else list(argv)
+
+
+def sudo_failure(
+    result_status: int, stderr: bytes | str, *, user: str, host: str
+) -> BecomeError | None:
+    """The error to raise when sudo itself refused to run a command, else None."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    first = text.lstrip().splitlines()[0] if text.strip() else ""
+    if result_status == 127 and re.search(r"\bsudo\b.*not found", first):
+        return BecomeError(
+            f"become needs sudo, but sudo is not installed on host {host}",
+            host=host,
+            hint="install sudo or connect as root",
+        )
+    if result_status != 1 or not first.startswith("sudo:"):
+        return None
+    if "password is required" in first or "terminal is required" in first:
+        return BecomeError(
+            f"sudo requires a password for user {user} on host {host}",
+            host=host,
+            hint="configure NOPASSWD for fleetcfg's commands or connect as root",
+        )
+    if "not in the sudoers file" in first or "not allowed to" in first:
+        return BecomeError(
+            f"user {user} may not run commands with sudo on host {host}: {first}",
+            host=host,
+            hint="grant NOPASSWD sudo to this user or connect as root",
+        )
+    return None
+
+
+# --------------------------------------------------------------------------
+# run_many: several commands, one round trip
+
+_RUN_MANY_ONE = (
+    "{cmd} </dev/null; s=$?; printf '\\n%s %d %d\\n' {nonce} {i} \"$s\"; "
+    "printf '\\n%s %d\\n' {nonce} {i} >&2\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A run_many program and the nonce that frames its output."""
+
+    commands: tuple[tuple[str, ...], ...]
+    nonce: str
+    script: str
+
+
+def build_batch(commands: Sequence[Sequence[str]]) -> Batch:
+    """A sh program running each command with stdin from /dev/null and
+    framing its stdout and stderr with a random marker. Output is split on
+    ``\\n<nonce> <index> <status>\\n``, so any bytes (binary, no trailing
+    newline, NULs) survive."""
+    nonce = "FLEETCFG" + secrets.token_hex(16)
+    argvs = tuple(tuple(str(a) for a in argv) for argv in commands)
+    parts: list[str] = []
+    for index, argv in enumerate(argvs):
+        parts.append(_RUN_MANY_ONE.format(cmd=quote_argv(argv), nonce=nonce, i=index))
+    return Batch(commands=argvs, nonce=nonce, script="".join(parts))
+
+
+def parse_batch(batch: Batch, stdout: bytes, stderr: bytes) -> list[CommandResult]:
+    """Split a batch's output into one result per command. Raises
+    ``ValueError`` if the output was cut short (the program did not finish)."""
+    nonce = re.escape(batch.nonce.encode())
+    out_re = re.compile(b"\n" + nonce + rb" (\d+) (-?\d+)\n")
+    err_re = re.compile(b"\n" + nonce + rb" (\d+)\n")
+    outs: list[tuple[bytes, int]] = []
+    pos = 0
+    for m in out_re.finditer(stdout):
+        if int(m.group(1)) != len(outs):
+            raise ValueError("run_many output markers out of order")
+        outs.append((stdout[pos : m.start()], int(m.group(2))))
+        pos = m.end()
+    errs: list[bytes] = []
+    pos = 0
+    for m in err_re.finditer(stderr):
+        errs.append(stderr[pos : m.start()])
+        pos = m.end()
+    if len(outs) != len(batch.commands):
+        raise ValueError(f"run_many output has {len(outs)} of {len(batch.commands)} results")
+    errs += [b""] * (len(outs) - len(errs))
+    return [
+        CommandResult.from_bytes(argv, status, out, err)
+        for argv, (out, status), err in zip(batch.commands, outs, errs, strict=True)
+    ]
+
+
+# --------------------------------------------------------------------------
+# read_file: stat + content in one round trip
+
+READ_FILE_SCRIPT = r"""export LC_ALL=C
+p=$1
+if [ -d "$p" ]; then echo "fleetcfg: $p is a directory" >&2; exit 4; fi
+s=$(stat -L -c '%a %U %G' -- "$p") || exit 3
+printf '%s\n' "$s"
+exec cat -- "$p"
+"""
+
+
+def read_file_argv(path: str) -> list[str]:
+    _check_path(path)
+    return ["sh", "-c", READ_FILE_SCRIPT, "sh", path]
+
+
+def parse_read_file(path: str, status: int, stdout: bytes, stderr: bytes, host: str) -> FileState:
+    message = stderr.decode("utf-8", "replace").strip()
+    if status == 3 and ("No such file or directory" in message or "Not a directory" in message):
+        return FileState.absent(path)
+    if status != 0:
+        error = RemoteCommandError(
+            f"cannot read {path}: {message or f'exit status {status}'}",
+            exit_status=status,
+            stderr=message,
+            host=host,
+        )
+        if "Permission denied" in message:
+            error.hint = "use become (sudo) or check the path"
+        raise error
+    header, sep, content = stdout.partition(b"\n")
+    fields = header.decode("utf-8", "replace").split()
+    if not sep or len(fields) != 3 or not re.fullmatch(r"[0-7]{1,4}", fields[0]):
+        raise TransportError(
+            f"cannot read {path}: unexpected stat output {header[:80]!r}", host=host
+        )
+    return FileState(
+        path=path,
+        exists=True,
+        content=content,
+        mode=int(fields[0], 8),
+        owner=fields[1],
+        group=fields[2],
+        sha256=sha256_hex(content),
+    )
+
+
+# --------------------------------------------------------------------------
+# write_file: temp file next to the target, verified, fsync'ed, renamed
+
+#: exit statuses of WRITE_FILE_SCRIPT and what failed
+_WRITE_STAGES = {
+    10: "cannot create a temporary file in the target's directory",
+    11: "cannot write the temporary file",
+    12: "the data arrived incomplete",
+    13: "cannot set the file mode",
+    14: "cannot set the file owner",
+    15: "cannot rename the temporary file over the target",
+}
+
+WRITE_FILE_SCRIPT = r"""export LC_ALL=C
+umask 077
+p=$1 mode=$2 owner=$3 group=$4 size=$5 sum=$6
+case $p in
+  */*) d=${p%/*}; [ -n "$d" ] || d=/ ;;
+  *) d=. ;;
+esac
+b=${p##*/}
+t=$(mktemp "$d/.$b.fleetcfg-XXXXXX") || exit 10
+trap 'rm -f -- "$t"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
+cat >"$t" || exit 11
+n=$(wc -c <"$t") || exit 11
+if [ "$n" -ne "$size" ]; then
+  echo "fleetcfg: received $n of $size bytes" >&2; exit 12
+fi
+h=$(sha256sum <"$t") || exit 11
+if [ "${h%% *}" != "$sum" ]; then echo "fleetcfg: checksum mismatch" >&2; exit 12; fi
+chmod "$mode" "$t" || exit 13
+chown "$owner:$group" "$t" || exit 14
+sync "$t" 2>/dev/null || sync
+mv -f -- "$t" "$p" || exit 15
+trap - EXIT
+sync "$d" 2>/dev/null || sync
+exit 0
+"""
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?|\d+")
+
+
+def write_file_argv(path: str, data: bytes, *, mode: int, owner: str, group: str) -> list[str]:
+    _check_path(path)
+    if not 0 <= mode <= 0o7777:
+        raise UsageError(f"bad file mode {mode:o} for {path}")
+    for what, name in (("owner", owner), ("group", group)):
+        if not _NAME_RE.fullmatch(name):
+            raise UsageError(f"bad {what} {name!r} for {path}")
+    return [
+        "sh",
+        "-c",
+        WRITE_FILE_SCRIPT,
+        "sh",
+        path,
+        f"{mode:04o}",
+        owner,
+        group,
+        str(len(data)),
+        sha256_hex(data),
+    ]
+
+
+def check_write_result(
+    path: str, status: int, stderr: bytes, host: str, *, lost: bool = False
+) -> None:
+    """Raise the error for a failed write (``status`` of WRITE_FILE_SCRIPT)."""
+    if status == 0:
+        return
+    message = stderr.decode("utf-8", "replace").strip()
+    if lost or status in (129, 141, 143):
+        raise ConnectionLostError(
+            f"connection lost while writing {path}; the file was not replaced",
+            host=host,
+            hint="check the host and run again",
+        )
+    stage = _WRITE_STAGES.get(status, f"the write failed (exit status {status})")
+    unchanged = "the file was not changed"
+    if "No space left on device" in message:
+        directory = path.rpartition("/")[0] or "/"
+        error = RemoteCommandError(
+            f"cannot write {path}: no space left on device in {directory} ({unchanged})",
+            exit_status=status,
+            stderr=message,
+            host=host,
+        )
+        error.hint = "free some space on the host and run again"
+        raise error
+    error = RemoteCommandError(
+        f"cannot write {path}: {stage}: {message or 'no error output'} ({unchanged})",
+        exit_status=status,
+        stderr=message,
+        host=host,
+    )
+    if "Permission denied" in message or "Operation not permitted" in message:
+        error.hint = "use become (sudo) or connect as root"
+    raise error
+
+
+def _check_path(path: str) -> None:
+    if not path.startswith("/"):
+        raise UsageError(f"remote paths must be absolute, got {path!r}")
+    if "\0" in path:
+        raise UsageError(f"remote path {path!r} contains a NUL byte")

@@ -1,0 +1,1 @@
+"""fleetcfg.plan."""

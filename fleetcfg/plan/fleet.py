@@ -1,0 +1,345 @@
+"""Plan a fleet: connect, gather facts, render, plan; save and load plans.
+
+This is the orchestration around the pure :mod:`fleetcfg.plan.decide`. Public API
+(``fleetcfg apply`` builds on it):
+
+``plan_fleet(inventory, hosts, *, connector, forks=10, on_host_done=None,
+cancel=None, accept_new_host_keys=False, renderer=None) -> Plan``
+    Plans every host with at most ``forks`` hosts at a time, one connection
+    per host (opened through ``connector``, one :class:`SshConnector` per
+    run; hosts with ``connection: local`` use a :class:`LocalTransport`).
+    A host that cannot be reached, authenticated or planned becomes a
+    :class:`HostPlan` with ``action=error`` (``unreachable=True`` for
+    connection failures); the rest of the fleet is planned. ``on_host_done``
+    is called in the calling thread with each host's plan as it finishes.
+    After Ctrl-C (or ``cancel``) the hosts not started yet come back as errors
+    ("not planned"), and ``cancel`` is set.
+
+``plan_host(inventory, host, transport, *, renderer=None) -> PlannedHost``
+    One host over an open transport: facts (one round trip), render (with
+    the Engine version the host reports), plan; for a restart of a running
+    daemon, one more exec asks ``docker info`` how many containers it stops.
+    ``PlannedHost.contents`` holds the exact bytes to write per path; apply calls this right before it
+    touches a host and compares the result with the saved plan
+    (:func:`fleetcfg.plan.decide.stale_reasons`). Transport errors propagate.
+
+``open_transport(host, connector, *, accept_new_host_keys=False) -> Transport``
+    How plan (and apply) reach a host.
+
+``save_plan(plan, path)`` / ``load_plan(path) -> Plan``
+    The ``-o plan.json`` file: the Plan model as JSON (format_version,
+    plan_id, repo_sha256, per host the live and target sha256 of every file,
+    the action, the facts it depended on). No secret is stored in clear.
+    ``load_plan`` refuses another format version.
+
+``repo_sha256(inventory) -> str``
+    sha256 over inventory.yaml and every file under profiles/.
+
+Targets are rendered for the Engine version the host reports (``dockerd
+--version``), not the inventory's ``engine_version`` (which lint uses); the
+plan warns when the two disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from fleetcfg import __version__
+from fleetcfg.core.errors import (
+    ConnectError,
+    ConnectionLostError,
+    FleetcfgError,
+    PlanError,
+    UsageError,
+)
+from fleetcfg.core.parallel import DEFAULT_FORKS, Outcome, map_hosts
+from fleetcfg.core.secrets import mask_text
+from fleetcfg.core.versions import EngineVersion
+from fleetcfg.host.transport.base import Transport
+from fleetcfg.host.transport.local import LocalTransport
+from fleetcfg.host.transport.targets import SshTarget
+from fleetcfg.inventory import Host, Inventory
+from fleetcfg.plan.decide import LintSettings, PlannedHost, Targets, failed_host, plan_from_facts
+from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts
+from fleetcfg.plan.model import PLAN_FORMAT_VERSION, Action, HostPlan, Plan
+from fleetcfg.render import RenderedConfig, Renderer
+
+__all__ = [
+    "Connector",
+    "load_plan",
+    "open_transport",
+    "plan_fleet",
+    "plan_host",
+    "render_targets",
+    "repo_sha256",
+    "save_plan",
+]
+
+
+class Connector(Protocol):
+    """What opens SSH transports (``fleetcfg.host.transport.ssh.SshConnector``)."""
+
+    def open(self, target: SshTarget) -> Transport: ...
+
+
+# --------------------------------------------------------------------------
+# one host
+
+_LOCKS: weakref.WeakKeyDictionary[Renderer, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _render_lock(renderer: Renderer) -> threading.Lock:
+    """Renderer caches are not thread-safe: hosts planned in parallel take
+    turns (rendering is CPU work under the GIL anyway)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(renderer)
+        if lock is None:
+            lock = _LOCKS[renderer] = threading.Lock()
+        return lock
+
+
+def known_secrets(renderer: Renderer) -> frozenset[str]:
+    """Every secret the renderer has seen so far (read under its lock: other
+    hosts may be rendering)."""
+    with _render_lock(renderer):
+        return renderer.secrets.values
+
+
+def _host_for_engine(host: Host, engine: EngineVersion | None) -> Host:
+    """``host`` as the renderer should see it: with the Engine version the
+    host reports (templates may test ``engine_version``)."""
+    if engine is None or host.engine_version == engine:
+        return host
+    settings = dict(host.settings)
+    settings["engine_version"] = str(engine)
+    return replace(host, settings=settings)
+
+
+def client_users(host: Host) -> tuple[str, ...]:
+    """The users whose config.json the plan manages (none without a
+    client_profile)."""
+    return host.client_users if host.client_profile is not None else ()
+
+
+def render_targets(renderer: Renderer, host: Host, engine: EngineVersion | None) -> Targets:
+    """Render ``host``'s daemon.json and client configs for ``engine``."""
+    seen = _host_for_engine(host, engine)
+    with _render_lock(renderer):
+        daemon: RenderedConfig | FleetcfgError | None = None
+        if host.daemon_profile is not None:
+            try:
+                daemon = renderer.render(seen, "daemon")
+            except FleetcfgError as exc:
+                daemon = exc
+        clients: dict[str, RenderedConfig | FleetcfgError] = {}
+        for user in client_users(host):
+            try:
+                clients[user] = renderer.render(seen, "client", user)
+            except FleetcfgError as exc:
+                clients[user] = exc
+    return Targets(daemon=daemon, clients=clients)
+
+
+def lint_settings(inventory: Inventory) -> LintSettings:
+    lint = inventory.lint
+    return LintSettings(
+        disable=frozenset(str(r) for r in lint.disable),
+        severity={str(k): str(v) for k, v in lint.severity.items()},
+    )
+
+
+def plan_host(
+    inventory: Inventory,
+    host: Host,
+    transport: Transport,
+    *,
+    renderer: Renderer | None = None,
+) -> PlannedHost:
+    """Plan one host over ``transport`` (see the module docstring)."""
+    renderer = renderer or Renderer(inventory)
+    lint = lint_settings(inventory)
+    facts: Facts = gather_facts(transport, client_users(host))
+    targets = render_targets(renderer, host, facts.engine)
+    secrets = known_secrets(renderer)
+    planned = plan_from_facts(host, facts, targets, secrets=secrets, lint=lint)
+    running = facts.unit is None or facts.unit.active
+    if planned.plan.action is Action.RESTART and facts.info is None and running:
+        # how many containers the restart stops (docker info is slow: only now)
+        facts = gather_daemon_info(transport, facts)
+        planned = plan_from_facts(host, facts, targets, secrets=secrets, lint=lint)
+    return planned
+
+
+def open_transport(
+    host: Host, connector: Connector, *, accept_new_host_keys: bool = False
+) -> Transport:
+    target = host.target()
+    if isinstance(target, SshTarget):
+        if accept_new_host_keys:
+            target = replace(target, accept_new_host_keys=True)
+        return connector.open(target)
+    return LocalTransport(target)
+
+
+# --------------------------------------------------------------------------
+# the fleet
+
+
+def unreachable(error: FleetcfgError) -> bool:
+    """Whether ``error`` means the host could not be reached (counted apart
+    from other errors in the summary)."""
+    return isinstance(error, ConnectError | ConnectionLostError)
+
+
+def _outcome_plan(outcome: Outcome[Host, HostPlan], renderer: Renderer) -> HostPlan:
+    host = outcome.item
+    if outcome.value is not None:
+        return outcome.value
+    if outcome.error is not None:
+        error = outcome.error
+        plan = failed_host(host, error, unreachable=unreachable(error))
+        secrets = known_secrets(renderer)
+        return plan.model_copy(update={"errors": [mask_text(e, secrets) for e in plan.errors]})
+    return HostPlan(
+        host=host.name,
+        address=host.address,
+        groups=list(host.groups),
+        action=Action.ERROR,
+        errors=["not planned: the run was interrupted"],
+    )
+
+
+def plan_fleet(
+    inventory: Inventory,
+    hosts: Sequence[Host],
+    *,
+    connector: Connector,
+    forks: int = DEFAULT_FORKS,
+    on_host_done: Callable[[HostPlan], None] | None = None,
+    cancel: threading.Event | None = None,
+    accept_new_host_keys: bool = False,
+    renderer: Renderer | None = None,
+) -> Plan:
+    """Plan ``hosts`` (see the module docstring)."""
+    renderer = renderer or Renderer(inventory)
+
+    def one(host: Host) -> HostPlan:
+        transport = open_transport(host, connector, accept_new_host_keys=accept_new_host_keys)
+        try:
+            return plan_host(inventory, host, transport, renderer=renderer).plan
+        finally:
+            transport.close()
+
+    def done(outcome: Outcome[Host, HostPlan]) -> None:
+        if on_host_done is not None:
+            on_host_done(_outcome_plan(outcome, renderer))
+
+    outcomes = map_hosts(list(hosts), one, forks=forks, on_done=done, cancel=cancel)
+    return Plan(
+        fleetcfg_version=__version__,
+        inventory=inventory.display,
+        repo_sha256=repo_sha256(inventory),
+        hosts=[_outcome_plan(o, renderer) for o in outcomes],
+    )
+
+
+def repo_sha256(inventory: Inventory) -> str:
+    """sha256 over inventory.yaml and every file under profiles/ (names and
+    contents), for the stale-plan check."""
+    digest = hashlib.sha256()
+
+    def add(name: str, path: Path) -> None:
+        data = path.read_bytes()
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+
+    add("inventory.yaml", inventory.path)
+    root = inventory.profiles_dir
+    if root.is_dir():
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            add(f"profiles/{path.relative_to(root).as_posix()}", path)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# plan files
+
+
+def save_plan(plan: Plan, path: str | Path) -> None:
+    """Write ``plan`` to ``path`` atomically (JSON; no secret in it)."""
+    target = Path(path)
+    data = plan.model_dump_json(indent=2) + "\n"
+    directory = target.parent if str(target.parent) else Path()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the plan: {exc.strerror}", file=str(path), hint="check the folder"
+        ) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan written by :func:`save_plan`."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError("plan file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the plan file: {exc}", file=str(path)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(
+            f"not a plan file (invalid JSON: {exc.msg})",
+            file=str(path),
+            line=exc.lineno,
+            column=exc.colno,
+            hint="write one with fleetcfg plan -o FILE",
+        ) from None
+    if not isinstance(data, dict) or "format_version" not in data:
+        raise PlanError(
+            "not a plan file (no format_version)",
+            file=str(path),
+            hint="write one with fleetcfg plan -o FILE",
+        )
+    version = data.get("format_version")
+    if version != PLAN_FORMAT_VERSION:
+        raise PlanError(
+            f"plan format {version} written by fleetcfg {data.get('fleetcfg_version', '?')}; "
+            f"this fleetcfg ({__version__}) reads format {PLAN_FORMAT_VERSION}",
+            file=str(path),
+            hint="run fleetcfg plan again with this version",
+        )
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PlanError(
+            f"invalid plan file: {where}: {first['msg']}",
+            file=str(path),
+            hint="write it again with fleetcfg plan -o FILE",
+        ) from None

@@ -1,0 +1,86 @@
+"""The exact bytes apply writes, rendered again from the inventory.
+
+A plan stores only hashes (never a secret), so apply renders every target
+again, for the Engine version the plan recorded, and merges it with the live
+file exactly as the planner does (``manage: keys`` keeps other tools' keys;
+client config.json keeps credentials; a live file that does not parse is
+replaced). If the result does not hash as the plan says, the inventory, a
+profile or a secret changed since the plan, and apply refuses the host.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from fleetcfg.core.errors import FleetcfgError, PlanError
+from fleetcfg.core.hashing import canonical_json
+from fleetcfg.core.jsondoc import JsonSyntaxError, loads_fast
+from fleetcfg.core.versions import EngineVersion
+from fleetcfg.inventory import Inventory
+from fleetcfg.plan.decide import Targets
+from fleetcfg.plan.fleet import render_targets
+from fleetcfg.plan.model import FileKind, FilePlan, HostPlan
+from fleetcfg.render import RenderedConfig, Renderer
+
+
+def live_data(live: bytes | None) -> dict[str, Any] | None:
+    """The live file as the planner reads it: ``{}`` when absent or empty,
+    ``None`` when it does not parse (it is then replaced whole)."""
+    if live is None:
+        return {}
+    try:
+        value = loads_fast(live)
+    except JsonSyntaxError:
+        return None
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else None
+
+
+def target_bytes(rendered: RenderedConfig, live: bytes | None) -> bytes:
+    """What fleetcfg writes for ``rendered`` over a file holding ``live``."""
+    return canonical_json(rendered.desired(live_data(live))).encode()
+
+
+class RenderedTargets:
+    """A :data:`fleetcfg.apply.hostrun.TargetResolver` over an inventory (one per
+    run; thread-safe; each host is rendered once)."""
+
+    def __init__(self, inventory: Inventory, renderer: Renderer | None = None) -> None:
+        self.inventory = inventory
+        self.renderer = renderer or Renderer(inventory)
+        self._cache: dict[tuple[str, str | None], Targets] = {}
+        self._lock = threading.Lock()
+
+    def _targets(self, host: HostPlan) -> Targets:
+        key = (host.host, host.facts.engine_version)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        inventory_host = self.inventory.host(host.host)
+        engine = (
+            EngineVersion.parse(host.facts.engine_version) if host.facts.engine_version else None
+        )
+        targets = render_targets(self.renderer, inventory_host, engine)
+        with self._lock:
+            self._cache[key] = targets
+        return targets
+
+    def __call__(self, host: HostPlan, file: FilePlan, live: bytes | None) -> bytes:
+        targets = self._targets(host)
+        rendered: RenderedConfig | FleetcfgError | None
+        if file.kind is FileKind.DAEMON:
+            rendered = targets.daemon
+            what = "daemon_profile"
+        else:
+            clients: Mapping[str, RenderedConfig | FleetcfgError] = targets.clients
+            rendered = clients.get(file.user or "root")
+            what = f"client_profile for user {file.user}"
+        if rendered is None:
+            raise PlanError(f"the inventory no longer gives {host.host} a {what}", host=host.host)
+        if isinstance(rendered, FleetcfgError):
+            raise rendered
+        return target_bytes(rendered, live)

@@ -1,0 +1,140 @@
+"""How :class:`~tests.fakes.dockerhost.FakeDockerHost` runs apply's host
+programs (:mod:`fleetcfg.host.programs`), recognised by their first line.
+
+Each emulation follows the sh program step by step on the fake's files, with
+the fake's faults (``disk_full``) and its command handlers (the validate and
+service commands), and prints the same markers and exit statuses. The real
+programs are tested against real files in ``tests/unit/apply`` and on the
+e2e fleet.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.transport.base import CommandResult
+
+if TYPE_CHECKING:
+    from tests.fakes.transport import FakeTransport
+
+LOCK = "# fleetcfg-apply: lock v1"
+INSTALL = "# fleetcfg-apply: install v1"
+_NO_SPACE = "No space left on device"
+
+
+def _result(status: int, stdout: str = "", stderr: str = "") -> CommandResult:
+    return CommandResult.from_bytes((), status, stdout.encode(), stderr.encode())
+
+
+def emulates(header: str) -> bool:
+    return header in (LOCK, INSTALL)
+
+
+def run_program(
+    fake: FakeTransport, header: str, args: Sequence[str], stdin: bytes | None
+) -> CommandResult:
+    if header == LOCK:
+        return _lock(fake, args)
+    return _install(fake, args, stdin or b"")
+
+
+def _lock(fake: FakeTransport, args: Sequence[str]) -> CommandResult:
+    state, backups, lock, owner, info = args[:5]
+    fake.add_dir(state)
+    fake.add_dir(backups)
+    if fake.exists(lock):
+        entry = fake.file(owner)
+        return _result(3, entry.content.decode() if entry else "")
+    fake.add_dir(lock)
+    if fake.disk_full:
+        fake.dirs.discard(lock)
+        return _result(4, "", f"sh: 1: printf: write error: {_NO_SPACE}\n")
+    fake.add_file(owner, info + "\n", mode=0o644)
+    return _result(0)
+
+
+def _run(fake: FakeTransport, command: str, stage: str | None = None) -> CommandResult:
+    """Run a command of the program; it is recorded like any other command
+    (in the round trip of the program)."""
+    from tests.fakes.transport import RecordedCommand
+
+    if stage is not None:
+        command = command.replace('"$stage"', shlex.quote(stage))
+    argv = tuple(shlex.split(command))
+    fake.commands.append(RecordedCommand(argv, 0, fake.round_trips))
+    return fake._dispatch(argv, None, fake.command_timeout)
+
+
+def _install(fake: FakeTransport, args: Sequence[str], content: bytes) -> CommandResult:
+    target, mode, owner, group, size, digest, backup, validate, state = args[:9]
+    state_content, pre, action = args[9:12]
+    status, info, health, want, finish = (list(args[12:17]) + [""] * 5)[:5]
+    out: list[str] = []
+
+    def done(status: int, stderr: str = "") -> CommandResult:
+        return _result(status, "".join(line + "\n" for line in out), stderr)
+
+    directory = posixpath.dirname(target) or "/"
+    if not fake.is_dir(directory):
+        return done(
+            10,
+            f"mktemp: failed to create file via template '{directory}/."
+            f"{posixpath.basename(target)}.fleetcfg-XXXXXX': No such file or directory\n",
+        )
+    stage = f"{directory}/.{posixpath.basename(target)}.fleetcfg-{len(fake.commands):06d}"
+    out.append(f"fleetcfg-stage {stage}")
+    if fake.disk_full:
+        return done(11, f"cat: write error: {_NO_SPACE}\n")
+    if len(content) != int(size) or sha256_hex(content) != digest:
+        return done(12, f"fleetcfg: received {len(content)} of {size} bytes\n")
+    fake.add_file(stage, content, mode=int(mode, 8), owner=owner, group=group)
+    out.append("fleetcfg-step upload")
+    if validate:
+        verdict = _run(fake, validate, stage)
+        if not verdict.ok:
+            fake.files.pop(stage, None)
+            return done(20, verdict.stdout + verdict.stderr)
+        out.append("fleetcfg-step validate")
+    entry = fake.file(target)
+    if backup and entry is not None:
+        copied = _run(fake, shlex.join(["cp", "-p", "--", target, backup]))
+        if not copied.ok:
+            fake.files.pop(stage, None)
+            fake.files.pop(backup, None)
+            return done(30, copied.stderr)
+        out.append("fleetcfg-step backup")
+    fake.files[target] = fake.files.pop(stage)
+    out.append("fleetcfg-step replace")
+    if state:
+        if fake.disk_full:
+            return done(50, f"sh: 1: printf: write error: {_NO_SPACE}\n")
+        fake.add_file(state, state_content, mode=0o600)
+        out.append("fleetcfg-step state")
+    if pre:
+        _run(fake, pre)
+    if action:
+        result = _run(fake, action)
+        if not result.ok:
+            return done(60, result.stderr)
+        out.append("fleetcfg-step action")
+    if status:
+        checked = [_run(fake, status), _run(fake, info)]
+        codes = [r.exit_status for r in checked]
+        codes.append(_run(fake, health).exit_status if health else 0)
+        running = checked[1].stdout.strip()
+        out.append(f"fleetcfg-check {codes[0]} {codes[1]} {codes[2]} {running}")
+        if any(codes):
+            return done(70)
+        if want and (not running.isdigit() or int(running) < int(want)):
+            return done(70)
+        out.append("fleetcfg-step health")
+    if finish:
+        for command in finish.split(" && "):
+            if not _run(fake, command).ok:
+                return done(80)
+        out.append("fleetcfg-step unlock")
+    return done(0)
