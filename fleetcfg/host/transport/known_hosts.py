@@ -6,9 +6,14 @@ It understands what OpenSSH writes and reads: comma-separated host patterns,
 negated patterns, ``@revoked`` lines (``@cert-authority`` lines are skipped:
 host certificates are not supported).
 
-:class:`KnownHostsStore` caches parsed files (one parse per file per run, not
-per host) and serialises appends: a thread lock per file inside the process,
-``flock`` across processes (several fleetcfg runs, or pytest-xdist workers).
+:class:`KnownHostsIndex` answers "which lines are about this name" without a
+scan: plain names are keys of a dict, hashed names are grouped by salt (one
+HMAC per distinct salt, which is what hashing costs OpenSSH too), and only
+lines with wildcards or negations are matched pattern by pattern.
+:class:`KnownHostsStore` caches parsed files and their index (one parse per
+file per run, not per host) and serialises appends: a thread lock per file
+inside the process, ``flock`` across processes (several fleetcfg runs, or
+pytest-xdist workers).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +87,26 @@ def hash_hostname(name: str, salt: bytes | None = None) -> str:
     return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
 
 
-def _hashed_matches(pattern: str, name: str) -> bool:
+def _hashed_parts(pattern: str) -> tuple[bytes, bytes] | None:
+    """(salt, digest) of a ``|1|salt|hmac`` name, or None when malformed."""
     parts = pattern.split("|")
-    if len(parts) != 4 or parts[1] != "1":
-        return False
+    if len(parts) != 4 or parts[0] or parts[1] != "1":
+        return None
     try:
-        salt = base64.b64decode(parts[2], validate=True)
-        expected = base64.b64decode(parts[3], validate=True)
+        return (
+            base64.b64decode(parts[2], validate=True),
+            base64.b64decode(parts[3], validate=True),
+        )
     except (binascii.Error, ValueError):
+        return None
+
+
+def _hashed_matches(pattern: str, name: str) -> bool:
+    parts = _hashed_parts(pattern)
+    if parts is None:
         return False
-    actual = hmac.new(salt, name.encode(), hashlib.sha1).digest()
+    salt, expected = parts
+    actual = hmac.digest(salt, name.encode(), "sha1")
     return hmac.compare_digest(actual, expected)
 
 
@@ -158,20 +174,82 @@ def parse_known_hosts(text: str, file: str = "<known_hosts>") -> list[KnownHostE
     return entries
 
 
+def _is_plain(pattern: str) -> bool:
+    return not pattern.startswith(("!", "|")) and "*" not in pattern and "?" not in pattern
+
+
+class KnownHostsIndex(Sequence[KnownHostEntry]):
+    """Entries (in file order) indexed by the names they list.
+
+    Built once per set of files; :meth:`lookup` costs a dict access for plain
+    names, one HMAC per distinct salt of hashed names, and a pattern match
+    only for the lines that have wildcards or negations."""
+
+    def __init__(self, entries: Iterable[KnownHostEntry]) -> None:
+        self._entries = tuple(entries)
+        self._exact: dict[str, list[int]] = {}
+        self._hashed: dict[bytes, dict[bytes, list[int]]] = {}
+        self._patterned: list[int] = []
+        self._revoked: dict[tuple[str, bytes], int] = {}
+        for position, entry in enumerate(self._entries):
+            if entry.marker == "@revoked":
+                self._revoked.setdefault((entry.key_type, entry.key_blob), position)
+            if entry.marker is not None:
+                continue
+            hashed = _hashed_parts(entry.patterns[0]) if len(entry.patterns) == 1 else None
+            if all(_is_plain(p) for p in entry.patterns):
+                for name in {p.lower() for p in entry.patterns}:
+                    self._exact.setdefault(name, []).append(position)
+            elif hashed is not None:
+                salt, digest = hashed
+                self._hashed.setdefault(salt, {}).setdefault(digest, []).append(position)
+            else:
+                self._patterned.append(position)
+
+    @overload
+    def __getitem__(self, index: int) -> KnownHostEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[KnownHostEntry]: ...
+    def __getitem__(self, index: int | slice) -> KnownHostEntry | Sequence[KnownHostEntry]:
+        return self._entries[index]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, name: str) -> list[KnownHostEntry]:
+        """The unmarked entries that list ``name``, in file order."""
+        lowered = name.lower()
+        found = set(self._exact.get(lowered, ()))
+        if self._hashed:
+            names = {name.encode(), lowered.encode()}
+            for salt, digests in self._hashed.items():
+                for encoded in names:
+                    found.update(digests.get(hmac.digest(salt, encoded, "sha1"), ()))
+        found.update(p for p in self._patterned if self._entries[p].matches(name))
+        return [self._entries[p] for p in sorted(found)]
+
+    def revoked(self, key_type: str, key_blob: bytes) -> KnownHostEntry | None:
+        position = self._revoked.get((key_type, key_blob))
+        return None if position is None else self._entries[position]
+
+
+def _indexed(entries: Iterable[KnownHostEntry]) -> KnownHostsIndex:
+    return entries if isinstance(entries, KnownHostsIndex) else KnownHostsIndex(entries)
+
+
 def check_host_key(
     entries: Iterable[KnownHostEntry], name: str, key_type: str, key_blob: bytes
 ) -> HostKeyCheck:
-    """Compare a presented key with what the entries say about ``name``."""
+    """Compare a presented key with what the entries say about ``name``
+    (pass a :class:`KnownHostsIndex` to check many names against one file)."""
+    index = _indexed(entries)
+    revoked = index.revoked(key_type, key_blob)
+    if revoked is not None:
+        return HostKeyCheck(Verdict.REVOKED, (revoked,))
     known: KnownHostEntry | None = None
     conflicting: list[KnownHostEntry] = []
     other_types: list[str] = []
-    for entry in entries:
-        if entry.marker == "@revoked":
-            if entry.same_key(key_type, key_blob):
-                return HostKeyCheck(Verdict.REVOKED, (entry,))
-            continue
-        if entry.marker is not None or not entry.matches(name):
-            continue
+    for entry in index.lookup(name):
         if entry.key_type != key_type:
             if entry.key_type not in other_types:
                 other_types.append(entry.key_type)
@@ -192,8 +270,8 @@ def known_key_types(entries: Iterable[KnownHostEntry], name: str) -> list[str]:
     """Key types listed for ``name``, in file order (to prefer them when
     negotiating, so that a host with several keys presents a known one)."""
     types: list[str] = []
-    for entry in entries:
-        if entry.marker is None and entry.key_type not in types and entry.matches(name):
+    for entry in _indexed(entries).lookup(name):
+        if entry.key_type not in types:
             types.append(entry.key_type)
     return types
 
@@ -206,37 +284,50 @@ class _Cached:
 
 @dataclass
 class KnownHostsStore:
-    """Parsed known_hosts files, cached by (inode, size, mtime), plus a
-    thread- and process-safe way to record accepted keys."""
+    """Parsed known_hosts files, cached by (inode, size, mtime), with one
+    index per set of files, plus a thread- and process-safe way to record
+    accepted keys."""
 
     _cache: dict[str, _Cached] = field(default_factory=dict)
+    _indexes: dict[tuple[str, ...], tuple[tuple[object, ...], KnownHostsIndex]] = field(
+        default_factory=dict
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _file_locks: dict[str, threading.Lock] = field(default_factory=dict)
 
-    def entries(self, files: Sequence[str]) -> list[KnownHostEntry]:
-        out: list[KnownHostEntry] = []
-        for path in files:
-            out.extend(self._load(path))
-        return out
+    def entries(self, files: Sequence[str]) -> KnownHostsIndex:
+        """The entries of ``files`` in order, indexed (rebuilt only when a
+        file changed)."""
+        key = tuple(files)
+        loaded = [self._load(path) for path in key]
+        stamps = tuple(c.stamp if c is not None else None for c in loaded)
+        with self._lock:
+            cached = self._indexes.get(key)
+            if cached is not None and cached[0] == stamps:
+                return cached[1]
+        index = KnownHostsIndex(e for c in loaded if c is not None for e in c.entries)
+        with self._lock:
+            self._indexes[key] = (stamps, index)
+        return index
 
-    def _load(self, path: str) -> list[KnownHostEntry]:
+    def _load(self, path: str) -> _Cached | None:
         try:
             st = Path(path).stat()
         except OSError:
-            return []
+            return None
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         with self._lock:
             cached = self._cache.get(path)
             if cached is not None and cached.stamp == stamp:
-                return cached.entries
+                return cached
         try:
             text = Path(path).read_text(encoding="utf-8", errors="replace")
         except OSError:
-            return []
-        entries = parse_known_hosts(text, path)
+            return None
+        cached = _Cached(stamp, parse_known_hosts(text, path))
         with self._lock:
-            self._cache[path] = _Cached(stamp, entries)
-        return entries
+            self._cache[path] = cached
+        return cached
 
     def check(
         self, files: Sequence[str], name: str, key_type: str, key_blob: bytes

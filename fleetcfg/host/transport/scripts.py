@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from fleetcfg.core.errors import (
@@ -106,24 +106,37 @@ def build_batch(commands: Sequence[Sequence[str]]) -> Batch:
     return Batch(commands=argvs, nonce=nonce, script="".join(parts))
 
 
+#: what follows a batch's marker in stdout (index, exit status) and stderr (index)
+_OUT_TAIL = re.compile(rb" (\d+) (-?\d+)\n")
+_ERR_TAIL = re.compile(rb" (\d+)\n")
+
+
+def _split_on_markers(
+    data: bytes, marker: bytes, tail: re.Pattern[bytes]
+) -> Iterator[tuple[bytes, re.Match[bytes]]]:
+    """(text before, tail match) for each ``marker`` followed by ``tail``, left
+    to right, as ``re.finditer`` on ``marker + tail`` would find them (one
+    regex for every batch instead of one per batch nonce)."""
+    pos = search = 0
+    while (start := data.find(marker, search)) != -1:
+        m = tail.match(data, start + len(marker))
+        if m is None:
+            search = start + 1
+            continue
+        yield data[pos:start], m
+        pos = search = m.end()
+
+
 def parse_batch(batch: Batch, stdout: bytes, stderr: bytes) -> list[CommandResult]:
     """Split a batch's output into one result per command. Raises
     ``ValueError`` if the output was cut short (the program did not finish)."""
-    nonce = re.escape(batch.nonce.encode())
-    out_re = re.compile(b"\n" + nonce + rb" (\d+) (-?\d+)\n")
-    err_re = re.compile(b"\n" + nonce + rb" (\d+)\n")
+    marker = b"\n" + batch.nonce.encode()
     outs: list[tuple[bytes, int]] = []
-    pos = 0
-    for m in out_re.finditer(stdout):
+    for text, m in _split_on_markers(stdout, marker, _OUT_TAIL):
         if int(m.group(1)) != len(outs):
             raise ValueError("run_many output markers out of order")
-        outs.append((stdout[pos : m.start()], int(m.group(2))))
-        pos = m.end()
-    errs: list[bytes] = []
-    pos = 0
-    for m in err_re.finditer(stderr):
-        errs.append(stderr[pos : m.start()])
-        pos = m.end()
+        outs.append((text, int(m.group(2))))
+    errs = [text for text, _ in _split_on_markers(stderr, marker, _ERR_TAIL)]
     if len(outs) != len(batch.commands):
         raise ValueError(f"run_many output has {len(outs)} of {len(batch.commands)} results")
     errs += [b""] * (len(outs) - len(errs))

@@ -7,7 +7,11 @@ import base64
 import threading
 from pathlib import Path
 
+import pytest
+
 from fleetcfg.host.transport.known_hosts import (
+    KnownHostEntry,
+    KnownHostsIndex,
     KnownHostsStore,
     Verdict,
     check_host_key,
@@ -15,6 +19,7 @@ from fleetcfg.host.transport.known_hosts import (
     hash_hostname,
     host_matches,
     key_label,
+    known_key_types,
     parse_known_hosts,
 )
 
@@ -160,3 +165,67 @@ def test_the_store_rereads_a_file_that_changed(tmp_path: Path) -> None:
     assert store.check([str(path)], "web1", ED, KEY_A).verdict is Verdict.UNKNOWN
     path.write_text(line("web1", ED, KEY_A))
     assert store.check([str(path)], "web1", ED, KEY_A).verdict is Verdict.KNOWN
+
+
+MIXED = (
+    line("web1,10.0.0.1", ED, KEY_A)
+    + line(hash_hostname("[10.0.0.2]:2222"), ED, KEY_A)
+    + line("WEB3", "ssh-rsa", RSA)
+    + line("web3", ED, KEY_B)
+    + line("*.example.com,!db.example.com", ED, KEY_B)
+    + line("10.0.0.?", "ssh-rsa", RSA)
+    + line(f"web*,!{hash_hostname('web9')}", ED, KEY_A)
+    + line("*", ED, KEY_A, "@revoked")
+    + line("*", ED, KEY_B, "@cert-authority")
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "web1",
+        "WEB1",
+        "10.0.0.1",
+        "[10.0.0.2]:2222",
+        "10.0.0.2",
+        "web3",
+        "app.example.com",
+        "db.example.com",
+        "10.0.0.7",
+        "nowhere",
+    ],
+)
+def test_the_index_finds_the_same_lines_as_matching_every_line(name: str) -> None:
+    entries = parse_known_hosts(MIXED)
+    scanned = [e for e in entries if e.marker is None and host_matches(e.patterns, name)]
+    assert KnownHostsIndex(entries).lookup(name) == scanned
+
+
+def test_plain_and_hashed_names_are_found_without_matching_patterns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fleet's known_hosts is one line per host: looking a host up must not
+    match it against every line (quadratic in the fleet)."""
+    text = "".join(line(f"[10.0.{i // 250}.{i % 250}]:22", ED, KEY_A) for i in range(500))
+    text += line(hash_hostname("hashed-host"), ED, KEY_B)
+    index = KnownHostsIndex(parse_known_hosts(text))
+
+    def no_scan(self: KnownHostEntry, name: str) -> bool:
+        raise AssertionError(f"pattern match of line {self.line} for {name}")
+
+    monkeypatch.setattr(KnownHostEntry, "matches", no_scan)
+    assert check_host_key(index, "[10.0.1.7]:22", ED, KEY_A).verdict is Verdict.KNOWN
+    assert check_host_key(index, "hashed-host", ED, KEY_B).verdict is Verdict.KNOWN
+    assert check_host_key(index, "other", ED, KEY_B).verdict is Verdict.UNKNOWN
+    assert known_key_types(index, "[10.0.1.7]:22") == [ED]
+
+
+def test_the_store_indexes_a_file_once_for_all_hosts(tmp_path: Path) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_text(line("web1", ED, KEY_A) + line("web2", ED, KEY_B))
+    store = KnownHostsStore()
+    first = store.entries([str(path)])
+    assert store.entries([str(path)]) is first
+    assert [e.line for e in first] == [1, 2]
+    path.write_text(line("web1", ED, KEY_A))
+    assert len(store.entries([str(path)])) == 1

@@ -51,6 +51,32 @@ def test_run_many_keeps_arbitrary_bytes_of_a_file(tmp_path: Path) -> None:
     assert [r.stdout_bytes for r in results] == [data, data]
 
 
+def test_run_many_keeps_text_that_looks_like_its_own_marker() -> None:
+    """The nonce followed by something that is not a status is output."""
+    batch = scripts.build_batch([["echo", "x"]])
+    fake = f"\n{batch.nonce} 0 zero\n{batch.nonce} one\n".encode()
+    stdout = b"a" + fake + f"\n{batch.nonce} 0 5\n".encode()
+    stderr = b"e" + fake + f"\n{batch.nonce} 0\n".encode()
+    [result] = scripts.parse_batch(batch, stdout, stderr)
+    assert (result.stdout_bytes, result.exit_status) == (b"a" + fake, 5)
+    assert result.stderr == (b"e" + fake).decode()
+
+
+def test_parsing_a_batch_compiles_no_regex(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every host's batch has its own nonce: a regex per nonce would be
+    compiled per host (and evict the re module's cache)."""
+    batch = scripts.build_batch([["echo", "one"], ["echo", "two"]])
+    done = sh(["sh", "-c", batch.script])
+
+    def no_compile(*args: object, **kwargs: object) -> None:
+        raise AssertionError("re.compile at run time")
+
+    monkeypatch.setattr(scripts.re, "compile", no_compile)
+    monkeypatch.setattr(scripts.re, "_compile", no_compile)
+    results = scripts.parse_batch(batch, done.stdout, done.stderr)
+    assert [r.stdout for r in results] == ["one\n", "two\n"]
+
+
 def test_run_many_reports_a_missing_command_as_127() -> None:
     batch = scripts.build_batch([["no-such-command-fleetcfg"], ["echo", "after"]])
     done = sh(["sh", "-c", batch.script])
