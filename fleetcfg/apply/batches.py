@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from fleetcfg.inventory.model import Rollout
 from fleetcfg.plan.model import Action, HostPlan
@@ -33,10 +34,18 @@ LIGHT_WEIGHT = 0.5
 _SEVERITY = {Action.RESTART: 3, Action.RELOAD: 2, Action.WRITE: 1}
 
 
+class Named(Protocol):
+    @property
+    def host(self) -> str: ...
+
+
+H = TypeVar("H", bound=Named)
+
+
 @dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(Generic[H]):
     index: int  # 1-based
-    hosts: tuple[HostPlan, ...]
+    hosts: tuple[H, ...]
     canary: bool = False
 
     @property
@@ -66,7 +75,7 @@ def make_batches(
     rollout: Rollout,
     *,
     group_order: Sequence[str] = (),
-) -> list[Batch]:
+) -> list[Batch[HostPlan]]:
     """Split the hosts that change into batches (see the module docstring).
     Hosts whose action is none or error are left out."""
     todo = [h for h in hosts if h.action in _SEVERITY and not h.unreachable]
@@ -74,7 +83,7 @@ def make_batches(
     if not ordered:
         return []
     size = float(rollout.batch_size_for(len(ordered)))
-    batches: list[Batch] = []
+    batches: list[Batch[HostPlan]] = []
     rest = ordered
     canary_count = min(rollout.canary, len(ordered))
     if canary_count:
@@ -96,6 +105,16 @@ def make_batches(
     if current:
         batches.append(Batch(len(batches) + 1, tuple(current)))
     return batches
+
+
+def chunk_batches(items: Sequence[H], rollout: Rollout) -> list[Batch[H]]:
+    """``items`` in their order, ``batch_size`` at a time (no canary, no
+    weights: what a rollback does)."""
+    size = max(1, rollout.batch_size_for(len(items))) if items else 1
+    return [
+        Batch(number + 1, tuple(items[start : start + size]))
+        for number, start in enumerate(range(0, len(items), size))
+    ]
 
 
 def resolve_rollout(

@@ -6,6 +6,9 @@ Which files: by default every file the host's newest fleetcfg run wrote
 (state.json's ``run_id``), each restored from the backup that run made;
 ``files`` narrows that to some paths, ``backup`` picks one backup by name.
 A file changed since fleetcfg wrote it is refused (``force`` overrides).
+The list of changes is built from state.json once the lock is held, with the
+host's facts read in the same round trip; the steps after that are apply's
+(:mod:`fleetcfg.apply.steps`).
 
 The rollback is itself recorded with a backup of the file it replaced, so
 rolling back twice returns to where the host was.
@@ -13,27 +16,19 @@ rolling back twice returns to where the host was.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import unquote
 
-from fleetcfg.apply.hostrun import (
-    FileChange,
-    HostRun,
-    RunContext,
-    StepCallback,
-    _Failed,
-    _first_lines,
-    _Refused,
-    _short,
-)
-from fleetcfg.apply.report import HostStatus, StepStatus
+from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines, short
+from fleetcfg.apply.lock import file_reads, lock
+from fleetcfg.apply.report import StepStatus
+from fleetcfg.apply.steps import Step, commit, finish, health_gate, refuse_stale, validate_model
+from fleetcfg.core.errors import StepFailedError
 from fleetcfg.core.hashing import sha256_hex
-from fleetcfg.dockerd.flags import validate_flags
-from fleetcfg.host.service import ServiceCommands
-from fleetcfg.host.state import FileRecord, backup_path
-from fleetcfg.host.transport.base import CommandResult, Transport
+from fleetcfg.host.state import FileRecord, HostState, backup_path
+from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.plan.facts import fact_commands, parse_facts
-from fleetcfg.plan.model import Action, FileKind, HostPlan
+from fleetcfg.plan.model import Action, FileKind
 
 
 def backup_target(name: str) -> str:
@@ -43,159 +38,142 @@ def backup_target(name: str) -> str:
     return "/" + unquote(quoted)
 
 
-class RollbackRun(HostRun):
-    """Roll one host back (see the module docstring)."""
+def rollback_steps(
+    files: Sequence[str] = (), backup: str | None = None, *, force: bool = False
+) -> list[Step]:
+    """The steps that roll one host back (see the module docstring)."""
+    wanted = [backup_target(backup)] if backup is not None else list(files)
+    records: dict[str, FileRecord] = {}
 
-    def __init__(
-        self,
-        host: str,
-        transport: Transport,
-        ctx: RunContext,
-        *,
-        service: ServiceCommands,
-        on_step: StepCallback | None = None,
-        files: Sequence[str] = (),
-        backup: str | None = None,
-        force: bool = False,
-        address: str | None = None,
-        groups: Sequence[str] = (),
-        batch: int | None = None,
-    ) -> None:
-        plan = HostPlan(host=host, address=address, groups=list(groups), action=Action.RESTART)
-        super().__init__(plan, transport, ctx, service=service, on_step=on_step, batch=batch)
-        self.wanted = list(files)
-        if backup is not None:
-            self.wanted = [backup_target(backup)]
-        self.backup_name = backup
-        self.force = force
-        self.records: dict[str, FileRecord] = {}
-        self.facts_count = len(fact_commands())
+    def take_lock(run: HostRun) -> None:
+        facts = fact_commands()
+        reads = {f"fact:{i}": argv for i, argv in enumerate(facts)}
 
-    # -- choosing what to restore ---------------------------------------------------
+        def after(results: dict[str, CommandResult]) -> dict[str, CommandResult]:
+            found = parse_facts(run.host, [], [results[f"fact:{i}"] for i in range(len(facts))])
+            run.set_facts(found.to_host_facts(run.ctx.mask))
+            for change, record in choose(run.state, wanted, backup):
+                run.changes.append(change)
+                records[change.path] = record
+            run.set_action(Action.RESTART if run.daemon_change is not None else Action.WRITE)
+            info = found.info
+            if run.daemon_change is not None and info is not None and info.live_restore:
+                run.baseline = info.running_containers
+            return _read_backups(run)
 
-    def _collect_changes(self) -> None:
-        return  # decided from state.json once the lock is held
+        lock(run, reads, after)
 
-    def _extra_reads(self) -> dict[str, list[str]]:
-        return {f"fact:{i}": argv for i, argv in enumerate(fact_commands())}
+    def recheck(run: HostRun) -> None:
+        recheck_records(run, records, force=force)
 
-    def _after_lock(self, results: dict[str, CommandResult]) -> dict[str, CommandResult]:
-        facts = parse_facts(
-            self.plan.host, [], [results[f"fact:{i}"] for i in range(self.facts_count)]
+    return [take_lock, recheck, validate_model, commit, health_gate, finish]
+
+
+def choose(
+    state: HostState, wanted: Sequence[str], backup_name: str | None
+) -> list[tuple[FileChange, FileRecord]]:
+    """The files to restore, each with the state.json record of what
+    fleetcfg wrote there last."""
+    files = state.files
+    if not files:
+        raise StepFailedError(
+            "recheck",
+            "nothing to roll back: state.json records no file fleetcfg wrote on this host",
         )
-        host_facts = facts.to_host_facts(self.ctx.mask)
-        self.plan = self.plan.model_copy(update={"facts": host_facts})
-        self.engine = self._engine(host_facts.engine_version)
-        self.has_validate = host_facts.has_validate
-        self.flags = validate_flags(host_facts.exec_start)
-        self._choose()
-        daemon = self.daemon_change
-        self.action = Action.RESTART if daemon is not None else Action.WRITE
-        self.result.action = self.action
-        if daemon is not None and facts.info is not None and facts.info.live_restore:
-            self.baseline = facts.info.running_containers
-        reads: dict[str, list[str]] = dict(self._file_reads())
-        for index, change in enumerate(self.changes):
-            if change.copy_from is not None:
-                reads[f"backup:{index}"] = ["cat", change.copy_from]
-        keys = list(reads)
-        more = dict(zip(keys, self.t.run_many([reads[k] for k in keys]), strict=True))
-        for index, change in enumerate(self.changes):
-            read = more.get(f"backup:{index}")
-            if read is None:
-                continue
-            if not read.ok:
-                raise _Failed(
-                    "recheck",
-                    f"cannot read the backup {change.copy_from}: {_first_lines(read.stderr)}",
-                )
-            change.new = read.stdout_bytes
-            expected = change.restoring.sha256 if change.restoring is not None else None
-            if expected is not None and sha256_hex(change.new) != expected:
-                raise _Failed(
-                    "recheck",
-                    f"the backup {change.copy_from} does not hash as state.json records "
-                    f"(sha256 {_short(sha256_hex(change.new))}, expected {_short(expected)}): "
-                    "it was changed; pick another with --backup",
-                )
-        return more
-
-    def _choose(self) -> None:
-        files = self.state.files
-        if not files:
-            raise _Failed(
+    if wanted:
+        unknown = [p for p in wanted if p not in files]
+        if unknown:
+            raise StepFailedError(
                 "recheck",
-                "nothing to roll back: state.json records no file fleetcfg wrote on this host",
+                f"fleetcfg has not written {', '.join(unknown)} on this host "
+                f"(state.json knows {', '.join(sorted(files))})",
             )
-        if self.wanted:
-            unknown = [p for p in self.wanted if p not in files]
-            if unknown:
-                raise _Failed(
-                    "recheck",
-                    f"fleetcfg has not written {', '.join(unknown)} on this host "
-                    f"(state.json knows {', '.join(sorted(files))})",
-                )
-            chosen = [files[p] for p in self.wanted]
-        else:
-            newest = max(files.values(), key=lambda r: r.written_at)
-            chosen = [r for r in files.values() if r.run_id == newest.run_id]
-        for record in sorted(chosen, key=lambda r: (r.kind != "daemon", r.path)):
-            backup = record.last_backup
-            if self.backup_name is not None:
-                backup = next((b for b in record.backups if b.name == self.backup_name), None)
-                if backup is None:
-                    raise _Failed(
-                        "recheck",
-                        f"no backup {self.backup_name} of {record.path} in state.json "
-                        f"(known: {', '.join(b.name or '(absent)' for b in record.backups)})",
-                    )
+        chosen = [files[p] for p in wanted]
+    else:
+        newest = max(files.values(), key=lambda r: r.written_at)
+        chosen = [r for r in files.values() if r.run_id == newest.run_id]
+    picked: list[tuple[FileChange, FileRecord]] = []
+    for record in sorted(chosen, key=lambda r: (r.kind != "daemon", r.path)):
+        backup = record.last_backup
+        if backup_name is not None:
+            backup = next((b for b in record.backups if b.name == backup_name), None)
             if backup is None:
-                raise _Failed("recheck", f"state.json records no backup of {record.path}")
-            kind = FileKind.DAEMON if record.kind == "daemon" else FileKind.CLIENT
-            owner = record.user if kind is FileKind.CLIENT and record.user else "root"
-            change = FileChange(
-                path=record.path,
-                kind=kind,
-                user=record.user,
-                mode=0o600 if kind is FileKind.CLIENT else 0o644,
-                owner=owner,
-                group="" if kind is FileKind.CLIENT else "root",
-                expect_live=record.sha256,
-                copy_from=backup_path(backup.name) if backup.name else None,
-            )
-            change.restoring = backup
-            self.records[record.path] = record
-            self.changes.append(change)
-
-    # -- checks ---------------------------------------------------------------------------
-
-    def _recheck(self) -> None:
-        started = self.ctx.clock()
-        problems = []
-        for change in self.changes:
-            record = self.records[change.path]
-            if change.live_sha256 != record.sha256:
-                problems.append(
-                    f"{change.path} changed since fleetcfg {record.command} wrote it at "
-                    f"{record.written_at} (sha256 {_short(record.sha256)} then, "
-                    f"{_short(change.live_sha256)} now)"
+                raise StepFailedError(
+                    "recheck",
+                    f"no backup {backup_name} of {record.path} in state.json "
+                    f"(known: {', '.join(b.name or '(absent)' for b in record.backups)})",
                 )
-        if problems and not self.force:
-            self.step("recheck", StepStatus.FAILED, "; ".join(problems), started)
-            raise _Refused(
-                HostStatus.STALE,
-                "; ".join(problems)
-                + ": rolling back would discard that change (use --force to do it anyway)",
-            )
-        shown = ", ".join(
-            f"{c.path} <- {c.restoring.name or '(absent: remove it)'}"
-            for c in self.changes
-            if c.restoring is not None
+        if backup is None:
+            raise StepFailedError("recheck", f"state.json records no backup of {record.path}")
+        kind = FileKind.DAEMON if record.kind == "daemon" else FileKind.CLIENT
+        owner = record.user if kind is FileKind.CLIENT and record.user else "root"
+        change = FileChange(
+            path=record.path,
+            kind=kind,
+            user=record.user,
+            mode=0o600 if kind is FileKind.CLIENT else 0o644,
+            owner=owner,
+            group="" if kind is FileKind.CLIENT else "root",
+            expect_live=record.sha256,
+            copy_from=backup_path(backup.name) if backup.name else None,
+            restoring=backup,
         )
-        note = f" (--force: {'; '.join(problems)})" if problems else ""
-        self.step("recheck", StepStatus.OK, f"restoring {shown}{note}", started)
+        picked.append((change, record))
+    return picked
 
-    def _make_parent(self, change: FileChange) -> None:
-        if change.new is None:
-            return
-        super()._make_parent(change)
+
+def _read_backups(run: HostRun) -> dict[str, CommandResult]:
+    """Read the live files and the backups to restore (one round trip); the
+    backups must hash as state.json records."""
+    reads: dict[str, list[str]] = dict(file_reads(run))
+    for index, change in enumerate(run.changes):
+        if change.copy_from is not None:
+            reads[f"backup:{index}"] = ["cat", change.copy_from]
+    more = run.run_keyed(reads)
+    for index, change in enumerate(run.changes):
+        read = more.get(f"backup:{index}")
+        if read is None:
+            continue
+        if not read.ok:
+            raise StepFailedError(
+                "recheck",
+                f"cannot read the backup {change.copy_from}: {first_lines(read.stderr)}",
+            )
+        change.new = read.stdout_bytes
+        expected = change.restoring.sha256 if change.restoring is not None else None
+        if expected is not None and sha256_hex(change.new) != expected:
+            raise StepFailedError(
+                "recheck",
+                f"the backup {change.copy_from} does not hash as state.json records "
+                f"(sha256 {short(sha256_hex(change.new))}, expected {short(expected)}): "
+                "it was changed; pick another with --backup",
+            )
+    return more
+
+
+def recheck_records(run: HostRun, records: Mapping[str, FileRecord], *, force: bool) -> None:
+    """Each file still is what fleetcfg wrote (``force``: go on anyway)."""
+    started = run.ctx.clock()
+    problems = []
+    for change in run.changes:
+        record = records[change.path]
+        if change.live_sha256 != record.sha256:
+            problems.append(
+                f"{change.path} changed since fleetcfg {record.command} wrote it at "
+                f"{record.written_at} (sha256 {short(record.sha256)} then, "
+                f"{short(change.live_sha256)} now)"
+            )
+    if problems and not force:
+        refuse_stale(
+            run,
+            problems,
+            started,
+            ": rolling back would discard that change (use --force to do it anyway)",
+        )
+    shown = ", ".join(
+        f"{c.path} <- {c.restoring.name or '(absent: remove it)'}"
+        for c in run.changes
+        if c.restoring is not None
+    )
+    note = f" (--force: {'; '.join(problems)})" if problems else ""
+    run.step("recheck", StepStatus.OK, f"restoring {shown}{note}", started)

@@ -3,10 +3,11 @@
 :func:`apply_plan` executes a :class:`~fleetcfg.plan.model.Plan` exactly:
 the hosts whose action is write, reload or restart go in batches
 (:mod:`fleetcfg.apply.batches`: canary first, group by group, reload-only hosts in
-wider batches); each host runs :class:`~fleetcfg.apply.hostrun.HostRun` (lock,
-recheck, validate, backup, replace, reload/restart, health gate, rollback on
-failure). :func:`rollback_hosts` does the same with
-:class:`~fleetcfg.apply.rollback.RollbackRun`.
+wider batches); each host runs the steps of :mod:`fleetcfg.apply.steps` (lock,
+recheck, validate, backup, replace, reload/restart, health gate) through
+:func:`fleetcfg.apply.machine.execute` (recovery by phase on failure).
+:func:`rollback_hosts` does the same with :mod:`fleetcfg.apply.rollback`'s steps.
+Both take one :class:`RunEnv` (the connections, the journal, the callbacks).
 
 Halting
     Once more than ``max_failures`` hosts have failed (a failed host, or one
@@ -35,11 +36,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from fleetcfg.apply.batches import Batch, make_batches
-from fleetcfg.apply.hostrun import HostRun, RunContext, StepCallback, TargetResolver
+from fleetcfg.apply.batches import Batch, chunk_batches, make_batches
+from fleetcfg.apply.hostrun import HostRun, RunContext, TargetResolver
 from fleetcfg.apply.journal import Journal
+from fleetcfg.apply.machine import execute
 from fleetcfg.apply.report import (
     ApplyReport,
     HostResult,
@@ -47,14 +49,15 @@ from fleetcfg.apply.report import (
     StepRecord,
     StepStatus,
 )
-from fleetcfg.apply.rollback import RollbackRun
+from fleetcfg.apply.rollback import rollback_steps
+from fleetcfg.apply.steps import Step, apply_steps
 from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.parallel import DEFAULT_FORKS, Outcome, map_hosts
 from fleetcfg.host.service import DEFAULT_SERVICE, ServiceCommands
 from fleetcfg.host.state import DEFAULT_KEEP_BACKUPS
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.inventory.model import Rollout
-from fleetcfg.plan.model import Action, HostPlan, Plan
+from fleetcfg.plan.model import Action, HostFacts, HostPlan, Plan
 
 #: opens a transport to the host with this inventory name
 Connect = Callable[[str], Transport]
@@ -67,7 +70,7 @@ EventKind = Literal["run", "batch", "step", "host", "pause", "halt"]
 @dataclass(frozen=True)
 class ApplyEvent:
     kind: EventKind
-    batch: Batch | None = None
+    batch: Batch[Any] | None = None
     step: StepRecord | None = None
     result: HostResult | None = None
     seconds: float = 0.0
@@ -88,38 +91,56 @@ class ApplyOptions:
     poll_interval: float = 0.5
 
 
-@dataclass
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _default_service(name: str) -> ServiceCommands:
+    return DEFAULT_SERVICE
+
+
+@dataclass(frozen=True)
+class RunEnv:
+    """What an apply or rollback run talks to and reports through, built
+    once by the CLI (tests give fakes and a fake clock)."""
+
+    connect: Connect
+    #: the service commands of each host (inventory ``service``)
+    service_for: ServiceFor = _default_service
+    journal: Journal | None = None
+    on_event: EventCallback | None = None
+    cancel: threading.Event | None = None
+    mask: Callable[[str], str] = _same
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], datetime] = _now
+    user: str | None = None
+    control_host: str | None = None
+
+
+@dataclass(frozen=True)
 class _Job:
     host: str
-    plan: HostPlan
-    run: Callable[[Transport, StepCallback, int], HostResult]
+    steps: Callable[[], list[Step]]
+    #: the result's action until the host's run knows better
+    action: Action
+    #: the host's facts when planned (None: the run reads them)
+    facts: HostFacts | None = None
 
 
 class _Rolling:
     """The batch loop shared by apply and rollback."""
 
     def __init__(
-        self,
-        *,
-        command: str,
-        plan_id: str | None,
-        connect: Connect,
-        options: ApplyOptions,
-        journal: Journal | None,
-        on_event: EventCallback | None,
-        cancel: threading.Event | None,
-        mask: Callable[[str], str],
-        clock: Callable[[], float],
-        sleep: Callable[[float], None],
-        now: Callable[[], datetime],
-        user: str | None,
-        control_host: str | None,
+        self, command: str, plan_id: str | None, env: RunEnv, options: ApplyOptions
     ) -> None:
-        self.connect = connect
+        self.env = env
         self.options = options
-        self.journal = journal
-        self.on_event = on_event
-        self.stop = cancel if cancel is not None else threading.Event()
+        self.stop = env.cancel if env.cancel is not None else threading.Event()
         self.halting = False
         self.halt_reason = ""
         self.failures = 0
@@ -128,29 +149,30 @@ class _Rolling:
         self.ctx = RunContext(
             run_id=uuid.uuid4().hex[:12],
             command=command,
-            user=user or _user(),
-            control_host=control_host or socket.gethostname(),
+            user=env.user or _user(),
+            control_host=env.control_host or socket.gethostname(),
             pid=os.getpid(),
             plan_id=plan_id,
-            now=now,
-            clock=clock,
-            sleep=sleep,
-            mask=mask,
+            now=env.now,
+            clock=env.clock,
+            sleep=env.sleep,
+            mask=env.mask,
             keep_backups=options.keep_backups,
             break_lock=options.break_lock,
             poll_interval=options.poll_interval,
         )
+        self.report = ApplyReport(run_id=self.ctx.run_id, command=command, results=[])
 
     # -- events -----------------------------------------------------------------
 
     def emit(self, event: ApplyEvent) -> None:
         with self._lock:
-            if self.on_event is not None:
-                self.on_event(event)
+            if self.env.on_event is not None:
+                self.env.on_event(event)
 
     def log(self, event: str, **fields: object) -> None:
-        if self.journal is not None:
-            self.journal.write(event, self.ctx.run_id, fields)
+        if self.env.journal is not None:
+            self.env.journal.write(event, self.ctx.run_id, fields)
 
     def on_step(self, record: StepRecord) -> None:
         self.log(
@@ -165,14 +187,37 @@ class _Rolling:
 
     # -- the loop -------------------------------------------------------------------
 
-    def run(
+    def execute(
         self,
-        batches: list[tuple[Batch, list[_Job]]],
-        report: ApplyReport,
+        batches: Sequence[tuple[Batch[Any], list[_Job]]],
+        results: dict[str, HostResult],
+        order: Sequence[str],
+        *,
+        hosts_changing: int,
+    ) -> ApplyReport:
+        """Run the batches, journal the run's end; the report lists the
+        hosts in ``order``."""
+        try:
+            self._run(batches, results, hosts_changing=hosts_changing)
+        finally:
+            self.report.results = [results[h] for h in order if h in results]
+            self.log(
+                "run-end",
+                exit_code=self.report.exit_code,
+                summary=self.report.summary_line(),
+                halted=self.report.halted,
+                interrupted=self.report.interrupted,
+            )
+        return self.report
+
+    def _run(
+        self,
+        batches: Sequence[tuple[Batch[Any], list[_Job]]],
         results: dict[str, HostResult],
         *,
         hosts_changing: int,
     ) -> None:
+        report = self.report
         self.limit = self.options.rollout.max_failures_for(hosts_changing)
         report.batches = [b.names for b, _ in batches]
         for position, (batch, jobs) in enumerate(batches):
@@ -191,14 +236,29 @@ class _Rolling:
         report.halt_reason = self.halt_reason
         report.interrupted = self.stop.is_set() and not self.halting
 
-    def _run_batch(self, batch: Batch, jobs: list[_Job], results: dict[str, HostResult]) -> None:
+    def _run_host(self, job: _Job, transport: Transport, batch: int) -> HostResult:
+        run = HostRun(
+            job.host,
+            transport,
+            self.ctx,
+            service=self.env.service_for(job.host),
+            action=job.action,
+            facts=job.facts,
+            on_step=self.on_step,
+            batch=batch,
+        )
+        return execute(run, job.steps())
+
+    def _run_batch(
+        self, batch: Batch[Any], jobs: list[_Job], results: dict[str, HostResult]
+    ) -> None:
         def one(job: _Job) -> HostResult:
             try:
-                transport = self.connect(job.host)
+                transport = self.env.connect(job.host)
             except FleetcfgError as exc:
                 return _connect_failed(job, exc, self.ctx.mask, batch.index)
             try:
-                return job.run(transport, self.on_step, batch.index)
+                return self._run_host(job, transport, batch.index)
             finally:
                 with contextlib.suppress(Exception):  # closing must not hide the result
                     transport.close()
@@ -209,12 +269,12 @@ class _Rolling:
                 result = outcome.value
             elif outcome.cancelled:
                 why = self.halt_reason if self.halting else "interrupted before its turn"
-                result = HostResult(job.host, job.plan.action, HostStatus.NOT_REACHED, why)
+                result = HostResult(job.host, job.action, HostStatus.NOT_REACHED, why)
             else:
                 error = outcome.error
                 result = HostResult(
                     job.host,
-                    job.plan.action,
+                    job.action,
                     HostStatus.FAILED,
                     self.ctx.mask(str(error)) if error else "unknown error",
                     nothing_written=False,
@@ -267,7 +327,7 @@ class _Rolling:
     def _not_reached(self, jobs: Sequence[_Job], results: dict[str, HostResult]) -> None:
         why = self.halt_reason if self.halting else "interrupted before its turn"
         for job in jobs:
-            result = HostResult(job.host, job.plan.action, HostStatus.NOT_REACHED, why)
+            result = HostResult(job.host, job.action, HostStatus.NOT_REACHED, why)
             results[job.host] = result
             self.log("host-end", host=job.host, status=result.status.value, reason=why)
 
@@ -284,17 +344,13 @@ def _connect_failed(
 ) -> HostResult:
     result = HostResult(
         job.host,
-        job.plan.action,
+        job.action,
         HostStatus.FAILED,
         mask(f"cannot connect: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")),
         batch=batch,
     )
     result.steps.append(StepRecord(job.host, "connect", StepStatus.FAILED, result.reason))
     return result
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _skipped(host: HostPlan) -> HostResult:
@@ -309,44 +365,16 @@ def _skipped(host: HostPlan) -> HostResult:
 
 def apply_plan(
     plan: Plan,
+    env: RunEnv,
     *,
-    connect: Connect,
     targets: TargetResolver,
     options: ApplyOptions | None = None,
-    service_for: ServiceFor | None = None,
     group_order: Sequence[str] = (),
-    journal: Journal | None = None,
-    on_event: EventCallback | None = None,
-    cancel: threading.Event | None = None,
-    mask: Callable[[str], str] = lambda text: text,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    now: Callable[[], datetime] = _now,
-    user: str | None = None,
-    control_host: str | None = None,
 ) -> ApplyReport:
     """Execute ``plan`` (see the module docstring). ``targets`` gives the
-    exact bytes of each file (re-rendered; compared with the plan's hashes);
-    ``service_for`` the service commands of each host (inventory
-    ``service``)."""
+    exact bytes of each file (re-rendered; compared with the plan's hashes)."""
     options = options or ApplyOptions()
-    services = service_for or (lambda name: DEFAULT_SERVICE)
-    rolling = _Rolling(
-        command="apply",
-        plan_id=plan.plan_id,
-        connect=connect,
-        options=options,
-        journal=journal,
-        on_event=on_event,
-        cancel=cancel,
-        mask=mask,
-        clock=clock,
-        sleep=sleep,
-        now=now,
-        user=user,
-        control_host=control_host,
-    )
-    report = ApplyReport(run_id=rolling.ctx.run_id, command="apply", results=[])
+    rolling = _Rolling("apply", plan.plan_id, env, options)
     results: dict[str, HostResult] = {}
     for host in plan.hosts:
         if host.action not in (Action.WRITE, Action.RELOAD, Action.RESTART) or host.unreachable:
@@ -364,33 +392,11 @@ def apply_plan(
     )
 
     def job_for(host: HostPlan) -> _Job:
-        def run(transport: Transport, on_step: StepCallback, batch: int) -> HostResult:
-            return HostRun(
-                host,
-                transport,
-                rolling.ctx,
-                service=services(host.host),
-                on_step=on_step,
-                targets=targets,
-                batch=batch,
-            ).run()
-
-        return _Job(host.host, host, run)
+        return _Job(host.host, lambda: apply_steps(host, targets), host.action, host.facts)
 
     work = [(batch, [job_for(h) for h in batch.hosts]) for batch in batches]
     changing = sum(len(b.hosts) for b in batches)
-    try:
-        rolling.run(work, report, results, hosts_changing=changing)
-    finally:
-        report.results = [results[h.host] for h in plan.hosts if h.host in results]
-        rolling.log(
-            "run-end",
-            exit_code=report.exit_code,
-            summary=report.summary_line(),
-            halted=report.halted,
-            interrupted=report.interrupted,
-        )
-    return report
+    return rolling.execute(work, results, [h.host for h in plan.hosts], hosts_changing=changing)
 
 
 @dataclass(frozen=True)
@@ -404,50 +410,18 @@ class RollbackTarget:
 
 def rollback_hosts(
     hosts: Sequence[RollbackTarget],
+    env: RunEnv,
     *,
-    connect: Connect,
     options: ApplyOptions | None = None,
-    service_for: ServiceFor | None = None,
     files: Sequence[str] = (),
     backup: str | None = None,
     force: bool = False,
-    journal: Journal | None = None,
-    on_event: EventCallback | None = None,
-    cancel: threading.Event | None = None,
-    mask: Callable[[str], str] = lambda text: text,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    now: Callable[[], datetime] = _now,
-    user: str | None = None,
-    control_host: str | None = None,
 ) -> ApplyReport:
     """Restore the last backups on ``hosts`` (see :mod:`fleetcfg.apply.rollback`),
     in batches of the rollout's size (no canary), halting like apply."""
     options = options or ApplyOptions()
-    services = service_for or (lambda name: DEFAULT_SERVICE)
-    rolling = _Rolling(
-        command="rollback",
-        plan_id=None,
-        connect=connect,
-        options=options,
-        journal=journal,
-        on_event=on_event,
-        cancel=cancel,
-        mask=mask,
-        clock=clock,
-        sleep=sleep,
-        now=now,
-        user=user,
-        control_host=control_host,
-    )
-    report = ApplyReport(run_id=rolling.ctx.run_id, command="rollback", results=[])
-    placeholders = [
-        HostPlan(host=h.host, address=h.address, groups=list(h.groups), action=Action.RESTART)
-        for h in hosts
-    ]
-    rollout = options.rollout.model_copy(update={"canary": 0})
-    batches = make_batches(placeholders, rollout)
-    by_name = {h.host: h for h in hosts}
+    rolling = _Rolling("rollback", None, env, options)
+    batches = chunk_batches(list(hosts), options.rollout)
     rolling.log(
         "run-start",
         command="rollback",
@@ -459,37 +433,10 @@ def rollback_hosts(
         control_host=rolling.ctx.control_host,
     )
 
-    def job_for(placeholder: HostPlan) -> _Job:
-        target = by_name[placeholder.host]
-
-        def run(transport: Transport, on_step: StepCallback, batch: int) -> HostResult:
-            return RollbackRun(
-                target.host,
-                transport,
-                rolling.ctx,
-                service=services(target.host),
-                on_step=on_step,
-                files=files,
-                backup=backup,
-                force=force,
-                address=target.address,
-                groups=target.groups,
-                batch=batch,
-            ).run()
-
-        return _Job(placeholder.host, placeholder, run)
+    def job_for(target: RollbackTarget) -> _Job:
+        # a rollback restarts the daemon unless state.json says it wrote
+        # only client files (known once the host is locked)
+        return _Job(target.host, lambda: rollback_steps(files, backup, force=force), Action.RESTART)
 
     work = [(batch, [job_for(h) for h in batch.hosts]) for batch in batches]
-    results: dict[str, HostResult] = {}
-    try:
-        rolling.run(work, report, results, hosts_changing=len(hosts))
-    finally:
-        report.results = [results[h.host] for h in hosts if h.host in results]
-        rolling.log(
-            "run-end",
-            exit_code=report.exit_code,
-            summary=report.summary_line(),
-            halted=report.halted,
-            interrupted=report.interrupted,
-        )
-    return report
+    return rolling.execute(work, {}, [h.host for h in hosts], hosts_changing=len(hosts))

@@ -152,3 +152,12 @@ class LockError(FleetcfgError):
 class InternalError(FleetcfgError):
     """An unexpected exception (a bug in fleetcfg), wrapped so that it is
     reported against the host it happened on instead of aborting the run."""
+
+
+class StepFailedError(FleetcfgError):
+    """A step of apply or rollback failed on a host (``step`` names it: upload,
+    validate, restart, health, ...); the host is reported failed and recovered."""
+
+    def __init__(self, step: str, message: str, *, host: str | None = None) -> None:
+        super().__init__(message, host=host)
+        self.step = step

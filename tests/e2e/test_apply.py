@@ -34,7 +34,7 @@ from fleetcfg.apply.report import (
     ApplyReport,
     HostStatus,
 )
-from fleetcfg.apply.rollout import ApplyOptions, apply_plan
+from fleetcfg.apply.rollout import ApplyOptions, RunEnv, apply_plan
 from fleetcfg.cli.app import app
 from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner
@@ -168,10 +168,12 @@ def apply_repo(
     inventory = load_inventory(inventory_path)
     return apply_plan(
         plan,
-        connect=lambda name: open_transport(inventory.host(name), connector),
+        RunEnv(
+            connect=lambda name: open_transport(inventory.host(name), connector),
+            service_for=lambda name: inventory.host(name).service,
+        ),
         targets=RenderedTargets(inventory, Renderer(inventory, environ={})),
         options=ApplyOptions(rollout=inventory.rollout, **options),  # type: ignore[arg-type]
-        service_for=lambda name: inventory.host(name).service,
         group_order=list(inventory.groups),
     )
 

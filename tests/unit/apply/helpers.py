@@ -20,6 +20,7 @@ from fleetcfg.apply.rollout import (
     ApplyEvent,
     ApplyOptions,
     RollbackTarget,
+    RunEnv,
     apply_plan,
     rollback_hosts,
 )
@@ -112,31 +113,30 @@ class Setup:
         return ApplyOptions(rollout=Rollout.model_validate(base), forks=4, poll_interval=0.5)
 
     def apply(self, plan: Plan, *, options: ApplyOptions | None = None, **kw: Any) -> ApplyReport:
-        kw.setdefault("on_event", self.events.append)
         return apply_plan(
             plan,
-            connect=self.connect,
+            self.env(**kw),
             targets=RenderedTargets(self.inventory, Renderer(self.inventory, environ={})),
             options=options or self.options(),
-            service_for=lambda name: self.services.get(name, DEFAULT_SERVICE),
             group_order=list(self.inventory.groups),
-            journal=self.journal,
-            clock=self.clock.clock,
-            sleep=self.clock.sleep,
-            now=self.clock.now,
-            user="tester",
-            control_host="ctl",
-            **kw,
         )
 
     def rollback(self, names: Iterable[str], **kw: Any) -> ApplyReport:
         return rollback_hosts(
             [RollbackTarget(n) for n in names],
-            connect=self.connect,
+            self.env(),
             options=kw.pop("options", None) or self.options(),
+            **kw,
+        )
+
+    def env(self, **kw: Any) -> RunEnv:
+        """The fakes and the fake clock as a run's environment (``kw``
+        overrides: ``cancel``, ``on_event``, ...)."""
+        kw.setdefault("on_event", self.events.append)
+        return RunEnv(
+            connect=self.connect,
             service_for=lambda name: self.services.get(name, DEFAULT_SERVICE),
             journal=self.journal,
-            on_event=self.events.append,
             clock=self.clock.clock,
             sleep=self.clock.sleep,
             now=self.clock.now,

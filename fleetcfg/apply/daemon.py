@@ -1,0 +1,238 @@
+"""Daemon control: how apply reloads, restarts, checks and recovers dockerd on
+one host. Every reload or restart apply or rollback issues comes from here:
+either handed to the install program (:func:`action_commands`, so that it runs
+right after the replace in the same round trip) or run directly
+(:func:`act`, :func:`recover`).
+
+``reload``/``restart``
+    ``systemctl reset-failed`` + ``restart``, or ``reload``, as the plan says
+    (the inventory's ``service`` commands); nothing for client config.json
+    changes.
+``health`` [one round trip per check, while it waits]
+    the unit is active, ``docker info`` answers, with live-restore the
+    running containers are back to their count before the restart, and the
+    optional health command passes, within ``health_timeout``; after a
+    reload, the daemon's log must show it applied the file (dockerd handles
+    SIGHUP asynchronously and keeps its old settings when it refuses a file).
+``recover``
+    after the old files are put back: restart the daemon (or reload it, when a
+    reload failed and it still runs) and check its health again.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from fleetcfg.apply.hostrun import HostRun, first_lines
+from fleetcfg.apply.report import StepStatus
+from fleetcfg.core.errors import StepFailedError, TransportError
+from fleetcfg.dockerd.log import reload_outcome, start_error
+from fleetcfg.host.transport.base import CommandResult
+from fleetcfg.plan.model import Action
+
+DOCKER_INFO = ("docker", "info", "--format", "{{json .ContainersRunning}}")
+DOCKER_PS = ("docker", "ps", "-q")
+#: seconds to wait for dockerd to log the outcome of a reload (SIGHUP is
+#: handled asynchronously) before passing the host without that confirmation
+RELOAD_SETTLE = 10.0
+
+
+def action_name(action: Action) -> str:
+    return "restart" if action is Action.RESTART else "reload"
+
+
+def action_commands(run: HostRun) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(pre, action)``: what runs right after the replace (``pre``'s failure
+    is ignored)."""
+    if run.action is Action.RELOAD:
+        return (), run.service.reload
+    if run.action is Action.RESTART:
+        return run.service.reset_failed, run.service.restart
+    return (), ()
+
+
+def first_check(run: HostRun) -> dict[str, Any]:
+    """The health check the install program makes right after a restart."""
+    if run.action is not Action.RESTART:
+        return {}
+    return {
+        "status": run.service.status,
+        "info": DOCKER_INFO,
+        "health": run.service.health,
+        "want": run.baseline,
+    }
+
+
+def extra_reads(run: HostRun) -> dict[str, list[str]]:
+    """What the lock round trip also reads for the daemon: the host's clock
+    before a reload (to read the daemon's log since), the running containers
+    before a restart with live-restore."""
+    commands: dict[str, list[str]] = {}
+    if run.action is Action.RELOAD:
+        commands["time"] = ["date", "+%s"]
+    if run.action is Action.RESTART and run.live_restore:
+        commands["containers"] = list(DOCKER_PS)
+    return commands
+
+
+def store_extra_reads(run: HostRun, results: dict[str, CommandResult]) -> None:
+    containers = results.get("containers")
+    if containers is not None and containers.ok:
+        run.baseline = len(containers.stdout.split())
+    clock = results.get("time")
+    if clock is not None and clock.ok and clock.stdout.strip().isdigit():
+        run.host_time = clock.stdout.strip()
+
+
+def act(run: HostRun) -> None:
+    """Reload or restart as the run's action says (when no install program
+    did it: a rollback that only removes files)."""
+    started = run.ctx.clock()
+    if run.action is Action.RELOAD:
+        result = run.t.run(list(run.service.reload))
+        if not result.ok:
+            raise StepFailedError(
+                "reload",
+                f"`{' '.join(run.service.reload)}` failed: "
+                f"{first_lines(result.stderr or result.stdout)}",
+            )
+        run.step("reload", StepStatus.OK, " ".join(run.service.reload), started)
+    elif run.action is Action.RESTART:
+        result = restart(run)
+        if not result.ok:
+            why = daemon_error(run) or first_lines(result.stderr or result.stdout)
+            raise StepFailedError("restart", f"`{' '.join(run.service.restart)}` failed: {why}")
+        run.step("restart", StepStatus.OK, " ".join(run.service.restart), started)
+    else:
+        run.step("service", StepStatus.SKIPPED, "client config only: dockerd is not touched")
+
+
+def restart(run: HostRun) -> CommandResult:
+    if run.service.reset_failed:
+        return run.t.run_many([list(run.service.reset_failed), list(run.service.restart)])[1]
+    return run.t.run(list(run.service.restart))
+
+
+def daemon_error(run: HostRun) -> str | None:
+    """Why dockerd did not start, from its log (None: unknown)."""
+    if not run.service.logs:
+        return None
+    try:
+        logs = run.t.run(list(run.service.logs))
+    except TransportError:
+        return None
+    return start_error(logs.stdout) if logs.ok else None
+
+
+def _reload_log_command(run: HostRun) -> list[str]:
+    """The log command, limited to what the daemon logged since before the
+    reload when it is journalctl and the host's clock is known."""
+    logs = list(run.service.logs)
+    if logs and posixpath.basename(logs[0]) == "journalctl" and run.host_time:
+        logs += ["--since", f"@{run.host_time}"]
+    return logs
+
+
+def health(run: HostRun, *, after: Action, baseline: bool = True, step: str = "health") -> None:
+    """Poll until the daemon is healthy or ``health_timeout`` passes."""
+    if after not in (Action.RELOAD, Action.RESTART):
+        return
+    service = run.service
+    started = run.ctx.clock()
+    deadline = started + service.health_timeout
+    settle = started + min(RELOAD_SETTLE, service.health_timeout)
+    watch_reload = after is Action.RELOAD and bool(service.logs) and step == "health"
+    want = run.baseline if baseline else None
+    reload_note = ""
+    while True:
+        commands = [list(service.status), list(DOCKER_INFO)]
+        if service.health:
+            commands.append(list(service.health))
+        if watch_reload:
+            commands.append(_reload_log_command(run))
+        results = run.t.run_many(commands)
+        status, info = results[0], results[1]
+        checked = results[2] if service.health else None
+        problems: list[str] = []
+        if watch_reload:
+            outcome, error = reload_outcome(results[-1].stdout)
+            if outcome == "error":
+                run.step(step, StepStatus.FAILED, f"dockerd: {error}", started)
+                raise StepFailedError(step, f"dockerd refused the reloaded configuration: {error}")
+            if outcome == "ok":
+                watch_reload = False
+                reload_note = "; dockerd reloaded the file"
+            elif run.ctx.clock() >= settle:
+                watch_reload = False
+                reload_note = (
+                    "; the daemon's log does not confirm the reload"
+                    if outcome == "unseen"
+                    else "; dockerd has not finished reloading yet"
+                )
+            else:
+                problems.append("dockerd is reloading")
+        unit = status.stdout.strip() or status.stderr.strip() or f"exit {status.exit_status}"
+        if not status.ok:
+            problems.append(f"the daemon is {unit}")
+        running: int | None = None
+        if info.ok:
+            try:
+                running = int(info.stdout.strip())
+            except ValueError:
+                running = None
+        else:
+            problems.append(f"docker info: {first_lines(info.stderr or info.stdout, 200)}")
+        if checked is not None and not checked.ok:
+            problems.append(
+                f"`{' '.join(service.health)}` exits {checked.exit_status}: "
+                f"{first_lines(checked.stderr or checked.stdout, 200)}"
+            )
+        if not problems and want is not None and running is not None and running < want:
+            problems.append(f"{running} of the {want} containers that ran before are running")
+        if not problems:
+            count = f", {running} containers running" if running is not None else ""
+            run.step(
+                step,
+                StepStatus.OK,
+                f"daemon active, docker info answers{count}{reload_note}",
+                started,
+            )
+            return
+        if unit == "failed" or run.ctx.clock() >= deadline:
+            why = daemon_error(run) if not status.ok or not info.ok else None
+            detail = "; ".join(problems) + (f"; dockerd: {why}" if why else "")
+            run.step(step, StepStatus.FAILED, detail, started)
+            within = f" within {service.health_timeout:g}s" if unit != "failed" else ""
+            raise StepFailedError(step, f"not healthy after the {after.value}{within}: {detail}")
+        run.ctx.sleep(run.ctx.poll_interval)
+
+
+def recover(run: HostRun) -> None:
+    """After the old files are back: bring the daemon back with them."""
+    if run.daemon_change is None:
+        return
+    started = run.ctx.clock()
+    status = run.t.run(list(run.service.status))
+    if run.action is Action.RELOAD and status.ok:
+        result = run.t.run(list(run.service.reload))
+        again = Action.RELOAD
+        command = run.service.reload
+    else:
+        result = restart(run)
+        again = Action.RESTART
+        command = run.service.restart
+    if not result.ok:
+        why = daemon_error(run) or first_lines(result.stderr or result.stdout)
+        run.step("recover", StepStatus.FAILED, f"`{' '.join(command)}` failed: {why}", started)
+        run.result.recovered = False
+        run.result.reason += f"; the daemon does not start with the restored file either: {why}"
+        return
+    run.step("recover", StepStatus.OK, " ".join(command), started)
+    try:
+        health(run, after=again, baseline=False, step="recover-health")
+    except StepFailedError as failed:
+        run.result.recovered = False
+        run.result.reason += f"; after the rollback: {failed.message}"
+        return
+    run.result.recovered = True

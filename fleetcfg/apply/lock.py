@@ -1,0 +1,220 @@
+"""The host's lock: take it (and read what the run needs in the same round
+trip), break it on request, release it.
+
+``lock`` [1 round trip]
+    create ``/etc/docker/.fleetcfg/{,backups}`` (0700), ``mkdir`` the lock
+    (atomic) and write its ``owner.json`` (:data:`~fleetcfg.host.programs.LOCK_PROGRAM`);
+    in the same round trip read state.json, the live files and whatever the
+    run asks for. A held lock refuses the host (:class:`LockError`), naming
+    the holder.
+``unlock``
+    delete the backups the new state.json dropped, remove the lock.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Callable, Mapping
+
+from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines
+from fleetcfg.apply.phases import Phase
+from fleetcfg.apply.report import StepStatus
+from fleetcfg.core.errors import LockError, StepFailedError
+from fleetcfg.host.programs import lock_argv
+from fleetcfg.host.state import (
+    BACKUP_DIR,
+    LOCK_DIR,
+    LOCK_OWNER_PATH,
+    STATE_DIR,
+    STATE_PATH,
+    HostState,
+    LockOwner,
+    StateFileError,
+    backup_path,
+)
+from fleetcfg.host.transport.base import CommandResult
+from fleetcfg.plan.model import FileKind
+
+#: more reads once the lock is held: gets the lock round trip's results,
+#: returns results of its own (e.g. rollback's live files and backups)
+AfterLock = Callable[[dict[str, CommandResult]], dict[str, CommandResult]]
+
+
+def lock(
+    run: HostRun, reads: Mapping[str, list[str]] | None = None, after: AfterLock | None = None
+) -> dict[str, CommandResult]:
+    """Take the lock and read state.json, the live files of ``run.changes``
+    and ``reads`` in the same round trip; returns every result."""
+    started = run.ctx.clock()
+    owner = run.ctx.owner().to_bytes()
+    commands: dict[str, list[str]] = {
+        "lock": lock_argv(STATE_DIR, BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, owner),
+        "state": ["cat", STATE_PATH],
+    }
+    commands.update(file_reads(run))
+    commands.update(reads or {})
+    run.reach(Phase.LOCKING)
+    results = run.run_keyed(commands)
+    _take(run, results["lock"])
+    _read_state(run, results["state"])
+    if after is not None:
+        results.update(after(results))
+    store_reads(run, results)
+    run.step("lock", StepStatus.OK, f"locked {LOCK_DIR} (run {run.ctx.run_id})", started)
+    return results
+
+
+def file_reads(run: HostRun) -> dict[str, list[str]]:
+    """Read each live file to change (and whether a client file's folder exists)."""
+    commands: dict[str, list[str]] = {}
+    for index, change in enumerate(run.changes):
+        commands[f"file:{index}"] = ["cat", change.path]
+        if change.kind is not FileKind.DAEMON:
+            commands[f"dir:{index}"] = ["test", "-d", posixpath.dirname(change.path)]
+    return commands
+
+
+def store_reads(run: HostRun, results: Mapping[str, CommandResult]) -> None:
+    for index, change in enumerate(run.changes):
+        _read_live(change, results[f"file:{index}"])
+        parent = results.get(f"dir:{index}")
+        change.parent_exists = parent is None or parent.ok
+
+
+def _read_live(change: FileChange, result: CommandResult) -> None:
+    if result.ok:
+        change.live, change.live_exists = result.stdout_bytes, True
+    elif "No such file" in result.stderr:
+        change.live, change.live_exists = None, False
+    else:
+        raise StepFailedError("lock", f"cannot read {change.path}: {first_lines(result.stderr)}")
+
+
+def _take(run: HostRun, result: CommandResult) -> None:
+    if result.exit_status == 0:
+        run.reach(Phase.LOCKED)
+        return
+    run.reach(Phase.NEW)  # the lock is not this run's
+    if result.exit_status == 4:
+        why = first_lines(result.stderr) or "write error"
+        if "No space left on device" in why:
+            why = f"no space left on device in {STATE_DIR}"
+        raise StepFailedError(
+            "lock",
+            f"cannot record the lock's owner in {LOCK_OWNER_PATH}: {why} (nothing was changed)",
+        )
+    if result.exit_status != 3:
+        raise StepFailedError(
+            "lock",
+            f"cannot create {LOCK_DIR}: {first_lines(result.stderr) or 'mkdir failed'} "
+            "(fleetcfg needs root on the host: connect as root or set ssh.become)",
+        )
+    holder = LockOwner.from_bytes(result.stdout_bytes) if result.stdout.strip() else None
+    if not run.ctx.break_lock:
+        message = held_message(run, holder)
+        run.step("lock", StepStatus.FAILED, message)
+        raise LockError(message)
+    _break(run, holder)
+
+
+def held_message(run: HostRun, holder: LockOwner | None) -> str:
+    if holder is None:
+        who = (
+            "a run that recorded no owner (it may have died while taking the lock, "
+            "or be taking it right now)"
+        )
+    else:
+        who = holder.describe(run.ctx.now())
+        if holder.control_host == run.ctx.control_host and not pid_alive(holder.pid):
+            who += "; that process is gone from this machine, so the lock is stale"
+    return (
+        f"locked by {who}: {LOCK_DIR} exists on the host. If no fleetcfg run is "
+        "working on this host any more, check it (fleetcfg plan) and run again with "
+        "--break-lock"
+    )
+
+
+def _break(run: HostRun, holder: LockOwner | None) -> None:
+    who = holder.describe(run.ctx.now()) if holder else "no recorded owner"
+    owner = run.ctx.owner().to_bytes()
+    run.reach(Phase.LOCKING)
+    results = run.t.run_many(
+        [
+            ["rm", "-f", LOCK_OWNER_PATH],
+            ["rmdir", LOCK_DIR],
+            lock_argv(STATE_DIR, BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, owner),
+        ]
+    )
+    if results[2].exit_status != 0:
+        run.reach(Phase.NEW)
+        raise LockError(
+            f"--break-lock could not take the lock held by {who}: "
+            f"{first_lines(results[1].stderr or results[2].stderr) or 'held again'}"
+        )
+    run.reach(Phase.LOCKED)
+    run.step("break-lock", StepStatus.OK, f"broke the lock held by {who}")
+
+
+def _read_state(run: HostRun, raw: CommandResult) -> None:
+    if not raw.ok:
+        if "No such file" not in raw.stderr:
+            raise StepFailedError("lock", f"cannot read {STATE_PATH}: {first_lines(raw.stderr)}")
+        return
+    try:
+        run.state = HostState.from_bytes(raw.stdout_bytes)
+    except StateFileError as exc:
+        aside = f"{STATE_PATH}.unreadable-{run.ctx.run_id}"
+        run.t.run(["cp", "-p", STATE_PATH, aside])
+        run.step("state", StepStatus.SKIPPED, f"{exc}; kept it as {aside} and started afresh")
+
+
+# -- releasing ------------------------------------------------------------------------
+
+
+def unlock_commands(run: HostRun, *, prune: bool) -> list[list[str]]:
+    pruned = [backup_path(n) for n in run.pruned] if prune else []
+    return [["rm", "-f", "--", *pruned, LOCK_OWNER_PATH], ["rmdir", "--", LOCK_DIR]]
+
+
+def unlock_note(run: HostRun, *, prune: bool) -> str:
+    old = f"deleted {len(run.pruned)} old backups; " if prune and run.pruned else ""
+    return f"{old}removed {LOCK_DIR}"
+
+
+def unlock(run: HostRun, *, prune: bool = True) -> None:
+    """Remove the lock (and, with ``prune``, the backups state.json dropped)."""
+    started = run.ctx.clock()
+    results = run.t.run_many(unlock_commands(run, prune=prune))
+    run.reach(Phase.UNLOCKED)
+    if not results[-1].ok:
+        run.step(
+            "unlock",
+            StepStatus.FAILED,
+            f"cannot remove {LOCK_DIR}: {first_lines(results[-1].stderr)}",
+            started,
+        )
+        return
+    run.step("unlock", StepStatus.OK, unlock_note(run, prune=prune), started)
+
+
+def reclaim(run: HostRun) -> None:
+    """The connection dropped while taking the lock: remove it if it names
+    this run as its owner."""
+    owner = run.t.run(["cat", LOCK_OWNER_PATH])
+    holder = LockOwner.from_bytes(owner.stdout_bytes) if owner.ok else None
+    if holder is not None and holder.run_id == run.ctx.run_id:
+        run.reach(Phase.LOCKED)
+        unlock(run, prune=False)
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

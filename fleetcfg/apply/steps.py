@@ -1,0 +1,434 @@
+"""The steps of one host's apply, as small functions over a
+:class:`~fleetcfg.apply.hostrun.HostRun` (rollback shares all but the first
+two, see :mod:`fleetcfg.apply.rollback`). Round trips in brackets: four for
+a host whose change passes.
+
+``lock`` [1]
+    :func:`fleetcfg.apply.lock.lock`, also reading the host's clock before a
+    reload and the running containers before a restart with live-restore.
+``recheck``
+    the live files still hash as the plan says, and the target re-rendered
+    from the inventory (for the live content) hashes as the plan says;
+    otherwise the host is refused as stale (:class:`StalePlanError`), saying
+    what changed.
+``validate-model``
+    fleetcfg's own validation of the exact bytes for the host's Engine version.
+``upload``, ``validate``, ``backup``, ``replace``, ``state``, ``reload``/``restart`` [2]
+    one program per file (:data:`~fleetcfg.host.programs.INSTALL_PROGRAM`),
+    each step only after the one before succeeded: the new file goes to a
+    ``mktemp`` file next to its target with the target's mode and owner
+    (size and sha256 checked, fsynced); ``dockerd --validate --config-file
+    <upload> <the unit's flags>`` (Engine 23.0+; ``--config-file`` and
+    unexpanded ``$VARS`` left out); ``cp -p`` of the live file into
+    ``backups/``; ``mv`` of the upload over the target (a rename: the file is
+    the old one or the new one, never a mix) and fsync of the folder;
+    state.json; the reload or restart :mod:`~fleetcfg.apply.daemon` gives
+    (nothing for client config.json changes). A rejected or failed upload
+    leaves the target untouched and no backup behind.
+``health`` [3, more while it waits]
+    :func:`fleetcfg.apply.daemon.health`.
+``unlock`` [4]
+    :func:`fleetcfg.apply.lock.unlock`.
+
+A failure is recovered by phase: :mod:`fleetcfg.apply.machine`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from typing import Any
+
+from fleetcfg.apply import daemon
+from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver, first_lines, short
+from fleetcfg.apply.lock import lock, unlock, unlock_commands, unlock_note
+from fleetcfg.apply.phases import Phase
+from fleetcfg.apply.report import StepStatus
+from fleetcfg.core.errors import FleetcfgError, StalePlanError, StepFailedError
+from fleetcfg.core.findings import Severity
+from fleetcfg.dockerd.flags import validate_argv
+from fleetcfg.dockerd.validation import check_client_bytes, check_daemon_bytes
+from fleetcfg.host.programs import STAGE, Check, Install, check_of, install_failure, stage_of
+from fleetcfg.host.programs import steps_done as program_steps
+from fleetcfg.host.state import (
+    STATE_PATH,
+    BackupRecord,
+    FileRecord,
+    HostState,
+    backup_name,
+    backup_path,
+    prune_backups,
+    utc_stamp,
+)
+from fleetcfg.plan.model import Action, FileKind, FilePlan, HostPlan
+
+Step = Callable[[HostRun], None]
+
+
+def apply_steps(plan: HostPlan, targets: TargetResolver) -> list[Step]:
+    """The steps that apply ``plan`` on its host."""
+
+    def take_lock(run: HostRun) -> None:
+        run.changes = [_change_of(fp) for fp in plan.files if fp.changed]
+        results = lock(run, daemon.extra_reads(run))
+        daemon.store_extra_reads(run, results)
+
+    def recheck(run: HostRun) -> None:
+        recheck_plan(run, plan, targets)
+
+    return [take_lock, recheck, validate_model, commit, health_gate, finish]
+
+
+def _change_of(fp: FilePlan) -> FileChange:
+    return FileChange(
+        path=fp.path,
+        kind=fp.kind,
+        user=fp.user,
+        mode=fp.mode,
+        owner=fp.owner,
+        group=fp.group,
+        expect_live=fp.live_sha256,
+        live_mode=fp.live_mode,
+        live_owner=fp.live_owner,
+        live_group=fp.live_group,
+    )
+
+
+# -- recheck --------------------------------------------------------------------------
+
+
+def refuse_stale(run: HostRun, problems: list[str], started: float, what_now: str) -> None:
+    run.step("recheck", StepStatus.FAILED, "; ".join(problems), started)
+    raise StalePlanError("; ".join(problems) + what_now, host=run.host)
+
+
+def recheck_plan(run: HostRun, plan: HostPlan, targets: TargetResolver) -> None:
+    started = run.ctx.clock()
+    problems: list[str] = []
+    for change in run.changes:
+        if change.live_sha256 != change.expect_live:
+            problems.append(
+                f"{change.path} changed since the plan (sha256 {short(change.expect_live)} "
+                f"in the plan, {short(change.live_sha256)} now)" + _who_wrote(run, change)
+            )
+    if problems:
+        refuse_stale(run, problems, started, ": run fleetcfg plan again")
+    for change in run.changes:
+        fp = next(f for f in plan.files if f.path == change.path)
+        try:
+            change.new = targets(plan, fp, change.live)
+        except FleetcfgError as exc:
+            raise StepFailedError(
+                "recheck", f"cannot render the target of {change.path}: {exc}"
+            ) from None
+        if change.new_sha256 != fp.target_sha256:
+            problems.append(
+                f"the target of {change.path} rendered from the inventory changed since "
+                f"the plan (sha256 {short(fp.target_sha256)} in the plan, "
+                f"{short(change.new_sha256)} now): inventory.yaml, a profile or an "
+                "env()/file() value was edited"
+            )
+    if problems:
+        refuse_stale(run, problems, started, ": run fleetcfg plan again")
+    run.step("recheck", StepStatus.OK, "live files and targets match the plan", started)
+
+
+def _who_wrote(run: HostRun, change: FileChange) -> str:
+    record = run.state.record(change.path)
+    if record is None:
+        return ""
+    if record.sha256 == change.live_sha256:
+        return f"; fleetcfg {record.command} by {record.written_by} wrote it at {record.written_at}"
+    return "; it was edited outside fleetcfg"
+
+
+# -- model validation -----------------------------------------------------------------
+
+
+def validate_model(run: HostRun) -> None:
+    started = run.ctx.clock()
+    notes: list[str] = []
+    for change in run.changes:
+        if change.new is None:
+            continue
+        if change.kind is FileKind.DAEMON:
+            check: Any = check_daemon_bytes(change.new, file=change.path, engine=run.engine)
+            what = f"Engine {run.engine.short}"
+        else:
+            check = check_client_bytes(change.new, file=change.path)
+            what = "the docker CLI"
+        errors = [f for f in check.findings if f.severity is Severity.ERROR]
+        if errors:
+            shown = "; ".join(f"{f.rule} {f.path or ''}: {f.message}".strip() for f in errors[:3])
+            raise StepFailedError(
+                "validate-model",
+                f"fleetcfg's validation for {what} rejects the new {change.path}: {shown}",
+            )
+        notes.append(f"{change.path} valid for {what}")
+    run.step("validate-model", StepStatus.OK, "; ".join(notes), started)
+
+
+# -- upload, validate, backup, replace, state, reload/restart -------------------------
+
+
+def commit(run: HostRun) -> None:
+    """Everything from the upload to the reload or restart, each step only
+    after the one before succeeded: one round trip per file; the last file's
+    program also records state.json and runs the reload or restart."""
+    moment = run.ctx.now()
+    for change in run.changes:
+        name = backup_name(change.path, moment) if change.live_exists else None
+        sha = change.live_sha256 if change.live_exists else None
+        change.backup = BackupRecord(name, sha, utc_stamp(moment), run.ctx.run_id)
+    for change in run.changes:
+        if not change.parent_exists and change.new is not None:
+            _make_parent(run, change)
+    installs = [c for c in run.changes if c.new is not None]
+    for change in run.changes:
+        if change.new is None:
+            _remove(run, change)
+    for index, change in enumerate(installs):
+        _install(run, change, last=index == len(installs) - 1)
+    if not installs:
+        record_state(run)
+        run.reach(Phase.ACTED if run.action in (Action.RELOAD, Action.RESTART) else run.phase)
+        daemon.act(run)
+
+
+def health_gate(run: HostRun) -> None:
+    if run.phase < Phase.HEALTHY:
+        daemon.health(run, after=run.action)
+        run.reach(Phase.HEALTHY)
+
+
+def finish(run: HostRun) -> None:
+    if run.phase.holds_lock:
+        unlock(run, prune=True)
+
+
+def _validate_command(run: HostRun, change: FileChange) -> list[str]:
+    if change.kind is not FileKind.DAEMON or not run.facts.has_validate:
+        return []
+    return validate_argv(STAGE, run.flags.flags)
+
+
+def _reached(done: list[str], action: tuple[str, ...]) -> Phase:
+    """The phase an install program's finished steps show."""
+    for name, phase in (("unlock", Phase.UNLOCKED), ("health", Phase.HEALTHY)):
+        if name in done:
+            return phase
+    if "state" in done:
+        return Phase.ACTED if action else Phase.RECORDED
+    return Phase.REPLACED if "replace" in done else Phase.STAGED
+
+
+def _install(run: HostRun, change: FileChange, *, last: bool) -> None:
+    assert change.new is not None
+    started = run.ctx.clock()
+    pre, action = daemon.action_commands(run) if last else ((), ())
+    state = new_state(run, restored=False) if last else None
+    backup = change.backup
+    finish_commands: list[list[str]] = []
+    if last and run.action in (Action.RESTART, Action.WRITE):
+        finish_commands = unlock_commands(run, prune=True)
+    program = Install(
+        target=change.path,
+        content=change.new,
+        mode=change.mode,
+        owner=change.owner,
+        group=change.group,
+        backup=backup_path(backup.name) if backup is not None and backup.name else None,
+        validate=_validate_command(run, change),
+        state_path=STATE_PATH if last else None,
+        state=state.to_bytes() if state is not None else None,
+        pre=pre,
+        action=action,
+        finish=finish_commands,
+        **(daemon.first_check(run) if last else {}),
+    )
+    before = run.phase
+    # until the host answers: the phase whose recovery undoes all it may do
+    change.maybe_replaced = True
+    run.reach(Phase.REPLACED if not last else Phase.ACTED if action else Phase.RECORDED)
+    result = run.t.run(program.argv(), stdin=change.new)
+    done = program_steps(result)
+    change.maybe_replaced = "replace" in done
+    run.reach(max(before, _reached(done, action)))
+    if change.maybe_replaced:
+        run.result.nothing_written = False
+        run.result.written.append(change.path)
+    if "backup" in done and backup is not None and backup.name:
+        run.result.backups.append(backup.name)
+    _report_install(run, change, done, started, check_of(result))
+    failure = install_failure(result)
+    if failure is None:
+        return
+    step, what = failure
+    if step in ("health", "unlock"):
+        return  # not healthy yet, or not unlocked: the next steps go on
+    output = first_lines(result.stderr or "")
+    stage = stage_of(result)
+    if stage:
+        output = output.replace(stage, change.path)
+    what = what.format(path=change.path)
+    if "No space left on device" in output:
+        output = f"no space left on device in {posixpath.dirname(change.path)}"
+    if step == "validate":
+        flags = " ".join(run.flags.flags) or "no flags"
+        run.step("validate", StepStatus.FAILED, output, started)
+        raise StepFailedError(
+            "validate",
+            f"dockerd --validate rejects the new {change.path} with the unit's flags "
+            f"({flags}){_dropped_note(run)}: {output}",
+        )
+    if step == "action":
+        why = daemon.daemon_error(run) if run.action is Action.RESTART else None
+        name = daemon.action_name(run.action)
+        run.step(name, StepStatus.FAILED, why or output, started)
+        raise StepFailedError(
+            name, f"`{' '.join(action)}` failed: {why or output or 'no error output'}"
+        )
+    unchanged = "" if not run.result.nothing_written else " (nothing was changed)"
+    run.step(step, StepStatus.FAILED, f"{what}: {output}", started)
+    raise StepFailedError(step, f"{what}: {output or 'no error output'}{unchanged}")
+
+
+def _dropped_note(run: HostRun) -> str:
+    if not run.flags.dropped:
+        return ""
+    return f" (left out of the unit's flags: {' '.join(run.flags.dropped)})"
+
+
+_PROGRAM_STEPS = ("upload", "validate", "backup", "replace", "state", "action", "health", "unlock")
+
+
+def _report_install(
+    run: HostRun, change: FileChange, done: list[str], started: float, check: Check | None
+) -> None:
+    """Journal the steps one install round trip finished, in order (their
+    time is on the last of them)."""
+    assert change.new is not None
+    action = daemon.action_commands(run)[1] if "state" in done else ()
+    backup = change.backup
+    details = {
+        "upload": f"{change.path}: {len(change.new)} bytes, {change.mode:04o} "
+        f"{change.owner}:{change.group}, uploaded next to it",
+        "validate": f"dockerd --validate with {' '.join(run.flags.flags) or 'no flags'}: "
+        f"configuration OK{_dropped_note(run)}",
+        "backup": backup_path(backup.name) if backup is not None and backup.name else "",
+        "replace": f"{change.path} sha256 {short(change.new_sha256)}",
+        "state": f"recorded in {STATE_PATH}",
+        "action": " ".join(action),
+        "health": "daemon active, docker info answers"
+        + (f", {check.info} containers running" if check and check.info.isdigit() else ""),
+        "unlock": unlock_note(run, prune=True),
+    }
+    entries: list[tuple[str, StepStatus, str]] = []
+    for name in _PROGRAM_STEPS:
+        if name in done:
+            shown = daemon.action_name(run.action) if name == "action" else name
+            entries.append((shown, StepStatus.OK, details[name]))
+        elif name == "validate" and "upload" in done and change.kind is FileKind.DAEMON:
+            if not run.facts.has_validate:
+                engine = run.facts.engine_version or "(unknown)"
+                entries.append(
+                    (
+                        "validate",
+                        StepStatus.SKIPPED,
+                        f"dockerd {engine} has no --validate (Engine 23.0+); fleetcfg's "
+                        f"validation for Engine {run.engine.short} passed",
+                    )
+                )
+        elif name == "backup" and "replace" in done and backup is not None and backup.absent:
+            entries.append(("backup", StepStatus.SKIPPED, f"{change.path} is new"))
+        elif name == "action" and "state" in done and not action:
+            entries.append(
+                ("service", StepStatus.SKIPPED, "client config only: dockerd is not touched")
+            )
+    for index, (name, status, detail) in enumerate(entries):
+        run.step(name, status, detail, started if index == len(entries) - 1 else 0.0)
+
+
+def _remove(run: HostRun, change: FileChange) -> None:
+    """Rollback to "the file did not exist": back it up, then remove it."""
+    started = run.ctx.clock()
+    backup = change.backup
+    if change.live_exists and backup is not None and backup.name:
+        run.reach(max(run.phase, Phase.STAGED))
+        copied = run.t.run(["cp", "-p", change.path, backup_path(backup.name)])
+        if not copied.ok:
+            raise StepFailedError(
+                "backup",
+                f"cannot back up {change.path}: {first_lines(copied.stderr)} (nothing was changed)",
+            )
+        run.result.backups.append(backup.name)
+        run.step("backup", StepStatus.OK, backup_path(backup.name), started)
+    change.maybe_replaced = True
+    run.reach(max(run.phase, Phase.REPLACED))
+    removed = run.t.run(["rm", "-f", change.path])
+    if not removed.ok:
+        change.maybe_replaced = False
+        raise StepFailedError(
+            "replace", f"cannot remove {change.path}: {first_lines(removed.stderr)}"
+        )
+    run.result.nothing_written = False
+    run.result.written.append(change.path)
+    run.step("replace", StepStatus.OK, f"removed {change.path}", started)
+
+
+def _make_parent(run: HostRun, change: FileChange) -> None:
+    parent = posixpath.dirname(change.path)
+    results = run.t.run_many(
+        [["mkdir", "-m", "0700", parent], ["chown", f"{change.owner}:{change.group}", parent]]
+    )
+    if not results[0].ok and "File exists" not in results[0].stderr:
+        raise StepFailedError("upload", f"cannot create {parent}: {first_lines(results[0].stderr)}")
+    if not results[1].ok:
+        raise StepFailedError(
+            "upload", f"cannot give {parent} to {change.owner}: {first_lines(results[1].stderr)}"
+        )
+
+
+# -- state ----------------------------------------------------------------------------
+
+
+def new_state(run: HostRun, *, restored: bool) -> HostState:
+    """state.json after this run (``restored``: after putting the old files back)."""
+    state = run.state
+    moment = utc_stamp(run.ctx.now())
+    run.pruned = []
+    for change in run.changes:
+        old = state.record(change.path)
+        backups = old.backups if old else ()
+        if change.backup is not None and change.backup not in backups:
+            backups = (*backups, change.backup)
+        if restored:
+            sha = change.live_sha256
+            command = f"{run.ctx.command} (rolled back)"
+        else:
+            sha = change.new_sha256
+            command = run.ctx.command
+            backups, dropped = prune_backups(backups, run.ctx.keep_backups)
+            run.pruned.extend(dropped)
+        record = FileRecord(
+            path=change.path,
+            kind=change.kind.value,
+            user=change.user,
+            sha256=sha,
+            written_at=moment,
+            written_by=run.ctx.written_by,
+            run_id=run.ctx.run_id,
+            plan_id=run.ctx.plan_id,
+            command=command,
+            backups=backups,
+            extra=old.extra if old else {},
+        )
+        state = state.with_record(record)
+    return state
+
+
+def record_state(run: HostRun) -> None:
+    started = run.ctx.clock()
+    run.t.write_file(STATE_PATH, new_state(run, restored=False).to_bytes(), mode=0o600)
+    run.reach(max(run.phase, Phase.RECORDED))
+    run.step("state", StepStatus.OK, f"recorded in {STATE_PATH}", started)
