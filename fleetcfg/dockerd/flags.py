@@ -15,6 +15,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fleetcfg.dockerd.keys import BOOL_FLAGS
+
 _ARGV_RE = re.compile(r"argv\[\]=(.*?)(?: ; [a-z_]+=|\s*\}\s*$|$)")
 
 
@@ -68,3 +70,85 @@ def validate_flags(exec_start: Sequence[str]) -> ValidateFlags:
 def validate_argv(config_file: str, flags: Sequence[str]) -> list[str]:
     """``dockerd --validate --config-file FILE FLAGS...``"""
     return ["dockerd", "--validate", "--config-file", config_file, *flags]
+
+
+#: the daemon.json dockerd reads without --config-file
+DAEMON_JSON = "/etc/docker/daemon.json"
+
+
+#: single-letter dockerd flags -> long names
+SHORT_FLAGS = {
+    "H": "host",
+    "D": "debug",
+    "l": "log-level",
+    "G": "group",
+    "b": "bridge",
+    "s": "storage-driver",
+    "p": "pidfile",
+    "g": "graph",
+    "e": "exec-driver",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """One flag on dockerd's command line, as written."""
+
+    name: str  # the long name
+    written: str  # e.g. "-H fd://" or "--debug"
+    value: str | None = None
+
+
+def parse_flags(args: Sequence[str]) -> list[Flag]:
+    """dockerd's flags (pflag syntax: ``--name=value``, ``--name value``,
+    ``-H value``, ``-Hvalue``, ``-D``)."""
+    flags: list[Flag] = []
+    items = list(args)
+    i = 0
+    while i < len(items):
+        arg = items[i]
+        i += 1
+        if arg == "--":
+            break
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, value = arg[2:].partition("=")
+            if eq:
+                flags.append(Flag(name, arg, value))
+            elif name in BOOL_FLAGS:
+                flags.append(Flag(name, arg))
+            elif i < len(items) and not items[i].startswith("-"):
+                flags.append(Flag(name, f"{arg} {items[i]}", items[i]))
+                i += 1
+            else:
+                flags.append(Flag(name, arg))
+        elif arg.startswith("-") and len(arg) > 1:
+            letters = arg[1:]
+            j = 0
+            while j < len(letters):
+                letter = letters[j]
+                name = SHORT_FLAGS.get(letter, letter)
+                rest = letters[j + 1 :]
+                if name in BOOL_FLAGS:
+                    flags.append(Flag(name, f"-{letter}"))
+                    j += 1
+                    continue
+                if rest.startswith("="):
+                    rest = rest[1:]
+                if rest:
+                    flags.append(Flag(name, f"-{letter}{rest}", rest))
+                elif i < len(items):
+                    flags.append(Flag(name, f"-{letter} {items[i]}", items[i]))
+                    i += 1
+                else:
+                    flags.append(Flag(name, f"-{letter}"))
+                break
+    return flags
+
+
+def config_file_of(args: Sequence[str], default: str = DAEMON_JSON) -> str:
+    """The ``--config-file`` on dockerd's command line, else ``default``."""
+    path = default
+    for flag in parse_flags(args):
+        if flag.name == "config-file" and flag.value:
+            path = flag.value
+    return path

@@ -42,11 +42,14 @@ from types import MappingProxyType
 from typing import Any
 
 from fleetcfg.core.versions import EngineVersion
+from fleetcfg.host.programs.base import identify
 from fleetcfg.host.transport.base import CommandResult
 from tests.fakes import programs as fakeapply
 from tests.fakes.transport import FakeTransport, FakeUnhandledCommandError
 
 DAEMON_JSON = "/etc/docker/daemon.json"
+FACTS_FILES = "facts_files"
+FACTS_UNIT = "facts_unit"
 UNIT = "docker.service"
 UNIT_PATH = "/lib/systemd/system/docker.service"
 DEBIAN_EXEC_START = ("/usr/sbin/dockerd", "-H", "fd://", "$DOCKER_OPTS")
@@ -469,19 +472,19 @@ class FakeDockerHost(FakeTransport):
     def _program(
         self, argv: tuple[str, ...], stdin: bytes | None, fake: FakeTransport
     ) -> CommandResult:
-        program = argv[2] if len(argv) > 2 else ""
-        first = program.split("\n", 1)[0].strip()
-        args = list(argv[4:])
-        if fakeapply.emulates(first):
-            return fakeapply.run_program(self, first, args, stdin)
-        if first == "# fleetcfg-facts: files v1" and args:
-            return self._files_program(args[0], args[1:])
-        if first == "# fleetcfg-facts: unit v1" and args:
-            return self._unit_program(args[0])
+        program = identify(argv, [*fakeapply.NAMES, FACTS_FILES, FACTS_UNIT])
+        if program is not None:
+            args, rest = program.parse(argv)
+            if program.name == FACTS_FILES:
+                return self._files_program(args["rel"], rest)
+            if program.name == FACTS_UNIT:
+                return self._unit_program(args["unit"])
+            return fakeapply.run_program(self, program, args, stdin)
+        first = argv[2].split("\n", 1)[0].strip() if len(argv) > 2 else ""
         if self.strict:
             raise FakeUnhandledCommandError(
                 f"FakeDockerHost({self.host!r}) does not emulate this sh program "
-                f"({first or program[:40]!r}); register a handler with fake.on(...)"
+                f"({first!r}); register a handler with fake.on(...)"
             )
         return _result(127, "", "sh: fake does not run programs\n")
 

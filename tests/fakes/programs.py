@@ -1,5 +1,6 @@
 """How :class:`~tests.fakes.dockerhost.FakeDockerHost` runs apply's host
-programs (:mod:`fleetcfg.host.programs`), recognised by their first line.
+programs (:mod:`fleetcfg.host.programs.apply`), recognised by their first
+line, reading the named arguments the programs declare.
 
 Each emulation follows the sh program step by step on the fake's files, with
 the fake's faults (``disk_full``) and its command handlers (the validate and
@@ -12,17 +13,19 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.programs.apply import INSTALL, LOCK
+from fleetcfg.host.programs.base import Script
 from fleetcfg.host.transport.base import CommandResult
 
 if TYPE_CHECKING:
     from tests.fakes.transport import FakeTransport
 
-LOCK = "# fleetcfg-apply: lock v1"
-INSTALL = "# fleetcfg-apply: install v1"
+#: the programs emulated here
+NAMES = (LOCK, INSTALL)
 _NO_SPACE = "No space left on device"
 
 
@@ -30,20 +33,22 @@ def _result(status: int, stdout: str = "", stderr: str = "") -> CommandResult:
     return CommandResult.from_bytes((), status, stdout.encode(), stderr.encode())
 
 
-def emulates(header: str) -> bool:
-    return header in (LOCK, INSTALL)
-
-
 def run_program(
-    fake: FakeTransport, header: str, args: Sequence[str], stdin: bytes | None
+    fake: FakeTransport, program: Script, args: Mapping[str, str], stdin: bytes | None
 ) -> CommandResult:
-    if header == LOCK:
+    if program.name == LOCK:
         return _lock(fake, args)
     return _install(fake, args, stdin or b"")
 
 
-def _lock(fake: FakeTransport, args: Sequence[str]) -> CommandResult:
-    state, backups, lock, owner, info = args[:5]
+def _lock(fake: FakeTransport, args: Mapping[str, str]) -> CommandResult:
+    state, backups, lock, owner, info = (
+        args["state"],
+        args["backups"],
+        args["lock"],
+        args["owner"],
+        args["info"],
+    )
     fake.add_dir(state)
     fake.add_dir(backups)
     if fake.exists(lock):
@@ -69,10 +74,11 @@ def _run(fake: FakeTransport, command: str, stage: str | None = None) -> Command
     return fake._dispatch(argv, None, fake.command_timeout)
 
 
-def _install(fake: FakeTransport, args: Sequence[str], content: bytes) -> CommandResult:
-    target, mode, owner, group, size, digest, backup, validate, state = args[:9]
-    state_content, pre, action = args[9:12]
-    status, info, health, want, finish = (list(args[12:17]) + [""] * 5)[:5]
+def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> CommandResult:
+    target, mode, owner, group = args["target"], args["mode"], args["owner"], args["group"]
+    backup, validate, state = args["backup"], args["validate"], args["state_path"]
+    pre, action, finish = args["pre"], args["action"], args["finish"]
+    status, info, health, want = args["status"], args["info"], args["health"], args["want"]
     out: list[str] = []
 
     def done(status: int, stderr: str = "") -> CommandResult:
@@ -89,8 +95,8 @@ def _install(fake: FakeTransport, args: Sequence[str], content: bytes) -> Comman
     out.append(f"fleetcfg-stage {stage}")
     if fake.disk_full:
         return done(11, f"cat: write error: {_NO_SPACE}\n")
-    if len(content) != int(size) or sha256_hex(content) != digest:
-        return done(12, f"fleetcfg: received {len(content)} of {size} bytes\n")
+    if len(content) != int(args["size"]) or sha256_hex(content) != args["sum"]:
+        return done(12, f"fleetcfg: received {len(content)} of {args['size']} bytes\n")
     fake.add_file(stage, content, mode=int(mode, 8), owner=owner, group=group)
     out.append("fleetcfg-step upload")
     if validate:
@@ -101,18 +107,18 @@ def _install(fake: FakeTransport, args: Sequence[str], content: bytes) -> Comman
         out.append("fleetcfg-step validate")
     entry = fake.file(target)
     if backup and entry is not None:
-        copied = _run(fake, shlex.join(["cp", "-p", "--", target, backup]))
+        copied = _run(fake, shlex.join(["cat", "--", target]))
         if not copied.ok:
             fake.files.pop(stage, None)
-            fake.files.pop(backup, None)
             return done(30, copied.stderr)
+        fake.add_file(backup, copied.stdout_bytes, mode=0o600)
         out.append("fleetcfg-step backup")
     fake.files[target] = fake.files.pop(stage)
     out.append("fleetcfg-step replace")
     if state:
         if fake.disk_full:
             return done(50, f"sh: 1: printf: write error: {_NO_SPACE}\n")
-        fake.add_file(state, state_content, mode=0o600)
+        fake.add_file(state, args["state"], mode=0o600)
         out.append("fleetcfg-step state")
     if pre:
         _run(fake, pre)

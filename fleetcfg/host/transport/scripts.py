@@ -1,17 +1,12 @@
-"""The small POSIX sh programs the SSH and local transports run on a host,
-and the decoding of what they print.
-
-Every program is a constant; paths, modes and owners reach it as positional
-arguments (``sh -c PROGRAM sh ARG...``), and commands are argv lists quoted
-with :func:`shlex.quote`, so no user-provided string is ever parsed as shell
-code. Each program costs exactly one exec round trip.
+"""What the SSH and local transports run on a host for ``run_many``,
+``read_file`` and ``write_file`` (the programs of
+:mod:`fleetcfg.host.programs.files`), and the decoding of what they print.
+Each costs exactly one exec round trip.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -23,16 +18,13 @@ from fleetcfg.core.errors import (
     UsageError,
 )
 from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.programs.base import quote_argv
+from fleetcfg.host.programs.files import READ_CAP, Read, RunMany, Write
 from fleetcfg.host.transport.base import CommandResult, FileState
 
+__all__ = ["quote_argv"]
+
 SUDO = ("sudo", "-n", "--")
-
-
-def quote_argv(argv: Sequence[str]) -> str:
-    """One shell command line for ``argv``; every argument is quoted."""
-    if not argv:
-        raise UsageError("cannot run an empty command")
-    return " ".join(shlex.quote(str(arg)) for arg in argv)
 
 
 def describe_argv(argv: Sequence[str], limit: int = 120) -> str:
@@ -78,32 +70,23 @@ def sudo_failure(
 # --------------------------------------------------------------------------
 # run_many: several commands, one round trip
 
-_RUN_MANY_ONE = (
-    "{cmd} </dev/null; s=$?; printf '\\n%s %d %d\\n' {nonce} {i} \"$s\"; "
-    "printf '\\n%s %d\\n' {nonce} {i} >&2\n"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """A run_many program and the nonce that frames its output."""
+    """A run_many program (``argv``) and the nonce that frames its output."""
 
     commands: tuple[tuple[str, ...], ...]
     nonce: str
-    script: str
+    argv: list[str]
 
 
 def build_batch(commands: Sequence[Sequence[str]]) -> Batch:
-    """A sh program running each command with stdin from /dev/null and
+    """``run_many.sh`` running each command with stdin from /dev/null and
     framing its stdout and stderr with a random marker. Output is split on
     ``\\n<nonce> <index> <status>\\n``, so any bytes (binary, no trailing
     newline, NULs) survive."""
-    nonce = "FLEETCFG" + secrets.token_hex(16)
-    argvs = tuple(tuple(str(a) for a in argv) for argv in commands)
-    parts: list[str] = []
-    for index, argv in enumerate(argvs):
-        parts.append(_RUN_MANY_ONE.format(cmd=quote_argv(argv), nonce=nonce, i=index))
-    return Batch(commands=argvs, nonce=nonce, script="".join(parts))
+    program = RunMany(tuple(tuple(str(a) for a in argv) for argv in commands))
+    return Batch(commands=program.commands, nonce=program.nonce, argv=program.argv())
 
 
 #: what follows a batch's marker in stdout (index, exit status) and stderr (index)
@@ -149,24 +132,25 @@ def parse_batch(batch: Batch, stdout: bytes, stderr: bytes) -> list[CommandResul
 # --------------------------------------------------------------------------
 # read_file: stat + content in one round trip
 
-READ_FILE_SCRIPT = r"""export LC_ALL=C
-p=$1
-if [ -d "$p" ]; then echo "fleetcfg: $p is a directory" >&2; exit 4; fi
-s=$(stat -L -c '%a %U %G' -- "$p") || exit 3
-printf '%s\n' "$s"
-exec cat -- "$p"
-"""
 
-
-def read_file_argv(path: str) -> list[str]:
+def read_file_argv(path: str, cap: int = READ_CAP) -> list[str]:
     _check_path(path)
-    return ["sh", "-c", READ_FILE_SCRIPT, "sh", path]
+    return Read(path, cap).argv()
 
 
 def parse_read_file(path: str, status: int, stdout: bytes, stderr: bytes, host: str) -> FileState:
     message = stderr.decode("utf-8", "replace").strip()
     if status == 3 and ("No such file or directory" in message or "Not a directory" in message):
         return FileState.absent(path)
+    if status == 6:
+        too_large = RemoteCommandError(
+            f"refusing to read {path} on host {host}: {message.removeprefix('fleetcfg: ')}",
+            exit_status=status,
+            stderr=message,
+            host=host,
+        )
+        too_large.hint = "a file this large is not a Docker configuration; check it on the host"
+        raise too_large
     if status != 0:
         error = RemoteCommandError(
             f"cannot read {path}: {message or f'exit status {status}'}",
@@ -179,9 +163,21 @@ def parse_read_file(path: str, status: int, stdout: bytes, stderr: bytes, host: 
         raise error
     header, sep, content = stdout.partition(b"\n")
     fields = header.decode("utf-8", "replace").split()
-    if not sep or len(fields) != 3 or not re.fullmatch(r"[0-7]{1,4}", fields[0]):
+    if (
+        not sep
+        or len(fields) != 4
+        or not re.fullmatch(r"[0-7]{1,4}", fields[0])
+        or not fields[3].isdigit()
+    ):
         raise TransportError(
             f"cannot read {path}: unexpected stat output {header[:80]!r}", host=host
+        )
+    if int(fields[3]) != len(content):
+        raise TransportError(
+            f"cannot read {path}: it changed while it was read ({fields[3]} bytes, "
+            f"{len(content)} read)",
+            host=host,
+            hint="run again",
         )
     return FileState(
         path=path,
@@ -197,7 +193,7 @@ def parse_read_file(path: str, status: int, stdout: bytes, stderr: bytes, host: 
 # --------------------------------------------------------------------------
 # write_file: temp file next to the target, verified, fsync'ed, renamed
 
-#: exit statuses of WRITE_FILE_SCRIPT and what failed
+#: exit statuses of write.sh and what failed
 _WRITE_STAGES = {
     10: "cannot create a temporary file in the target's directory",
     11: "cannot write the temporary file",
@@ -206,36 +202,6 @@ _WRITE_STAGES = {
     14: "cannot set the file owner",
     15: "cannot rename the temporary file over the target",
 }
-
-WRITE_FILE_SCRIPT = r"""export LC_ALL=C
-umask 077
-p=$1 mode=$2 owner=$3 group=$4 size=$5 sum=$6
-case $p in
-  */*) d=${p%/*}; [ -n "$d" ] || d=/ ;;
-  *) d=. ;;
-esac
-b=${p##*/}
-t=$(mktemp "$d/.$b.fleetcfg-XXXXXX") || exit 10
-trap 'rm -f -- "$t"' EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 141' PIPE
-trap 'exit 143' TERM
-cat >"$t" || exit 11
-n=$(wc -c <"$t") || exit 11
-if [ "$n" -ne "$size" ]; then
-  echo "fleetcfg: received $n of $size bytes" >&2; exit 12
-fi
-h=$(sha256sum <"$t") || exit 11
-if [ "${h%% *}" != "$sum" ]; then echo "fleetcfg: checksum mismatch" >&2; exit 12; fi
-chmod "$mode" "$t" || exit 13
-chown "$owner:$group" "$t" || exit 14
-sync "$t" 2>/dev/null || sync
-mv -f -- "$t" "$p" || exit 15
-trap - EXIT
-sync "$d" 2>/dev/null || sync
-exit 0
-"""
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?|\d+")
 
@@ -247,24 +213,13 @@ def write_file_argv(path: str, data: bytes, *, mode: int, owner: str, group: str
     for what, name in (("owner", owner), ("group", group)):
         if not _NAME_RE.fullmatch(name):
             raise UsageError(f"bad {what} {name!r} for {path}")
-    return [
-        "sh",
-        "-c",
-        WRITE_FILE_SCRIPT,
-        "sh",
-        path,
-        f"{mode:04o}",
-        owner,
-        group,
-        str(len(data)),
-        sha256_hex(data),
-    ]
+    return Write(path, data, mode, owner, group).argv()
 
 
 def check_write_result(
     path: str, status: int, stderr: bytes, host: str, *, lost: bool = False
 ) -> None:
-    """Raise the error for a failed write (``status`` of WRITE_FILE_SCRIPT)."""
+    """Raise the error for a failed write (``status`` of write.sh)."""
     if status == 0:
         return
     message = stderr.decode("utf-8", "replace").strip()

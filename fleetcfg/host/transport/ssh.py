@@ -679,7 +679,7 @@ class SshTransport:
             return []
         batch = scripts.build_batch(commands)
         what = f"a batch of {len(commands)} commands"
-        result = self._exec(["sh", "-c", batch.script], None, timeout, what)
+        result = self._exec(batch.argv, None, timeout, what)
         try:
             return scripts.parse_batch(batch, result.stdout, result.stderr)
         except ValueError as exc:

@@ -200,8 +200,8 @@ def test_a_backup_that_cannot_be_made_stops_before_the_file_is_replaced(tmp_path
     s = setup(tmp_path)
     host = s.hosts["web-01"]
     host.reply(
-        ["cp", "-p", "--", DAEMON_JSON],
-        stderr="cp: error writing: Input/output error\n",
+        ["cat", "--", DAEMON_JSON],
+        stderr="cat: error reading: Input/output error\n",
         exit_status=1,
         prefix=True,
     )

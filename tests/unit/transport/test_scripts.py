@@ -25,7 +25,7 @@ def test_run_many_returns_each_commands_output_and_status_in_order() -> None:
     batch = scripts.build_batch(
         [["echo", "one"], ["sh", "-c", "echo oops >&2; exit 3"], ["printf", "no newline"]]
     )
-    done = sh(["sh", "-c", batch.script])
+    done = sh(batch.argv)
     results = scripts.parse_batch(batch, done.stdout, done.stderr)
     assert [(r.exit_status, r.stdout, r.stderr) for r in results] == [
         (0, "one\n", ""),
@@ -36,7 +36,7 @@ def test_run_many_returns_each_commands_output_and_status_in_order() -> None:
 
 def test_run_many_is_binary_safe() -> None:
     batch = scripts.build_batch([["printf", "\\000\\n\\377"], ["head", "-c", "3", "/dev/zero"]])
-    done = sh(["sh", "-c", batch.script])
+    done = sh(batch.argv)
     results = scripts.parse_batch(batch, done.stdout, done.stderr)
     assert [r.stdout_bytes for r in results] == [b"\0\n\xff", b"\0\0\0"]
 
@@ -46,7 +46,7 @@ def test_run_many_keeps_arbitrary_bytes_of_a_file(tmp_path: Path) -> None:
     target = tmp_path / "blob"
     target.write_bytes(data)
     batch = scripts.build_batch([["cat", str(target)], ["cat", str(target)]])
-    done = sh(["sh", "-c", batch.script])
+    done = sh(batch.argv)
     results = scripts.parse_batch(batch, done.stdout, done.stderr)
     assert [r.stdout_bytes for r in results] == [data, data]
 
@@ -66,7 +66,7 @@ def test_parsing_a_batch_compiles_no_regex(monkeypatch: pytest.MonkeyPatch) -> N
     """Every host's batch has its own nonce: a regex per nonce would be
     compiled per host (and evict the re module's cache)."""
     batch = scripts.build_batch([["echo", "one"], ["echo", "two"]])
-    done = sh(["sh", "-c", batch.script])
+    done = sh(batch.argv)
 
     def no_compile(*args: object, **kwargs: object) -> None:
         raise AssertionError("re.compile at run time")
@@ -79,7 +79,7 @@ def test_parsing_a_batch_compiles_no_regex(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_run_many_reports_a_missing_command_as_127() -> None:
     batch = scripts.build_batch([["no-such-command-fleetcfg"], ["echo", "after"]])
-    done = sh(["sh", "-c", batch.script])
+    done = sh(batch.argv)
     missing, after = scripts.parse_batch(batch, done.stdout, done.stderr)
     assert missing.exit_status == 127 and "not found" in missing.stderr
     assert after.stdout == "after\n"
@@ -87,14 +87,14 @@ def test_run_many_reports_a_missing_command_as_127() -> None:
 
 def test_run_many_commands_do_not_read_the_batch_stdin() -> None:
     batch = scripts.build_batch([["cat"], ["echo", "next"]])
-    done = sh(["sh", "-c", batch.script], stdin=b"must not be eaten")
+    done = sh(batch.argv, stdin=b"must not be eaten")
     first, second = scripts.parse_batch(batch, done.stdout, done.stderr)
     assert first.stdout == "" and second.stdout == "next\n"
 
 
 def test_run_many_output_cut_short_is_detected() -> None:
     batch = scripts.build_batch([["echo", "a"], ["echo", "b"]])
-    done = sh(["sh", "-c", batch.script])
+    done = sh(batch.argv)
     cut = done.stdout[: done.stdout.index(b"b\n")]
     with pytest.raises(ValueError, match="1 of 2"):
         scripts.parse_batch(batch, cut, b"")

@@ -1,0 +1,208 @@
+"""The two programs apply runs on a host (``lock.sh``, ``install.sh``), and
+the decoding of what they print.
+
+Apply's happy path is four round trips per host (the lock and the reads; the
+install; the health check; the unlock) because the steps that must happen in
+order, each only if the one before succeeded, run inside one program:
+
+:class:`Lock` (``lock.sh``)
+    creates or repairs the state folders (0700 root; refused when they or a
+    folder above them is a symlink, not root's, or writable by others), takes
+    the lock with ``mkdir`` and writes its owner (opaque JSON). Exit 0: locked;
+    3: held (the holder's owner.json on stdout); 4: the owner could not be
+    written (the lock is released again; stderr says why, e.g. a full disk);
+    2: the folders or the lock cannot be created.
+:class:`Install` (``install.sh``), the new content on stdin:
+
+    1. writes it to a new temporary file next to the target
+       (``.NAME.fleetcfg-XXXXXX``, created with ``mktemp``: never a path
+       someone else prepared), checks its size and sha256, sets mode and
+       owner, fsyncs it (``upload``);
+    2. runs ``validate`` (``dockerd --validate ...``) when given (``validate``);
+    3. copies the live file's content to ``backup`` (a new root 0600 file)
+       when it exists and a backup path is given (``backup``);
+    4. renames the upload over the target and fsyncs the folder (``replace``);
+    5. writes ``state`` to ``state_path`` atomically when given (``state``);
+    6. runs ``pre`` (``systemctl reset-failed docker``; its failure is
+       ignored) and ``action`` (``systemctl restart docker``) when given
+       (``action``);
+    7. with ``status``: checks health once, right after the restart
+       (``status`` and ``info`` exit 0, the optional ``health`` too, and
+       ``info`` prints at least ``want`` running containers when given),
+       printing ``fleetcfg-check STATUS_EXIT INFO_EXIT HEALTH_EXIT INFO_OUTPUT``;
+       exit 70 when not healthy yet (the caller keeps polling) (``health``);
+    8. runs ``finish`` (delete old backups, unlock) (``unlock``).
+
+    With ``user``, every step on the file (1, 3 and 4) runs as that user
+    (see ``fc_as`` in lib.sh): the file is theirs, created by them.
+
+    Each finished step prints ``fleetcfg-step NAME`` on stdout. A failure
+    stops the program with the step's exit status (:data:`INSTALL_FAILURES`);
+    before the rename it removes the upload, so the target is untouched and no
+    backup is left. ``validate``, ``pre`` and ``action`` are command lines
+    quoted by :func:`~fleetcfg.host.programs.base.quote_argv` (argv lists, never
+    user text).
+
+:class:`~tests.fakes.dockerhost.FakeDockerHost` emulates both by their
+first line, reading the same named arguments (see :mod:`tests.fakes.programs`).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.programs.base import HostProgram, encode, quote_argv
+from fleetcfg.host.transport.base import CommandResult
+
+LOCK = "lock"
+INSTALL = "install"
+
+
+@dataclass(frozen=True, slots=True)
+class Lock(HostProgram):
+    """One ``lock.sh`` call: ``info`` is the owner record (opaque here)."""
+
+    SCRIPT: ClassVar[str] = LOCK
+
+    state: str
+    backups: str
+    lock: str
+    owner: str
+    info: str
+
+
+def lock_argv(
+    state_dir: str, backup_dir: str, lock_dir: str, owner_path: str, owner: bytes
+) -> list[str]:
+    info = owner.decode().rstrip("\n")
+    return Lock(state_dir, backup_dir, lock_dir, owner_path, info).argv()
+
+
+#: install.sh's exit statuses: (step, what failed; ``{path}`` is the target)
+INSTALL_FAILURES: dict[int, tuple[str, str]] = {
+    10: ("upload", "cannot create a temporary file next to {path}"),
+    11: ("upload", "cannot upload {path}"),
+    12: ("upload", "the upload of {path} arrived incomplete"),
+    13: ("upload", "cannot set the mode of the upload of {path}"),
+    14: ("upload", "cannot set the owner of the upload of {path}"),
+    20: ("validate", "the host's validation rejects the new {path}"),
+    30: ("backup", "cannot back up {path}"),
+    40: ("replace", "cannot rename the upload over {path}"),
+    50: ("state", "cannot write state.json after replacing {path}"),
+    60: ("action", "the reload or restart command failed"),
+    70: ("health", "not healthy at the first check"),
+    80: ("unlock", "cannot unlock"),
+    129: ("upload", "the connection dropped while uploading {path} (hang-up)"),
+    130: ("upload", "interrupted while uploading {path}"),
+    141: ("upload", "the connection dropped while uploading {path} (broken pipe)"),
+    143: ("upload", "terminated while uploading {path}"),
+}
+
+
+#: in :attr:`Install.validate`, the argument that names the upload
+STAGE = "{stage}"
+
+
+def _command_line(argv: Sequence[str]) -> str:
+    return " ".join('"$stage"' if a == STAGE else shlex.quote(str(a)) for a in argv)
+
+
+@dataclass(frozen=True, slots=True)
+class Install(HostProgram):
+    """One ``install.sh`` call (``validate`` may use :data:`STAGE`)."""
+
+    SCRIPT: ClassVar[str] = INSTALL
+
+    target: str
+    content: bytes
+    mode: int
+    owner: str
+    group: str
+    #: the user whose file this is (every step on it runs as them); None: root's
+    user: str | None = None
+    backup: str | None = None
+    validate: Sequence[str] = ()
+    state_path: str | None = None
+    state: bytes | None = None
+    pre: Sequence[str] = ()
+    action: Sequence[str] = ()
+    #: the first health check, right after the action (empty: none)
+    status: Sequence[str] = ()
+    info: Sequence[str] = ()
+    health: Sequence[str] = ()
+    want: int | None = None
+    #: commands to run once healthy (the unlock), in order, stopping at a failure
+    finish: Sequence[Sequence[str]] = ()
+
+    def arguments(self) -> dict[str, str]:
+        return {
+            "target": self.target,
+            "mode": f"{self.mode:04o}",
+            "owner": self.owner,
+            "group": self.group,
+            "size": str(len(self.content)),
+            "sum": sha256_hex(self.content),
+            "user": encode(self.user),
+            "backup": encode(self.backup),
+            "validate": _command_line(self.validate) if self.validate else "",
+            "state_path": encode(self.state_path),
+            "state": encode(self.state),
+            "pre": quote_argv(self.pre) if self.pre else "",
+            "action": quote_argv(self.action) if self.action else "",
+            "status": quote_argv(self.status) if self.status else "",
+            "info": quote_argv(self.info) if self.info else "",
+            "health": quote_argv(self.health) if self.health else "",
+            "want": encode(self.want),
+            "finish": " && ".join(quote_argv(c) for c in self.finish),
+        }
+
+
+def steps_done(result: CommandResult) -> list[str]:
+    """The steps install.sh finished, in order."""
+    return [
+        line.split()[1]
+        for line in result.stdout.splitlines()
+        if line.startswith("fleetcfg-step ") and len(line.split()) == 2
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The first health check install.sh made."""
+
+    status_exit: int
+    info_exit: int
+    health_exit: int
+    info: str
+
+
+def check_of(result: CommandResult) -> Check | None:
+    for line in result.stdout.splitlines():
+        if line.startswith("fleetcfg-check "):
+            parts = line.split(" ", 4)
+            if len(parts) >= 4 and all(p.lstrip("-").isdigit() for p in parts[1:4]):
+                info = parts[4] if len(parts) == 5 else ""
+                return Check(int(parts[1]), int(parts[2]), int(parts[3]), info)
+    return None
+
+
+def stage_of(result: CommandResult) -> str | None:
+    """The temporary file install.sh wrote the upload to."""
+    for line in result.stdout.splitlines():
+        if line.startswith("fleetcfg-stage "):
+            return line[len("fleetcfg-stage ") :]
+    return None
+
+
+def install_failure(result: CommandResult) -> tuple[str, str] | None:
+    """``(step, what)`` when install.sh failed, else None."""
+    if result.exit_status == 0:
+        return None
+    return INSTALL_FAILURES.get(
+        result.exit_status,
+        ("upload", f"installing {{path}} failed (exit status {result.exit_status})"),
+    )

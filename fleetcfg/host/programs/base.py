@@ -1,0 +1,153 @@
+"""One type for every sh program fleetcfg runs on a host.
+
+The programs are POSIX sh files next to this module (package data, checked by
+shellcheck in ``scripts/test``). A program reads its named arguments on one
+line of plain assignments, in order::
+
+    target=$1 mode=$2 owner=$3 ... finish=${18}
+
+(the first block of lines made only of such assignments; the lines after
+it may use positional parameters freely), and that line is the only place
+the order is written: :class:`Script` reads
+it, and :meth:`HostProgram.argv` puts each named value at its place. Values are
+always positional arguments (``sh -c PROGRAM sh ARG...``) and commands are argv
+lists quoted with :func:`shlex.quote`, so nothing a user wrote is ever parsed as
+shell code. Programs whose body calls ``fc_*`` functions get ``lib.sh`` (the
+shared routines: the atomic write, the trust check of root's paths, dropping
+privileges to a user) inlined after their first line; the first line names
+the program and its version (``# fleetcfg-apply: install v2``), which is how
+the fake host recognises it.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from functools import cache
+from importlib import resources
+from typing import ClassVar
+
+from fleetcfg.core.errors import UsageError
+
+LIB = "lib"
+_ASSIGN = re.compile(r"([a-z_][a-z0-9_]*)=\$(?:([1-9])|\{([1-9][0-9]*)\})")
+
+
+def quote_argv(argv: Sequence[str]) -> str:
+    """One shell command line for ``argv``; every argument is quoted."""
+    if not argv:
+        raise UsageError("cannot run an empty command")
+    return " ".join(shlex.quote(str(arg)) for arg in argv)
+
+
+class ProgramError(ValueError):
+    """A program and the values given for it disagree (a bug in fleetcfg)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """One ``.sh`` file, ready for ``sh -c``."""
+
+    name: str
+    #: the first line (``# fleetcfg-...: NAME vN``)
+    header: str
+    #: what ``sh -c`` runs: the header, lib.sh when used, the body
+    text: str
+    #: the named arguments, in order
+    params: tuple[str, ...]
+
+    def argv(self, args: Mapping[str, str], rest: Sequence[str] = ()) -> list[str]:
+        """``sh -c TEXT sh`` with each named value at its place, then ``rest``."""
+        missing = [p for p in self.params if p not in args]
+        unknown = [a for a in args if a not in self.params]
+        if missing or unknown:
+            raise ProgramError(
+                f"program {self.name}: missing arguments {missing}, unknown arguments {unknown}"
+            )
+        return ["sh", "-c", self.text, "sh", *(args[p] for p in self.params), *rest]
+
+    def parse(self, argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+        """The named values and the rest of an argv built by :meth:`argv`."""
+        values = list(argv[4:])
+        named = dict(zip(self.params, values, strict=False))
+        named.update((p, "") for p in self.params[len(named) :])
+        return named, values[len(self.params) :]
+
+
+def _params(name: str, body: str) -> tuple[str, ...]:
+    params: list[str] = []
+    for line in body.splitlines():
+        words = line.split()
+        matches = [_ASSIGN.fullmatch(w) for w in words]
+        if not words or not all(matches):
+            if params:
+                break  # the first block of such lines names the arguments
+            continue
+        for m in matches:
+            assert m is not None
+            params.append(m.group(1))
+            if int(m.group(2) or m.group(3)) != len(params):
+                raise ProgramError(f"{name}.sh: ${len(params)} must be {m.group(1)}'s place")
+    return tuple(params)
+
+
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath(f"{name}.sh").read_text(encoding="utf-8")
+
+
+@cache
+def script(name: str) -> Script:
+    """The program ``NAME.sh`` (with lib.sh inlined when it uses it)."""
+    body = _read(name)
+    header, _, rest = body.partition("\n")
+    if not header.startswith("# fleetcfg"):
+        raise ProgramError(f"{name}.sh must start with its '# fleetcfg...' name line")
+    text = body
+    if name != LIB and "fc_" in rest:
+        lib = _read(LIB).partition("\n")[2]
+        text = f"{header}\n{lib}{rest}"
+    return Script(name, header, text, _params(name, rest))
+
+
+def identify(argv: Sequence[str], names: Sequence[str]) -> Script | None:
+    """Which of the programs ``names`` ``argv`` runs (by its first line), if any."""
+    if len(argv) < 4 or list(argv[:2]) != ["sh", "-c"]:
+        return None
+    first = argv[2].partition("\n")[0]
+    for name in names:
+        if script(name).header == first:
+            return script(name)
+    return None
+
+
+def encode(value: object) -> str:
+    """A field's value as a positional argument (None and False: empty)."""
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return "1"
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+class HostProgram:
+    """Base of the programs' argument types: frozen dataclasses whose field
+    names are the program's argument names. :meth:`arguments` encodes them
+    (override it for derived or specially encoded values); :meth:`rest` gives
+    trailing arguments of variable number (paths, commands)."""
+
+    SCRIPT: ClassVar[str]
+
+    def arguments(self) -> dict[str, str]:
+        assert is_dataclass(self)
+        params = script(self.SCRIPT).params
+        return {f.name: encode(getattr(self, f.name)) for f in fields(self) if f.name in params}
+
+    def rest(self) -> list[str]:
+        return []
+
+    def argv(self) -> list[str]:
+        return script(self.SCRIPT).argv(self.arguments(), self.rest())

@@ -1,0 +1,33 @@
+"""The programs plan runs to learn what a host has (``facts_files.sh``,
+``facts_unit.sh``); :mod:`fleetcfg.plan.facts` decodes their output."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from fleetcfg.host.programs.base import HostProgram
+
+
+@dataclass(frozen=True, slots=True)
+class FactsFiles(HostProgram):
+    """Every file of ``paths`` (absolute, or ``@USER``: ``rel`` in USER's home)
+    with one ``stat`` and one ``cat``."""
+
+    SCRIPT: ClassVar[str] = "facts_files"
+
+    rel: str
+    paths: Sequence[str] = ()
+
+    def rest(self) -> list[str]:
+        return list(self.paths)
+
+
+@dataclass(frozen=True, slots=True)
+class FactsUnit(HostProgram):
+    """``systemctl show`` of ``unit`` and its EnvironmentFile= contents."""
+
+    SCRIPT: ClassVar[str] = "facts_unit"
+
+    unit: str

@@ -1,0 +1,80 @@
+"""The programs behind the transports' ``run_many``, ``read_file`` and
+``write_file``, and :class:`AsUser`, which runs any of them as a given user.
+Their output is decoded in :mod:`fleetcfg.host.transport.scripts`."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.programs.base import HostProgram, quote_argv
+
+#: the most fleetcfg reads of any file on a host (bytes)
+READ_CAP = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RunMany(HostProgram):
+    """Several commands in one exec, their output framed by ``nonce``."""
+
+    SCRIPT: ClassVar[str] = "run_many"
+
+    commands: tuple[tuple[str, ...], ...]
+    nonce: str = field(default_factory=lambda: "FLEETCFG" + secrets.token_hex(16))
+
+    def rest(self) -> list[str]:
+        return [quote_argv(argv) for argv in self.commands]
+
+
+@dataclass(frozen=True, slots=True)
+class Read(HostProgram):
+    """``MODE OWNER GROUP SIZE`` and at most ``cap`` bytes of ``path``."""
+
+    SCRIPT: ClassVar[str] = "read"
+
+    path: str
+    cap: int = READ_CAP
+
+
+@dataclass(frozen=True, slots=True)
+class Write(HostProgram):
+    """``content`` (on stdin) written to ``path`` atomically."""
+
+    SCRIPT: ClassVar[str] = "write"
+
+    path: str
+    content: bytes
+    mode: int
+    owner: str
+    group: str
+
+    def arguments(self) -> dict[str, str]:
+        return {
+            "path": self.path,
+            "mode": f"{self.mode:04o}",
+            "owner": self.owner,
+            "group": self.group,
+            "size": str(len(self.content)),
+            "sum": sha256_hex(self.content),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AsUser(HostProgram):
+    """``command`` (an argv, e.g. another program's) run as ``user``, with
+    that user's own permissions (exit 67: no such user)."""
+
+    SCRIPT: ClassVar[str] = "as_user"
+
+    user: str
+    command: Sequence[str] = ()
+
+    def rest(self) -> list[str]:
+        return list(self.command)
+
+
+#: AsUser's exit status when the user does not exist
+NO_USER = 67

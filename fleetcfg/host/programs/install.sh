@@ -1,0 +1,82 @@
+# fleetcfg-apply: install v2
+# Installs stdin (SIZE bytes, SHA256) as TARGET, each step only after the one
+# before succeeded, printing "fleetcfg-step NAME" after each (see
+# fleetcfg/host/programs/apply.py for the steps and exit statuses). With USER,
+# every step on the file runs as USER (their own permissions; OWNER and GROUP
+# are then theirs).
+export LC_ALL=C
+umask 077
+target=$1 mode=$2 owner=$3 group=$4 size=$5 sum=$6 user=$7 backup=$8 validate=$9
+state_path=${10} state=${11} pre=${12} action=${13} status=${14} info=${15}
+health=${16} want=${17} finish=${18}
+stage=
+step() { printf 'fleetcfg-step %s\n' "$1"; }
+drop() { [ -z "$stage" ] || fc_as "$user" rm -f -- "$stage"; }
+fail() {
+  drop
+  exit "$1"
+}
+stage=$(fc_stage "$target" "$user") || exit 10
+printf 'fleetcfg-stage %s\n' "$stage"
+trap 'drop; exit 129' HUP
+trap 'drop; exit 130' INT
+trap 'drop; exit 143' TERM
+trap 'drop; exit 141' PIPE
+fc_fill "$stage" "$user" "$size" "$sum" || fail $?
+fc_as "$user" chmod "$mode" -- "$stage" || fail 13
+if [ -z "$user" ]; then
+  chown "$owner:$group" -- "$stage" || fail 14
+fi
+step upload
+if [ -n "$validate" ]; then
+  out=$(eval "$validate" 2>&1) || {
+    printf '%s\n' "$out" >&2
+    fail 20
+  }
+  step validate
+fi
+made=
+if [ -n "$backup" ] && fc_as "$user" test -e "$target"; then
+  fc_as "$user" cat -- "$target" >"$backup" || {
+    rm -f -- "$backup"
+    fail 30
+  }
+  made=$backup
+  step backup
+fi
+fc_commit "$stage" "$target" "$user" || {
+  [ -z "$made" ] || rm -f -- "$made"
+  fail 40
+}
+stage=
+trap - HUP INT TERM PIPE
+step replace
+if [ -n "$state_path" ]; then
+  fc_put "$state_path" "$state" || exit 50
+  step state
+fi
+if [ -n "$pre" ]; then
+  eval "$pre" >/dev/null 2>&1
+fi
+if [ -n "$action" ]; then
+  eval "$action" || exit 60
+  step action
+fi
+if [ -n "$status" ]; then
+  s=0 i=0 c=0
+  eval "$status" >/dev/null 2>&1 || s=$?
+  r=$(eval "$info" 2>/dev/null) || i=$?
+  if [ -n "$health" ]; then eval "$health" >/dev/null 2>&1 || c=$?; fi
+  printf 'fleetcfg-check %s %s %s %s\n' "$s" "$i" "$c" "$r"
+  [ "$s" = 0 ] && [ "$i" = 0 ] && [ "$c" = 0 ] || exit 70
+  if [ -n "$want" ]; then
+    case $r in '' | *[!0-9]*) exit 70 ;; esac
+    [ "$r" -ge "$want" ] || exit 70
+  fi
+  step health
+fi
+if [ -n "$finish" ]; then
+  eval "$finish" || exit 80
+  step unlock
+fi
+exit 0

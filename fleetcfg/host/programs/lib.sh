@@ -1,0 +1,123 @@
+# fleetcfg: lib v1 (inlined after the first line of each program that calls fc_*)
+# shellcheck shell=sh
+
+# fc_as USER COMMAND...: COMMAND as USER (empty, or the user running this: as
+# is). Root drops its privileges for the command with setpriv, else runuser,
+# else sudo -n -u, whichever the host has, so that the kernel checks USER's
+# own permissions.
+fc_as() {
+  fc_u=$1
+  shift
+  if [ -z "$fc_u" ] || [ "$fc_u" = "$(id -un)" ]; then
+    "$@"
+    return
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "fleetcfg: cannot act as $fc_u: fleetcfg does not run as root here" >&2
+    return 125
+  fi
+  if command -v setpriv >/dev/null 2>&1; then
+    setpriv --reuid="$fc_u" --regid="$(id -g "$fc_u")" --init-groups -- "$@"
+  elif command -v runuser >/dev/null 2>&1; then
+    runuser -u "$fc_u" -- "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo -n -u "$fc_u" -- "$@"
+  else
+    echo "fleetcfg: cannot act as $fc_u: the host has none of setpriv, runuser, sudo" >&2
+    return 125
+  fi
+}
+
+# fc_trusted PATH: PATH (when it exists) and every folder above it are not
+# symbolic links, belong to root (or to the user running this), and nobody
+# else may write to them (a root folder with the sticky bit, like /tmp, is
+# fine: only an entry's owner may rename or remove it). Says why not on stderr.
+fc_trusted() {
+  fc_p=$1
+  fc_me=$(id -u)
+  while :; do
+    if [ -L "$fc_p" ]; then
+      echo "fleetcfg: $fc_p is a symbolic link" >&2
+      return 1
+    fi
+    if [ -e "$fc_p" ]; then
+      fc_s=$(stat -c '%u %a %F' -- "$fc_p") || return 1
+      fc_uid=${fc_s%% *}
+      fc_s=${fc_s#* }
+      fc_mode=${fc_s%% *}
+      fc_type=${fc_s#* }
+      if [ "$fc_uid" != 0 ] && [ "$fc_uid" != "$fc_me" ]; then
+        echo "fleetcfg: $fc_p belongs to uid $fc_uid, not to root" >&2
+        return 1
+      fi
+      if [ $((0$fc_mode & 18)) -ne 0 ]; then
+        if [ "$fc_type" != directory ] || [ $((0$fc_mode & 512)) -eq 0 ]; then
+          echo "fleetcfg: $fc_p may be written by other users (mode $fc_mode)" >&2
+          return 1
+        fi
+      fi
+    fi
+    [ "$fc_p" != / ] || return 0
+    fc_p=${fc_p%/*}
+    [ -n "$fc_p" ] || fc_p=/
+  done
+}
+
+# fc_private_dir DIR: DIR exists, is trusted (fc_trusted) and has mode 0700
+# (created, or repaired when it exists with another mode).
+fc_private_dir() {
+  if [ ! -e "$1" ] && [ ! -L "$1" ]; then
+    mkdir -m 0700 -- "$1" 2>/dev/null || [ -d "$1" ] || {
+      echo "fleetcfg: cannot create $1" >&2
+      return 1
+    }
+  fi
+  fc_trusted "$1" || return 1
+  if [ ! -d "$1" ]; then
+    echo "fleetcfg: $1 is not a directory" >&2
+    return 1
+  fi
+  chmod 0700 -- "$1"
+}
+
+# The atomic write, in three steps (a file is always the old one or the new
+# one, never a mix), each run as USER (empty: as is):
+# fc_stage TARGET USER: prints the name of a new empty file next to TARGET
+fc_stage() {
+  fc_as "$2" mktemp "${1%/*}/.${1##*/}.fleetcfg-XXXXXX"
+}
+
+# fc_fill STAGE USER SIZE SHA256: stdin into STAGE, checked (11: cannot
+# write, 12: arrived incomplete or different)
+fc_fill() {
+  fc_as "$2" tee -- "$1" >/dev/null || return 11
+  fc_n=$(fc_as "$2" cat -- "$1" | wc -c) || return 11
+  if [ "$fc_n" -ne "$3" ]; then
+    echo "fleetcfg: received $fc_n of $3 bytes" >&2
+    return 12
+  fi
+  fc_h=$(fc_as "$2" cat -- "$1" | sha256sum) || return 11
+  if [ "${fc_h%% *}" != "$4" ]; then
+    echo "fleetcfg: checksum mismatch" >&2
+    return 12
+  fi
+}
+
+# fc_commit STAGE TARGET USER: fsync STAGE, rename it over TARGET, fsync the folder
+fc_commit() {
+  fc_as "$3" sync -- "$1" 2>/dev/null
+  fc_as "$3" mv -f -- "$1" "$2" || return 1
+  fc_d=${2%/*}
+  fc_as "$3" sync -- "${fc_d:-/}" 2>/dev/null
+  return 0
+}
+
+# fc_put TARGET TEXT: write TEXT to TARGET atomically (mode 0600 under umask 077)
+fc_put() {
+  fc_t=$(fc_stage "$1" "") || return 1
+  if printf '%s' "$2" >"$fc_t" && fc_commit "$fc_t" "$1" ""; then
+    return 0
+  fi
+  rm -f -- "$fc_t"
+  return 1
+}

@@ -1,0 +1,23 @@
+# fleetcfg-apply: lock v2
+# Creates the state folders (0700 root, repaired when they exist), takes the lock with mkdir and writes its
+# owner (OWNER_JSON is opaque here). Exit 0: locked; 3: held (the holder's
+# owner file on stdout); 4: the owner could not be written (the lock is
+# released again; stderr says why); 2: the folders or the lock cannot be made.
+export LC_ALL=C
+umask 077
+state=$1 backups=$2 lock=$3 owner=$4 info=$5
+fc_private_dir "$state" && fc_private_dir "$backups" || exit 2
+if mkdir -m 0755 -- "$lock" 2>/dev/null; then
+  if ! printf '%s\n' "$info" >"$owner"; then
+    rm -f -- "$owner"
+    rmdir -- "$lock"
+    exit 4
+  fi
+  exit 0
+fi
+if [ ! -d "$lock" ]; then
+  mkdir -m 0755 -- "$lock"
+  exit 2
+fi
+cat -- "$owner" 2>/dev/null
+exit 3

@@ -1,0 +1,82 @@
+"""The host programs as files: each is a POSIX sh file with named arguments,
+and each HostProgram type names exactly those arguments."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+
+from fleetcfg.host.programs.apply import Install, Lock
+from fleetcfg.host.programs.base import HostProgram, ProgramError, Script, identify, script
+from fleetcfg.host.programs.facts import FactsFiles, FactsUnit
+from fleetcfg.host.programs.files import AsUser, Read, RunMany, Write
+
+EXAMPLES: list[HostProgram] = [
+    Lock("/s", "/s/b", "/s/l", "/s/l/owner.json", "{}"),
+    Install("/etc/docker/daemon.json", b"{}\n", 0o644, "root", "root"),
+    RunMany((("echo", "hi"),)),
+    Read("/etc/docker/daemon.json"),
+    Write("/etc/x", b"x", 0o600, "root", "root"),
+    AsUser("alice", ["true"]),
+    FactsFiles(".docker/config.json", ["/etc/docker/daemon.json"]),
+    FactsUnit("docker.service"),
+]
+
+
+def _names() -> list[str]:
+    folder = resources.files("fleetcfg.host.programs")
+    return sorted(p.name[:-3] for p in folder.iterdir() if p.name.endswith(".sh"))
+
+
+def test_every_program_is_a_packaged_sh_file_with_a_typed_builder() -> None:
+    assert {type(p).SCRIPT for p in EXAMPLES} == set(_names()) - {"lib"}
+
+
+@pytest.mark.parametrize("program", EXAMPLES, ids=lambda p: type(p).__name__)
+def test_each_program_type_names_exactly_the_arguments_its_sh_file_reads(
+    program: HostProgram,
+) -> None:
+    loaded = script(type(program).SCRIPT)
+    assert set(program.arguments()) == set(loaded.params)
+    argv = program.argv()
+    assert argv[:4] == ["sh", "-c", loaded.text, "sh"]
+    named, rest = loaded.parse(argv)
+    assert named == program.arguments() and rest == program.rest()
+    assert identify(argv, _names()) == loaded
+
+
+def test_install_reads_its_arguments_by_name_in_the_order_of_its_sh_file() -> None:
+    loaded = script("install")
+    assert loaded.params[:7] == ("target", "mode", "owner", "group", "size", "sum", "user")
+    assert loaded.params[-1] == "finish" and len(loaded.params) == 18
+    named, _ = loaded.parse(
+        Install("/t", b"abc", 0o600, "root", "root", user="alice", want=3).argv()
+    )
+    assert (named["mode"], named["size"], named["user"], named["want"]) == (
+        "0600",
+        "3",
+        "alice",
+        "3",
+    )
+
+
+def test_the_shared_routines_are_inlined_only_into_programs_that_use_them() -> None:
+    assert "fc_stage()" in script("install").text and "fc_stage()" in script("write").text
+    assert "fc_as()" in script("as_user").text
+    assert "fc_" not in script("run_many").text
+    for name in _names():
+        assert script(name).text.startswith(script(name).header + "\n")
+
+
+def test_a_program_given_the_wrong_arguments_is_a_bug_not_a_host_error() -> None:
+    with pytest.raises(ProgramError, match="missing arguments \\['cap'\\]"):
+        script("read").argv({"path": "/x"})
+    with pytest.raises(ProgramError, match="unknown arguments \\['mode'\\]"):
+        script("read").argv({"path": "/x", "cap": "1", "mode": "0600"})
+
+
+def test_an_argv_that_is_not_a_known_program_is_not_identified() -> None:
+    assert identify(["sh", "-c", "# other\ntrue", "sh"], _names()) is None
+    assert identify(["cat", "/etc/passwd"], _names()) is None
+    assert isinstance(script("lock"), Script)

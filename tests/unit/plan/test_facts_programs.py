@@ -1,0 +1,110 @@
+"""The facts programs: the real sh (on files under tmp_path, through the
+local transport, with a systemctl stand-in) and FakeDockerHost's emulation
+give the same facts."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+from pathlib import Path
+
+import pytest
+
+from fleetcfg.host.programs.facts import FactsUnit
+from fleetcfg.host.transport.base import Transport
+from fleetcfg.host.transport.local import LocalTransport
+from fleetcfg.plan.facts import files_command, parse_files, parse_unit
+from fleetcfg.plan.facts_model import UNIT
+from tests.fakes.dockerhost import FakeDockerHost
+
+ME = pwd.getpwuid(os.getuid()).pw_name
+MY_GROUP = grp.getgrgid(os.getgid()).gr_name
+CONTENT = b'{"debug": true}\n'
+
+
+def _layout(root: Path) -> dict[str, str]:
+    return {
+        "present": str(root / "etc/daemon.json"),
+        "absent": str(root / "etc/missing.json"),
+        "nodir": str(root / "nowhere/daemon.json"),
+        "directory": str(root / "etc/folder"),
+    }
+
+
+def _real(root: Path) -> Transport:
+    (root / "etc/folder").mkdir(parents=True)
+    (root / "etc/daemon.json").write_bytes(CONTENT)
+    (root / "etc/daemon.json").chmod(0o640)
+    return LocalTransport()
+
+
+def _fake(root: Path) -> Transport:
+    fake = FakeDockerHost("box", daemon_json=None)
+    fake.add_dir(str(root / "etc"))
+    fake.add_dir(str(root / "etc/folder"))
+    fake.add_file(str(root / "etc/daemon.json"), CONTENT, mode=0o640, owner=ME, group=MY_GROUP)
+    return fake
+
+
+@pytest.fixture(params=["sh", "fake"])
+def host(request: pytest.FixtureRequest, tmp_path: Path) -> Transport:
+    return _real(tmp_path) if request.param == "sh" else _fake(tmp_path)
+
+
+def test_the_files_program_reports_each_file_the_same_way(host: Transport, tmp_path: Path) -> None:
+    paths = _layout(tmp_path)
+    files, _ = parse_files(host.run(files_command(list(paths.values()))), list(paths.values()))
+    present = files[paths["present"]]
+    assert (present.exists, present.content, present.mode) == (True, CONTENT, 0o640)
+    assert (present.owner, present.group, present.problem) == (ME, MY_GROUP, None)
+    absent = files[paths["absent"]]
+    assert (absent.exists, absent.parent_exists, absent.problem) == (False, True, None)
+    assert absent.mtime is not None
+    nodir = files[paths["nodir"]]
+    assert (nodir.exists, nodir.parent_exists, nodir.problem) == (False, False, None)
+    assert files[paths["directory"]].problem == f"{paths['directory']} is a directory"
+
+
+SHOW = """LoadState=loaded
+ActiveState=active
+SubState=running
+MainPID=4242
+ExecStart={ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// $DOCKER_OPTS ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }
+FragmentPath=/lib/systemd/system/docker.service
+DropInPaths=
+Environment=
+EnvironmentFiles=%s (ignore_errors=yes)
+ActiveEnterTimestamp=Tue 2024-05-07 10:15:00 UTC
+"""
+
+
+def test_the_unit_program_expands_variables_from_environment_files_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / "default-docker"
+    env_file.write_text('DOCKER_OPTS="--debug --log-level=warn"\n')
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "show.txt").write_text(SHOW % env_file)
+    systemctl = shims / "systemctl"
+    systemctl.write_text(f"#!/bin/sh\ncat {shims / 'show.txt'}\n")
+    systemctl.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    real, _, _ = parse_unit(LocalTransport().run(FactsUnit(UNIT).argv()))
+
+    fake = FakeDockerHost("box")
+    fake.environment_files = [str(env_file)]
+    fake.add_file(str(env_file), env_file.read_bytes())
+    emulated, _, _ = parse_unit(fake.run(FactsUnit(UNIT).argv()))
+
+    for unit in (real, emulated):
+        assert unit is not None and unit.active
+        assert unit.exec_start == (
+            "/usr/sbin/dockerd",
+            "-H",
+            "fd://",
+            "--debug",
+            "--log-level=warn",
+        )
+        assert unit.variables == {"DOCKER_OPTS": str(env_file)}
