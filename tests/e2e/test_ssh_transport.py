@@ -207,10 +207,14 @@ def test_binary_content_round_trips_exactly(fleet: Fleet, connector: SshConnecto
     data = bytes(range(256)) * 4096 + os.urandom(100_000)  # 1.1 MB, every byte value
     transport.write_file("/root/blob.bin", data)
     assert fleet.hosts[0].read_bytes("/root/blob.bin") == data
-    state = transport.read_file("/root/blob.bin")
-    assert state.content == data and state.sha256 == sha256_hex(data)
     (cat,) = transport.run_many([["cat", "/root/blob.bin"]])
     assert cat.stdout_bytes == data
+    with pytest.raises(RemoteCommandError, match="more than the 1048576 bytes fleetcfg reads"):
+        transport.read_file("/root/blob.bin")  # files fleetcfg reads are capped at 1 MiB
+    data = data[: 1024 * 1024]
+    transport.write_file("/root/blob.bin", data)
+    state = transport.read_file("/root/blob.bin")
+    assert state.content == data and state.sha256 == sha256_hex(data)
 
 
 def test_nasty_paths_are_quoted_everywhere(fleet: Fleet, connector: SshConnector) -> None:
