@@ -54,8 +54,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from fleetcfg.core.hashing import sha256_hex
-from fleetcfg.host.programs.base import HostProgram, encode, quote_argv
+from fleetcfg.host.programs.base import HostProgram, encode, quote_argv, upload_arguments
 from fleetcfg.host.transport.base import CommandResult
 
 LOCK = "lock"
@@ -141,11 +140,7 @@ class Install(HostProgram):
     def arguments(self) -> dict[str, str]:
         return {
             "target": self.target,
-            "mode": f"{self.mode:04o}",
-            "owner": self.owner,
-            "group": self.group,
-            "size": str(len(self.content)),
-            "sum": sha256_hex(self.content),
+            **upload_arguments(self.content, self.mode, self.owner, self.group),
             "user": encode(self.user),
             "backup": encode(self.backup),
             "validate": _command_line(self.validate) if self.validate else "",

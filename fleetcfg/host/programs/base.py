@@ -30,6 +30,7 @@ from importlib import resources
 from typing import ClassVar
 
 from fleetcfg.core.errors import UsageError
+from fleetcfg.core.hashing import sha256_hex
 
 LIB = "lib"
 _ASSIGN = re.compile(r"([a-z_][a-z0-9_]*)=\$(?:([1-9])|\{([1-9][0-9]*)\})")
@@ -131,6 +132,18 @@ def encode(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode()
     return str(value)
+
+
+def upload_arguments(content: bytes, mode: int, owner: str, group: str) -> dict[str, str]:
+    """How install.sh and write.sh read the file they write (the content
+    itself comes on stdin)."""
+    return {
+        "mode": f"{mode:04o}",
+        "owner": owner,
+        "group": group,
+        "size": str(len(content)),
+        "sum": sha256_hex(content),
+    }
 
 
 class HostProgram:

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from fleetcfg.core.hashing import sha256_hex
-from fleetcfg.host.programs.base import HostProgram, quote_argv
+from fleetcfg.host.programs.base import HostProgram, quote_argv, upload_arguments
 
 #: the most fleetcfg reads of any file on a host (bytes)
 READ_CAP = 1024 * 1024
@@ -54,11 +53,7 @@ class Write(HostProgram):
     def arguments(self) -> dict[str, str]:
         return {
             "path": self.path,
-            "mode": f"{self.mode:04o}",
-            "owner": self.owner,
-            "group": self.group,
-            "size": str(len(self.content)),
-            "sum": sha256_hex(self.content),
+            **upload_arguments(self.content, self.mode, self.owner, self.group),
         }
 
 
