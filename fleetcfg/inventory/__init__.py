@@ -63,11 +63,15 @@ __all__ = [
 ]
 
 
-def load_inventory(path: str | Path = DEFAULT_INVENTORY) -> Inventory:
+def load_inventory(path: str | Path = DEFAULT_INVENTORY, *, keep_going: bool = False) -> Inventory:
     """Read, validate and resolve an inventory file.
 
     Raises :class:`UsageError` when the file does not exist and
-    :class:`InventoryErrors` (every problem, located) when it is invalid."""
+    :class:`InventoryErrors` (every problem, located) when it is invalid.
+    With ``keep_going`` (lint), problems in the hosts and groups (a duplicate
+    host or address, a group conflict, a bad group reference) do not raise:
+    they are in ``Inventory.problems``, and the hosts they leave ambiguous in
+    ``Inventory.ambiguous``."""
     file = Path(path)
     if file.is_dir():
         file = file / DEFAULT_INVENTORY
@@ -91,4 +95,4 @@ def load_inventory(path: str | Path = DEFAULT_INVENTORY) -> Inventory:
         model = InventoryModel.model_validate(data)
     except ValidationError as exc:
         raise InventoryErrors(located_validation_errors(exc, doc)) from None
-    return Inventory(file, display, model, doc)
+    return Inventory(file, display, model, doc, keep_going=keep_going)

@@ -117,12 +117,22 @@ class Resolved:
     hosts: dict[str, Host] = field(default_factory=dict)
     #: group -> every host of the group and of its child groups
     members: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: every problem found (only with ``keep_going``; else they are raised)
+    problems: list[InventoryError] = field(default_factory=list)
+    #: hosts whose settings the problems leave ambiguous (defined twice, or in
+    #: two groups that set a value differently): not to be rendered
+    ambiguous: set[str] = field(default_factory=set)
 
 
-def resolve(model: InventoryModel, doc: YamlDocument) -> Resolved:
-    """Build the group graph and every host; :class:`InventoryErrors` with
-    every problem found."""
-    return _Resolver(model, doc).run()
+def resolve(model: InventoryModel, doc: YamlDocument, *, keep_going: bool = False) -> Resolved:
+    """Build the group graph and every host. Raises :class:`InventoryErrors`
+    with every problem found, unless ``keep_going``: then a bad group reference
+    or a cycle drops that edge, a duplicate host keeps its first definition,
+    and the problems and the hosts they leave ambiguous are returned."""
+    resolved = _Resolver(model, doc).run()
+    if resolved.problems and not keep_going:
+        raise InventoryErrors(resolved.problems)
+    return resolved
 
 
 class _Resolver:
@@ -147,10 +157,8 @@ class _Resolver:
         groups = {name: g or Group() for name, g in self.model.groups.items()}
         self.check_names(groups)
         self.build_groups(groups)
-        if not self.problems:
-            self.build_hosts(groups)
-        if self.problems:
-            raise InventoryErrors(self.problems)
+        self.build_hosts(groups)
+        self.out.problems = self.problems
         return self.out
 
     # -- groups ----------------------------------------------------------
@@ -175,6 +183,8 @@ class _Resolver:
 
     def build_groups(self, groups: dict[str, Group]) -> None:
         parents: dict[str, list[str]] = {name: [] for name in groups}
+        #: group -> its valid children (a bad reference is reported and dropped)
+        children: dict[str, list[str]] = {name: [] for name in groups}
         for name, group in groups.items():
             seen: set[str] = set()
             for index, child in enumerate(group.children):
@@ -192,11 +202,8 @@ class _Resolver:
                 else:
                     seen.add(child)
                     parents[child].append(name)
-        if self.problems:
-            return
-        order = self.topological_order(groups)
-        if order is None:
-            return
+                    children[name].append(child)
+        order = self.topological_order(groups, children, parents)
         priority: dict[str, int] = {}
         depth: dict[str, int] = {}
         for name in order:
@@ -209,7 +216,7 @@ class _Resolver:
             self.out.groups[name] = GroupInfo(
                 name=name,
                 parents=tuple(parents[name]),
-                children=tuple(group.children),
+                children=tuple(children[name]),
                 hosts=tuple(group.hosts),
                 priority=priority[name],
                 depth=depth[name],
@@ -220,37 +227,43 @@ class _Resolver:
         members = self.out.members
         for name in reversed(order):  # children before parents
             direct = frozenset(groups[name].hosts)
-            members[name] = direct.union(*(members[c] for c in groups[name].children))
+            members[name] = direct.union(*(members[c] for c in children[name]))
 
-    def topological_order(self, groups: dict[str, Group]) -> list[str] | None:
-        """Groups with parents before children; reports a cycle (and returns
-        None) if there is one."""
+    def topological_order(
+        self,
+        groups: dict[str, Group],
+        children: dict[str, list[str]],
+        parents: dict[str, list[str]],
+    ) -> list[str]:
+        """Groups with parents before children. An edge that closes a cycle is
+        reported and dropped (from ``children`` and ``parents``)."""
         state: dict[str, int] = {}  # 1 visiting, 2 done
         order: list[str] = []
         stack: list[str] = []
 
-        def visit(name: str) -> bool:
+        def visit(name: str) -> None:
             state[name] = 1
             stack.append(name)
-            for index, child in enumerate(groups[name].children):
+            for child in list(children[name]):
                 if state.get(child) == 1:
                     cycle = [*stack[stack.index(child) :], child]
+                    index = groups[name].children.index(child)
                     self.problem(
                         ("groups", name, "children", index),
                         f"groups form a cycle: {' -> '.join(cycle)}",
                         hint="a group cannot be its own ancestor; remove one 'children' entry",
                     )
-                    return False
-                if state.get(child) is None and not visit(child):
-                    return False
+                    children[name].remove(child)
+                    parents[child].remove(name)
+                elif state.get(child) is None:
+                    visit(child)
             stack.pop()
             state[name] = 2
             order.append(name)
-            return True
 
         for name in groups:
-            if state.get(name) is None and not visit(name):
-                return None
+            if state.get(name) is None:
+                visit(name)
         order.reverse()
         return order
 
@@ -284,6 +297,7 @@ class _Resolver:
                     host=name,
                     hint=f"define it once; other groups list it as '{name}: {{}}'",
                 )
+                self.out.ambiguous.add(name)
                 continue
             definitions[name] = (entry, path)
 
@@ -324,6 +338,7 @@ class _Resolver:
                 addresses[target] = (name, path)
         for (path, a, b), hosts in conflicts.items():
             self.report_conflict(path, a, b, hosts)
+            self.out.ambiguous.update(hosts)
         for _line, name, host in sorted(built, key=lambda item: item[0]):
             self.out.hosts[name] = host
 

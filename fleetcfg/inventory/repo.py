@@ -6,7 +6,7 @@ import fnmatch
 from collections.abc import Iterable
 from pathlib import Path
 
-from fleetcfg.core.errors import UsageError
+from fleetcfg.core.errors import InventoryError, UsageError
 from fleetcfg.core.yamlsource import KeyPath, SourceLocation, YamlDocument
 from fleetcfg.inventory.host import GroupInfo, Host
 from fleetcfg.inventory.layering import ALL_GROUP, resolve
@@ -25,6 +25,8 @@ class Inventory:
         display: str,
         model: InventoryModel,
         doc: YamlDocument,
+        *,
+        keep_going: bool = False,
     ) -> None:
         self.path = path
         self.display = display
@@ -34,7 +36,11 @@ class Inventory:
         self.profiles_dir = self.root / PROFILES_DIR
         parent = str(Path(display).parent)
         self.profiles_display = PROFILES_DIR if parent in ("", ".") else f"{parent}/{PROFILES_DIR}"
-        resolved = resolve(model, doc)
+        resolved = resolve(model, doc, keep_going=keep_going)
+        #: with ``keep_going``: what is wrong with the hosts and groups (else raised)
+        self.problems: list[InventoryError] = resolved.problems
+        #: with ``keep_going``: hosts whose settings those problems leave ambiguous
+        self.ambiguous = frozenset(resolved.ambiguous)
         self.groups: dict[str, GroupInfo] = resolved.groups
         #: every host, in the order the inventory lists them
         self.hosts: dict[str, Host] = resolved.hosts

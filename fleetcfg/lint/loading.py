@@ -63,10 +63,16 @@ def classify(problem: InventoryError, *, several: bool) -> Rule:
 
 
 def load_for_lint(path: str | Path) -> tuple[Inventory | None, list[Finding]]:
-    """The inventory, or ``None`` and the findings that stopped it loading.
+    """The inventory and the findings about its hosts and groups (a duplicate
+    host or address, a group conflict, a bad group reference: lint goes on
+    without the hosts they leave ambiguous), or ``None`` and the findings that
+    stopped it loading (YAML syntax, the inventory format).
     Raises :class:`~fleetcfg.core.errors.UsageError` when the file does not exist."""
     try:
-        return load_inventory(path), []
+        inventory = load_inventory(path, keep_going=True)
+        return inventory, [
+            problem_finding(p, classify(p, several=True)) for p in inventory.problems
+        ]
     except InventoryErrors as exc:
         return None, [problem_finding(p, classify(p, several=True)) for p in exc.problems]
     except InventoryError as exc:

@@ -2,9 +2,11 @@
 
 What it checks, in order:
 
-1. inventory.yaml loads (YAML syntax, the inventory format, duplicate hosts
-   and addresses, groups): FC050-FC055. If it does not, that is all lint can
-   say (exit 1).
+1. inventory.yaml loads (YAML syntax, the inventory format): FC050-FC051.
+   If it does not, that is all lint can say (exit 1). Problems in its hosts
+   and groups (duplicate hosts and addresses, group conflicts, bad group
+   references: FC052-FC055) are reported and lint goes on, leaving out only
+   the hosts whose settings they make ambiguous.
 2. Every host's daemon profile and every client user's profile render
    (FC056-FC058) and validate for the host's ``engine_version`` (FC001-FC020,
    located at the template line, or at the inventory line of the variable that
@@ -33,7 +35,7 @@ from typing import Any
 from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.findings import Finding, has_errors
 from fleetcfg.core.rules import CREDENTIALS
-from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
+from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path
 from fleetcfg.inventory import Host, Inventory
 from fleetcfg.lint.dedupe import FindingSet, apply_settings
 from fleetcfg.lint.fleet_rules import Fleet, Hit, RuleRunner, Target
@@ -42,6 +44,7 @@ from fleetcfg.lint.lookups import StandInLookups
 from fleetcfg.lint.repo_rules import error_finding, literal_secret_vars, unused_profile_errors
 from fleetcfg.render import RenderedConfig, Renderer
 from fleetcfg.render.outputs import value_at
+from fleetcfg.render.result import supplies
 
 
 @dataclass
@@ -80,7 +83,7 @@ def lint_repo(
         display = problems[0].file if problems and problems[0].file else str(given)
         root = given if given.is_dir() else given.parent
         return RepoReport(sorted(problems, key=Finding.sort_key), display, root)
-    return _RepoLint(inventory, environ).run()
+    return _RepoLint(inventory, environ).run(problems)
 
 
 class _RepoLint:
@@ -94,18 +97,23 @@ class _RepoLint:
         self.rules = RuleRunner(Fleet.from_inventory(inventory))
         self.found = FindingSet()
         self.used_templates: set[str] = set()
+        #: files that hosts failed to render in (their errors are reported)
+        self.failed_files: set[str] = set()
         self.credential_places: set[SourceLocation] = set()
         self.documents = 0
         self._doc_paths: dict[tuple[int, int], KeyPath] | None = None
 
-    def run(self) -> RepoReport:
+    def run(self, problems: list[Finding]) -> RepoReport:
+        """``problems``: the findings about the inventory's hosts and groups
+        (never disabled: they are not lint settings but a broken inventory)."""
         inventory = self.inventory
         hosts = list(inventory.hosts.values())
+        renderable = [h for h in hosts if h.name not in inventory.ambiguous]
         for host, result in self.renderer.render_many(
-            [h for h in hosts if h.daemon_profile is not None], "daemon"
+            [h for h in renderable if h.daemon_profile is not None], "daemon"
         ):
             self.collect(host, result)
-        for host in hosts:
+        for host in renderable:
             if host.client_profile is None:
                 continue
             for user in host.client_users:
@@ -118,10 +126,13 @@ class _RepoLint:
                 self.collect(host, rendered)
         self.found.extend(literal_secret_vars(inventory, self.credential_places))
         self.found.extend(
-            unused_profile_errors(inventory, self.renderer.templates, self.used_templates)
+            unused_profile_errors(
+                inventory, self.renderer.templates, self.used_templates, self.failed_files
+            )
         )
         settings = inventory.lint
         findings = apply_settings(self.found.findings(), settings.disable, settings.severity)
+        findings = sorted([*problems, *findings], key=Finding.sort_key)
         return RepoReport(
             findings,
             inventory.display,
@@ -134,6 +145,8 @@ class _RepoLint:
     def collect(self, host: Host, result: RenderedConfig | FleetcfgError) -> None:
         if isinstance(result, FleetcfgError):
             self.found.add(error_finding(result, host.name))
+            if result.file is not None:
+                self.failed_files.add(result.file)
             return
         self.documents += 1
         for profile in result.profiles:
@@ -160,11 +173,8 @@ class _RepoLint:
         if hit.absent or value_at(rendered.data, hit.path) is None:
             root = rendered.profiles[-1]
             return Finding(hit.rule.id, hit.rule.severity, message, path, root.display, 1, None)
-        places = rendered.locate(hit.path)
-        template, variables = places[0], places[1:]
-        chosen = _variable_with(rendered.host, hit.value, variables)
-        if chosen is None and len(variables) == 1:
-            chosen = variables[0]
+        value = hit.value if hit.value is not None else value_at(rendered.data, hit.path)
+        template, chosen = rendered.supplier(hit.path, value)
         where = template
         if chosen is not None:
             where = self.refine(chosen, hit.value)
@@ -186,7 +196,7 @@ class _RepoLint:
             return where
         best: tuple[int, KeyPath] = (0, path)
         for sub, leaf in _leaf_paths(value_at(doc.data, path), path):
-            score = _matches(leaf, value) if isinstance(leaf, str) else 0
+            score = supplies(leaf, value)
             if score > best[0]:
                 best = (score, sub)
         return doc.key_location(best[1]) if best[0] else where
@@ -201,47 +211,3 @@ def _leaf_paths(value: Any, path: KeyPath) -> Iterable[tuple[KeyPath, Any]]:
             yield from _leaf_paths(item, (*path, index))
     else:
         yield path, value
-
-
-def _strings_in(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings_in(item)
-
-
-def _matches(text: str, value: str) -> int:
-    """How well a variable's string fits the offending value (0: not at all)."""
-    if text == value:
-        return 3
-    if len(text) >= 4 and text in value:
-        return 2
-    if len(value) >= 4 and value in text:
-        return 1
-    return 0
-
-
-def _variable_with(
-    host: Host, value: str | None, candidates: list[SourceLocation]
-) -> SourceLocation | None:
-    """Of the variables a template line uses (``candidates``), the inventory
-    place of the one whose value holds ``value``."""
-    if value is None or not candidates:
-        return None
-    best: tuple[int, SourceLocation] | None = None
-    if host.address_origin.location in candidates:
-        score = _matches(host.address, value)
-        if score:
-            best = (score, host.address_origin.location)
-    for path, leaf in iter_leaves(dict(host.vars)):
-        score = max((_matches(s, value) for s in _strings_in(leaf)), default=0)
-        if not score or (best is not None and best[0] >= score):
-            continue
-        origin = host.origin(("vars", *path))
-        if origin is not None and origin.location in candidates:
-            best = (score, origin.location)
-    return best[1] if best else None

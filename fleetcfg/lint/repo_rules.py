@@ -106,15 +106,16 @@ def literal_secret_vars(inventory: Inventory, skip: set[SourceLocation]) -> Iter
 
 
 def unused_profile_errors(
-    inventory: Inventory, templates: TemplateSet, used: set[str]
+    inventory: Inventory, templates: TemplateSet, used: set[str], failed: set[str]
 ) -> Iterator[Finding]:
-    """Jinja syntax errors in profiles no host renders (``used``: template names)."""
+    """Jinja syntax errors in profiles no host renders (``used``: template
+    names; ``failed``: files whose errors hosts already reported)."""
     for name in sorted(available_profiles(inventory.profiles_dir)):
         try:
             profile = templates.profile(name)
         except FleetcfgError:
             continue  # ambiguous: reported for the hosts that use it
-        if profile.template in used or not profile.templated:
+        if profile.template in used or profile.display in failed or not profile.templated:
             continue
         try:
             templates.analysis(profile, "")

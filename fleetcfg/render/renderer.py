@@ -21,7 +21,7 @@ from fleetcfg.render.merge import (
     merge_chain,
     placeholder,
 )
-from fleetcfg.render.outputs import EXTENSION_KEY, Output, parse_output, resolve_path
+from fleetcfg.render.outputs import EXTENSION_KEY, Output, parse_output, resolve_path, value_at
 from fleetcfg.render.profiles import ProfileFile, read_source
 from fleetcfg.render.result import Kind, RenderedConfig
 from fleetcfg.render.templates import Analysis, EngineVersionVar, TemplateSet
@@ -390,14 +390,14 @@ class Renderer:
 
     def _locate(self, finding: Finding, rendered: RenderedConfig) -> Finding:
         """Point a finding at the place to fix: the inventory line of the
-        variable that supplied the value, else the template line."""
-        places = rendered.locate(finding.loc or resolve_path(rendered.data, finding.path))
-        template, variables = places[0], places[1:]
+        variable that supplied the bad value, else the template line."""
+        path = finding.loc or resolve_path(rendered.data, finding.path)
+        template, variable = rendered.supplier(path, value_at(rendered.data, path))
         message = finding.message
         target = template
-        if variables:
+        if variable is not None:
             message += f" (rendered by {template})"
-            target = variables[0]
+            target = variable
         return replace(
             finding,
             message=self.mask(message),

@@ -13,7 +13,7 @@ from fleetcfg.core.yamlsource import KeyPath, SourceLocation
 from fleetcfg.dockerd.validation import CheckResult
 from fleetcfg.inventory import Host, Origin
 from fleetcfg.render.merge import Merged
-from fleetcfg.render.outputs import resolve_path
+from fleetcfg.render.outputs import resolve_path, value_at
 from fleetcfg.render.profiles import ProfileFile
 
 Kind = Literal["daemon", "client"]
@@ -116,6 +116,29 @@ class RenderedConfig:
         """Where the value at ``path`` (``"log-opts.max-size"``, or a tuple)
         comes from: the template line first, then the inventory line of each
         variable that line substitutes, in the layer that won."""
+        template, variables = self._sources(path)
+        return list(dict.fromkeys([template, *(where for _, where in variables)]))
+
+    def supplier(
+        self, path: str | KeyPath, value: Any
+    ) -> tuple[SourceLocation, SourceLocation | None]:
+        """The template line that wrote the value at ``path``, and the
+        inventory place of the variable that supplied the offending ``value``
+        there: the one whose value is ``value`` (same type: the number ``5``
+        is not the string ``"5"``) or a string that is part of it. ``None``
+        when no variable did: the template itself made the value wrong (a
+        string variable printed unquoted, a literal)."""
+        template, variables = self._sources(path)
+        best: tuple[int, SourceLocation | None] = (0, None)
+        for supplied, where in variables:
+            score = supplies(supplied, value)
+            if score > best[0]:
+                best = (score, where)
+        return template, best[1]
+
+    def _sources(
+        self, path: str | KeyPath
+    ) -> tuple[SourceLocation, list[tuple[Any, SourceLocation]]]:
         keypath = tuple(path) if isinstance(path, tuple) else resolve_path(self.data, path)
         for n in range(len(keypath), -1, -1):
             source = self.merged.provenance.get(keypath[:n])
@@ -123,29 +146,49 @@ class RenderedConfig:
                 break
         else:
             leaf = self.merged.chain[0]
-            return [leaf.template_location(())]
+            return leaf.template_location(()), []
         output, original = source
         where = output.template_location(original)
-        found = [where]
+        found: list[tuple[Any, SourceLocation]] = []
         if output.analysis is not None and where.line is not None:
             for ref in output.analysis.refs.get(where.line, ()):
-                found.extend(self._variable_locations(ref))
-        return list(dict.fromkeys(found))
+                found.extend(self._variables(ref))
+        return where, found
 
-    def _variable_locations(self, ref: tuple[str, ...]) -> list[SourceLocation]:
+    def _variables(self, ref: tuple[str, ...]) -> list[tuple[Any, SourceLocation]]:
+        """Each inventory value the template reference ``ref`` reads, with its place."""
         host = self.host
         name = ref[0]
-        origins: list[Origin | None]
+        found: list[tuple[Any, Origin | None]]
         if name in host.vars:
-            origins = [origin for _, origin in host.origins_under(("vars", *ref))]
+            found = [
+                (value_at(host.settings, leaf), origin)
+                for leaf, origin in host.origins_under(("vars", *ref))
+            ]
         elif name == "address":
-            origins = [host.address_origin]
+            found = [(host.address, host.address_origin)]
         elif name == "host":
-            return [host.location]
+            return [(host.name, host.location)]
         elif name == "engine_version":
-            origins = [host.origin(("engine_version",))]
+            found = [(host.setting("engine_version"), host.origin(("engine_version",)))]
         elif name == "user":
-            origins = [host.origin(("client_users",))]
+            found = [(self.user, host.origin(("client_users",)))]
         else:
-            origins = []
-        return [o.location for o in origins if o is not None and o.location is not None]
+            found = []
+        return [(v, o.location) for v, o in found if o is not None and o.location is not None]
+
+
+def supplies(supplied: Any, value: Any) -> int:
+    """How surely an inventory value ``supplied`` is the source of the
+    offending rendered ``value`` (0: it is not)."""
+    if type(supplied) is type(value) and supplied == value:
+        return 3
+    if isinstance(supplied, list | dict):
+        items = supplied.values() if isinstance(supplied, dict) else supplied
+        return max((supplies(item, value) for item in items), default=0)
+    if isinstance(supplied, str) and isinstance(value, str):
+        if len(supplied) >= 4 and supplied in value:
+            return 2
+        if len(value) >= 4 and value in supplied:
+            return 1
+    return 0

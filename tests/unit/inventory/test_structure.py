@@ -238,3 +238,40 @@ def test_a_folder_means_the_inventory_yaml_in_it(tmp_path: Path) -> None:
     inv = load_inventory(tmp_path)
     assert inv.display == str(tmp_path / "inventory.yaml")
     assert list(inv.hosts) == ["h"]
+
+
+def test_keep_going_loads_the_hosts_around_group_and_host_problems(tmp_path: Path) -> None:
+    path = write_repo(
+        tmp_path,
+        """
+        groups:
+          a:
+            children: [b, nope]
+            vars: {x: 1}
+          b:
+            children: [a]
+            vars: {y: 2}
+            hosts: {b-01: {address: 10.0.0.1}}
+          c:
+            vars: {x: 3}
+            hosts: {b-01: {}, c-01: {address: 10.0.0.1}}
+        hosts:
+          c-01: {address: 10.0.0.3}
+          ok-01: {address: 10.0.0.4}
+        """,
+    )
+    inv = load_inventory(path, keep_going=True)
+    messages = [p.message for p in inv.problems]
+    assert any("unknown child group 'nope'" in m for m in messages)
+    assert any("groups form a cycle" in m for m in messages)
+    assert any("'c-01' is defined twice" in m for m in messages)
+    assert any("both point at 10.0.0.1" in m for m in messages)
+    assert any("set vars.x differently" in m for m in messages)
+    # every host is there; only the ambiguous ones are marked
+    assert list(inv.hosts) == ["b-01", "c-01", "ok-01"]
+    assert inv.ambiguous == {"b-01", "c-01"}
+    assert inv.members["a"] == {"b-01"}  # the edge a -> b stays, b -> a closed the cycle
+    assert inv.hosts["ok-01"].vars == {}
+    with pytest.raises(InventoryErrors) as caught:
+        load_inventory(path)
+    assert len(caught.value.problems) == len(inv.problems)
