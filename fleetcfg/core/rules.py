@@ -221,6 +221,19 @@ PROXY = rule(
     """Proxy URLs must parse as URLs with a scheme and host. dockerd passes them to
     Go's proxy handling; a malformed value breaks every pull.""",
 )
+TCP_WITHOUT_TLS = rule(
+    "FC021",
+    "tcp-without-tls",
+    W,
+    '"hosts" opens a TCP socket without TLS',
+    """A tcp:// address in "hosts" (or host:port without a scheme, which means tcp)
+    without "tlsverify" and client certificates serves the Docker API, which is
+    root on the host, to anyone who can reach the port (loopback addresses are
+    left alone: only local users reach them). dockerd 26-28 still starts:
+    it warns, waits about 15 seconds, then serves. Listen on unix:// or fd://
+    only (reach remote engines with ssh://), or set "tlsverify": true with
+    "tlscacert", "tlscert" and "tlskey".""",
+)
 
 
 # ---------------------------------------------------------------------------

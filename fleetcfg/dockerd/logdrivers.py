@@ -8,6 +8,7 @@ dockerd from starting; a bad value breaks every container.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 from fleetcfg.core.versions import EngineVersion
@@ -172,6 +173,14 @@ SYSLOG_FACILITIES = frozenset(
 SYSLOG_SCHEMES = ("unix", "unixgram", "udp", "tcp", "tcp+tls")
 SYSLOG_FORMATS = ("", "rfc3164", "rfc5424", "rfc5424micro")
 LOG_MODES = ("", "blocking", "non-blocking")
+
+
+def close_driver(name: str) -> str | None:
+    """The built-in driver ``name`` is probably a typo of (``json`` for
+    ``json-file``), else ``None``: a bare name far from every built-in is a
+    plugin alias (``docker plugin install grafana/loki-docker-driver --alias loki``)."""
+    close = difflib.get_close_matches(name, list(DRIVERS), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def is_plugin_name(name: str) -> bool:

@@ -22,6 +22,7 @@ from fleetcfg.dockerd.checks import (  # noqa: F401  (registers the checks)
     network,
     platform,
     registries,
+    remote_api,
     runtimes,
     storage,
     ulimits,

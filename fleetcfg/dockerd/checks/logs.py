@@ -56,6 +56,8 @@ def logging(ctx: RuleContext) -> Iterator[Finding]:
         return
     driver = ld.DRIVERS.get(driver_name)
     if driver is None:
+        removed = ld.REMOVED_DRIVERS.get(driver_name)
+        typo = ld.close_driver(driver_name)
         if ld.is_plugin_name(driver_name):
             yield find(
                 LOGGING,
@@ -64,14 +66,24 @@ def logging(ctx: RuleContext) -> Iterator[Finding]:
                 "and enabled on every host before dockerd starts, or " + when,
                 "log-driver",
             )
+        elif removed is None and typo is None:
+            yield find(
+                LOGGING,
+                INFO,
+                f'log driver "{driver_name}" is not built in: it names a logging plugin '
+                f"installed under that alias (docker plugin install REPO/NAME --alias "
+                f"{driver_name}). It must be installed and enabled on every host before "
+                f'dockerd starts, or {when} (plugin "{driver_name}" not found)',
+                "log-driver",
+            )
         else:
-            removed = ld.REMOVED_DRIVERS.get(driver_name)
             gone = f" (removed in Engine {removed.short})" if removed else ""
+            hint = f'Did you mean "{typo}"? Else use' if typo else "Use"
             yield find(
                 LOGGING,
                 E,
                 f'"{driver_name}" is not a log driver{gone}; {when} (plugin '
-                f'"{driver_name}" not found). Use one of '
+                f'"{driver_name}" not found). {hint} one of '
                 f"{', '.join(sorted(ld.DRIVERS))}, or a plugin's full name "
                 "(repo/name:tag)",
                 "log-driver",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.jsondoc import Loc, format_loc
@@ -14,6 +15,7 @@ from fleetcfg.core.rules import (
 )
 from fleetcfg.dockerd.base import v
 from fleetcfg.dockerd.checks.context import (
+    INFO,
     START,
     E,
     RuleContext,
@@ -113,6 +115,28 @@ _BUILDER_28 = {
 }
 
 
+def _runtime_args(loc: Loc, raw: Mapping[str, Any]) -> Finding:
+    """``runtimes.NAME.args``: ``nvidia-ctk runtime configure`` writes
+    ``"args": []`` itself (removing it is futile: it comes back)."""
+    runtime = raw.get("runtimes", {}).get(loc[1])
+    value = runtime.get(loc[2]) if isinstance(runtime, dict) else None
+    if value == []:
+        return find(
+            IGNORED_KEY,
+            INFO,
+            f'"{format_loc(loc)}" is ignored by dockerd and harmless: nvidia-ctk '
+            "runtime configure writes it (dockerd's field is runtimeArgs)",
+            *loc,
+        )
+    return find(
+        IGNORED_KEY,
+        W,
+        f'"{format_loc(loc)}" is ignored by dockerd: its arguments are never passed to '
+        f'the runtime. Rename it to "runtimeArgs"',
+        *loc,
+    )
+
+
 @check
 def ignored_nested_fields(ctx: RuleContext) -> Iterator[Finding]:
     """dockerd silently ignores unknown fields inside nested objects."""
@@ -121,6 +145,9 @@ def ignored_nested_fields(ctx: RuleContext) -> Iterator[Finding]:
             continue
         value = getattr(ctx.cfg, key.replace("-", "_"))
         for loc, _name in _nested_extras(value, (key,)):
+            if key == "runtimes" and len(loc) == 3 and str(loc[2]).lower() == "args":
+                yield _runtime_args(loc, ctx.raw)
+                continue
             yield find(
                 IGNORED_KEY,
                 W,

@@ -177,7 +177,7 @@ def test_valid_configs_get_no_errors(data, engine):
         ({"default-address-pools": [{"size": 24}]}, "FC010"),
         ({"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 1, "Soft": 2}}}, "FC011"),
         ({"default-ulimits": {"files": {"Name": "files", "Hard": 1, "Soft": 1}}}, "FC011"),
-        ({"log-driver": "bogus"}, "FC012"),
+        ({"log-driver": "json_file"}, "FC012"),
         ({"log-driver": "etwlogs"}, "FC012"),
         ({"log-opts": {"max-size": "10m", "foo": "x"}}, "FC012"),
         ({"log-driver": "local", "log-opts": {"labels": "a"}}, "FC012"),
@@ -330,6 +330,57 @@ def test_log_plugin_is_accepted_with_an_info():
         {"log-driver": "grafana/loki-docker-driver:latest", "log-opts": {"loki-url": "x"}}
     ).findings
     assert [(f.rule, f.severity) for f in found] == [("FC012", Severity.INFO)]
+
+
+def test_a_bare_plugin_alias_such_as_loki_is_an_info_not_an_error():
+    found = check_daemon(
+        {"log-driver": "loki", "log-opts": {"loki-url": "https://loki/api/prom/push"}}
+    ).findings
+    assert [(f.rule, f.severity) for f in found] == [("FC012", Severity.INFO)]
+    assert "--alias loki" in found[0].message and "every host" in found[0].message
+
+
+def test_the_empty_args_nvidia_ctk_writes_is_an_info_that_it_is_harmless():
+    data = {"runtimes": {"nvidia": {"args": [], "path": "nvidia-container-runtime"}}}
+    [f] = check_daemon(data).findings
+    assert (f.rule, f.severity, f.path) == ("FC005", Severity.INFO, "runtimes.nvidia.args")
+    assert "harmless" in f.message and "remove" not in f.message
+
+
+def test_args_with_arguments_is_a_warning_to_rename_it_runtime_args():
+    data = {"runtimes": {"crun": {"args": ["--systemd-cgroup"], "path": "/usr/bin/crun"}}}
+    [f] = check_daemon(data).findings
+    assert (f.rule, f.severity) == ("FC005", Severity.WARNING)
+    assert '"runtimeArgs"' in f.message
+
+
+def test_a_tcp_socket_without_tls_is_a_warning_at_the_hosts_entry():
+    data = {
+        "hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375", ":2376", "tcp://[::1]:2375"]
+    }
+    found = check_daemon(data).findings
+    assert [(f.rule, f.severity, f.path) for f in found] == [
+        ("FC021", Severity.WARNING, "hosts[1]"),
+        ("FC021", Severity.WARNING, "hosts[2]"),
+    ]
+    assert "15 s" in found[0].message and "root" in found[0].message
+
+
+def test_a_tcp_socket_with_tlsverify_is_fine():
+    data = {
+        "hosts": ["tcp://0.0.0.0:2376"],
+        "tlsverify": True,
+        "tlscacert": "/etc/docker/ca.pem",
+        "tlscert": "/etc/docker/cert.pem",
+        "tlskey": "/etc/docker/key.pem",
+    }
+    assert check_daemon(data).findings == []
+
+
+def test_a_typo_of_a_builtin_log_driver_is_still_an_error_that_names_it():
+    [f] = check_daemon({"log-driver": "jsonfile"}).findings
+    assert (f.rule, f.severity) == ("FC012", Severity.ERROR)
+    assert 'Did you mean "json-file"?' in f.message
 
 
 def test_mirror_with_a_path_is_only_an_info_because_dockerd_uses_the_path():
