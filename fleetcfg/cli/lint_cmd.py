@@ -16,7 +16,7 @@ from fleetcfg.cli.common import FileKind, parse_engine
 from fleetcfg.cli.output import fail_usage, print_error, stdout_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.findings import Finding, Severity
-from fleetcfg.core.rules import all_rules, get_rule
+from fleetcfg.core.rules import all_rules, get_rule, suggest_rule
 from fleetcfg.core.versions import DEFAULT_ENGINE
 from fleetcfg.inventory import DEFAULT_INVENTORY
 from fleetcfg.lint import report
@@ -33,7 +33,7 @@ class OutputFormat(StrEnum):
     github = "github"
 
 
-#: problems that stop inventory.yaml from loading (its lint settings then do not apply)
+#: problems of inventory.yaml itself (its lint settings do not apply to them)
 _LOADING_RULES = frozenset(f"FC05{n}" for n in range(6))
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -50,12 +50,14 @@ def _explain(rule_id: str) -> None:
     try:
         rule = get_rule(rule_id)
     except KeyError:
-        known = ", ".join(r.id for r in all_rules())
-        raise UsageError(f"unknown rule {rule_id!r}; rules are {known}") from None
+        raise UsageError(
+            f"unknown rule {rule_id!r}",
+            hint=suggest_rule(rule_id) or "fleetcfg lint --explain all lists every rule",
+        ) from None
     typer.echo(f"{rule.id} {rule.name} ({rule.severity.value} by default): {rule.summary}\n")
     typer.echo(rule.explanation)
     if rule.id in _LOADING_RULES:
-        typer.echo("\ninventory.yaml does not load while this is wrong: it cannot be disabled.")
+        typer.echo("\nThis is a problem of inventory.yaml itself: it cannot be disabled.")
         return
     other = "warning" if rule.severity is Severity.ERROR else "error"
     typer.echo(
@@ -144,7 +146,9 @@ def register(app: typer.Typer) -> None:
         explain: Annotated[
             str | None,
             typer.Option(
-                "--explain", metavar="RULE", help="explain a rule (all: list every rule) and exit"
+                "--explain",
+                metavar="RULE",
+                help="explain a rule, by id or name (all: list every rule) and exit",
             ),
         ] = None,
     ) -> None:

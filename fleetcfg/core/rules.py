@@ -9,6 +9,7 @@ Ids are stable forever (a rule that is retired keeps its id reserved):
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from fleetcfg.core.findings import Severity
@@ -383,9 +384,9 @@ METRICS_OTHER_HOST = rule(
 )
 
 # ---------------------------------------------------------------------------
-# FC050-FC069: the repo itself (inventory.yaml, profiles). FC050-FC055 stop
-# inventory.yaml from loading: then no host is rendered, and lint settings of
-# the file are not applied.
+# FC050-FC069: the repo itself (inventory.yaml, profiles). FC050-FC051 stop
+# inventory.yaml from loading: then no host is rendered. FC052-FC055 leave out
+# only the hosts they make ambiguous. Lint settings never apply to FC050-FC055.
 
 YAML_SYNTAX = rule(
     "FC050",
@@ -477,8 +478,17 @@ def all_rules() -> list[Rule]:
     return sorted(_RULES, key=lambda r: r.id)
 
 
-def get_rule(rule_id: str) -> Rule:
+def get_rule(rule: str) -> Rule:
+    """The rule with id ``rule`` (``FC037``, any case) or name ``rule``
+    (``live-restore``); :class:`KeyError` otherwise."""
+    wanted = rule.strip()
     for r in _RULES:
-        if r.id == rule_id.upper():
+        if r.id == wanted.upper() or r.name == wanted.lower():
             return r
-    raise KeyError(rule_id)
+    raise KeyError(rule)
+
+
+def suggest_rule(rule: str) -> str | None:
+    """ "did you mean ..." for a rule name or id that is not one."""
+    names = difflib.get_close_matches(rule.strip().lower(), [r.name for r in _RULES], n=3)
+    return f"did you mean {', '.join(names)}?" if names else None

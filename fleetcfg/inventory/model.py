@@ -112,7 +112,7 @@ from pydantic import (
 )
 from pydantic.fields import ComputedFieldInfo, FieldInfo
 
-from fleetcfg.core.rules import all_rules
+from fleetcfg.core.rules import all_rules, get_rule, suggest_rule
 from fleetcfg.core.versions import OLDEST_ENGINE, EngineVersion
 
 #: variable names the renderer provides itself; inventory vars may not use them
@@ -510,31 +510,43 @@ class Rollout(_Model):
 
 
 def _rule_id(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(RULE_ID_RE, value.strip().upper()):
-        raise ValueError(f"{value!r} is not a rule id such as FC013")
-    rule_id = value.strip().upper()
-    known = {r.id for r in all_rules()}
-    if rule_id not in known:
-        raise ValueError(
-            f"unknown rule {rule_id} (fleetcfg lint --explain lists the rules: "
-            f"{min(known)}..{max(known)})"
+    """A rule id (``FC013``) or name (``no-effect``), as its id."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a rule id such as FC013 or a name such as no-effect")
+    try:
+        return get_rule(value).id
+    except KeyError:
+        ids = [r.id for r in all_rules()]
+        hint = suggest_rule(value) or (
+            f"rules are {min(ids)}..{max(ids)} or their names; "
+            "fleetcfg lint --explain all lists them"
         )
-    return rule_id
+        raise ValueError(f"unknown rule {value!r} ({hint})") from None
 
 
 RuleId = Annotated[
     str,
     PlainValidator(_rule_id),
-    WithJsonSchema({"type": "string", "pattern": RULE_ID_RE}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": RULE_ID_RE},
+                {"enum": [r.name for r in all_rules()]},
+            ]
+        }
+    ),
 ]
 
 
 class Lint(_Model):
     """Lint settings for this repo."""
 
-    disable: list[RuleId] = Field(default_factory=list, description="rule ids not to report")
+    disable: list[RuleId] = Field(
+        default_factory=list,
+        description="rules not to report (ids such as FC013 or names such as no-effect)",
+    )
     severity: dict[RuleId, Literal["error", "warning", "info"]] = Field(
-        default_factory=dict, description="rule id -> severity"
+        default_factory=dict, description="rule (id or name) -> severity"
     )
 
 

@@ -137,6 +137,16 @@ def test_explain_a_fleet_rule_says_how_to_disable_it() -> None:
     assert "lint: {disable: [FC033]}" in result.stdout
 
 
+def test_explain_takes_a_rule_name_too() -> None:
+    result = runner.invoke(app, ["lint", "--explain", "live-restore"])
+    assert result.exit_code == 0 and result.stdout.startswith("FC037 live-restore ")
+
+
+def test_explain_an_unknown_rule_suggests_the_closest_name() -> None:
+    result = runner.invoke(app, ["lint", "--explain", "live-restor"])
+    assert result.exit_code == 2 and "did you mean live-restore?" in result.output
+
+
 def test_explain_a_loading_rule_says_it_cannot_be_disabled() -> None:
     result = runner.invoke(app, ["lint", "--explain", "fc050"])
     assert result.exit_code == 0 and "cannot be disabled" in result.stdout

@@ -211,6 +211,17 @@ def test_re_graded_rules_change_the_verdict(tmp_path: Path) -> None:
     assert found == [("FC037", Severity.ERROR), ("FC039", Severity.INFO)]
 
 
+def test_rules_can_be_disabled_and_re_graded_by_name(tmp_path: Path) -> None:
+    found = settings(tmp_path, "{disable: [hosts-with-systemd], severity: {live-restore: error}}")
+    assert found == [("FC037", Severity.ERROR)]
+
+
+def test_a_misspelt_rule_name_in_the_settings_suggests_the_name(tmp_path: Path) -> None:
+    report = lint(tmp_path, SETTINGS.replace("LINT", "{disable: [live-restor]}"))
+    assert rules(report) == ["FC051"]
+    assert "did you mean live-restore?" in report.findings[0].message
+
+
 def test_an_unknown_rule_in_the_settings_is_a_schema_finding(tmp_path: Path) -> None:
     report = lint(tmp_path, SETTINGS.replace("LINT", "{disable: [FC999]}"))
     assert rules(report) == ["FC051"] and "FC999" in report.findings[0].message
