@@ -136,7 +136,8 @@ def register(app: typer.Typer) -> None:
         engine_version: Annotated[
             str | None,
             typer.Option(
-                "--engine-version", help="target Docker Engine version for FILE arguments"
+                "--engine-version",
+                help=f"the Docker Engine version FILE arguments are for (default {DEFAULT_ENGINE})",
             ),
         ] = None,
         output: Annotated[

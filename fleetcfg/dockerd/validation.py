@@ -124,7 +124,14 @@ def _type_hint(kind: str, value: Any) -> str:
     return ""
 
 
-def error_to_finding(err: ErrorDetails, data: Any = None) -> Finding:
+#: what a file that does not decode, or has a value of the wrong type, does
+DAEMON_FAILS = "dockerd refuses to start"
+CLIENT_FAILS = "the docker CLI warns and ignores the whole file"
+
+
+def error_to_finding(
+    err: ErrorDetails, data: Any = None, consequence: str = DAEMON_FAILS
+) -> Finding:
     loc: Loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
     path = format_loc(loc)
     kind = err["type"]
@@ -135,21 +142,23 @@ def error_to_finding(err: ErrorDetails, data: Any = None) -> Finding:
         expected, go = _EXPECTED[kind]
         where = f'"{path}"' if path else "the value"
         message = (
-            f"{where} must be {expected}, not {describe(value)}{_type_hint(go, value)}; dockerd "
-            f"refuses to start (json: cannot unmarshal {_go_kind(value).split()[0]} into Go "
+            f"{where} must be {expected}, not {describe(value)}{_type_hint(go, value)}; "
+            f"{consequence} (json: cannot unmarshal {_go_kind(value).split()[0]} into Go "
             f"value of type {go})"
         )
         return Finding(WRONG_TYPE.id, Severity.ERROR, message, path, loc=loc)
     return Finding(INVALID_VALUE.id, Severity.ERROR, f'"{path}": {err["msg"]}', path, loc=loc)
 
 
-def _typed(model: type[M], data: Mapping[str, Any]) -> tuple[M, list[Finding], set[str]]:
+def _typed(
+    model: type[M], data: Mapping[str, Any], consequence: str = DAEMON_FAILS
+) -> tuple[M, list[Finding], set[str]]:
     """Validate strictly; on errors, report them and validate again without the
     top-level keys that failed, so later checks see everything else."""
     try:
         return model.model_validate(data), [], set()
     except ValidationError as exc:
-        findings = [error_to_finding(e, data) for e in exc.errors()]
+        findings = [error_to_finding(e, data, consequence) for e in exc.errors()]
         bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
         rest = {k: val for k, val in data.items() if k not in bad}
         try:
@@ -201,12 +210,12 @@ def _shadowed_findings(
 # -- daemon.json ----------------------------------------------------------------
 
 
-def _not_object(value: Any, what: str) -> Finding:
+def _not_object(value: Any, what: str, consequence: str = DAEMON_FAILS) -> Finding:
     return Finding(
         JSON_SYNTAX.id,
         Severity.ERROR,
-        f"the top level of {what} must be a JSON object {{...}}, not {describe(value)}; dockerd "
-        f"refuses to start (json: cannot unmarshal {_go_kind(value)} into Go value of type "
+        f"the top level of {what} must be a JSON object {{...}}, not {describe(value)}; "
+        f"{consequence} (json: cannot unmarshal {_go_kind(value)} into Go value of type "
         "map[string]interface {})",
     )
 
@@ -267,8 +276,8 @@ def check_client(data: object) -> CheckResult[ClientConfig]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        return CheckResult(None, [_not_object(data, "config.json")])
-    config, findings, _ = _typed(ClientConfig, data)
+        return CheckResult(None, [_not_object(data, "config.json", CLIENT_FAILS)])
+    config, findings, _ = _typed(ClientConfig, data, CLIENT_FAILS)
     findings.extend(client_checks(config, data))
     findings = _dedupe(findings)
     return CheckResult(None if has_errors(findings) else config, findings)
@@ -291,7 +300,7 @@ def _first_position(doc: JsonDocument) -> Any:
     return min(doc.positions.values(), key=lambda p: p.offset, default=None)
 
 
-def _duplicate_findings(doc: JsonDocument) -> list[Finding]:
+def _duplicate_findings(doc: JsonDocument, reader: str = "dockerd") -> list[Finding]:
     out = []
     for loc, first, last in doc.duplicates:
         out.append(
@@ -299,7 +308,7 @@ def _duplicate_findings(doc: JsonDocument) -> list[Finding]:
                 DUPLICATE_KEY.id,
                 Severity.WARNING,
                 f'"{format_loc(loc)}" is written twice (again at line {last.line}, column '
-                f"{last.column}); dockerd uses the last value. Remove this one",
+                f"{last.column}); {reader} uses the last value. Remove this one",
                 format_loc(loc),
                 loc=loc,
             ).located(None, first.line, first.column)
@@ -337,19 +346,10 @@ def check_client_bytes(raw: bytes | str, *, file: str | None = None) -> CheckRes
     try:
         doc = parse_document(raw, file=file)
     except JsonSyntaxError as exc:
-        finding = _syntax_finding(exc, file)
-        msg = finding.message + " (the docker CLI prints a warning and ignores the whole file)"
-        return CheckResult(
-            None,
-            [
-                Finding(finding.rule, finding.severity, msg).located(
-                    file, finding.line, finding.column
-                )
-            ],
-        )
+        return CheckResult(None, [_syntax_finding(exc, file, CLIENT_FAILS)])
     result = check_client(doc.value)
     findings = _locate(result.findings, doc, file) + [
-        f.located(file, f.line, f.column) for f in _duplicate_findings(doc)
+        f.located(file, f.line, f.column) for f in _duplicate_findings(doc, "the docker CLI")
     ]
     findings.sort(key=Finding.sort_key)
     return CheckResult(None if has_errors(findings) else result.config, findings, doc)
@@ -366,11 +366,13 @@ def _earlier_values(doc: JsonDocument, file: str | None) -> list[Finding]:
     return out
 
 
-def _syntax_finding(exc: JsonSyntaxError, file: str | None) -> Finding:
+def _syntax_finding(
+    exc: JsonSyntaxError, file: str | None, consequence: str = DAEMON_FAILS
+) -> Finding:
     message = f"invalid JSON: {exc.go_message}"
     if exc.hint_text:
         message += f" ({exc.hint_text})"
-    message += "; dockerd refuses to start"
+    message += f"; {consequence}"
     return Finding(JSON_SYNTAX.id, Severity.ERROR, message).located(
         file, exc.line or 1, exc.column or 1
     )

@@ -9,6 +9,7 @@ from fleetcfg.core.errors import UsageError
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.versions import DEFAULT_ENGINE, EngineVersion
 from fleetcfg.dockerd.validation import check_client_bytes, check_daemon_bytes
+from fleetcfg.inventory import DEFAULT_INVENTORY, PROFILES_DIR
 
 Kind = Literal["daemon", "client"]
 
@@ -26,11 +27,38 @@ def lint_bytes(
     return check_daemon_bytes(raw, file=filename, engine=engine).findings
 
 
+def _not_a_config_file(path: Path) -> UsageError | None:
+    """A usage error saying what to do with a repo file given as a FILE
+    argument (inventory.yaml, a profile), else ``None``."""
+    name = path.name.lower()
+    in_profiles = path.parent.name == PROFILES_DIR
+    repo = path.parent.parent if in_profiles else path.parent
+    inventory = repo / DEFAULT_INVENTORY
+    if name.endswith(".j2") or (in_profiles and name.endswith((".yaml", ".yml"))):
+        return UsageError(
+            "is a profile, not a daemon.json or config.json",
+            file=str(path),
+            hint=f"the repo lint renders it for every host that uses it and lints the "
+            f"result: fleetcfg lint -i {inventory} (fleetcfg render HOST shows what a host gets)",
+        )
+    if name.endswith((".yaml", ".yml")):
+        return UsageError(
+            "is YAML (an inventory?), not a daemon.json or config.json",
+            file=str(path),
+            hint=f"lint the repo it describes: fleetcfg lint -i {path}",
+        )
+    return None
+
+
 def lint_file(
     path: str | Path, *, kind: Kind = "daemon", engine: EngineVersion = DEFAULT_ENGINE
 ) -> list[Finding]:
-    """Read and lint one file; a missing or unreadable file is a usage error."""
+    """Read and lint one file; a missing or unreadable file is a usage error,
+    and so is a repo file (inventory.yaml, a profile) given instead."""
     p = Path(path)
+    refused = _not_a_config_file(p)
+    if refused is not None:
+        raise refused
     try:
         raw = p.read_bytes()
     except FileNotFoundError:

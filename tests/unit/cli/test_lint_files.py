@@ -124,3 +124,36 @@ def test_invalid_utf8_is_located(tmp_path):
     path.write_bytes(b'{\n "data-root": "/var/\xff"\n}')
     result = runner.invoke(app, ["lint", str(path)])
     assert result.exit_code == 1 and f"{path}:2:" in result.stdout and "UTF-8" in result.stdout
+
+
+def test_an_inventory_given_as_a_file_is_recognised_and_the_repo_lint_suggested(tmp_path):
+    path = write(tmp_path, "inventory.yaml", "hosts: {web-01: {}}\n")
+    result = runner.invoke(app, ["lint", str(path)])
+    assert result.exit_code == 2
+    assert f"fleetcfg lint -i {path}" in result.output
+    assert "invalid JSON" not in result.output and "refuses to start" not in result.output
+
+
+def test_a_profile_given_as_a_file_is_recognised_and_the_repo_lint_suggested(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    path = write(tmp_path / "profiles", "base.yaml.j2", "live-restore: {{ x }}\n")
+    result = runner.invoke(app, ["lint", str(path)])
+    assert result.exit_code == 2
+    assert "is a profile" in result.output
+    assert f"fleetcfg lint -i {tmp_path / 'inventory.yaml'}" in result.output
+
+
+def test_client_config_findings_say_what_the_docker_cli_does_not_dockerd(tmp_path):
+    bad_type = write(tmp_path, "config.json", '{"auths": 1}')
+    bad_json = write(tmp_path, "broken.json", '{"auths": {},}')
+    result = runner.invoke(app, ["lint", "--kind", "client", str(bad_type), str(bad_json)])
+    assert result.exit_code == 1
+    assert result.stdout.count("the docker CLI warns and ignores the whole file") == 2
+    assert "dockerd" not in result.stdout
+
+
+def test_help_says_which_engine_version_files_are_linted_for():
+    from fleetcfg.core.versions import DEFAULT_ENGINE
+
+    result = runner.invoke(app, ["lint", "--help"], env={"COLUMNS": "200"})
+    assert f"(default {DEFAULT_ENGINE})" in result.stdout
