@@ -36,6 +36,7 @@ from rich.console import Console
 
 from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, InventoryOption, LimitOption
 from fleetcfg.cli.output import print_error, stderr_console, stdout_console
+from fleetcfg.cli.plan_groups import grouped_lines
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.parallel import DEFAULT_FORKS
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
@@ -146,11 +147,15 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {summary.line()}."
 
 
-def plan_lines(plan: Plan) -> list[Line]:
-    """The whole text report: host blocks, then the summary line."""
+def plan_lines(plan: Plan, *, per_host: bool = False) -> list[Line]:
+    """The whole text report: host blocks (hosts with identical changes in
+    one block unless ``per_host``), then the summary line."""
     lines: list[Line] = []
-    for host in plan.hosts:
-        lines.extend(host_lines(host))
+    if per_host:
+        for host in plan.hosts:
+            lines.extend(host_lines(host))
+    else:
+        lines.extend(grouped_lines(plan.hosts, host_lines))
     lines.append((summary_line(plan), "bold"))
     return lines
 
@@ -176,9 +181,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def print_plan(plan: Plan, console: Console) -> None:
+def print_plan(plan: Plan, console: Console, *, per_host: bool = False) -> None:
     """Print :func:`plan_lines` (colours only on a terminal)."""
-    for text, style in plan_lines(plan):
+    for text, style in plan_lines(plan, per_host=per_host):
         console.print(text, style=style or None, markup=False, highlight=False)
 
 
@@ -330,6 +335,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         accept_new_host_keys: AcceptNewHostKeysOption = False,
+        verbose: Annotated[
+            bool,
+            typer.Option(
+                "--verbose",
+                "-v",
+                help="one block per host (hosts with identical changes share one otherwise)",
+            ),
+        ] = False,
     ) -> None:
         """Show what apply would change on each host: semantic and text diffs,
         reload or restart, warnings and errors. Nothing on the hosts changes."""
@@ -354,7 +367,7 @@ def register(app: typer.Typer) -> None:
             # one line (json's C encoder; pipe through jq to read it)
             typer.echo(json.dumps(plan_json(result), ensure_ascii=False, separators=(",", ":")))
         else:
-            print_plan(result, stdout_console())
+            print_plan(result, stdout_console(), per_host=verbose)
         if out is not None:
             try:
                 save_plan(result, out)

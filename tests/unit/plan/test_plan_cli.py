@@ -132,6 +132,30 @@ def test_changes_print_a_block_per_host_and_the_summary(
     assert out.endswith("Plan: 1 to reload, 0 to restart, 2 unchanged.\n")
 
 
+def test_hosts_with_identical_changes_share_one_block_listing_them(
+    monkeypatch: pytest.MonkeyPatch, inventory: Path
+) -> None:
+    old = {**CURRENT, "registry-mirrors": ["https://old.example.com"]}
+    hosts = {name: FakeDockerHost(name, daemon_json=old) for name in ("web-01", "web-02", "db-01")}
+    code, out, _, _ = invoke(monkeypatch, hosts, ["-i", str(inventory)])
+    assert code == 0
+    assert out.startswith(
+        "# 3 hosts (web-01, web-02, db-01): reload\n  ~ /etc/docker/daemon.json\n"
+    )
+    assert out.count("~ registry-mirrors:") == 1
+    assert out.endswith("Plan: 3 to reload, 0 to restart, 0 unchanged.\n")
+
+
+def test_verbose_keeps_one_block_per_host(monkeypatch: pytest.MonkeyPatch, inventory: Path) -> None:
+    old = {**CURRENT, "registry-mirrors": ["https://old.example.com"]}
+    hosts = {name: FakeDockerHost(name, daemon_json=old) for name in ("web-01", "web-02", "db-01")}
+    code, out, _, _ = invoke(monkeypatch, hosts, ["-i", str(inventory), "--verbose"])
+    assert code == 0
+    assert out.startswith("# web-01 (10.0.0.1): reload\n")
+    assert "# db-01 (10.0.1.1): reload\n" in out
+    assert out.count("~ registry-mirrors:") == 3
+
+
 def test_detailed_exitcode_is_2_with_changes(
     monkeypatch: pytest.MonkeyPatch, inventory: Path
 ) -> None:
