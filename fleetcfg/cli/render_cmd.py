@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from fleetcfg.cli.common import FileKind
-from fleetcfg.cli.output import print_error, stderr_console
-from fleetcfg.core.errors import FleetcfgError
+from fleetcfg.cli.common import FileKind, LimitOption
+from fleetcfg.cli.output import fail_usage, print_error, stderr_console
+from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.findings import Finding, Severity, has_errors
 from fleetcfg.core.secrets import SecretRegistry
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
@@ -63,7 +63,9 @@ def explain_lines(
 def register(app: typer.Typer) -> None:
     @app.command("render")
     def render(
-        host: Annotated[str, typer.Argument(help="inventory name of the host", metavar="HOST")],
+        host: Annotated[
+            str | None, typer.Argument(help="inventory name of the host", metavar="[HOST]")
+        ] = None,
         *,
         kind: Annotated[
             FileKind,
@@ -92,8 +94,46 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--show-secrets", help="print env()/file() values and credentials"),
         ] = False,
+        limit: LimitOption = None,
+        output: Annotated[
+            str | None,
+            typer.Option(
+                "--output",
+                "-o",
+                help="write the whole file tree (rootfs/ + manifest.json) of HOST or of "
+                "the --limit hosts, which must render identically, into this folder",
+                metavar="DIR",
+            ),
+        ] = None,
+        engine_versions: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--engine-version",
+                help="with --limit/-o: also validate for this Engine version (repeatable)",
+            ),
+        ] = None,
     ) -> None:
-        """Print the target config of HOST (canonical JSON, secrets masked)."""
+        """Print the target config of HOST (canonical JSON, secrets masked).
+
+        With --limit (hosts or a group) or -o DIR: the whole file tree those hosts
+        get (daemon.json, each client user's config.json) for an image build: -o
+        writes it with its modes plus a manifest; without -o the manifest is
+        printed. Hosts that do not render identically are refused, key by key."""
+        if limit or output is not None:
+            if host is not None and limit:
+                fail_usage(UsageError("give HOST or --limit, not both"))
+            if explain or show_secrets or user is not None or kind is not FileKind.daemon:
+                fail_usage(
+                    UsageError("--limit/-o render every file: drop --kind, --user, --explain")
+                )
+            from fleetcfg.cli.tree_cmd import render_tree_command
+
+            render_tree_command(
+                inventory_path, limit or [host or ""], output, engine_versions or []
+            )
+            return
+        if host is None:
+            fail_usage(UsageError("give a HOST, or --limit GROUP|HOST (with -o DIR)"))
         try:
             inventory = load_inventory(inventory_path)
             target = inventory.host(host)
