@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "apply": "fleetcfg.cli.apply_cmd",
     "rollback": "fleetcfg.cli.apply_cmd",
     "schema": "fleetcfg.cli.schema_cmd",
+    "cloud-init": "fleetcfg.cli.cloudinit_cmd",
 }
 
 

@@ -4,12 +4,17 @@ documents, on the real sshd fleet (tests/fleet)."""
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from typer.testing import CliRunner
 
 from fleetcfg.cli.app import app
+from fleetcfg.core.hashing import sha256_hex
+from tests.fakes.cloudinit import load_cloud_config, play_write_files
 from tests.fleet import Fleet, FleetHost
 from tests.fleet.repo import write_fleet_repo
 
@@ -62,3 +67,67 @@ def test_a_host_built_from_the_render_output_needs_no_change(fleet: Fleet, tmp_p
         app, ["plan", "--detailed-exitcode", "--limit", "runners", "-i", str(inventory)]
     )
     assert plan.exit_code == 0, plan.stdout + plan.stderr
+
+
+# -- cloud-init -------------------------------------------------------------------
+
+
+def cloud_config_for(root: Path, fleet: Fleet, hosts: list[FleetHost]) -> dict[str, object]:
+    inventory = write_repo(root / "repo", fleet, hosts)
+    out = root / "user-data"
+    result = runner.invoke(
+        app, ["cloud-init", "--limit", "runners", "-i", str(inventory), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.stderr
+    return load_cloud_config(out.read_text())
+
+
+def play_on(host: FleetHost, document: dict[str, object], stage: Literal["init", "final"]) -> None:
+    def write(path: str, content: bytes, mode: int, owner: str) -> None:
+        assert owner == "root:root"
+        host.write_file(path, content, mode=mode)
+
+    play_write_files(document, write, stage=stage)
+
+
+def run_runcmd(
+    host: FleetHost, document: dict[str, object]
+) -> list[subprocess.CompletedProcess[str]]:
+    commands = document["runcmd"]
+    assert isinstance(commands, list)
+    return [host.ssh(shlex.join(command), timeout=120) for command in commands]
+
+
+def test_a_new_machine_gets_its_files_before_dockerd_starts_and_the_check_passes(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.hosts[0]
+    document = cloud_config_for(tmp_path, fleet, [host])
+    host.set_unit_state("inactive")  # first boot: docker.service has not started yet
+    play_on(host, document, "init")  # cloud-init's network stage
+    assert host.ssh("systemctl start docker").returncode == 0  # after network-online.target
+    play_on(host, document, "final")
+    [check] = run_runcmd(host, document)
+    assert check.returncode == 0, check.stderr
+    assert "runs with the files cloud-init wrote" in check.stdout
+    assert host.running_config_sha256() == sha256_hex(host.read_bytes("/etc/docker/daemon.json"))
+    # started once, with the file in place, and never stopped or restarted
+    assert host.event_kinds().count("started") == 1
+    assert "stopping" not in host.event_kinds()
+    inventory = tmp_path / "repo/inventory.yaml"
+    plan = runner.invoke(app, ["plan", "--detailed-exitcode", "-i", str(inventory)])
+    assert plan.exit_code == 0, plan.stdout + plan.stderr
+
+
+def test_the_check_reports_a_dockerd_that_started_before_the_files_landed(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.hosts[0]
+    document = cloud_config_for(tmp_path, fleet, [host])
+    assert host.unit_state() == "active"  # an image that starts docker too early
+    play_on(host, document, "init")
+    play_on(host, document, "final")
+    [check] = run_runcmd(host, document)
+    assert check.returncode == 1
+    assert "dockerd reports registry mirrors" in check.stderr
+    assert "dockerd started before cloud-init wrote /etc/docker/daemon.json" in check.stderr
