@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "rollback": "fleetcfg.cli.apply_cmd",
     "schema": "fleetcfg.cli.schema_cmd",
     "cloud-init": "fleetcfg.cli.cloudinit_cmd",
+    "converge": "fleetcfg.cli.converge_cmd",
 }
 
 

@@ -1,0 +1,217 @@
+"""``fleetcfg converge``: a host applies its own configuration (pull mode).
+
+It runs on the host itself, from a checkout of the repo, through the local
+transport and the same pipeline as ``fleetcfg apply``: plan (facts in one
+round trip), then :func:`~fleetcfg.apply.rollout.apply_plan` (the host lock,
+the stale check, validate, backup, atomic replace, reload or restart, the
+health gate, rollback).
+
+Around it: the disable file (exit 4 with who disabled it and why), a local
+lock (a second converge exits 4 at once), the revision check (a git checkout
+older than the revision this host last applied is refused), the record of
+the last applied revision, and the Prometheus textfile metrics, written
+atomically after every run.
+
+Exit codes, like Puppet's ``--detailed-exitcodes``: 0 nothing to do, 2 changed,
+1 failed (rolled back where anything was written) or refused, 4 disabled or
+locked.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from fleetcfg.apply.report import ApplyReport, HostStatus
+from fleetcfg.apply.rollout import ApplyOptions, EventCallback, RunEnv, apply_plan
+from fleetcfg.core.errors import FleetcfgError
+from fleetcfg.host.pull import (
+    ConvergeLockedError,
+    ConvergeMetrics,
+    PullPaths,
+    Revision,
+    converge_lock,
+    last_revision,
+    older_revision,
+    read_disabled,
+    read_last,
+    record_last,
+    write_metrics,
+)
+from fleetcfg.host.transport.base import Transport
+from fleetcfg.host.transport.local import LocalTransport
+from fleetcfg.host.transport.targets import LocalTarget, SshTarget
+from fleetcfg.inventory import Host, Inventory
+from fleetcfg.plan.fleet import plan_fleet
+from fleetcfg.plan.model import Action, HostPlan
+from fleetcfg.plan.targets import RenderedTargets
+from fleetcfg.render import Renderer
+
+EXIT_NOTHING = 0
+EXIT_FAILED = 1
+EXIT_CHANGED = 2
+EXIT_DISABLED = 4
+
+
+@dataclass
+class ConvergeResult:
+    exit_code: int
+    message: str
+    plan: HostPlan | None = None
+    report: ApplyReport | None = None
+    revision: Revision | None = None
+
+
+def repo_revision(root: Path) -> Revision | None:
+    """The git commit the checkout at ``root`` is on, and its commit time
+    (None: not a git checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%H %ct"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    parts = out.stdout.split()
+    if out.returncode != 0 or len(parts) != 2 or not parts[1].isdigit():
+        return None
+    return Revision(parts[0], int(parts[1]))
+
+
+class _LocalOnly:
+    """A connector that never opens SSH: converge reaches only its own host."""
+
+    def open(self, target: SshTarget) -> Transport:
+        return LocalTransport(LocalTarget(host=target.host, become=target.become))
+
+
+def _local(host: Host) -> Host:
+    return replace(host, settings={**host.settings, "connection": "local"})
+
+
+def _exit_code(report: ApplyReport) -> tuple[int, str]:
+    result = report.results[0] if report.results else None
+    if result is None:
+        return EXIT_FAILED, "apply reported nothing for this host"
+    if result.status is HostStatus.CHANGED:
+        return EXIT_CHANGED, result.describe()
+    if result.status is HostStatus.UNCHANGED:
+        return EXIT_NOTHING, result.describe()
+    if result.status is HostStatus.LOCKED:
+        return EXIT_DISABLED, result.describe()
+    return EXIT_FAILED, result.describe()
+
+
+def converge(
+    inventory: Inventory,
+    host_name: str,
+    *,
+    paths: PullPaths,
+    user: str | None = None,
+    on_event: EventCallback | None = None,
+    now: Callable[[], float] = time.time,
+) -> ConvergeResult:
+    """Converge ``host_name`` (this host) and write the metrics."""
+    started = now()
+    last = read_last(paths)
+    result = _converge(inventory, host_name, paths=paths, user=user, on_event=on_event, last=last)
+    success = result.exit_code in (EXIT_NOTHING, EXIT_CHANGED)
+    last_success = started if success else last.get("success_at")
+    if success:
+        record = dict(last, success_at=started, host=host_name)
+        if result.revision is not None:
+            record |= {"revision": result.revision.commit, "revision_time": result.revision.time}
+        record_last(paths, record)
+    plan = result.plan
+    drifted = sum(1 for w in plan.warnings if w.startswith("drift:")) if plan else 0
+    revision = result.revision or last_revision(last)
+    write_metrics(
+        paths,
+        ConvergeMetrics(
+            last_run=started,
+            last_success=float(last_success) if isinstance(last_success, int | float) else None,
+            exit_code=result.exit_code,
+            revision=revision.commit if revision else "unknown",
+            files_drifted=drifted,
+            restart_pending=False,
+            disabled=read_disabled(paths) is not None,
+        ),
+    )
+    return result
+
+
+def _converge(
+    inventory: Inventory,
+    host_name: str,
+    *,
+    paths: PullPaths,
+    user: str | None,
+    on_event: EventCallback | None,
+    last: dict[str, object],
+) -> ConvergeResult:
+    disabled = read_disabled(paths)
+    if disabled is not None:
+        return ConvergeResult(
+            EXIT_DISABLED,
+            f"converge is {disabled.describe()} (fleetcfg converge --enable turns it on again)",
+        )
+    try:
+        with converge_lock(paths):
+            return _run(inventory, host_name, user=user, on_event=on_event, last=last)
+    except ConvergeLockedError as exc:
+        return ConvergeResult(EXIT_DISABLED, exc.message)
+    except FleetcfgError as exc:
+        return ConvergeResult(EXIT_FAILED, str(exc))
+
+
+def _run(
+    inventory: Inventory,
+    host_name: str,
+    *,
+    user: str | None,
+    on_event: EventCallback | None,
+    last: dict[str, object],
+) -> ConvergeResult:
+    revision = repo_revision(inventory.path.parent)
+    if revision is not None:
+        refusal = older_revision(revision, last_revision(last))
+        if refusal is not None:
+            return ConvergeResult(EXIT_FAILED, refusal, revision=revision)
+    host = _local(inventory.host(host_name))
+    renderer = Renderer(inventory)
+    plan = plan_fleet(inventory, [host], connector=_LocalOnly(), renderer=renderer)
+    planned = plan.hosts[0]
+    if planned.action is Action.ERROR:
+        return ConvergeResult(
+            EXIT_FAILED,
+            "cannot plan: " + "; ".join(planned.errors),
+            plan=planned,
+            revision=revision,
+        )
+    if planned.action is Action.NONE:
+        return ConvergeResult(EXIT_NOTHING, "nothing to do", plan=planned, revision=revision)
+    target = host.target()
+
+    def connect(name: str) -> Transport:
+        return LocalTransport(target if isinstance(target, LocalTarget) else LocalTarget(name))
+
+    report = apply_plan(
+        plan,
+        RunEnv(
+            connect=connect,
+            service_for=lambda name: host.service,
+            on_event=on_event,
+            mask=renderer.mask,
+            user=user,
+        ),
+        targets=RenderedTargets(inventory, renderer),
+        options=ApplyOptions(),
+    )
+    code, message = _exit_code(report)
+    return ConvergeResult(code, message, plan=planned, report=report, revision=revision)

@@ -1,0 +1,167 @@
+"""``fleetcfg converge``: run on a host by itself (a systemd timer) to apply its
+own configuration from a local checkout of the repo (pull mode).
+
+Exit codes (like Puppet's --detailed-exitcodes): 0 nothing to do, 2 changed,
+1 failed (rolled back where anything was written) or refused, 4 disabled or
+another run holds the lock."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from fleetcfg.apply.converge import converge
+from fleetcfg.apply.rollout import ApplyEvent
+from fleetcfg.cli.common import InventoryOption
+from fleetcfg.cli.output import fail_usage, print_error, stderr_console
+from fleetcfg.core.errors import FleetcfgError, UsageError
+from fleetcfg.host.pull import (
+    DEFAULT_TEXTFILE_DIR,
+    STATE_DIR,
+    SYSTEMD_DIR,
+    UNIT_NAME,
+    PullPaths,
+    disable,
+    enable,
+    install_units,
+    timer_units,
+)
+from fleetcfg.inventory import DEFAULT_INVENTORY, load_inventory
+
+
+def _who() -> str:
+    """The person behind the command (sudo keeps the caller in SUDO_USER)."""
+    try:
+        base = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container's uid)
+        base = str(os.getuid())
+    caller = os.environ.get("SUDO_USER")
+    return f"{caller} (as {base})" if caller and caller != base else base
+
+
+def _host_name(as_host: str | None) -> str:
+    return as_host or socket.gethostname().split(".")[0]
+
+
+def _echo(text: str) -> None:
+    stderr_console().print(escape(text), highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("converge")
+    def converge_cmd(
+        *,
+        inventory_path: InventoryOption = DEFAULT_INVENTORY,
+        as_host: Annotated[
+            str | None,
+            typer.Option("--as", help="this host's inventory name (default: the short host name)"),
+        ] = None,
+        disable_reason: Annotated[
+            str | None,
+            typer.Option(
+                "--disable",
+                help="stop converging on this host, recording who and why",
+                metavar="REASON",
+            ),
+        ] = None,
+        enable_: Annotated[bool, typer.Option("--enable", help="remove the disable file")] = False,
+        textfile_dir: Annotated[
+            Path,
+            typer.Option(
+                "--textfile-dir", help="where fleetcfg.prom goes (node-exporter's textfile dir)"
+            ),
+        ] = Path(DEFAULT_TEXTFILE_DIR),
+        state_dir: Annotated[
+            Path, typer.Option("--state-dir", hidden=True, help="converge's state folder")
+        ] = Path(STATE_DIR),
+        install_timer: Annotated[
+            bool,
+            typer.Option(
+                "--install-timer",
+                help=f"write {UNIT_NAME}.service and .timer running this command, then exit",
+            ),
+        ] = False,
+        systemd_dir: Annotated[
+            Path, typer.Option("--systemd-dir", help="where --install-timer writes the units")
+        ] = Path(SYSTEMD_DIR),
+        interval: Annotated[
+            str, typer.Option("--interval", help="--install-timer: time between runs")
+        ] = "30min",
+        randomized_delay: Annotated[
+            str,
+            typer.Option(
+                "--randomized-delay",
+                help="--install-timer: RandomizedDelaySec (a stable offset per host)",
+            ),
+        ] = "15min",
+    ) -> None:
+        """Apply this host's configuration from a local checkout, through the same
+        pipeline as `fleetcfg apply` (validate, backup, atomic replace, reload or
+        restart, health gate, rollback).
+
+        Exit codes: 0 nothing to do; 2 changed; 1 failed (rolled back) or refused
+        (an older revision than the last applied); 4 disabled or locked."""
+        paths = PullPaths(state_dir=state_dir, textfile_dir=textfile_dir)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        if disable_reason is not None and enable_:
+            fail_usage(UsageError("--disable and --enable exclude each other"))
+        try:
+            if disable_reason is not None:
+                record = disable(paths, disable_reason, by=_who(), at=now)
+                _echo(f"converge {record.describe()}")
+                return
+            if enable_:
+                was = enable(paths)
+                _echo(
+                    f"converge enabled (it was {was.describe()})"
+                    if was
+                    else "converge was not disabled"
+                )
+                return
+            inventory = load_inventory(inventory_path)
+            host = _host_name(as_host)
+            inventory.host(host)  # an unknown host is a usage error
+            if install_timer:
+                argv = [
+                    str(Path(sys.argv[0]).absolute()),
+                    "converge",
+                    "-i",
+                    str(inventory.path.absolute()),
+                    "--as",
+                    host,
+                    "--textfile-dir",
+                    str(textfile_dir),
+                ]
+                written = install_units(
+                    timer_units(argv, interval=interval, randomized_delay=randomized_delay),
+                    systemd_dir,
+                )
+                for path in written:
+                    _echo(f"wrote {path}")
+                _echo(f"now: systemctl daemon-reload && systemctl enable --now {UNIT_NAME}.timer")
+                return
+        except FleetcfgError as exc:
+            print_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+
+        def progress(event: ApplyEvent) -> None:
+            if event.kind == "step" and event.step is not None:
+                detail = f": {event.step.detail}" if event.step.detail else ""
+                _echo(f"  {event.step.step} {event.step.status.value}{detail}")
+
+        result = converge(inventory, host, paths=paths, user=_who(), on_event=progress)
+        revision = f" (revision {result.revision.short})" if result.revision else ""
+        text = f"{host}: {result.message}{revision}"
+        if result.exit_code == 1:
+            print_error(FleetcfgError(text))
+        else:
+            _echo(text)
+        raise typer.Exit(result.exit_code)

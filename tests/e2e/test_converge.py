@@ -1,0 +1,174 @@
+"""`fleetcfg converge` run on a fleet host by itself (over ssh, inside the host's
+own /etc/docker, /root and shims), through the local transport and the apply
+pipeline: the done-when of issue 15 that needs no bundle."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fleet import Fleet, FleetHost
+from tests.fleet.repo import write_fleet_repo
+
+pytestmark = pytest.mark.e2e
+
+FLEETCFG = str(Path(sys.executable).parent / "fleetcfg")
+DAEMON_JSON = "/etc/docker/daemon.json"
+METRICS = "/root/textfile"
+PROFILE = """
+registry-mirrors: ["{{ mirror | default('https://mirror.corp.example.com') }}"]
+log-opts: {max-size: "{{ log_max_size | default('20m') }}"}
+"""
+
+
+PRIVATE = ("/root", "/home", "/etc/docker", "/usr/local/sbin")
+
+
+@pytest.fixture
+def host(fleet: Fleet) -> Iterator[FleetHost]:
+    """A fleet host that can run this checkout's fleetcfg: when the venv's base
+    Python lives in a folder private to each host (pyenv under /root), it is
+    bind-mounted there read-only for the test."""
+    host = fleet.hosts[0]
+    base = Path(sys.base_prefix)
+    if not str(base).startswith(PRIVATE):
+        yield host
+        return
+    target = host.path(str(base))
+    target.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "--bind", str(base), str(target)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
+        yield host
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=True)
+
+
+def write_repo(root: Path, fleet: Fleet, host: FleetHost, profile: str = PROFILE) -> Path:
+    return write_fleet_repo(
+        root,
+        identity_file=fleet.identity_file,
+        known_hosts=fleet.known_hosts,
+        hosts=[(host.name, host.address)],
+        profiles={"base.yaml.j2": profile},
+    )
+
+
+def converge(host: FleetHost, inventory: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`fleetcfg converge` on the host itself (as root, its PATH has the shims)."""
+    argv = [FLEETCFG, "converge", "-i", str(inventory), "--as", host.name]
+    argv += ["--textfile-dir", METRICS, *args]
+    return host.ssh(shlex.join(argv), timeout=300)
+
+
+def metrics(host: FleetHost) -> dict[str, float]:
+    text = host.read_file(f"{METRICS}/fleetcfg.prom")
+    return {
+        f.name: f.samples[0].value
+        for f in text_string_to_metric_families(text)
+        if f.name != "fleetcfg_converge_revision_info"
+    }
+
+
+def git(repo: Path, *args: str, when: int | None = None) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com")
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    if when is not None:
+        env |= {"GIT_COMMITTER_DATE": f"{when} +0000", "GIT_AUTHOR_DATE": f"{when} +0000"}
+    out = subprocess.run(
+        ["git", "-C", str(repo), *args], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_a_host_converges_then_has_nothing_to_do(
+    fleet: Fleet, host: FleetHost, tmp_path: Path
+) -> None:
+    inventory = write_repo(tmp_path / "repo", fleet, host)
+    first = converge(host, inventory)
+    assert first.returncode == 2, first.stderr
+    assert "restart done" in first.stderr
+    assert '"max-size": "20m"' in host.read_file(DAEMON_JSON)
+    assert host.running_config_sha256() is not None
+    assert metrics(host)["fleetcfg_converge_exit_code"] == 2
+    second = converge(host, inventory)
+    assert second.returncode == 0, second.stderr
+    assert "nothing to do" in second.stderr
+    values = metrics(host)
+    assert values["fleetcfg_converge_exit_code"] == 0
+    assert values["fleetcfg_converge_last_success_timestamp_seconds"] > 0
+    assert host.listdir("/root/textfile") == ["fleetcfg.prom"]  # written by rename only
+
+
+def test_a_disabled_host_does_nothing_and_says_who_and_why(
+    fleet: Fleet, host: FleetHost, tmp_path: Path
+) -> None:
+    inventory = write_repo(tmp_path / "repo", fleet, host)
+    off = host.ssh(shlex.join([FLEETCFG, "converge", "--disable", "INC-9 disk swap"]))
+    assert off.returncode == 0, off.stderr
+    result = converge(host, inventory)
+    assert result.returncode == 4
+    assert "disabled by root" in result.stderr
+    assert "INC-9 disk swap" in result.stderr
+    assert not host.exists(DAEMON_JSON)
+    assert metrics(host)["fleetcfg_converge_disabled"] == 1
+
+
+def test_a_config_that_fails_at_restart_is_rolled_back_by_converge(
+    fleet: Fleet, host: FleetHost, tmp_path: Path
+) -> None:
+    inventory = write_repo(tmp_path / "repo", fleet, host)
+    assert converge(host, inventory).returncode == 2
+    before = host.read_bytes(DAEMON_JSON)
+    inventory = write_repo(tmp_path / "repo", fleet, host, PROFILE.replace("'20m'", "'30m'"))
+    host.fault_refuse_next_config()
+    result = converge(host, inventory)
+    assert result.returncode == 1, result.stderr
+    assert "rolled back" in result.stderr
+    assert host.read_bytes(DAEMON_JSON) == before
+    assert host.unit_state() == "active"
+    assert metrics(host)["fleetcfg_converge_exit_code"] == 1
+
+
+def test_an_older_revision_than_the_last_applied_is_refused(
+    fleet: Fleet, host: FleetHost, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    inventory = write_repo(repo, fleet, host)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "old", when=1_700_000_000)
+    old = git(repo, "rev-parse", "HEAD")
+    write_repo(repo, fleet, host, PROFILE.replace("'20m'", "'30m'"))
+    git(repo, "commit", "-qam", "new", when=1_700_000_100)
+    assert converge(host, inventory).returncode == 2
+    git(repo, "checkout", "-q", old)
+    result = converge(host, inventory)
+    assert result.returncode == 1
+    assert "is older than" in result.stderr
+    assert '"max-size": "30m"' in host.read_file(DAEMON_JSON)  # untouched
+
+
+def test_a_second_converge_while_one_runs_exits_4(
+    fleet: Fleet, host: FleetHost, tmp_path: Path
+) -> None:
+    inventory = write_repo(tmp_path / "repo", fleet, host)
+    lock = host.path("/etc/docker/.fleetcfg/converge.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # the first converge, still running
+        held.write("4242\n")
+        held.flush()
+        result = converge(host, inventory)
+    assert result.returncode == 4
+    assert "another fleetcfg converge runs on this host (pid 4242" in result.stderr
+    assert not host.exists(DAEMON_JSON)
+    assert metrics(host)["fleetcfg_converge_exit_code"] == 4
