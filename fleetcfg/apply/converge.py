@@ -131,18 +131,21 @@ def converge(
     plan = result.plan
     drifted = sum(1 for w in plan.warnings if w.startswith("drift:")) if plan else 0
     revision = result.revision or last_revision(last)
-    write_metrics(
-        paths,
-        ConvergeMetrics(
-            last_run=started,
-            last_success=float(last_success) if isinstance(last_success, int | float) else None,
-            exit_code=result.exit_code,
-            revision=revision.commit if revision else "unknown",
-            files_drifted=drifted,
-            restart_pending=False,
-            disabled=read_disabled(paths) is not None,
-        ),
-    )
+    try:
+        write_metrics(
+            paths,
+            ConvergeMetrics(
+                last_run=started,
+                last_success=float(last_success) if isinstance(last_success, int | float) else None,
+                exit_code=result.exit_code,
+                revision=revision.commit if revision else "unknown",
+                files_drifted=drifted,
+                restart_pending=False,
+                disabled=read_disabled(paths) is not None,
+            ),
+        )
+    except OSError as exc:
+        result.message += f" (metrics not written to {paths.metrics_file}: {exc.strerror or exc})"
     return result
 
 

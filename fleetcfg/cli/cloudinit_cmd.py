@@ -4,8 +4,6 @@ the boot that dockerd runs with them."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -15,23 +13,11 @@ from rich.markup import escape
 from fleetcfg.cli.common import InventoryOption, LimitOption
 from fleetcfg.cli.output import fail_usage, print_error, stderr_console
 from fleetcfg.cli.tree_cmd import load_tree, selection_text
+from fleetcfg.core.atomicfile import write_atomic
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.inventory import DEFAULT_INVENTORY
 from fleetcfg.plan.cloudinit import DEFAULT_CHECK_TIMEOUT, cloud_config, cloud_config_text
 from fleetcfg.plan.fleet import repo_sha256
-
-
-def _write_private(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, mode 0600 (it holds secrets)."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.absolute().parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        Path(tmp).replace(target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _count(n: int, noun: str) -> str:
@@ -118,7 +104,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(text, nl=False)
             return
         try:
-            _write_private(output, text)
+            write_atomic(Path(output), text, 0o600)
         except OSError as exc:
             print_error(FleetcfgError(f"cannot write {output}: {exc.strerror or exc}"))
             raise typer.Exit(1) from None

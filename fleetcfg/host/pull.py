@@ -13,12 +13,12 @@ import fcntl
 import json
 import os
 import shlex
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fleetcfg.core.atomicfile import write_atomic
 from fleetcfg.core.errors import FleetcfgError
 
 STATE_DIR = "/etc/docker/.fleetcfg"
@@ -57,21 +57,10 @@ class PullPaths:
         return self.textfile_dir / METRICS_FILE
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder
-    and a rename: readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        Path(tmp).chmod(mode)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _state_dir(paths: PullPaths) -> Path:
+    """The state folder, created private (0700) like apply creates it."""
+    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return paths.state_dir
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -89,7 +78,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def converge_lock(paths: PullPaths) -> Iterator[None]:
     """Hold the host's converge lock (``flock``; released when the process
     ends, even on a crash). A second converge exits 4 at once."""
-    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _state_dir(paths)
     fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -124,6 +113,7 @@ def disable(paths: PullPaths, reason: str, *, by: str, at: str) -> Disabled:
     if not reason.strip():
         raise FleetcfgError("--disable needs a reason (who reads it later needs to know why)")
     record = Disabled(reason=reason.strip(), by=by, at=at)
+    _state_dir(paths)
     write_atomic(
         paths.disable_file,
         json.dumps({"reason": record.reason, "by": by, "at": at}, indent=2) + "\n",
@@ -170,6 +160,7 @@ def read_last(paths: PullPaths) -> dict[str, Any]:
 
 
 def record_last(paths: PullPaths, data: Mapping[str, Any]) -> None:
+    _state_dir(paths)
     write_atomic(paths.last_file, json.dumps(dict(data), indent=2, sort_keys=True) + "\n", 0o600)
 
 

@@ -150,3 +150,9 @@ def test_an_unknown_host_is_a_usage_error(tmp_path: Path) -> None:
         app, ["converge", "-i", str(inv), "--as", "nope", "--state-dir", str(tmp_path / "s")]
     )
     assert result.exit_code == 2
+
+
+def test_the_state_folder_is_created_private(tmp_path: Path) -> None:
+    where = paths(tmp_path)
+    disable(where, "why", by="bob", at="now")
+    assert (where.state_dir.stat().st_mode & 0o777) == 0o700
