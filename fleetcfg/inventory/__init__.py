@@ -33,6 +33,7 @@ matches nothing is a usage error.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -59,8 +60,25 @@ __all__ = [
     "InventoryErrors",
     "Origin",
     "deep_merge",
+    "find_inventory",
     "load_inventory",
 ]
+
+
+def find_inventory(given: str | Path | None = None, start: Path | None = None) -> str:
+    """The inventory to use: ``given`` (``--inventory``, ``FLEETCFG_INVENTORY``)
+    when there is one, else the nearest ``inventory.yaml`` in ``start`` (the
+    current folder) or a folder above it, as git finds ``.git``; the path is
+    relative to ``start`` (``../../inventory.yaml``) so that file names in
+    messages stay short. ``inventory.yaml`` when there is none (loading it then
+    says it is missing)."""
+    if given is not None and str(given) != "":
+        return str(given)
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        if (folder / DEFAULT_INVENTORY).is_file():
+            return os.path.relpath(folder / DEFAULT_INVENTORY, here)
+    return DEFAULT_INVENTORY
 
 
 def load_inventory(path: str | Path = DEFAULT_INVENTORY, *, keep_going: bool = False) -> Inventory:

@@ -275,3 +275,16 @@ def test_keep_going_loads_the_hosts_around_group_and_host_problems(tmp_path: Pat
     with pytest.raises(InventoryErrors) as caught:
         load_inventory(path)
     assert len(caught.value.problems) == len(inv.problems)
+
+
+def test_the_inventory_is_found_in_a_folder_above_like_git_finds_its_repo(
+    tmp_path: Path,
+) -> None:
+    from fleetcfg.inventory import find_inventory
+
+    write_repo(tmp_path, "hosts: {web-01: {}}\n")
+    deep = tmp_path / "profiles" / "sub"
+    deep.mkdir(parents=True)
+    assert find_inventory(None, deep) == "../../inventory.yaml"
+    assert find_inventory(None, tmp_path) == "inventory.yaml"
+    assert find_inventory("other.yaml", deep) == "other.yaml"
