@@ -66,7 +66,7 @@ def _explain(rule_id: str) -> None:
     )
 
 
-def _print_text(findings: list[Finding], repo: RepoReport | None) -> None:
+def _print_text(findings: list[Finding], repo: RepoReport | None, files: int) -> None:
     console = stdout_console()
     for f in findings:
         line = report.text_line(f)
@@ -78,11 +78,12 @@ def _print_text(findings: list[Finding], repo: RepoReport | None) -> None:
             )
         else:
             console.print(line, markup=False, highlight=False)
-    if console.is_terminal:
-        summary = report.summary_line(findings)
-        if repo is not None and repo.hosts:
-            summary += f" ({repo.hosts} hosts, {repo.documents} rendered files)"
-        console.print(summary, markup=False, highlight=False)
+    # always, also in CI logs (stdout not a terminal)
+    if repo is not None:
+        summary = report.summary_line(findings, hosts=repo.hosts, files=repo.documents)
+    else:
+        summary = report.summary_line(findings, files=files)
+    console.print(summary, markup=False, highlight=False)
 
 
 def _esc(text: str) -> str:
@@ -179,5 +180,5 @@ def register(app: typer.Typer) -> None:
         elif output is OutputFormat.github:
             typer.echo(format_github(findings), nl=False)
         else:
-            _print_text(findings, repo)
+            _print_text(findings, repo, len(files or ()))
         raise typer.Exit(report.exit_code(findings))

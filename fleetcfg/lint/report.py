@@ -2,7 +2,8 @@
 
 * ``text``: ``FILE:LINE:COL: FC012 error: message`` (one line per finding)
 * ``json``: ``{"findings": [...], "summary": {...}}``; each finding has rule,
-  severity, message, file, line, column, path (and hosts when known)
+  severity, message, file, line, column, path and hosts (empty when the
+  finding is not about hosts)
 * ``sarif`` and ``github``: :mod:`fleetcfg.lint.sarif`, :mod:`fleetcfg.lint.github`
 """
 
@@ -52,9 +53,24 @@ def summary(findings: Sequence[Finding]) -> dict[str, int]:
     return counts
 
 
-def summary_line(findings: Sequence[Finding]) -> str:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def summary_line(
+    findings: Sequence[Finding], *, hosts: int | None = None, files: int | None = None
+) -> str:
+    """``0 errors, 2 warnings, 12 hosts, 29 files`` (info only when there is
+    some; hosts and files when known)."""
     c = summary(findings)
-    return f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} info"
+    parts = [_count(c["error"], "error"), _count(c["warning"], "warning")]
+    if c["info"]:
+        parts.append(f"{c['info']} info")
+    if hosts is not None:
+        parts.append(_count(hosts, "host"))
+    if files is not None:
+        parts.append(_count(files, "file"))
+    return ", ".join(parts)
 
 
 def format_text(findings: Sequence[Finding]) -> str:
@@ -72,8 +88,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "column": f.column,
         "path": f.path,
     }
-    if f.hosts:
-        out["hosts"] = list(f.hosts)
+    out["hosts"] = list(f.hosts)
     return out
 
 

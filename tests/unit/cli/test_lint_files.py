@@ -21,7 +21,7 @@ def write(tmp_path, name, text):
 def test_clean_file_exits_0(tmp_path):
     path = write(tmp_path, "daemon.json", '{"live-restore": true}\n')
     result = runner.invoke(app, ["lint", str(path)])
-    assert result.exit_code == 0 and result.stdout == ""
+    assert result.exit_code == 0 and result.stdout == "0 errors, 0 warnings, 1 file\n"
 
 
 def test_errors_print_file_line_column_rule_and_exit_1(tmp_path):
@@ -51,6 +51,7 @@ def test_json_format_lists_findings_with_every_field(tmp_path):
         "line": 1,
         "column": 2,
         "path": "mtu",
+        "hosts": [],
     }
     assert doc["summary"] == {"error": 1, "warning": 0, "info": 0}
 

@@ -26,10 +26,12 @@ def repo(root: Path, profile: str = CLEAN) -> Path:
     return write_repo(root, ONE_HOST, {"base.yaml.j2": profile})
 
 
-def test_the_shipped_example_exits_0_and_prints_nothing() -> None:
+def test_the_shipped_example_exits_0_and_prints_only_the_summary_line() -> None:
+    # CliRunner's stdout is not a terminal: CI logs get the summary line too
     result = runner.invoke(app, ["lint", "-i", str(REPO / "inventory.yaml")], env={})
     assert result.exit_code == 0, result.stdout
-    assert result.stdout == ""
+    assert result.stdout == "0 errors, 0 warnings, 12 hosts, 29 files\n"
+    assert f"`{result.stdout.strip()}`" in (REPO / "README.md").read_text()  # as README says
 
 
 def test_the_inventory_in_the_current_folder_is_the_default(
@@ -40,7 +42,9 @@ def test_the_inventory_in_the_current_folder_is_the_default(
     result = runner.invoke(app, ["lint"])
     assert result.exit_code == 1
     assert result.stdout.startswith("profiles/base.yaml.j2:5:1: FC039 error: ")
-    assert result.stdout.rstrip().endswith("[1 host: web-01]")
+    *findings, summary = result.stdout.splitlines()
+    assert findings[-1].endswith("[1 host: web-01]")
+    assert summary == "1 error, 0 warnings, 1 host, 1 file"
 
 
 def test_warnings_alone_exit_0(tmp_path: Path) -> None:
@@ -119,7 +123,7 @@ def test_file_mode_is_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "daemon.json"
     path.write_text('{"hosts": ["fd://"], "live-restore": false}')
     result = runner.invoke(app, ["lint", str(path)])
-    assert result.exit_code == 0 and result.stdout == ""
+    assert result.exit_code == 0 and result.stdout == "0 errors, 0 warnings, 1 file\n"
 
 
 def test_file_mode_speaks_sarif_too(tmp_path: Path) -> None:
