@@ -52,7 +52,7 @@ from fleetcfg.apply.report import (
 from fleetcfg.apply.rollback import rollback_steps
 from fleetcfg.apply.steps import Step, apply_steps
 from fleetcfg.core.errors import FleetcfgError
-from fleetcfg.core.parallel import DEFAULT_FORKS, Outcome, map_hosts
+from fleetcfg.core.parallel import Outcome, map_hosts
 from fleetcfg.host.service import DEFAULT_SERVICE, ServiceCommands
 from fleetcfg.host.state import DEFAULT_KEEP_BACKUPS
 from fleetcfg.host.transport.base import Transport
@@ -84,7 +84,8 @@ EventCallback = Callable[[ApplyEvent], None]
 @dataclass(frozen=True)
 class ApplyOptions:
     rollout: Rollout = field(default_factory=Rollout)
-    forks: int = DEFAULT_FORKS
+    #: hosts at once (None: the default for each batch's size)
+    forks: int | None = None
     break_lock: bool = False
     keep_backups: int = DEFAULT_KEEP_BACKUPS
     #: seconds between health checks

@@ -40,10 +40,10 @@ from fleetcfg.apply.rollout import (
     rollback_hosts,
 )
 from fleetcfg.cli import plan_cmd
-from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, LimitOption
+from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, LimitOption, ShardOption
 from fleetcfg.cli.output import print_error, stderr_console, stdout_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
-from fleetcfg.core.parallel import DEFAULT_FORKS, map_hosts
+from fleetcfg.core.parallel import map_hosts
 from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.service import DEFAULT_SERVICE, ServiceCommands
 from fleetcfg.host.state import DEFAULT_KEEP_BACKUPS, STATE_PATH, HostState, StateFileError
@@ -52,6 +52,7 @@ from fleetcfg.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
 from fleetcfg.inventory.model import Rollout
 from fleetcfg.plan.fleet import load_plan, open_transport, plan_fleet, repo_sha256
 from fleetcfg.plan.model import Action, Plan
+from fleetcfg.plan.shards import Shard
 from fleetcfg.plan.targets import RenderedTargets
 from fleetcfg.render import Renderer
 
@@ -236,8 +237,15 @@ def _confirm(question: str) -> bool:
     return answer.strip() == "yes"
 
 
-def _journal(inventory: Inventory, path: Path | None) -> tuple[Journal, Path]:
+def _journal(
+    inventory: Inventory, path: Path | None, shard: str | None = None
+) -> tuple[Journal, Path]:
+    """The journal (``--journal``, else the default; one per shard, so that
+    shards applied side by side from one checkout never share one)."""
     where = path or default_journal_path(inventory.path)
+    if path is None and shard is not None:
+        k, n = shard.split("/")
+        where = where.with_name(f"{where.stem}-shard-{k}-of-{n}{where.suffix}")
     return Journal(where), where
 
 
@@ -305,7 +313,7 @@ def register(app: typer.Typer) -> None:
         *,
         inventory_path: InventoryPathOption = None,
         limit: LimitOption = None,
-        forks: ForksOption = DEFAULT_FORKS,
+        forks: ForksOption = None,
         yes: YesOption = False,
         batch_size: BatchSizeOption = None,
         canary: Annotated[
@@ -325,6 +333,7 @@ def register(app: typer.Typer) -> None:
         journal_path: JournalOption = None,
         verbose: VerboseOption = False,
         accept_new_host_keys: AcceptNewHostKeysOption = False,
+        shard_text: ShardOption = None,
     ) -> None:
         """Roll the configuration out: plan (or read PLAN.json), show the plan,
         ask, then change a few hosts at a time: validate on the host, back up,
@@ -337,11 +346,13 @@ def register(app: typer.Typer) -> None:
         try:
             try:
                 saved = load_plan(plan_file) if plan_file is not None else None
-                if saved is not None and limit:
+                if saved is not None and (limit or shard_text):
+                    option = "--limit" if limit else "--shard"
                     raise UsageError(
-                        "--limit cannot narrow a saved plan: it is applied as a whole",
-                        hint="make a plan for those hosts with fleetcfg plan --limit ... -o FILE",
+                        f"{option} cannot narrow a saved plan: it is applied as a whole",
+                        hint=f"make a plan for those hosts with fleetcfg plan {option} ... -o FILE",
                     )
+                shard = Shard.parse(shard_text) if shard_text is not None else None
                 where = inventory_path or (saved.inventory if saved else DEFAULT_INVENTORY)
                 inventory = load_inventory(where)
                 rollout = _rollout(
@@ -358,12 +369,13 @@ def register(app: typer.Typer) -> None:
                         raise UsageError(f"--limit selects no host in {inventory.display}")
                     plan = plan_fleet(
                         inventory,
-                        hosts,
+                        shard.select(hosts) if shard is not None else hosts,
                         connector=connector,
                         forks=forks,
                         cancel=cancel,
                         accept_new_host_keys=accept_new_host_keys,
                         renderer=renderer,
+                        shard=str(shard) if shard is not None else None,
                     )
                     if cancel.is_set():
                         err.print("interrupted while planning: nothing was changed", markup=False)
@@ -401,7 +413,7 @@ def register(app: typer.Typer) -> None:
                 if time.monotonic() - asked > IDLE_RECONNECT:
                     connector.reset()  # connections idle that long may be dead
             try:
-                journal, journal_file = _journal(inventory, journal_path)
+                journal, journal_file = _journal(inventory, journal_path, plan.shard)
             except FleetcfgError as exc:
                 raise _fail(exc) from None
             options = ApplyOptions(
@@ -465,7 +477,7 @@ def register(app: typer.Typer) -> None:
         list_only: Annotated[
             bool, typer.Option("--list", help="list each host's backups and change nothing")
         ] = False,
-        forks: ForksOption = DEFAULT_FORKS,
+        forks: ForksOption = None,
         yes: YesOption = False,
         batch_size: BatchSizeOption = None,
         max_failures: MaxFailuresOption = None,
@@ -566,7 +578,7 @@ def _run(
 
 
 def _list_backups(
-    names: list[str], connect: Callable[[str], Transport], forks: int, out: Console
+    names: list[str], connect: Callable[[str], Transport], forks: int | None, out: Console
 ) -> int:
     """``rollback --list``: each host's state.json, file by file."""
 

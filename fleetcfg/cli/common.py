@@ -48,13 +48,24 @@ LimitOption = Annotated[
     ),
 ]
 ForksOption = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--forks",
         min=1,
         max=500,
-        help="hosts handled at the same time",
+        help="hosts handled at the same time (default: the smallest of 64, the number of "
+        "hosts and what the open-files limit allows)",
+        show_default=False,
         envvar="FLEETCFG_FORKS",
+    ),
+]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        help="only slice K of N of the selected hosts (by a hash of the host name: adding a "
+        "host moves no other), for N parallel CI jobs",
+        metavar="K/N",
     ),
 ]
 AcceptNewHostKeysOption = Annotated[

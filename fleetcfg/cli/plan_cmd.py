@@ -34,14 +34,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, InventoryOption, LimitOption
+from fleetcfg.cli.common import (
+    AcceptNewHostKeysOption,
+    ForksOption,
+    InventoryOption,
+    LimitOption,
+    ShardOption,
+)
 from fleetcfg.cli.output import print_error, stderr_console, stdout_console
 from fleetcfg.cli.plan_groups import grouped_lines
 from fleetcfg.core.errors import FleetcfgError, UsageError
-from fleetcfg.core.parallel import DEFAULT_FORKS
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
 from fleetcfg.plan.fleet import Connector, plan_fleet, save_plan
 from fleetcfg.plan.model import Action, FileKind, FilePlan, HostPlan, Plan
+from fleetcfg.plan.shards import Shard
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -176,6 +182,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "created_at": plan.created_at.isoformat(),
         "inventory": plan.inventory,
         "repo_sha256": plan.repo_sha256,
+        "shard": plan.shard,
         "hosts": hosts,
         "summary": summary,
     }
@@ -268,9 +275,12 @@ def _report(exc: FleetcfgError) -> None:
         print_error(problem)
 
 
-def select_hosts(inventory_path: str, limit: list[str] | None) -> tuple[Inventory, list[Host]]:
-    """Load the inventory and the hosts ``--limit`` selects (raises
-    :class:`FleetcfgError` for a bad inventory or selection)."""
+def select_hosts(
+    inventory_path: str, limit: list[str] | None, shard: Shard | None = None
+) -> tuple[Inventory, list[Host]]:
+    """Load the inventory and the hosts ``--limit`` selects, then keep
+    ``shard``'s slice of them (which may be empty). Raises
+    :class:`FleetcfgError` for a bad inventory or selection."""
     inventory = load_inventory(inventory_path)
     hosts = inventory.select(limit)
     if not hosts:
@@ -278,17 +288,22 @@ def select_hosts(inventory_path: str, limit: list[str] | None) -> tuple[Inventor
             f"--limit selects no host in {inventory.display}",
             hint="check the patterns (host names, group names, globs)",
         )
-    return inventory, hosts
+    return inventory, shard.select(hosts) if shard is not None else hosts
+
+
+def parse_shard(text: str | None) -> Shard | None:
+    return Shard.parse(text) if text is not None else None
 
 
 def run_plan(
     inventory: Inventory,
     hosts: list[Host],
-    forks: int,
+    forks: int | None,
     *,
     accept_new_host_keys: bool = False,
     on_host_done: Callable[[HostPlan], None] | None = None,
     cancel: threading.Event | None = None,
+    shard: Shard | None = None,
 ) -> Plan:
     """Plan ``hosts`` over SSH (one connector for the run)."""
     connector = make_connector()
@@ -301,6 +316,7 @@ def run_plan(
             on_host_done=on_host_done,
             cancel=cancel,
             accept_new_host_keys=accept_new_host_keys,
+            shard=str(shard) if shard is not None else None,
         )
     finally:
         close = getattr(connector, "close", None)
@@ -309,12 +325,39 @@ def run_plan(
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("plan")
+    group = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.add_typer(group, name="plan")
+
+    @group.command("merge")
+    def merge(
+        files: Annotated[
+            list[Path],
+            typer.Argument(help="the `fleetcfg plan --format json` output of each shard"),
+        ],
+        output_format: Annotated[
+            PlanFormat, typer.Option("--format", help="text (like terraform plan) or json")
+        ] = PlanFormat.text,
+        detailed_exitcode: Annotated[
+            bool,
+            typer.Option(
+                "--detailed-exitcode",
+                help="exit 0: no changes, 2: changes, 1: errors or unreachable hosts",
+            ),
+        ] = False,
+    ) -> None:
+        """Merge the JSON plans of several shards (`plan --shard K/N --format
+        json`) into one plan and one summary."""
+        from fleetcfg.cli.plan_merge import merge_command
+
+        raise typer.Exit(merge_command(files, output_format.value, detailed=detailed_exitcode))
+
+    @group.callback(invoke_without_command=True)
     def plan(
+        ctx: typer.Context,
         *,
         inventory_path: InventoryOption = DEFAULT_INVENTORY,
         limit: LimitOption = None,
-        forks: ForksOption = DEFAULT_FORKS,
+        forks: ForksOption = None,
         output_format: Annotated[
             PlanFormat, typer.Option("--format", help="text (like terraform plan) or json")
         ] = PlanFormat.text,
@@ -343,13 +386,18 @@ def register(app: typer.Typer) -> None:
                 help="one block per host (hosts with identical changes share one otherwise)",
             ),
         ] = False,
+        shard_text: ShardOption = None,
     ) -> None:
         """Show what apply would change on each host: semantic and text diffs,
-        reload or restart, warnings and errors. Nothing on the hosts changes."""
+        reload or restart, warnings and errors. Nothing on the hosts changes.
+        `fleetcfg plan merge` merges the JSON plans of several shards."""
+        if ctx.invoked_subcommand is not None:
+            return
         errors_console = stderr_console()
         cancel = threading.Event()
         try:
-            inventory, hosts = select_hosts(inventory_path, limit)
+            shard = parse_shard(shard_text)
+            inventory, hosts = select_hosts(inventory_path, limit, shard)
             with _Progress(len(hosts), errors_console) as progress:
                 result = run_plan(
                     inventory,
@@ -358,6 +406,7 @@ def register(app: typer.Typer) -> None:
                     accept_new_host_keys=accept_new_host_keys,
                     on_host_done=progress,
                     cancel=cancel,
+                    shard=shard,
                 )
         except FleetcfgError as exc:
             _report(exc)

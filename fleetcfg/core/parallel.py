@@ -18,6 +18,7 @@ remote commands), which releases the GIL.
 
 from __future__ import annotations
 
+import resource
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -29,13 +30,27 @@ from fleetcfg.core.errors import FleetcfgError, InternalError, UsageError
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Default parallelism (Ansible's ``forks``). Ten keeps a fleet-wide plan
-#: quick (the work is network waits, so more threads than cores is right),
-#: stays at OpenSSH's default ``MaxStartups 10:30:100`` so that hosts reached
-#: through one bastion never see their connections randomly dropped during
-#: authentication, and keeps paramiko's CPU-bound key exchange (which holds the
-#: GIL) from starving a 2-core control machine.
-DEFAULT_FORKS = 10
+#: The most hosts handled at once by default. The work is waiting on the
+#: network (SSH round trips, remote commands), so more threads than cores is
+#: right; past a few dozen, the controller's CPU (paramiko's key exchange and
+#: ciphers hold the GIL) is what limits a fleet-wide run, not the hosts.
+MAX_DEFAULT_FORKS = 64
+#: file descriptors a host in flight may hold (its socket, a jump host's
+#: channel, a file read for it) and those kept free for the rest of the run
+FDS_PER_HOST = 4
+FDS_RESERVED = 64
+
+
+def default_forks(hosts: int, open_files: int | None = None) -> int:
+    """The default ``--forks`` for ``hosts`` hosts: the smallest of
+    :data:`MAX_DEFAULT_FORKS`, the host count, and what the open-files limit
+    (``ulimit -n``, or ``open_files``) allows at :data:`FDS_PER_HOST` each
+    after :data:`FDS_RESERVED`; at least 1."""
+    if open_files is None:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        open_files = soft if soft != resource.RLIM_INFINITY else 1 << 20
+    by_files = (open_files - FDS_RESERVED) // FDS_PER_HOST
+    return max(1, min(MAX_DEFAULT_FORKS, hosts, by_files))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,20 +99,23 @@ def map_hosts(
     items: Iterable[T],
     fn: Callable[[T], R],
     *,
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = None,
     on_done: Callable[[Outcome[T, R]], None] | None = None,
     cancel: threading.Event | None = None,
     label: Callable[[T], str] = item_label,
 ) -> list[Outcome[T, R]]:
-    """Run ``fn(item)`` for every item, at most ``forks`` at a time.
+    """Run ``fn(item)`` for every item, at most ``forks`` at a time
+    (``None``: :func:`default_forks` for the number of items).
 
     ``on_done`` is called in the calling thread as each item finishes (also
     for cancelled items, at the end), so it may print without locking.
     Returns one outcome per item, in the order of ``items``.
     """
+    todo = list(items)
+    if forks is None:
+        forks = default_forks(len(todo))
     if forks < 1:
         raise UsageError(f"forks must be at least 1, got {forks}")
-    todo = list(items)
     cancel = cancel if cancel is not None else threading.Event()
     outcomes: list[Outcome[T, R] | None] = [None] * len(todo)
 

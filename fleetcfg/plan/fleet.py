@@ -3,9 +3,10 @@
 This is the orchestration around the pure :mod:`fleetcfg.plan.decide`. Public API
 (``fleetcfg apply`` builds on it):
 
-``plan_fleet(inventory, hosts, *, connector, forks=10, on_host_done=None,
+``plan_fleet(inventory, hosts, *, connector, forks=None, on_host_done=None,
 cancel=None, accept_new_host_keys=False, renderer=None) -> Plan``
-    Plans every host with at most ``forks`` hosts at a time, one connection
+    Plans every host with at most ``forks`` hosts at a time (default:
+    :func:`fleetcfg.core.parallel.default_forks`), one connection
     per host (opened through ``connector``, one :class:`SshConnector` per
     run; hosts with ``connection: local`` use a :class:`LocalTransport`).
     A host that cannot be reached, authenticated or planned becomes a
@@ -63,7 +64,7 @@ from fleetcfg.core.errors import (
     PlanError,
     UsageError,
 )
-from fleetcfg.core.parallel import DEFAULT_FORKS, Outcome, map_hosts
+from fleetcfg.core.parallel import Outcome, map_hosts
 from fleetcfg.core.secrets import mask_text
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.host.transport.base import Transport
@@ -226,13 +227,15 @@ def plan_fleet(
     hosts: Sequence[Host],
     *,
     connector: Connector,
-    forks: int = DEFAULT_FORKS,
+    forks: int | None = None,
     on_host_done: Callable[[HostPlan], None] | None = None,
     cancel: threading.Event | None = None,
     accept_new_host_keys: bool = False,
     renderer: Renderer | None = None,
+    shard: str | None = None,
 ) -> Plan:
-    """Plan ``hosts`` (see the module docstring)."""
+    """Plan ``hosts`` (see the module docstring); ``shard`` (``K/N``) is
+    recorded in the plan when ``hosts`` is one shard of the selection."""
     renderer = renderer or Renderer(inventory)
 
     def one(host: Host) -> HostPlan:
@@ -251,6 +254,7 @@ def plan_fleet(
         fleetcfg_version=__version__,
         inventory=inventory.display,
         repo_sha256=repo_sha256(inventory),
+        shard=shard,
         hosts=[_outcome_plan(o, renderer) for o in outcomes],
     )
 

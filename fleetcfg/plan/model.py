@@ -146,6 +146,8 @@ class Plan(_Data):
     inventory: str  # path of inventory.yaml as given
     #: sha256 over inventory.yaml and every profile, for the stale-plan check
     repo_sha256: str | None = None
+    #: ``K/N`` when the plan covers one shard of the selected hosts (``--shard``)
+    shard: str | None = None
     hosts: list[HostPlan]
 
     @property

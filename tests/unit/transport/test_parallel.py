@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from fleetcfg.core.errors import ConnectError, InternalError, UsageError
-from fleetcfg.core.parallel import DEFAULT_FORKS, Outcome, map_hosts
+from fleetcfg.core.parallel import Outcome, default_forks, map_hosts
 
 
 @dataclass(frozen=True)
@@ -140,5 +140,33 @@ def test_forks_must_be_positive() -> None:
         map_hosts(HOSTS, lambda h: h, forks=0)
 
 
-def test_default_forks_suit_ssh_fan_out() -> None:
-    assert DEFAULT_FORKS == 10
+def test_default_forks_suit_a_fleet_at_most_64() -> None:
+    assert default_forks(2000, open_files=1 << 20) == 64
+    assert default_forks(3, open_files=1 << 20) == 3
+
+
+def test_default_forks_stay_within_the_open_files_limit() -> None:
+    # 4 descriptors per host in flight, 64 kept for the rest of the run
+    assert default_forks(2000, open_files=256) == 48
+    assert default_forks(2000, open_files=64) == 1
+    assert default_forks(2000) >= 1  # this process's own `ulimit -n`
+
+
+def test_without_forks_a_small_fleet_runs_all_at_once() -> None:
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    everyone = threading.Barrier(len(HOSTS), timeout=10)
+
+    def work(h: Host) -> str:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        everyone.wait()  # only returns when all 12 run at the same time
+        with lock:
+            running -= 1
+        return h.host
+
+    assert all(o.ok for o in map_hosts(HOSTS, work))
+    assert most == len(HOSTS)

@@ -1,0 +1,73 @@
+"""``fleetcfg plan merge A.json B.json ...``: one plan from the JSON plans of
+the shards of a fleet (``fleetcfg plan --shard K/N --format json``), e.g. in
+the last job of a CI matrix.
+
+Text output: the blocks of the hosts that change (as ``fleetcfg plan``
+prints them), one line per shard, then the fleet's summary line. JSON: the
+``plan --format json`` object of the whole fleet. Exit codes as ``plan``
+(``--detailed-exitcode`` too); 1 when the inputs do not merge (a host in two
+shards, shards planned from different repos, a file that is not a JSON plan).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fleetcfg import __version__
+from fleetcfg.cli import plan_cmd
+from fleetcfg.cli.output import print_error, stdout_console
+from fleetcfg.core.errors import FleetcfgError, PlanError, UsageError
+from fleetcfg.plan.shards import merge_plan_outputs
+
+
+def read_plan_output(path: Path) -> Any:
+    """The decoded JSON of one shard's ``plan --format json`` output."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError("file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read it: {exc}", file=str(path)) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(
+            f"not a JSON plan ({exc.msg})",
+            file=str(path),
+            line=exc.lineno,
+            column=exc.colno,
+            hint="save each shard's plan with fleetcfg plan --format json > FILE",
+        ) from None
+
+
+def _shard_line(source: str, data: Any) -> str:
+    hosts = data.get("hosts") or []
+    shard = data.get("shard")
+    label = f"shard {shard} ({source})" if shard else source
+    summary = merge_plan_outputs([(source, data)], __version__).summary
+    return f"{label}: {len(hosts)} hosts: {summary.line()}"
+
+
+def merge_command(files: Sequence[Path], output_format: str, *, detailed: bool) -> int:
+    """Run the command; returns the exit code."""
+    try:
+        documents = [(str(path), read_plan_output(path)) for path in files]
+        merged = merge_plan_outputs(documents, __version__)
+    except FleetcfgError as exc:
+        print_error(exc)
+        return exc.exit_code
+    if output_format == "json":
+        print(json.dumps(plan_cmd.plan_json(merged), ensure_ascii=False, separators=(",", ":")))
+    else:
+        console = stdout_console()
+        lines = plan_cmd.plan_lines(merged)
+        for text, style in lines[:-1]:
+            console.print(text, style=style or None, markup=False, highlight=False)
+        for source, data in documents:
+            console.print(_shard_line(source, data), markup=False, highlight=False)
+        text, style = lines[-1]
+        console.print(text, style=style or None, markup=False, highlight=False)
+    return plan_cmd.exit_code(merged, detailed=detailed)
