@@ -24,12 +24,14 @@ refresh in Terraform), and so does a usage error. 130 after Ctrl-C.
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 import threading
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -48,6 +50,7 @@ from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventor
 from fleetcfg.plan.fleet import Connector, plan_fleet, save_plan
 from fleetcfg.plan.model import Action, FileKind, FilePlan, HostPlan, Plan
 from fleetcfg.plan.shards import Shard
+from fleetcfg.plan.streams import json_output_chunks
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -166,26 +169,26 @@ def plan_lines(plan: Plan, *, per_host: bool = False) -> list[Line]:
     return lines
 
 
-def plan_json(plan: Plan) -> dict[str, Any]:
-    """The ``--format json`` object."""
-    hosts = []
-    for host in plan.hosts:
-        entry = host.model_dump(mode="json")
-        entry["changes"] = host.changes
-        hosts.append(entry)
+def summary_json(plan: Plan) -> dict[str, Any]:
+    """The ``summary`` object of ``--format json``: the counts and the line."""
     summary = plan.summary.model_dump(mode="json")
     summary["line"] = summary_line(plan)
-    return {
-        "format_version": plan.format_version,
-        "fleetcfg_version": plan.fleetcfg_version,
-        "plan_id": plan.plan_id,
-        "created_at": plan.created_at.isoformat(),
-        "inventory": plan.inventory,
-        "repo_sha256": plan.repo_sha256,
-        "shard": plan.shard,
-        "hosts": hosts,
-        "summary": summary,
-    }
+    return summary
+
+
+def write_plan_json(plan: Plan, out: TextIO) -> None:
+    """The ``--format json`` object, on one line, written host by host."""
+    for chunk in json_output_chunks(plan, summary_json(plan)):
+        out.write(chunk)
+    out.flush()
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The ``--format json`` object."""
+    buffer = io.StringIO()
+    write_plan_json(plan, buffer)
+    data: dict[str, Any] = json.loads(buffer.getvalue())
+    return data
 
 
 def print_plan(plan: Plan, console: Console, *, per_host: bool = False) -> None:
@@ -413,8 +416,8 @@ def register(app: typer.Typer) -> None:
             code = exc.exit_code
             raise typer.Exit(EXIT_ERRORS if detailed_exitcode else code) from None
         if output_format is PlanFormat.json:
-            # one line (json's C encoder; pipe through jq to read it)
-            typer.echo(json.dumps(plan_json(result), ensure_ascii=False, separators=(",", ":")))
+            # one line, host by host (pipe through jq to read it)
+            write_plan_json(result, sys.stdout)
         else:
             print_plan(result, stdout_console(), per_host=verbose)
         if out is not None:

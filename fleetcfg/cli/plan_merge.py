@@ -12,6 +12,7 @@ shards, shards planned from different repos, a file that is not a JSON plan).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ def merge_command(files: Sequence[Path], output_format: str, *, detailed: bool) 
         print_error(exc)
         return exc.exit_code
     if output_format == "json":
-        print(json.dumps(plan_cmd.plan_json(merged), ensure_ascii=False, separators=(",", ":")))
+        plan_cmd.write_plan_json(merged, sys.stdout)
     else:
         console = stdout_console()
         lines = plan_cmd.plan_lines(merged)

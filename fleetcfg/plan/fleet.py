@@ -74,6 +74,7 @@ from fleetcfg.inventory import Host, Inventory
 from fleetcfg.plan.decide import LintSettings, PlannedHost, Targets, failed_host, plan_from_facts
 from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts
 from fleetcfg.plan.model import PLAN_FORMAT_VERSION, Action, HostPlan, Plan
+from fleetcfg.plan.streams import plan_file_chunks
 from fleetcfg.render import RenderedConfig, Renderer
 
 __all__ = [
@@ -284,7 +285,6 @@ def repo_sha256(inventory: Inventory) -> str:
 def save_plan(plan: Plan, path: str | Path) -> None:
     """Write ``plan`` to ``path`` atomically (JSON; no secret in it)."""
     target = Path(path)
-    data = plan.model_dump_json(indent=2) + "\n"
     directory = target.parent if str(target.parent) else Path()
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
@@ -294,7 +294,8 @@ def save_plan(plan: Plan, path: str | Path) -> None:
         ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
+            for chunk in plan_file_chunks(plan):  # host by host: never one big string
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         Path(tmp).chmod(0o644)

@@ -50,6 +50,30 @@ def test_a_saved_plan_loads_back_equal(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name != "plan.json"]  # no temp file left
 
 
+def test_a_saved_plan_is_the_plan_model_as_indented_json(tmp_path: Path) -> None:
+    """Written host by host, it is still exactly the model's JSON."""
+    plan = _plan().model_copy(
+        update={
+            "shard": "2/3",
+            "hosts": [
+                HostPlan(host=f"web-{i:02d}", action=Action.RELOAD, reasons=["é ✓"])
+                for i in range(3)
+            ],
+        }
+    )
+    save_plan(plan, tmp_path / "plan.json")
+    text = (tmp_path / "plan.json").read_text()
+    assert json.loads(text) == json.loads(plan.model_dump_json())
+    assert text.startswith('{\n  "format_version": 1,\n') and text.endswith("\n  ]\n}\n")
+    assert load_plan(tmp_path / "plan.json") == plan
+
+
+def test_a_saved_plan_without_hosts_loads_back(tmp_path: Path) -> None:
+    plan = _plan().model_copy(update={"hosts": []})
+    save_plan(plan, tmp_path / "plan.json")
+    assert load_plan(tmp_path / "plan.json") == plan
+
+
 def test_a_plan_of_another_format_is_refused(tmp_path: Path) -> None:
     data = json.loads(_plan().model_dump_json())
     data["format_version"] = 99
