@@ -1,16 +1,20 @@
-"""Benchmark: `fleetcfg apply` rolling a restart over a fleet of real sshd hosts.
+"""Benchmark: `fleetcfg apply` rolling a restart over a fleet of real sshd hosts,
+at several fleet sizes.
 
-    python benchmarks/apply_bench.py                  # 100 hosts, batches of 10
-    python benchmarks/apply_bench.py --hosts 50 --repeat 1
-    python benchmarks/apply_bench.py --tools /tmp/bench-venv/bin   # + Ansible, pyinfra
+    python -m benchmarks.apply_bench                          # 100 hosts
+    python -m benchmarks.apply_bench --hosts 100 500 1000 2000 --repeat 1
+    python -m benchmarks.apply_bench --tools /tmp/bench-venv/bin   # + Ansible, pyinfra
 
-It starts a test fleet (``python -m tests.fleet start``), writes an inventory
-and a profile whose target differs from every host's daemon.json in a key that
-needs a restart, then measures, each as a fresh process (interpreter start
-included) and each from the same starting state (the old daemon.json put back
-and ``/etc/docker/.fleetcfg`` removed before every run):
+It starts one test fleet of the largest size (``python -m tests.fleet start``;
+about 10 MB of memory per host) and for each size N writes an inventory of
+the first N hosts and a profile whose target differs from every host's
+daemon.json in a key that needs a restart, then measures, each as a fresh
+process (interpreter start included) and each from the same starting state
+(the old daemon.json put back and ``/etc/docker/.fleetcfg`` removed before
+every run), with batches of 10% of the hosts and F hosts at a time (F:
+fleetcfg's default ``--forks`` for N; ``--forks`` overrides it):
 
-* apply: ``fleetcfg apply -i INVENTORY --yes --batch-size 10 --canary 0``:
+* apply: ``fleetcfg apply -i INVENTORY --yes --batch-size B --canary 0``:
   the plan (as ``fleetcfg plan`` makes it), then the rollout with every safety
   step on (lock, recheck, model validation, upload, ``dockerd --validate``
   with the unit's flags, backup, atomic rename, state.json, reset-failed +
@@ -19,19 +23,20 @@ and ``/etc/docker/.fleetcfg`` removed before every run):
   plan saved beforehand (``fleetcfg plan -o``, not timed): what the floor's
   read-each-host-then-restart compares with one to one;
 * floor: the plan floor of ``benchmarks/plan_bench.py`` (a bare paramiko
-  connection per host, key parsed once, known_hosts checked, TCP_NODELAY,
-  one ``cat /etc/docker/daemon.json``; 10 at a time), then, batch by batch
-  (10 hosts at a time, on the open connections), one ``systemctl restart
-  docker`` and one ``docker info`` per host: the least any tool can do;
-* Ansible (``template`` with ``validate:`` and a restart handler, ``serial:
-  10``, ``forks: 10``, pipelining, ControlPersist) and pyinfra (template,
-  ``dockerd --validate``, restart, ``--parallel 10``), on the same hosts, when
+  connection per host, key parsed once, known_hosts parsed once into a dict,
+  TCP_NODELAY, one ``cat /etc/docker/daemon.json``; F at a time), then,
+  batch by batch (on the open connections), one ``systemctl restart docker``
+  and one ``docker info`` per host: the least any tool can do;
+* Ansible (``template`` with ``validate:`` and a restart handler, ``serial``
+  of a batch, ``forks``, pipelining, ControlPersist) and pyinfra (template,
+  ``dockerd --validate``, restart, ``--parallel F``), on the same hosts, when
   ``ansible-playbook`` / ``pyinfra`` are found (``--tools DIR`` or PATH);
   skipped with a note otherwise.
 
-It prints the median of ``--repeat`` runs of each and their ratios to the
-floor; the exit status checks the target (at most 1.5x) on apply-saved. The
-fleet is stopped at the end (``--keep`` leaves it running).
+For each size it prints the median wall time and CPU time (of that process
+alone) of each against the floor, CPU per host, peak memory, and what each
+added host costs between two sizes. Target (issue 13): apply within 1.5x of
+the floor. The fleet is stopped at the end (``--keep`` leaves it running).
 """
 
 from __future__ import annotations
@@ -40,19 +45,16 @@ import argparse
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DAEMON_JSON = "/etc/docker/daemon.json"
-FORKS = 10
-BATCH = 10
 
 PROFILE = """\
 registry-mirrors: ["https://mirror.corp.example.com"]
@@ -96,9 +98,11 @@ def floor(description: Path, forks: int, batch: int) -> None:
 
     import paramiko
 
+    from benchmarks.knownhosts import DictHostKeys
+
     info = json.loads(description.read_text())
     key = paramiko.Ed25519Key.from_private_key_file(info["identity_file"])
-    known = paramiko.HostKeys(info["known_hosts"])
+    known = DictHostKeys(info["known_hosts"])
 
     def run(transport: paramiko.Transport, command: str) -> int:
         channel = transport.open_session()
@@ -143,7 +147,7 @@ def floor(description: Path, forks: int, batch: int) -> None:
 # setting up
 
 
-def write_repo(info: dict[str, object], repo: Path) -> None:
+def write_repo(info: dict[str, object], repo: Path, batch: int) -> None:
     from benchmarks.fleetctl import fleet_hosts
     from tests.fleet.repo import write_fleet_repo  # imported late: the floor runs this file bare
 
@@ -154,18 +158,24 @@ def write_repo(info: dict[str, object], repo: Path) -> None:
         hosts=fleet_hosts(info),
         profiles={"base.yaml.j2": PROFILE},
         defaults="vars:\n  log_max_size: 50m\n",
-        sections=f"rollout:\n  batch_size: {BATCH}\n  canary: 0\n  max_failures: 0\n",
+        sections=f"rollout:\n  batch_size: {batch}\n  canary: 0\n  max_failures: 0\n",
         connect_timeout=None,
     )
 
 
-def reset_hosts(info: dict[str, object]) -> None:
-    """Every host back to the old daemon.json, without fleetcfg's state."""
+def _hosts(info: dict[str, object]) -> list[Any]:
+    """The fleet's hosts that ``info`` lists (a size's first N)."""
     sys.path.insert(0, str(ROOT))
+    from benchmarks.fleetctl import fleet_hosts
     from tests.fleet import Fleet
 
-    fleet = Fleet.attach(str(info["dir"]))
-    for host in fleet.hosts:
+    names = {name for name, _ in fleet_hosts(info)}
+    return [h for h in Fleet.attach(str(info["dir"])).hosts if h.name in names]
+
+
+def reset_hosts(info: dict[str, object]) -> None:
+    """Every host back to the old daemon.json, without fleetcfg's state."""
+    for host in _hosts(info):
         host.write_file(DAEMON_JSON, old_daemon_json(host.address))
         shutil.rmtree(host.path("/etc/docker/.fleetcfg"), ignore_errors=True)
         for name in host.listdir("/etc/docker"):
@@ -174,13 +184,9 @@ def reset_hosts(info: dict[str, object]) -> None:
 
 
 def check_applied(info: dict[str, object], expect: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    from tests.fleet import Fleet
-
-    fleet = Fleet.attach(str(info["dir"]))
     wrong = [
         h.name
-        for h in fleet.hosts
+        for h in _hosts(info)
         if json.loads(h.read_file(DAEMON_JSON))["log-opts"]
         != {
             "max-file": "5",
@@ -195,7 +201,9 @@ def check_applied(info: dict[str, object], expect: str) -> None:
 # Ansible and pyinfra
 
 
-def write_ansible(info: dict[str, object], directory: Path) -> list[str] | None:
+def write_ansible(
+    info: dict[str, object], directory: Path, forks: int, batch: int
+) -> list[str] | None:
     tool = find_tool("ansible-playbook")
     if tool is None:
         return None
@@ -217,14 +225,14 @@ def write_ansible(info: dict[str, object], directory: Path) -> list[str] | None:
         )
     )
     (directory / "ansible.cfg").write_text(
-        "[defaults]\nforks = 10\nhost_key_checking = True\nstdout_callback = default\n"
+        f"[defaults]\nforks = {forks}\nhost_key_checking = True\nstdout_callback = default\n"
         "[ssh_connection]\npipelining = True\n"
     )
     (directory / "site.yml").write_text(
         textwrap.dedent(
             """\
             - hosts: docker
-              serial: 10
+              serial: BATCH
               gather_facts: false
               any_errors_fatal: true
               tasks:
@@ -244,12 +252,12 @@ def write_ansible(info: dict[str, object], directory: Path) -> list[str] | None:
                 - name: docker info
                   ansible.builtin.command: docker info --format '{{ '{{' }}json .ContainersRunning{{ '}}' }}'
             """
-        )
+        ).replace("BATCH", str(batch))
     )
     return [tool, "-i", str(directory / "inventory.ini"), str(directory / "site.yml")]
 
 
-def write_pyinfra(info: dict[str, object], directory: Path) -> list[str] | None:
+def write_pyinfra(info: dict[str, object], directory: Path, forks: int) -> list[str] | None:
     tool = find_tool("pyinfra")
     if tool is None:
         return None
@@ -304,7 +312,7 @@ def write_pyinfra(info: dict[str, object], directory: Path) -> list[str] | None:
         tool,
         "-y",
         "--parallel",
-        "10",
+        str(forks),
         str(directory / "inventory.py"),
         str(directory / "deploy.py"),
     ]
@@ -325,100 +333,108 @@ TOOL_DIRS: list[str] = []
 # measuring
 
 
-def timed(argv: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> float:
-    started = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env, check=False)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        raise SystemExit(f"{Path(argv[0]).name} failed with exit status {proc.returncode}")
-    return seconds
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hosts", type=int, default=100)
+    parser.add_argument("--hosts", type=int, nargs="+", default=[100], help="fleet sizes")
+    parser.add_argument("--forks", type=int, default=None, help="default: fleetcfg's for N")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--block", default="127.0.70")
+    parser.add_argument("--block", default="127.0.70", help="the fleet's first address block")
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--tools", action="append", default=[], help="where ansible/pyinfra are")
     parser.add_argument("--keep", action="store_true", help="leave the fleet running")
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=10, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor is not None:
-        floor(args.floor, FORKS, BATCH)
+        floor(args.floor, args.forks, args.batch)
         return 0
-    sys.path.insert(0, str(ROOT))  # the floor (above) runs this file bare
+    sys.path.insert(0, str(ROOT))  # the floor (above) runs without fleetcfg
     from benchmarks.fleetctl import start_fleet, stop_fleet
+    from benchmarks.measure import Result, Run, measure, sizes_table
+    from fleetcfg.core.parallel import default_forks
 
     TOOL_DIRS.extend(args.tools)
-
+    sizes = sorted(set(args.hosts))
     directory = args.dir or Path(tempfile.mkdtemp(prefix="fleetcfg-apply-bench-", dir="/var/tmp"))
-    print(f"starting {args.hosts} hosts in {directory} ...", file=sys.stderr)
+    print(f"starting {sizes[-1]} hosts in {directory} ...", file=sys.stderr)
     started = time.perf_counter()
-    info = start_fleet(args.hosts, directory / "fleet", args.block)
+    info = start_fleet(sizes[-1], directory / "fleet", args.block)
     print(f"fleet up in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    pycache = directory / "pycache"
+    results: dict[str, list[Result]] = {}
+    settings: list[str] = []
     try:
-        repo = directory / "repo"
-        write_repo(info, repo)
-        description = directory / "fleet-description.json"
-        description.write_text(json.dumps(info))
-        runs: dict[str, list[float]] = {"apply": [], "apply-saved": [], "floor": []}
-        rollout = ["--yes", "--forks", str(FORKS), "--batch-size", str(BATCH), "--canary", "0"]
-        rollout += ["--journal", str(directory / "journal.jsonl")]
-        plan_file = directory / "plan.json"
-        inventory = str(repo / "inventory.yaml")
-        commands: dict[str, tuple[list[str], Path, dict[str, str] | None]] = {
-            "apply": (
-                [sys.executable, "-m", "fleetcfg", "apply", "-i", inventory, *rollout],
-                ROOT,
-                None,
-            ),
-            "apply-saved": (
-                [sys.executable, "-m", "fleetcfg", "apply", str(plan_file), *rollout],
-                ROOT,
-                None,
-            ),
-            "floor": (
-                [sys.executable, str(Path(__file__).resolve()), "--floor", str(description)],
-                ROOT,
-                None,
-            ),
-        }
-        ansible = write_ansible(info, directory / "ansible")
-        if ansible is not None:
-            env = {**os.environ, "ANSIBLE_CONFIG": str(directory / "ansible" / "ansible.cfg")}
-            commands["ansible"] = (ansible, directory / "ansible", env)
-            runs["ansible"] = []
-        else:
-            print("ansible-playbook not found: skipping Ansible (--tools DIR)", file=sys.stderr)
-        pyinfra = write_pyinfra(info, directory / "pyinfra")
-        if pyinfra is not None:
-            commands["pyinfra"] = (pyinfra, directory / "pyinfra", None)
-            runs["pyinfra"] = []
-        else:
-            print("pyinfra not found: skipping pyinfra (--tools DIR)", file=sys.stderr)
-        reset_hosts(info)
-        timed(commands["floor"][0])  # warm up: sshd, page cache, the dockerd cache
-        for run in range(args.repeat):
-            for name, (argv, cwd, env) in commands.items():
-                reset_hosts(info)
-                if name == "apply-saved":  # planned beforehand, not timed
-                    plan = [sys.executable, "-m", "fleetcfg", "plan", "-i", inventory]
-                    timed([*plan, "--forks", str(FORKS), "-o", str(plan_file)])
-                seconds = timed(argv, cwd, env)
-                if name != "floor":
-                    check_applied(info, "50m")
-                runs[name].append(seconds)
-                print(f"run {run + 1}: {name} {seconds:.2f}s", file=sys.stderr)
-        medians = {name: statistics.median(values) for name, values in runs.items()}
-        floor_s = medians["floor"]
-        print(f"hosts: {args.hosts}, batches of {BATCH}, a restart per host")
-        print(f"       (forks {FORKS}, median of {args.repeat} runs)")
-        for name, seconds in medians.items():
-            print(f"{name + ':':13}{seconds:7.2f} s   {seconds / floor_s:5.2f}x the floor")
-        print("target: apply-saved at most 1.5x the floor")
-        return 0 if medians["apply-saved"] / floor_s <= 1.5 else 1
+        for size in sizes:
+            hosts = info["hosts"]
+            assert isinstance(hosts, list)
+            subset = {**info, "hosts": hosts[:size]}
+            forks = args.forks or default_forks(size)
+            batch = max(1, -(-size // 10))  # 10%, rounded up
+            settings.append(f"{size} hosts: forks {forks}, batches of {batch}")
+            repo = directory / f"repo-{size}"
+            write_repo(subset, repo, batch)
+            description = directory / f"fleet-{size}.json"
+            description.write_text(json.dumps(subset))
+            rollout = ["--yes", "--forks", str(forks), "--batch-size", str(batch), "--canary", "0"]
+            rollout += ["--journal", str(directory / "journal.jsonl")]
+            plan_file = directory / "plan.json"
+            inventory = str(repo / "inventory.yaml")
+            fleetcfg = [sys.executable, "-m", "fleetcfg"]
+            commands: dict[str, tuple[list[str], Path, dict[str, str] | None]] = {
+                "apply": ([*fleetcfg, "apply", "-i", inventory, *rollout], ROOT, None),
+                "apply-saved": ([*fleetcfg, "apply", str(plan_file), *rollout], ROOT, None),
+                "floor": (
+                    [
+                        *(sys.executable, "-m", "benchmarks.apply_bench"),
+                        *("--floor", str(description), "--forks", str(forks)),
+                        *("--batch", str(batch)),
+                    ],
+                    ROOT,
+                    None,
+                ),
+            }
+            ansible = write_ansible(subset, directory / f"ansible-{size}", forks, batch)
+            if ansible is not None:
+                cfg = directory / f"ansible-{size}" / "ansible.cfg"
+                env = {**os.environ, "ANSIBLE_CONFIG": str(cfg)}
+                commands["ansible"] = (ansible, directory / f"ansible-{size}", env)
+            elif size == sizes[0]:
+                print("ansible-playbook not found: skipping Ansible (--tools DIR)", file=sys.stderr)
+            pyinfra = write_pyinfra(subset, directory / f"pyinfra-{size}", forks)
+            if pyinfra is not None:
+                commands["pyinfra"] = (pyinfra, directory / f"pyinfra-{size}", None)
+            elif size == sizes[0]:
+                print("pyinfra not found: skipping pyinfra (--tools DIR)", file=sys.stderr)
+            reset_hosts(subset)
+            # warm up: sshd, page cache, the dockerd cache, the bytecode cache
+            measure(commands["floor"][0], pycache)
+            runs: dict[str, list[Run]] = {name: [] for name in commands}
+            for run in range(args.repeat):
+                for name, (argv, cwd, env) in commands.items():
+                    reset_hosts(subset)
+                    if name == "apply-saved":  # planned beforehand, not timed
+                        plan = [*fleetcfg, "plan", "-i", inventory, "--forks", str(forks)]
+                        measure([*plan, "-o", str(plan_file)], pycache)
+                    done = measure(argv, pycache, cwd, env)
+                    if name != "floor":
+                        check_applied(subset, "50m")
+                    runs[name].append(done)
+                    print(
+                        f"{size} hosts, run {run + 1}: {name} {done.seconds:.2f}s, "
+                        f"{done.cpu:.2f}s CPU",
+                        file=sys.stderr,
+                    )
+            for name, values in runs.items():
+                results.setdefault(name, []).append(Result.of(size, values))
+        print(f"a restart per host ({'; '.join(settings)}; median of {args.repeat} runs)")
+        for name, values in results.items():
+            if name == "floor":
+                continue
+            print()
+            for line in sizes_table(name, values, results["floor"]):
+                print(line)
+        print("\ntarget: apply within 1.5x of the floor (a restart per host, batches of 10%)")
+        return 0
     finally:
         if args.keep:
             print(f"fleet left running: python -m tests.fleet stop --dir {directory / 'fleet'}")

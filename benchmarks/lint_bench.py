@@ -1,6 +1,7 @@
 """Benchmark: `fleetcfg lint` of a large repo against just loading its YAML.
 
-Generates repos of 1,000, 2,500 and 5,000 hosts in 40 groups (8 sites with 3
+Generates repos of 1,000, 2,500 and 5,000 hosts (``--hosts``) in 40 groups
+(``--groups``: 200 repeats the sites with numbered names) (8 sites with 3
 child groups each, 8 more groups; the shipped profiles; realistic variables:
 regional mirrors, per-group log rotation, engine versions, client users, a few
 per-host overrides, and one group with a planted mistake shared by all its
@@ -16,6 +17,7 @@ Prints a table and exits 1 when a target is missed.
 
     python -m benchmarks.lint_bench                  # 1000, 2500, 5000 hosts
     python -m benchmarks.lint_bench --hosts 5000 --profile
+    python -m benchmarks.lint_bench --hosts 2000 10000 20000 --groups 200 --repeat 1
 """
 
 from __future__ import annotations
@@ -76,9 +78,19 @@ def _flow(value: Any) -> str:
 
 def generate_repo(root: Path, hosts: int, groups: int = GROUPS, seed: int = 7) -> Path:
     """Write inventory.yaml (``hosts`` hosts in ``groups`` groups) and the
-    shipped profiles under ``root``; returns the inventory path."""
-    if groups != GROUPS:
-        raise ValueError(f"the generated layout has {GROUPS} groups")
+    shipped profiles under ``root``; returns the inventory path. Each site is
+    4 groups (the site and 3 zones) and there are 8 standalone groups, so
+    ``groups`` is 8 plus a multiple of 4 (40: the 8 sites once; 200: 48
+    sites, the 8 kinds repeated with numbered names)."""
+    site_count, rest = divmod(groups - len(_STANDALONE), 4)
+    if rest or site_count < 1:
+        raise ValueError(f"groups must be {len(_STANDALONE)} plus a multiple of 4, got {groups}")
+    sites = [
+        (name if i < len(_SITES) else f"{name}{i // len(_SITES) + 1}", profile, settings)
+        for i, (name, profile, settings) in (
+            (i, _SITES[i % len(_SITES)]) for i in range(site_count)
+        )
+    ]
     rnd = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "profiles", root / "profiles", dirs_exist_ok=True)
@@ -86,7 +98,7 @@ def generate_repo(root: Path, hosts: int, groups: int = GROUPS, seed: int = 7) -
     head = shipped.split("\ngroups:", 1)[0]  # defaults, networks, rollout, lint
     leaves: list[tuple[str, list[str]]] = []
     lines = [head.rstrip(), "", "groups:"]
-    for site, profile, settings in _SITES:
+    for site, profile, settings in sites:
         children = [f"{site}-{zone}" for zone in ("a", "b", "c")]
         lines += [f"  {site}:", f"    description: site {site}"]
         lines.append(f"    children: [{', '.join(children)}]")
@@ -210,6 +222,7 @@ def _mb(n: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", type=int, nargs="*", default=list(SIZES))
+    parser.add_argument("--groups", type=int, default=GROUPS, help="8 plus a multiple of 4")
     parser.add_argument("--repeat", type=int, default=2, help="timing runs per size (min kept)")
     parser.add_argument("--keep", type=Path, help="write the generated repos here")
     parser.add_argument("--profile", action="store_true", help="profile the largest lint")
@@ -227,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         for n in sizes:
-            path = generate_repo(workdir / f"hosts-{n}", n)
+            path = generate_repo(workdir / f"hosts-{n}", n, args.groups)
             yaml_s = min(measure("yaml", path)["seconds"] for _ in range(args.repeat))
             lint_runs = [measure("lint", path) for _ in range(args.repeat)]
             lint_s = min(r["seconds"] for r in lint_runs)

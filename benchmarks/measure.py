@@ -1,0 +1,116 @@
+"""Measuring a command as a user runs it: a fresh process, its wall time, its
+own CPU time (user + system, not the hosts' sshd), its peak memory; and the
+table of costs per host at several fleet sizes that the plan and apply
+benchmarks print."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: runs ``argv`` and prints the child's wall seconds, exit status, CPU seconds
+#: (user + system) and max RSS (KiB): RUSAGE_CHILDREN holds only that child
+_WRAPPER = (
+    "import resource, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
+    "t = time.perf_counter() - t\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "sys.stderr.write(p.stderr.decode(errors='replace')[-3000:])\n"
+    "print(t, p.returncode, u.ru_utime + u.ru_stime, u.ru_maxrss)\n"
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    cpu: float
+    rss_mib: float
+
+
+def measure(
+    argv: Sequence[str],
+    pycache: Path,
+    cwd: Path = ROOT,
+    env: Mapping[str, str] | None = None,
+) -> Run:
+    """Run ``argv`` in a fresh process (bytecode cached in ``pycache``, as in
+    an installed fleetcfg); raise SystemExit when it fails."""
+    env = {k: v for k, v in (env or os.environ).items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *argv],
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    try:
+        seconds, status, cpu, rss = proc.stdout.split()
+    except ValueError:
+        raise SystemExit(f"{argv[:4]}: no measurement: {proc.stderr[-2000:]}") from None
+    if int(status) != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"{' '.join(argv[:4])} ... failed with exit status {status}")
+    return Run(float(seconds), float(cpu), int(rss) / 1024)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The median of several runs of one command at one fleet size."""
+
+    hosts: int
+    seconds: float
+    cpu: float
+    rss_mib: float
+
+    @classmethod
+    def of(cls, hosts: int, runs: Sequence[Run]) -> Result:
+        return cls(
+            hosts,
+            statistics.median(r.seconds for r in runs),
+            statistics.median(r.cpu for r in runs),
+            max(r.rss_mib for r in runs),
+        )
+
+
+def sizes_table(name: str, tool: Sequence[Result], floor: Sequence[Result]) -> list[str]:
+    """One row per size: wall and CPU of ``name`` and of the floor, per host
+    and as ratios; then the marginal cost per host between sizes (what each
+    added host costs, without the interpreter's start), the figure that shows
+    whether the cost grows with the fleet."""
+    head = (
+        f"{'hosts':>6} {name + ' s':>9} {'floor s':>8} {'x':>5}   {name + ' CPU s':>12}"
+        f" {'floor CPU s':>11} {'x':>5}   {'CPU ms/host':>11} {'floor':>6}"
+        f"   {'peak MiB':>8} {'floor':>6}"
+    )
+    lines = [head]
+    for t, f in zip(tool, floor, strict=True):
+        lines.append(
+            f"{t.hosts:>6} {t.seconds:>9.2f} {f.seconds:>8.2f} {t.seconds / f.seconds:>5.2f}"
+            f"   {t.cpu:>12.2f} {f.cpu:>11.2f} {t.cpu / f.cpu:>5.2f}"
+            f"   {1000 * t.cpu / t.hosts:>11.2f} {1000 * f.cpu / f.hosts:>6.2f}"
+            f"   {t.rss_mib:>8.0f} {f.rss_mib:>6.0f}"
+        )
+    for (t0, f0), (t1, f1) in zip(
+        zip(tool, floor, strict=True), zip(tool[1:], floor[1:], strict=True), strict=False
+    ):
+        added = t1.hosts - t0.hosts
+        if added <= 0:
+            continue
+        lines.append(
+            f"each host added from {t0.hosts} to {t1.hosts}: {name} "
+            f"{1000 * (t1.cpu - t0.cpu) / added:.2f} ms CPU, "
+            f"{1000 * (t1.seconds - t0.seconds) / added:.2f} ms wall; floor "
+            f"{1000 * (f1.cpu - f0.cpu) / added:.2f} ms CPU, "
+            f"{1000 * (f1.seconds - f0.seconds) / added:.2f} ms wall"
+        )
+    return lines
