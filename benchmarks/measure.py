@@ -87,16 +87,17 @@ def sizes_table(name: str, tool: Sequence[Result], floor: Sequence[Result]) -> l
     and as ratios; then the marginal cost per host between sizes (what each
     added host costs, without the interpreter's start), the figure that shows
     whether the cost grows with the fleet."""
+    w = max(len(name) + 6, 9)
     head = (
-        f"{'hosts':>6} {name + ' s':>9} {'floor s':>8} {'x':>5}   {name + ' CPU s':>12}"
+        f"{'hosts':>6} {name + ' s':>{w}} {'floor s':>8} {'x':>5}   {name + ' CPU s':>{w + 4}}"
         f" {'floor CPU s':>11} {'x':>5}   {'CPU ms/host':>11} {'floor':>6}"
         f"   {'peak MiB':>8} {'floor':>6}"
     )
     lines = [head]
     for t, f in zip(tool, floor, strict=True):
         lines.append(
-            f"{t.hosts:>6} {t.seconds:>9.2f} {f.seconds:>8.2f} {t.seconds / f.seconds:>5.2f}"
-            f"   {t.cpu:>12.2f} {f.cpu:>11.2f} {t.cpu / f.cpu:>5.2f}"
+            f"{t.hosts:>6} {t.seconds:>{w}.2f} {f.seconds:>8.2f} {t.seconds / f.seconds:>5.2f}"
+            f"   {t.cpu:>{w + 4}.2f} {f.cpu:>11.2f} {t.cpu / f.cpu:>5.2f}"
             f"   {1000 * t.cpu / t.hosts:>11.2f} {1000 * f.cpu / f.hosts:>6.2f}"
             f"   {t.rss_mib:>8.0f} {f.rss_mib:>6.0f}"
         )
