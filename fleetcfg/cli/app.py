@@ -19,6 +19,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from fleetcfg.cli.helptext import plain_help
 from fleetcfg.cli.output import print_error
 from fleetcfg.core.errors import FleetcfgError
 
@@ -47,10 +48,10 @@ class _LazyGroup(TyperGroup):
             return None
         sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
         importlib.import_module(module_name).register(sub)
-        built = typer.main.get_command(sub)
+        built: Any = typer.main.get_command(sub)
         if isinstance(built, TyperGroup):  # the module defines several commands
-            return built.get_command(ctx, cmd_name)
-        return built
+            built = built.get_command(ctx, cmd_name)
+        return plain_help(built)
 
 
 app = typer.Typer(
