@@ -63,6 +63,14 @@ class ConvergeResult:
     plan: HostPlan | None = None
     report: ApplyReport | None = None
     revision: Revision | None = None
+    #: sha256 over inventory.yaml and profiles/ (the revision outside git)
+    repo_sha256: str | None = None
+
+    @property
+    def revision_label(self) -> str | None:
+        if self.revision is not None:
+            return self.revision.commit
+        return f"sha256:{self.repo_sha256[:16]}" if self.repo_sha256 else None
 
 
 def repo_revision(root: Path) -> Revision | None:
@@ -99,13 +107,14 @@ def _exit_code(report: ApplyReport) -> tuple[int, str]:
     result = report.results[0] if report.results else None
     if result is None:
         return EXIT_FAILED, "apply reported nothing for this host"
+    done = result.describe().removeprefix(f"{result.host}: ")
     if result.status is HostStatus.CHANGED:
-        return EXIT_CHANGED, result.describe()
+        return EXIT_CHANGED, done
     if result.status is HostStatus.UNCHANGED:
-        return EXIT_NOTHING, result.describe()
+        return EXIT_NOTHING, done
     if result.status is HostStatus.LOCKED:
-        return EXIT_DISABLED, result.describe()
-    return EXIT_FAILED, result.describe()
+        return EXIT_DISABLED, done
+    return EXIT_FAILED, done
 
 
 def converge(
@@ -127,10 +136,13 @@ def converge(
         record = dict(last, success_at=started, host=host_name)
         if result.revision is not None:
             record |= {"revision": result.revision.commit, "revision_time": result.revision.time}
+        if result.repo_sha256 is not None:
+            record["repo_sha256"] = result.repo_sha256
         record_last(paths, record)
     plan = result.plan
     drifted = sum(1 for w in plan.warnings if w.startswith("drift:")) if plan else 0
-    revision = result.revision or last_revision(last)
+    fallback = last_revision(last)
+    label = result.revision_label or (fallback.commit if fallback else None)
     try:
         write_metrics(
             paths,
@@ -138,7 +150,7 @@ def converge(
                 last_run=started,
                 last_success=float(last_success) if isinstance(last_success, int | float) else None,
                 exit_code=result.exit_code,
-                revision=revision.commit if revision else "unknown",
+                revision=label or "unknown",
                 files_drifted=drifted,
                 restart_pending=False,
                 disabled=read_disabled(paths) is not None,
@@ -196,9 +208,16 @@ def _run(
             "cannot plan: " + "; ".join(planned.errors),
             plan=planned,
             revision=revision,
+            repo_sha256=plan.repo_sha256,
         )
     if planned.action is Action.NONE:
-        return ConvergeResult(EXIT_NOTHING, "nothing to do", plan=planned, revision=revision)
+        return ConvergeResult(
+            EXIT_NOTHING,
+            "nothing to do",
+            plan=planned,
+            revision=revision,
+            repo_sha256=plan.repo_sha256,
+        )
     target = host.target()
 
     def connect(name: str) -> Transport:
@@ -217,4 +236,11 @@ def _run(
         options=ApplyOptions(),
     )
     code, message = _exit_code(report)
-    return ConvergeResult(code, message, plan=planned, report=report, revision=revision)
+    return ConvergeResult(
+        code,
+        message,
+        plan=planned,
+        report=report,
+        revision=revision,
+        repo_sha256=plan.repo_sha256,
+    )

@@ -158,7 +158,8 @@ def register(app: typer.Typer) -> None:
                 _echo(f"  {event.step.step} {event.step.status.value}{detail}")
 
         result = converge(inventory, host, paths=paths, user=_who(), on_event=progress)
-        revision = f" (revision {result.revision.short})" if result.revision else ""
+        label = result.revision_label
+        revision = f" (revision {label[:19]})" if label else ""
         text = f"{host}: {result.message}{revision}"
         if result.exit_code == 1:
             print_error(FleetcfgError(text))

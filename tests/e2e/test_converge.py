@@ -95,7 +95,7 @@ def test_a_host_converges_then_has_nothing_to_do(
     inventory = write_repo(tmp_path / "repo", fleet, host)
     first = converge(host, inventory)
     assert first.returncode == 2, first.stderr
-    assert "restart done" in first.stderr
+    assert f"{host.name}: restart done (revision sha256:" in first.stderr
     assert '"max-size": "20m"' in host.read_file(DAEMON_JSON)
     assert host.running_config_sha256() is not None
     assert metrics(host)["fleetcfg_converge_exit_code"] == 2
@@ -106,6 +106,9 @@ def test_a_host_converges_then_has_nothing_to_do(
     assert values["fleetcfg_converge_exit_code"] == 0
     assert values["fleetcfg_converge_last_success_timestamp_seconds"] > 0
     assert host.listdir("/root/textfile") == ["fleetcfg.prom"]  # written by rename only
+    families = text_string_to_metric_families(host.read_file(f"{METRICS}/fleetcfg.prom"))
+    [info] = [f for f in families if f.name == "fleetcfg_converge_revision_info"]
+    assert info.samples[0].labels["revision"].startswith("sha256:")  # no git here
 
 
 def test_a_disabled_host_does_nothing_and_says_who_and_why(
@@ -149,7 +152,9 @@ def test_an_older_revision_than_the_last_applied_is_refused(
     old = git(repo, "rev-parse", "HEAD")
     write_repo(repo, fleet, host, PROFILE.replace("'20m'", "'30m'"))
     git(repo, "commit", "-qam", "new", when=1_700_000_100)
-    assert converge(host, inventory).returncode == 2
+    applied = converge(host, inventory)
+    assert applied.returncode == 2
+    assert f"(revision {git(repo, 'rev-parse', 'HEAD')[:19]})" in applied.stderr
     git(repo, "checkout", "-q", old)
     result = converge(host, inventory)
     assert result.returncode == 1
