@@ -27,6 +27,7 @@ from fleetcfg.core.errors import FleetcfgError
 COMMANDS: dict[str, str] = {
     "lint": "fleetcfg.cli.lint_cmd",
     "render": "fleetcfg.cli.render_cmd",
+    "hosts": "fleetcfg.cli.hosts_cmd",
     "plan": "fleetcfg.cli.plan_cmd",
     "apply": "fleetcfg.cli.apply_cmd",
     "rollback": "fleetcfg.cli.apply_cmd",

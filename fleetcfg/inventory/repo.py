@@ -68,10 +68,17 @@ class Inventory:
     def host(self, name: str) -> Host:
         """The host called ``name``; a usage error (with suggestions) otherwise."""
         found = self.hosts.get(name)
+        if found is None and name in self.groups:
+            count = len(self.group_hosts(name))
+            raise UsageError(
+                f"{name!r} is a group ({count} host{'' if count == 1 else 's'}), not a host "
+                f"in {self.display}",
+                hint=f"fleetcfg hosts --limit {name} lists its hosts",
+            )
         if found is None:
             raise UsageError(
                 f"unknown host {name!r} in {self.display}",
-                hint=suggest(name, self.hosts) or "fleetcfg lint lists the inventory's hosts",
+                hint=suggest(name, self.hosts) or "fleetcfg hosts lists the inventory's hosts",
             )
         return found
 
