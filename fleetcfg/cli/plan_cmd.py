@@ -104,6 +104,9 @@ def _file_header(f: FilePlan) -> Line:
         notes.append(
             f"{f.live_mode:04o} {f.live_owner}:{f.live_group} -> {f.mode:04o} {f.owner}:{f.group}"
         )
+    if f.credentials:
+        shown = any(n.endswith(f"-> {f.mode:04o} {f.owner}:{f.group}") for n in notes)
+        notes.append("holds credentials" if shown else f"holds credentials: {f.mode:04o}")
     symbol = "+" if f.live_sha256 is None else "~"
     extra = f" [{', '.join(notes)}]" if notes else ""
     return f"  {symbol} {f.path}{who}{extra}", "bold"

@@ -49,6 +49,15 @@ def mask_url_credentials(text: str) -> str:
     return _URL_CREDENTIALS.sub(lambda m: f"{m.group('prefix')}:{MASK}@", text)
 
 
+def holds_credentials(text: str, secrets: Iterable[str]) -> bool:
+    """Whether ``text`` holds a URL with a password (``http://user:pass@...``)
+    or any of ``secrets`` (what ``env()`` and ``file()`` returned): a file
+    with such content must be readable by its owner only."""
+    if _URL_CREDENTIALS.search(text):
+        return True
+    return mask_text(text, secrets) != text
+
+
 def _escaped_forms(secret: str) -> set[str]:
     """The secret as written, and as it appears inside a JSON string."""
     forms = {secret}

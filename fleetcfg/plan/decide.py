@@ -38,7 +38,7 @@ from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.hashing import canonical_json, sha256_hex
 from fleetcfg.core.jsondoc import JsonSyntaxError, loads_fast
-from fleetcfg.core.secrets import mask_text
+from fleetcfg.core.secrets import holds_credentials, mask_text
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.dockerd.base import Reload
 from fleetcfg.dockerd.daemon import key_metadata
@@ -57,6 +57,8 @@ from fleetcfg.plan.model import Action, FileKind, FilePlan, HostPlan, KeyChange
 from fleetcfg.render import RenderedConfig
 
 DAEMON_MODE = 0o644
+#: daemon.json holding a credential (proxy password, env()/file() value)
+DAEMON_SECRET_MODE = 0o600
 CLIENT_MODE = 0o600
 
 #: what dockerd falls back to on reload when an ``always`` key is absent
@@ -439,14 +441,16 @@ def _plan_daemon(
         )
         h.contents[path] = target_bytes
         h.daemon_changed = True
+    credentials = holds_credentials(canonical_json(desired), rendered.secrets)
     return FilePlan(
         kind=FileKind.DAEMON,
         path=path,
         live_sha256=live.sha256,
         target_sha256=sha256_hex(target_bytes) if write else None,
-        mode=DAEMON_MODE,
+        mode=DAEMON_SECRET_MODE if credentials else DAEMON_MODE,
         owner="root",
         group="root",
+        credentials=credentials,
         changes=_key_changes(changes, kept, current, h),
         text_diff=h.mask(diff),
         kept_keys=kept,

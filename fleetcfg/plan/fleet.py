@@ -298,7 +298,7 @@ def save_plan(plan: Plan, path: str | Path) -> None:
                 fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
-        Path(tmp).chmod(0o644)
+        Path(tmp).chmod(0o600)  # hashes of documents that may hold credentials
         Path(tmp).replace(target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

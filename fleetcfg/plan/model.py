@@ -71,6 +71,9 @@ class FilePlan(_Data):
     live_group: str | None = None
     #: the file's folder exists on the host (e.g. ~/.docker; else apply creates it)
     parent_exists: bool = True
+    #: the target holds a credential (a URL password, an env()/file() value):
+    #: written readable by its owner only
+    credentials: bool = False
 
     @property
     def changed(self) -> bool:

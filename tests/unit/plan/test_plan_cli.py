@@ -123,7 +123,11 @@ def test_changes_print_a_block_per_host_and_the_summary(
     )
     code, out, _, _ = invoke(monkeypatch, fleet(**{"web-02": changed}), ["-i", str(inventory)])
     assert code == 0
-    assert out.startswith("# web-02 (10.0.0.2): reload\n  ~ /etc/docker/daemon.json\n")
+    # the proxy URL holds a password: the file is written readable by root only
+    assert out.startswith(
+        "# web-02 (10.0.0.2): reload\n  ~ /etc/docker/daemon.json "
+        "[0644 root:root -> 0600 root:root, holds credentials]\n"
+    )
     assert (
         '      ~ registry-mirrors: ["https://old.example.com"] -> ["https://mirror.example.com"]\n'
         in out

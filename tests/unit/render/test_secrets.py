@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from fleetcfg.core.errors import SecretLookupError, TemplateError
-from fleetcfg.core.secrets import MASK, mask_data, mask_text, mask_url_credentials
+from fleetcfg.core.secrets import (
+    MASK,
+    holds_credentials,
+    mask_data,
+    mask_text,
+    mask_url_credentials,
+)
 from fleetcfg.inventory import load_inventory
 from fleetcfg.render import Renderer
 from tests.unit.inventory.repo import write_repo
@@ -133,3 +139,10 @@ def test_env_takes_its_default_by_keyword_too(tmp_path: Path) -> None:
     profile = "labels: [\"x={{ env('NOPE', default='fallback-value') }}\"]\n"
     rendered = renderer(tmp_path, profile).render("web-01")
     assert rendered.to_json_dict()["labels"] == ["x=fallback-value"]
+
+
+def test_a_url_password_or_a_lookup_value_counts_as_a_credential() -> None:
+    assert holds_credentials('{"http-proxy": "http://svc:pw@proxy:3128"}', ())
+    assert holds_credentials('{"labels": ["token=tok-7f3a"]}', {"tok-7f3a"})
+    assert not holds_credentials('{"http-proxy": "http://proxy:3128"}', {"unused"})
+    assert not holds_credentials('{"debug": true}', ())
