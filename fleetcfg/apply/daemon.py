@@ -28,6 +28,7 @@ from fleetcfg.apply.hostrun import HostRun, first_lines
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import StepFailedError, TransportError
 from fleetcfg.dockerd.log import reload_outcome, start_error
+from fleetcfg.host.state import heartbeat_argv
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.plan.model import Action
 
@@ -146,12 +147,12 @@ def health(run: HostRun, *, after: Action, baseline: bool = True, step: str = "h
     want = run.baseline if baseline else None
     reload_note = ""
     while True:
-        commands = [list(service.status), list(DOCKER_INFO)]
+        commands = [heartbeat_argv(), list(service.status), list(DOCKER_INFO)]
         if service.health:
             commands.append(list(service.health))
         if watch_reload:
             commands.append(_reload_log_command(run))
-        results = run.t.run_many(commands)
+        results = run.t.run_many(commands)[1:]
         status, info = results[0], results[1]
         checked = results[2] if service.health else None
         problems: list[str] = []

@@ -9,8 +9,9 @@ over it (:mod:`~fleetcfg.apply.lock`, :mod:`~fleetcfg.apply.steps`,
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from fleetcfg.apply.phases import Phase
@@ -51,6 +52,8 @@ class RunContext:
     break_lock: bool = False
     poll_interval: float = 0.5
     reconnect_delay: float = RECONNECT_DELAY
+    #: the lock owner's secret: only this run removes a lock that holds it
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def owner(self) -> LockOwner:
         return LockOwner(
@@ -61,6 +64,7 @@ class RunContext:
             command=self.command,
             started_at=utc_stamp(self.now()),
             plan_id=self.plan_id,
+            token=self.token,
         )
 
     @property

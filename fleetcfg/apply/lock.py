@@ -8,7 +8,13 @@ trip), break it on request, release it.
     run asks for. A held lock refuses the host (:class:`LockError`), naming
     the holder.
 ``unlock``
-    delete the backups the new state.json dropped, remove the lock.
+    delete the backups the new state.json dropped, remove the lock; only
+    while ``owner.json`` holds this run's token (a lock another run broke
+    and took is left alone).
+
+A held lock whose holder is alive (its process runs on this control machine,
+or its heartbeat is younger than ``LOCK_HEARTBEAT_TIMEOUT``) is never broken,
+not even with ``--break-lock``.
 """
 
 from __future__ import annotations
@@ -22,16 +28,21 @@ from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import LockError, StepFailedError
 from fleetcfg.host.programs import lock_argv
+from fleetcfg.host.programs.base import quote_argv
 from fleetcfg.host.state import (
     BACKUP_DIR,
     LOCK_DIR,
+    LOCK_HEARTBEAT_TIMEOUT,
     LOCK_OWNER_PATH,
     STATE_DIR,
     STATE_PATH,
     HostState,
     LockOwner,
     StateFileError,
-    backup_path,
+    format_age,
+    lock_age,
+    lock_age_commands,
+    unlock_argvs,
 )
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.plan.model import FileKind
@@ -52,11 +63,13 @@ def lock(
         "lock": lock_argv(STATE_DIR, BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, owner),
         "state": ["cat", STATE_PATH],
     }
+    for index, argv in enumerate(lock_age_commands()):
+        commands[f"age:{index}"] = argv
     commands.update(file_reads(run))
     commands.update(reads or {})
     run.reach(Phase.LOCKING)
     results = run.run_keyed(commands)
-    _take(run, results["lock"])
+    _take(run, results["lock"], lock_age(results["age:0"].stdout, results["age:1"].stdout))
     _read_state(run, results["state"])
     if after is not None:
         results.update(after(results))
@@ -91,7 +104,7 @@ def _read_live(change: FileChange, result: CommandResult) -> None:
         raise StepFailedError("lock", f"cannot read {change.path}: {first_lines(result.stderr)}")
 
 
-def _take(run: HostRun, result: CommandResult) -> None:
+def _take(run: HostRun, result: CommandResult, age: float | None) -> None:
     if result.exit_status == 0:
         run.reach(Phase.LOCKED)
         return
@@ -111,14 +124,39 @@ def _take(run: HostRun, result: CommandResult) -> None:
             "(fleetcfg needs root on the host: connect as root or set ssh.become)",
         )
     holder = LockOwner.from_bytes(result.stdout_bytes) if result.stdout.strip() else None
+    alive = holder_alive(run, holder, age)
     if not run.ctx.break_lock:
-        message = held_message(run, holder)
+        message = held_message(run, holder, age, alive)
+        run.step("lock", StepStatus.FAILED, message)
+        raise LockError(message)
+    if alive is not None:
+        who = holder.describe(run.ctx.now()) if holder else "a run that recorded no owner yet"
+        message = (
+            f"--break-lock refused: {LOCK_DIR} is held by {who}, which is alive ({alive}): "
+            "wait for it to finish"
+        )
         run.step("lock", StepStatus.FAILED, message)
         raise LockError(message)
     _break(run, holder)
 
 
-def held_message(run: HostRun, holder: LockOwner | None) -> str:
+def holder_alive(run: HostRun, holder: LockOwner | None, age: float | None) -> str | None:
+    """Why the lock's holder counts as alive (None: it is gone): its process
+    runs on this control machine, or (from elsewhere, or unknown) its
+    heartbeat is younger than :data:`LOCK_HEARTBEAT_TIMEOUT`."""
+    if holder is not None and holder.control_host == run.ctx.control_host:
+        if pid_alive(holder.pid):
+            return f"its process {holder.pid} runs on this machine"
+        return None
+    if age is None or age < LOCK_HEARTBEAT_TIMEOUT:
+        beat = "of unknown age" if age is None else f"{format_age(age)} old"
+        return f"its heartbeat is {beat}, younger than {format_age(LOCK_HEARTBEAT_TIMEOUT)}"
+    return None
+
+
+def held_message(
+    run: HostRun, holder: LockOwner | None, age: float | None, alive: str | None
+) -> str:
     if holder is None:
         who = (
             "a run that recorded no owner (it may have died while taking the lock, "
@@ -126,8 +164,12 @@ def held_message(run: HostRun, holder: LockOwner | None) -> str:
         )
     else:
         who = holder.describe(run.ctx.now())
-        if holder.control_host == run.ctx.control_host and not pid_alive(holder.pid):
-            who += "; that process is gone from this machine, so the lock is stale"
+    if alive is not None:
+        who += f"; it is alive ({alive})"
+    elif holder is not None and holder.control_host == run.ctx.control_host:
+        who += "; that process is gone from this machine, so the lock is stale"
+    elif age is not None:
+        who += f"; its heartbeat is {format_age(age)} old, so the lock is stale"
     return (
         f"locked by {who}: {LOCK_DIR} exists on the host. If no fleetcfg run is "
         "working on this host any more, check it (fleetcfg plan) and run again with "
@@ -173,8 +215,9 @@ def _read_state(run: HostRun, raw: CommandResult) -> None:
 
 
 def unlock_commands(run: HostRun, *, prune: bool) -> list[list[str]]:
-    pruned = [backup_path(n) for n in run.pruned] if prune else []
-    return [["rm", "-f", "--", *pruned, LOCK_OWNER_PATH], ["rmdir", "--", LOCK_DIR]]
+    """Remove the lock if it is still this run's (each command only after
+    the one before succeeded)."""
+    return unlock_argvs(run.ctx.token, run.pruned if prune else [])
 
 
 def unlock_note(run: HostRun, *, prune: bool) -> str:
@@ -183,19 +226,24 @@ def unlock_note(run: HostRun, *, prune: bool) -> str:
 
 
 def unlock(run: HostRun, *, prune: bool = True) -> None:
-    """Remove the lock (and, with ``prune``, the backups state.json dropped)."""
+    """Remove the lock (and, with ``prune``, the backups state.json dropped),
+    only if it is still this run's."""
     started = run.ctx.clock()
-    results = run.t.run_many(unlock_commands(run, prune=prune))
+    line = " && ".join(quote_argv(c) for c in unlock_commands(run, prune=prune))
+    results = run.t.run_many([["sh", "-c", line], ["cat", LOCK_OWNER_PATH]])
     run.reach(Phase.UNLOCKED)
-    if not results[-1].ok:
-        run.step(
-            "unlock",
-            StepStatus.FAILED,
-            f"cannot remove {LOCK_DIR}: {first_lines(results[-1].stderr)}",
-            started,
-        )
+    if results[0].ok:
+        run.step("unlock", StepStatus.OK, unlock_note(run, prune=prune), started)
         return
-    run.step("unlock", StepStatus.OK, unlock_note(run, prune=prune), started)
+    holder = LockOwner.from_bytes(results[1].stdout_bytes) if results[1].ok else None
+    if holder is not None and holder.token != run.ctx.token:
+        why = (
+            f"{LOCK_DIR} is now held by {holder.describe(run.ctx.now())} (another run broke "
+            "this run's lock): left as it is"
+        )
+    else:
+        why = f"cannot remove {LOCK_DIR}: {first_lines(results[0].stderr) or 'rmdir failed'}"
+    run.step("unlock", StepStatus.FAILED, why, started)
 
 
 def reclaim(run: HostRun) -> None:
@@ -203,7 +251,7 @@ def reclaim(run: HostRun) -> None:
     this run as its owner."""
     owner = run.t.run(["cat", LOCK_OWNER_PATH])
     holder = LockOwner.from_bytes(owner.stdout_bytes) if owner.ok else None
-    if holder is not None and holder.run_id == run.ctx.run_id:
+    if holder is not None and holder.token == run.ctx.token:
         run.reach(Phase.LOCKED)
         unlock(run, prune=False)
 

@@ -2,10 +2,14 @@
 
 ``lock/``
     A directory created with ``mkdir`` (atomic: exactly one run succeeds). It
-    holds ``owner.json`` (:class:`LockOwner`: run id, user, control machine,
-    pid, command, start time). A run that finds the lock held refuses the host
-    and names the holder; a lock left by a run that died is reported as such and
-    only removed on request (``--break-lock``).
+    holds ``owner.json`` (:class:`LockOwner`: run id, an owner token, user,
+    control machine, pid, command, start time); its mtime is the holder's
+    heartbeat, refreshed by each of its round trips while it waits for the
+    daemon. A run that finds the lock held refuses the host and names the
+    holder. ``--break-lock`` removes it only when the holder is gone: its
+    process is not running on this control machine, or (from another machine)
+    its heartbeat is older than :data:`LOCK_HEARTBEAT_TIMEOUT`. A run removes
+    the lock only while ``owner.json`` holds its own token.
 ``backups/``
     A copy of each file made before fleetcfg replaced it, named
     ``<path, URL-quoted>.<UTC timestamp>`` (``etc%2Fdocker%2Fdaemon.json.
@@ -53,6 +57,10 @@ STATE_FORMAT = 1
 DEFAULT_KEEP_BACKUPS = 10
 #: suffix of the validated copy uploaded next to a target before the rename
 STAGE_SUFFIX = ".fleetcfg-new"
+#: seconds after which a lock whose holder stopped refreshing its heartbeat
+#: may be broken (from another control machine; on the same machine, the
+#: holder's process tells)
+LOCK_HEARTBEAT_TIMEOUT = 300.0
 
 
 def utc_stamp(moment: datetime) -> str:
@@ -100,9 +108,12 @@ class LockOwner:
     command: str
     started_at: str
     plan_id: str | None = None
+    #: a secret of the holder's run: only the run that knows it unlocks
+    token: str = ""
 
     def to_bytes(self) -> bytes:
         data = {
+            "token": self.token,
             "run_id": self.run_id,
             "user": self.user,
             "control_host": self.control_host,
@@ -131,6 +142,7 @@ class LockOwner:
                 command=str(data.get("command", "?")),
                 started_at=str(data.get("started_at", "")),
                 plan_id=data.get("plan_id") if isinstance(data.get("plan_id"), str) else None,
+                token=str(data.get("token", "")),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -145,6 +157,38 @@ class LockOwner:
             f"{self.user}@{self.control_host} (pid {self.pid}, fleetcfg {self.command}, "
             f"run {self.run_id}, since {since})"
         )
+
+
+def lock_age_commands() -> list[list[str]]:
+    """Read with the lock attempt: the mtimes of owner.json (the heartbeat)
+    and of the lock folder, and the host's clock (:func:`lock_age` decodes)."""
+    return [["stat", "-c", "%Y", "--", LOCK_OWNER_PATH, LOCK_DIR], ["date", "+%s"]]
+
+
+def lock_age(stat_out: str, date_out: str) -> float | None:
+    """Seconds since the lock's last heartbeat (owner.json's mtime, else the
+    folder's), by the host's clock; None when unknown."""
+    stamps = [int(w) for w in stat_out.split() if w.isdigit()]
+    now = date_out.strip()
+    if not stamps or not now.isdigit():
+        return None
+    return max(0.0, float(int(now) - stamps[0]))
+
+
+def heartbeat_argv() -> list[str]:
+    """Refresh the lock's heartbeat (owner.json's mtime)."""
+    return ["touch", "-c", "--", LOCK_OWNER_PATH]
+
+
+def unlock_argvs(token: str, pruned: list[str]) -> list[list[str]]:
+    """Remove the lock when ``owner.json`` holds ``token`` (and the backups
+    ``pruned``), each command only after the one before succeeded (joined
+    with ``&&``)."""
+    return [
+        ["grep", "-qF", "--", token, LOCK_OWNER_PATH],
+        ["rm", "-f", "--", *[backup_path(n) for n in pruned], LOCK_OWNER_PATH],
+        ["rmdir", "--", LOCK_DIR],
+    ]
 
 
 def format_age(seconds: float) -> str:

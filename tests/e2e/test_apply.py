@@ -351,6 +351,17 @@ def test_a_host_that_becomes_unreachable_mid_rollout_halts_it(fleet: Fleet, tmp_
     lost.restore_reachable()
     code, out, _ = cli("apply", "-i", str(path), "--yes", "--limit", "host-02")
     assert code == EXIT_LOCKED and f"run {report.run_id}" in out
+    # the run above shares this test's process, which is alive: not even
+    # --break-lock takes its lock
+    code, out, _ = cli("apply", "-i", str(path), "--yes", "--limit", "host-02", "--break-lock")
+    assert code == EXIT_LOCKED and f"its process {os.getpid()} runs on this machine" in out
+    # as when that fleetcfg process has exited
+    dead = subprocess.Popen(["true"])  # noqa: S607
+    dead.wait()
+    lost.write_file(
+        LOCK_OWNER_PATH,
+        lost.read_file(LOCK_OWNER_PATH).replace(f'"pid": {os.getpid()}', f'"pid": {dead.pid}'),
+    )
     code, out, err = cli("apply", "-i", str(path), "--yes", "--limit", "host-02", "--break-lock")
     assert code == EXIT_OK, out + err
     assert_applied(lost, target())

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
+import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from fleetcfg.apply.report import EXIT_OK
+from fleetcfg.apply.report import EXIT_LOCKED, EXIT_OK
+from fleetcfg.host.state import LOCK_DIR, LOCK_OWNER_PATH, LockOwner, utc_stamp
 from tests.e2e.test_apply import DAEMON_JSON, cli, write_repo
-from tests.fleet import Fleet, FleetHost
+from tests.fleet import Fleet, FleetHost, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +97,101 @@ def test_a_saved_plan_is_written_0600(fleet_of: Callable[[int], Fleet], tmp_path
     code, out, err = cli("plan", "-i", str(path), "-o", str(saved))
     assert code == 0, out + err
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+
+
+# -- item 8: locks with an owner token and a heartbeat ---------------------------------
+
+
+def hold_lock(host: FleetHost, owner: LockOwner, *, heartbeat_age: float = 0.0) -> bytes:
+    """Make ``owner`` hold the host's lock, its last heartbeat ``heartbeat_age``
+    seconds ago; returns owner.json's bytes."""
+    raw = owner.to_bytes()
+    host.write_file(LOCK_OWNER_PATH, raw, mode=0o644)
+    os.chmod(host.path(LOCK_DIR), 0o755)
+    if heartbeat_age:
+        then = time.time() - heartbeat_age
+        os.utime(host.path(LOCK_OWNER_PATH), (then, then))
+    return raw
+
+
+def owner(**changes: object) -> LockOwner:
+    base: dict[str, object] = {
+        "run_id": "4b1d00c0ffee",
+        "user": "bob",
+        "control_host": "ci-runner-7",
+        "pid": 77,
+        "command": "apply",
+        "started_at": utc_stamp(datetime.now(UTC)),
+        "token": "bobs-secret-token",
+    }
+    base.update(changes)
+    return LockOwner(**base)  # type: ignore[arg-type]
+
+
+def test_break_lock_refuses_the_lock_of_a_run_alive_on_this_machine(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    held = hold_lock(host, owner(control_host=socket.gethostname(), pid=os.getpid()))
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
+    assert code == EXIT_LOCKED, out + err
+    assert "--break-lock refused" in out and f"bob@{socket.gethostname()}" in out
+    assert f"its process {os.getpid()} runs on this machine" in out
+    assert host.read_bytes(LOCK_OWNER_PATH) == held
+    assert host.events("started") == [] and not host.exists(DAEMON_JSON)
+
+
+def test_break_lock_refuses_a_lock_whose_heartbeat_is_fresh(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    held = hold_lock(host, owner(), heartbeat_age=1)
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
+    assert code == EXIT_LOCKED, out + err
+    assert "--break-lock refused" in out and "bob@ci-runner-7 (pid 77" in out
+    assert "heartbeat is" in out
+    assert host.read_bytes(LOCK_OWNER_PATH) == held
+    assert host.events("started") == []
+
+
+def test_break_lock_takes_a_lock_whose_heartbeat_stopped(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    hold_lock(host, owner(), heartbeat_age=3600)
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == EXIT_LOCKED and "heartbeat is 60m old, so the lock is stale" in out
+    code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
+    assert code == EXIT_OK, out + err
+    assert not host.exists(LOCK_DIR)
+    assert mode_owner(host, DAEMON_JSON) == (0o644, 0, 0)
+
+
+def test_unlock_leaves_the_lock_of_a_run_that_took_it_over(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    host.fault_slow_restart(2)
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    outcome: list[tuple[int, str, str]] = []
+    run = threading.Thread(target=lambda: outcome.append(cli("apply", "-i", str(path), "--yes")))
+    run.start()
+    try:
+        assert wait_until(lambda: bool(host.events("start-delayed")), timeout=60)
+        # meanwhile another run broke this run's lock and took it
+        theirs = hold_lock(host, owner())
+    finally:
+        run.join(120)
+    [(code, out, err)] = outcome
+    assert code == EXIT_OK, out + err
+    journal = (tmp_path / ".fleetcfg" / "journal.jsonl").read_text()
+    assert "another run broke this run's lock" in journal
+    assert host.read_bytes(LOCK_OWNER_PATH) == theirs
+    assert host.running_config_sha256() is not None

@@ -45,7 +45,12 @@ from fleetcfg.core.versions import EngineVersion
 from fleetcfg.host.programs.base import identify
 from fleetcfg.host.transport.base import CommandResult
 from tests.fakes import programs as fakeapply
-from tests.fakes.transport import FakeTransport, FakeUnhandledCommandError
+from tests.fakes.transport import (
+    FAKE_EPOCH,
+    FakeTransport,
+    FakeUnhandledCommandError,
+    run_chain,
+)
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 FACTS_FILES = "facts_files"
@@ -57,7 +62,7 @@ DEBIAN_EXEC_START = ("/usr/sbin/dockerd", "-H", "fd://", "$DOCKER_OPTS")
 TYPICAL_DAEMON_JSON: Mapping[str, Any] = MappingProxyType(
     {"log-driver": "json-file", "log-opts": {"max-file": "3", "max-size": "10m"}}
 )
-_EPOCH = 1_700_000_000.0  # timestamps are this plus the fake's simulated clock
+_EPOCH = FAKE_EPOCH  # timestamps are this plus the fake's simulated clock
 
 #: ``validator(content, path)`` returns dockerd's error text, or None when valid
 Validator = Callable[[bytes, str], str | None]
@@ -481,6 +486,8 @@ class FakeDockerHost(FakeTransport):
                 return self._unit_program(args["unit"])
             return fakeapply.run_program(self, program, args, stdin)
         first = argv[2].split("\n", 1)[0].strip() if len(argv) > 2 else ""
+        if len(argv) == 3 and "\n" not in argv[2] and not first.startswith("#"):
+            return run_chain(self, argv[2])
         if self.strict:
             raise FakeUnhandledCommandError(
                 f"FakeDockerHost({self.host!r}) does not emulate this sh program "

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -40,6 +41,10 @@ from fleetcfg.host.transport.base import CommandResult, FileState
 #: ``handler(argv, stdin, fake)`` returns what the command did (its ``argv``
 #: field is replaced by the real argv, so ``CommandResult((), 0, "out")`` is fine)
 Handler = Callable[[tuple[str, ...], bytes | None, "FakeTransport"], CommandResult]
+
+
+#: the fake's wall clock is this plus its simulated ``clock`` (epoch seconds)
+FAKE_EPOCH = 1_700_000_000.0
 
 
 class FakeUnhandledCommandError(AssertionError):
@@ -156,6 +161,10 @@ class FakeTransport:
         self.files = {_norm(path): entry for path, entry in self.files.items()}
         for path in list(self.files):
             self.add_dir(posixpath.dirname(path))
+
+    def now(self) -> float:
+        """The fake's wall clock (epoch seconds)."""
+        return FAKE_EPOCH + self.clock
 
     # -- filesystem ---------------------------------------------------------
 
@@ -695,6 +704,57 @@ def _find(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> Comm
     return _result()
 
 
+def _touch(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> CommandResult:
+    """``touch -c -- PATH...``: a new mtime for files that exist."""
+    flags, paths = _split_flags(args)
+    for path in paths:
+        entry = fake.file(path)
+        if entry is not None:
+            entry.mtime = fake.now()
+        elif "-c" not in flags and not fake.is_dir(path):
+            fake.add_file(path, b"")
+    return _result()
+
+
+def _stat(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> CommandResult:
+    """``stat -c %Y -- PATH...`` (only that form): mtimes."""
+    rest = list(args)
+    if rest[:2] != ["-c", "%Y"]:
+        return _fail("stat: fake supports only -c %Y")
+    lines, errors = [], []
+    for path in [p for p in rest[2:] if p != "--"]:
+        entry = fake.file(path)
+        if entry is not None:
+            lines.append(f"{int(entry.mtime if entry.mtime is not None else fake.now())}\n")
+        elif fake.is_dir(path):
+            lines.append(f"{int(fake.now())}\n")
+        else:
+            errors.append(f"stat: cannot statx '{path}': No such file or directory\n")
+    return _result(1 if errors else 0, "".join(lines), "".join(errors))
+
+
+def _grep(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> CommandResult:
+    """``grep -qF -- PATTERN FILE`` (only that form)."""
+    rest = [a for a in args if a != "--"]
+    if len(rest) != 3 or rest[0] != "-qF":
+        return _fail("grep: fake supports only -qF -- PATTERN FILE", 2)
+    entry = fake.file(rest[2])
+    if entry is None:
+        return _fail(f"grep: {rest[2]}: No such file or directory", 2)
+    return _result(0 if rest[1].encode() in entry.content else 1)
+
+
+def run_chain(fake: FakeTransport, line: str) -> CommandResult:
+    """``sh -c "A && B && C"`` of quoted commands: each only after the one
+    before succeeded; the status of the last one run."""
+    result = _result()
+    for command in line.split(" && "):
+        result = fake._dispatch(tuple(shlex.split(command)), None, fake.command_timeout)
+        if not result.ok:
+            return result
+    return result
+
+
 _Builtin = Callable[[FakeTransport, Sequence[str], bytes | None], CommandResult]
 
 _BUILTINS: Mapping[str, _Builtin] = {
@@ -710,6 +770,9 @@ _BUILTINS: Mapping[str, _Builtin] = {
     "test": _test,
     "sha256sum": _sha256sum,
     "sync": _true,
+    "touch": _touch,
+    "stat": _stat,
+    "grep": _grep,
     "true": _true,
     "false": _false,
 }

@@ -4,16 +4,21 @@ every fault, and the files on the host afterwards."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from fleetcfg.apply.report import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_STALE, HostStatus
+from fleetcfg.apply.rollout import ApplyOptions
 from fleetcfg.host.state import LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner
+from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.plan.model import Action
 from tests.fakes.dockerhost import DAEMON_JSON
+from tests.fakes.transport import FakeTransport
 from tests.unit.apply.helpers import (
     OLD,
     RELOADABLE,
     RESTARTING,
+    Setup,
     backups_of,
     canonical,
     daemon_json,
@@ -267,6 +272,9 @@ def test_break_lock_takes_over_a_held_lock(tmp_path: Path) -> None:
     host = s.hosts["web-01"]
     host.add_dir(LOCK_DIR)
     host.add_file(LOCK_OWNER_PATH, other_owner().to_bytes())
+    stale = host.file(LOCK_OWNER_PATH)
+    assert stale is not None
+    stale.mtime = host.now() - 15 * 60  # its last heartbeat, 15 minutes ago
     options = s.options()
     options = type(options)(rollout=options.rollout, forks=4, break_lock=True)
     report = s.apply(s.plan(), options=options)
@@ -275,6 +283,58 @@ def test_break_lock_takes_over_a_held_lock(tmp_path: Path) -> None:
     broke = next(x for x in result.steps if x.step == "break-lock")
     assert "bob@ci-runner-7" in broke.detail
     assert daemon_json(host) == RESTARTING and not locked(host)
+
+
+def break_lock_options(s: Setup) -> ApplyOptions:
+    options = s.options()
+    return ApplyOptions(rollout=options.rollout, forks=4, break_lock=True)
+
+
+def test_break_lock_refuses_a_lock_whose_heartbeat_is_fresh(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    host = s.hosts["web-01"]
+    host.add_dir(LOCK_DIR)
+    host.add_file(LOCK_OWNER_PATH, other_owner().to_bytes())
+    report = s.apply(s.plan(), options=break_lock_options(s))
+    result = report.results[0]
+    assert report.exit_code == EXIT_LOCKED
+    assert "--break-lock refused" in result.reason and "bob@ci-runner-7" in result.reason
+    assert "heartbeat is 0s old" in result.reason
+    assert LockOwner.from_bytes(host.content(LOCK_OWNER_PATH) or b"") == other_owner()
+    assert daemon_json(host) == OLD
+
+
+def test_break_lock_refuses_a_lock_whose_process_runs_on_this_machine(tmp_path: Path) -> None:
+    s = setup(tmp_path)
+    host = s.hosts["web-01"]
+    host.add_dir(LOCK_DIR)
+    alive = other_owner(control_host="ctl", pid=os.getpid())
+    host.add_file(LOCK_OWNER_PATH, alive.to_bytes())
+    stale = host.file(LOCK_OWNER_PATH)
+    assert stale is not None
+    stale.mtime = host.now() - 3600  # an old heartbeat does not matter: it runs
+    result = s.apply(s.plan(), options=break_lock_options(s)).results[0]
+    assert result.status is HostStatus.LOCKED
+    assert f"its process {os.getpid()} runs on this machine" in result.reason
+    assert LockOwner.from_bytes(host.content(LOCK_OWNER_PATH) or b"") == alive
+
+
+def test_unlock_leaves_a_lock_another_run_took_over(tmp_path: Path) -> None:
+    s = setup(tmp_path, target=RELOADABLE)
+    host = s.hosts["web-01"]
+    other = other_owner(token="theirs")
+
+    def take_over(argv: tuple[str, ...], stdin: bytes | None, fake: FakeTransport) -> CommandResult:
+        host.add_file(LOCK_OWNER_PATH, other.to_bytes())  # another run broke ours
+        return host._systemctl(argv, stdin, fake)
+
+    host.on(["systemctl", "reload", "docker"], take_over)
+    result = s.apply(s.plan()).results[0]
+    assert result.status is HostStatus.CHANGED, result.reason
+    unlock = next(x for x in result.steps if x.step == "unlock")
+    assert unlock.status.value == "failed" and "another run broke" in unlock.detail
+    assert locked(host)
+    assert LockOwner.from_bytes(host.content(LOCK_OWNER_PATH) or b"") == other
 
 
 # -- validation failures: nothing written ------------------------------------------
