@@ -144,7 +144,8 @@ def test_hosts_with_identical_changes_share_one_block_listing_them(
     code, out, _, _ = invoke(monkeypatch, hosts, ["-i", str(inventory)])
     assert code == 0
     assert out.startswith(
-        "# 3 hosts (web-01, web-02, db-01): reload\n  ~ /etc/docker/daemon.json\n"
+        "# 3 hosts (web-01, web-02, db-01): reload\n  ~ /etc/docker/daemon.json "
+        "[0644 root:root -> 0600 root:root, holds credentials]\n"
     )
     assert out.count("~ registry-mirrors:") == 1
     assert out.endswith("Plan: 3 to reload, 0 to restart, 0 unchanged.\n")
