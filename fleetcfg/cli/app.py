@@ -13,12 +13,14 @@ Exit codes (stable, documented in README.md and in each command's help):
 from __future__ import annotations
 
 import importlib
+import os
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from fleetcfg import __version__
 from fleetcfg.cli.helptext import plain_help
 from fleetcfg.cli.output import print_error
 from fleetcfg.core.errors import FleetcfgError
@@ -39,6 +41,10 @@ COMMANDS: dict[str, str] = {
 
 class _LazyGroup(TyperGroup):
     """A command group that imports a command's module on first use."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plain_help(self)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
@@ -65,9 +71,33 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"fleetcfg {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    *,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="print fleetcfg's version and exit",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+    no_color: Annotated[
+        bool,
+        typer.Option("--no-color", help="no colours even on a terminal (like NO_COLOR=1)"),
+    ] = False,
+) -> None:
     """Keep the Docker daemon configuration of a fleet correct, reviewed and safe to roll out."""
+    if no_color:
+        # every console reads NO_COLOR (https://no-color.org) when it is made
+        os.environ["NO_COLOR"] = "1"
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ Exit codes: 0 no errors (warnings and info allowed), 1 errors, 2 usage error
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,7 @@ from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.rules import all_rules, get_rule, suggest_rule
 from fleetcfg.core.versions import DEFAULT_ENGINE
-from fleetcfg.inventory import DEFAULT_INVENTORY
+from fleetcfg.inventory import find_inventory
 from fleetcfg.lint import report
 from fleetcfg.lint.files import lint_file
 from fleetcfg.lint.github import format_github
@@ -111,7 +112,9 @@ def _lint_repo(
                 f"{option} applies to FILE arguments; the repo lint renders each host's "
                 "profiles for the engine_version inventory.yaml gives it"
             )
-    return lint_repo(inventory if inventory is not None else Path(DEFAULT_INVENTORY))
+    # FLEETCFG_INVENTORY is read here, not as the option's envvar: it must not
+    # count as --inventory next to FILE arguments
+    return lint_repo(find_inventory(inventory or os.environ.get("FLEETCFG_INVENTORY")))
 
 
 def register(app: typer.Typer) -> None:
@@ -127,7 +130,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--inventory",
                 "-i",
-                help="the repo's inventory.yaml, or its folder (default ./inventory.yaml)",
+                help="the repo's inventory.yaml, or its folder (default: $FLEETCFG_INVENTORY, "
+                "else the nearest inventory.yaml here or above)",
             ),
         ] = None,
         kind: Annotated[

@@ -84,12 +84,17 @@ def find_inventory(given: str | Path | None = None, start: Path | None = None) -
 def load_inventory(path: str | Path = DEFAULT_INVENTORY, *, keep_going: bool = False) -> Inventory:
     """Read, validate and resolve an inventory file.
 
+    ``inventory.yaml`` (the default) means the nearest one, in the current
+    folder or above (:func:`find_inventory`).
+
     Raises :class:`UsageError` when the file does not exist and
     :class:`InventoryErrors` (every problem, located) when it is invalid.
     With ``keep_going`` (lint), problems in the hosts and groups (a duplicate
     host or address, a group conflict, a bad group reference) do not raise:
     they are in ``Inventory.problems``, and the hosts they leave ambiguous in
     ``Inventory.ambiguous``."""
+    if str(path) == DEFAULT_INVENTORY:  # the default: the nearest one, here or above
+        path = find_inventory(None)
     file = Path(path)
     if file.is_dir():
         file = file / DEFAULT_INVENTORY

@@ -288,3 +288,13 @@ def test_the_inventory_is_found_in_a_folder_above_like_git_finds_its_repo(
     assert find_inventory(None, deep) == "../../inventory.yaml"
     assert find_inventory(None, tmp_path) == "inventory.yaml"
     assert find_inventory("other.yaml", deep) == "other.yaml"
+
+
+def test_the_default_inventory_is_the_nearest_one_above(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_repo(tmp_path, "hosts: {web-01: {}}\n")
+    (tmp_path / "profiles").mkdir()
+    monkeypatch.chdir(tmp_path / "profiles")
+    inv = load_inventory()
+    assert inv.display == "../inventory.yaml" and list(inv.hosts) == ["web-01"]

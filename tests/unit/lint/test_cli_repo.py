@@ -161,3 +161,22 @@ def test_explain_all_lists_every_rule_with_its_default_severity() -> None:
     lines = result.stdout.splitlines()
     assert result.exit_code == 0 and len(lines) == len(all_rules())
     assert any(line.startswith("FC039  error    hosts-with-systemd") for line in lines)
+
+
+def test_fleetcfg_inventory_names_the_repo_to_lint(tmp_path: Path, monkeypatch: Any) -> None:
+    path = repo(tmp_path / "repo", WITH_ERROR)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["lint"], env={"FLEETCFG_INVENTORY": str(path)})
+    assert result.exit_code == 1 and "FC039 error" in result.stdout
+    daemon_json = tmp_path / "daemon.json"
+    daemon_json.write_text("{}")
+    result = runner.invoke(app, ["lint", str(daemon_json)], env={"FLEETCFG_INVENTORY": str(path)})
+    assert result.exit_code == 0, result.output  # FILE arguments: the variable does not count
+
+
+def test_the_inventory_is_found_in_a_folder_above(tmp_path: Path, monkeypatch: Any) -> None:
+    repo(tmp_path, WITH_ERROR)
+    monkeypatch.chdir(tmp_path / "profiles")
+    result = runner.invoke(app, ["lint"], env={"FLEETCFG_INVENTORY": ""})
+    assert result.exit_code == 1
+    assert result.stdout.startswith("../profiles/base.yaml.j2:5:1: FC039 error: ")
