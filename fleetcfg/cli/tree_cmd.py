@@ -23,8 +23,8 @@ from fleetcfg.plan.tree import (
     combine_trees,
     manifest_json,
     render_tree,
-    write_tree,
 )
+from fleetcfg.plan.tree_output import write_tree
 from fleetcfg.render import Renderer
 
 

@@ -30,13 +30,14 @@ live-restore: true
 runner = CliRunner()
 
 
-def write_repo(root: Path, fleet: Fleet, hosts: list[FleetHost]) -> Path:
+def write_repo(root: Path, fleet: Fleet, hosts: list[FleetHost], *, defaults: str = "") -> Path:
     return write_fleet_repo(
         root,
         identity_file=fleet.identity_file,
         known_hosts=fleet.known_hosts,
         hosts=[(h.name, h.address) for h in hosts],
-        profiles={"base.yaml.j2": PROFILE},
+        profiles={"base.yaml.j2": PROFILE, "client.json.j2": '{"detachKeys": "ctrl-e,e"}'},
+        defaults=defaults,
         sections="groups:\n  runners:\n    hosts: {"
         + ", ".join(f"{h.name}: {{}}" for h in hosts)
         + "}\n",
@@ -66,6 +67,28 @@ def test_a_host_built_from_the_render_output_needs_no_change(fleet: Fleet, tmp_p
     plan = runner.invoke(
         app, ["plan", "--detailed-exitcode", "--limit", "runners", "-i", str(inventory)]
     )
+    assert plan.exit_code == 0, plan.stdout + plan.stderr
+
+
+def test_install_sh_puts_the_files_in_place_and_the_host_plans_none(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.hosts[0]
+    inventory = write_repo(
+        tmp_path / "repo", fleet, [host], defaults="client_profile: client\nclient_users: [root]\n"
+    )
+    out = tmp_path / "image"
+    result = runner.invoke(
+        app, ["render", "--limit", host.name, "-o", str(out), "-i", str(inventory)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert not host.exists("/root/.docker")
+    installed = host.ssh(f"sh {out}/install.sh")
+    assert installed.returncode == 0, installed.stderr
+    assert "installed /etc/docker/daemon.json (0644 root:root)" in installed.stdout
+    assert "installed /root/.docker/config.json (0600 root:root)" in installed.stdout
+    assert host.ssh("stat -c %a /root/.docker").stdout.strip() == "700"
+    plan = runner.invoke(app, ["plan", "--detailed-exitcode", "-i", str(inventory)])
     assert plan.exit_code == 0, plan.stdout + plan.stderr
 
 

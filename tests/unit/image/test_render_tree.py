@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -180,3 +181,21 @@ def test_host_and_limit_together_are_a_usage_error(tmp_path: Path) -> None:
     inv = repo(tmp_path)
     assert render("ci-01", "--limit", "runners", "-i", str(inv))[0] == 2
     assert render("-i", str(inv))[0] == 2
+
+
+def test_the_output_has_an_install_script_with_one_line_per_file(tmp_path: Path) -> None:
+    inv = repo(tmp_path)
+    out = tmp_path / "out"
+    assert render("--limit", "runners", "-o", str(out), "-i", str(inv))[0] == 0
+    script = out / "install.sh"
+    assert stat.S_IMODE(script.stat().st_mode) == 0o755
+    text = script.read_text()
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        line = (
+            f"put {entry['source']} {entry['path']} {entry['mode']} {entry['owner']} "
+            f"{entry['group']} {entry['sha256']}"
+        )
+        assert line in text
+    assert SECRET not in text
+    assert subprocess.run(["sh", "-n", str(script)], check=False).returncode == 0
