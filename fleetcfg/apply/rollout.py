@@ -64,7 +64,7 @@ Connect = Callable[[str], Transport]
 #: the service commands of the host with this inventory name
 ServiceFor = Callable[[str], ServiceCommands]
 
-EventKind = Literal["run", "batch", "step", "host", "pause", "halt"]
+EventKind = Literal["run", "batch", "step", "host", "pause", "halt", "interrupt"]
 
 
 @dataclass(frozen=True)
@@ -225,14 +225,22 @@ class _Rolling:
             if self.stop.is_set():
                 self._not_reached(jobs, results)
                 continue
-            if position > 0 and self.options.rollout.pause > 0:
-                self._pause(self.options.rollout.pause)
+            try:
+                if position > 0 and self.options.rollout.pause > 0:
+                    self._pause(self.options.rollout.pause)
+                    if self.stop.is_set():
+                        self._not_reached(jobs, results)
+                        continue
+                self.log("batch", batch=batch.index, hosts=batch.names, canary=batch.canary)
+                self.emit(ApplyEvent("batch", batch=batch, total_batches=len(batches)))
+                self._run_batch(batch, jobs, results)
+            except KeyboardInterrupt:
                 if self.stop.is_set():
-                    self._not_reached(jobs, results)
-                    continue
-            self.log("batch", batch=batch.index, hosts=batch.names, canary=batch.canary)
-            self.emit(ApplyEvent("batch", batch=batch, total_batches=len(batches)))
-            self._run_batch(batch, jobs, results)
+                    raise  # the second Ctrl-C: abort
+                # the first Ctrl-C, between two batches (outside map_hosts)
+                self.stop.set()
+                self.interrupted(0)
+                self._not_reached([j for j in jobs if j.host not in results], results)
         report.halted = self.halting
         report.halt_reason = self.halt_reason
         report.interrupted = self.stop.is_set() and not self.halting
@@ -315,7 +323,19 @@ class _Rolling:
             on_done=done,
             cancel=self.stop,
             label=lambda job: job.host,
+            on_interrupt=self.interrupted,
         )
+
+    def interrupted(self, in_flight: int) -> None:
+        """The first Ctrl-C: say at once what happens now."""
+        noun = "host" if in_flight == 1 else "hosts"
+        waiting = (
+            f"waiting for {in_flight} {noun} in flight to finish or roll back"
+            if in_flight
+            else "no host is in flight"
+        )
+        self.log("interrupt", in_flight=in_flight)
+        self.emit(ApplyEvent("interrupt", message=f"stopping: {waiting}; Ctrl-C again to abort"))
 
     def _pause(self, seconds: float) -> None:
         self.log("pause", seconds=seconds)
@@ -324,6 +344,7 @@ class _Rolling:
             self.stop.wait(seconds)
         except KeyboardInterrupt:
             self.stop.set()
+            self.interrupted(0)
 
     def _not_reached(self, jobs: Sequence[_Job], results: dict[str, HostResult]) -> None:
         why = self.halt_reason if self.halting else "interrupted before its turn"

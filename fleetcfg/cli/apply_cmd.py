@@ -152,7 +152,7 @@ class _Reporter:
             self.line(f"  {result.describe()}", style)
         elif event.kind == "pause":
             self.line(f"pausing {event.seconds:g}s before the next batch", "dim")
-        elif event.kind == "halt":
+        elif event.kind in ("halt", "interrupt"):
             self.line(event.message, "bold red")
 
 

@@ -10,7 +10,8 @@ Ctrl-C (or a caller's ``cancel`` event) stops scheduling: hosts already running
 finish (an interrupted host would be in an unknown state; each one is quick
 and every file write is atomic), the others come back as ``cancelled``. The
 cancel event is left set, so the caller knows the run was interrupted. A
-second Ctrl-C while draining propagates ``KeyboardInterrupt`` at once.
+second Ctrl-C while draining propagates ``KeyboardInterrupt`` at once, without
+waiting for the hosts still running (the caller reports and exits).
 
 Threads, not processes: the work is waiting on the network (SSH round trips,
 remote commands), which releases the GIL.
@@ -103,12 +104,15 @@ def map_hosts(
     on_done: Callable[[Outcome[T, R]], None] | None = None,
     cancel: threading.Event | None = None,
     label: Callable[[T], str] = item_label,
+    on_interrupt: Callable[[int], None] | None = None,
 ) -> list[Outcome[T, R]]:
     """Run ``fn(item)`` for every item, at most ``forks`` at a time
     (``None``: :func:`default_forks` for the number of items).
 
     ``on_done`` is called in the calling thread as each item finishes (also
     for cancelled items, at the end), so it may print without locking.
+    ``on_interrupt`` is called at the first Ctrl-C, at once, with the number
+    of items still running (the ones it waits for).
     Returns one outcome per item, in the order of ``items``.
     """
     todo = list(items)
@@ -126,34 +130,44 @@ def map_hosts(
 
     if todo:
         workers = min(forks, len(todo))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleetcfg-host") as pool:
-            running: dict[Future[Outcome[T, R]], int] = {}
-            next_index = 0
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleetcfg-host")
+        running: dict[Future[Outcome[T, R]], int] = {}
+        next_index = 0
+        aborted = False
 
-            def schedule() -> None:
-                nonlocal next_index
-                while len(running) < workers and next_index < len(todo) and not cancel.is_set():
-                    future = pool.submit(_call, fn, todo[next_index], label)
-                    running[future] = next_index
-                    next_index += 1
+        def schedule() -> None:
+            nonlocal next_index
+            while len(running) < workers and next_index < len(todo) and not cancel.is_set():
+                future = pool.submit(_call, fn, todo[next_index], label)
+                running[future] = next_index
+                next_index += 1
 
-            try:
+        try:
+            schedule()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finish(running.pop(future), future.result())
                 schedule()
+        except KeyboardInterrupt:
+            cancel.set()
+            if on_interrupt is not None:
+                on_interrupt(len(running))
+            # let the hosts that are already running finish
+            try:
                 while running:
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
                         finish(running.pop(future), future.result())
-                    schedule()
             except KeyboardInterrupt:
-                cancel.set()
-                # let the hosts that are already running finish
-                while running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        finish(running.pop(future), future.result())
-            except BaseException:
-                cancel.set()
+                aborted = True  # the second Ctrl-C: return to the caller at once
                 raise
+        except BaseException:
+            cancel.set()
+            raise
+        finally:
+            # after a second Ctrl-C, do not wait for the hosts still running
+            pool.shutdown(wait=not aborted, cancel_futures=aborted)
     for index, outcome in enumerate(outcomes):
         if outcome is None:
             finish(index, Outcome(todo[index], cancelled=True))

@@ -534,6 +534,7 @@ def test_ctrl_c_finishes_the_host_in_flight_and_starts_no_other(
     assert process.returncode == EXIT_INTERRUPTED, out + err
     assert "not reached: host-02, host-03" in out
     assert "interrupted: hosts in flight finished or rolled back" in out
+    assert "stopping: waiting for 1 host in flight to finish or roll back; Ctrl-C again" in err
     assert_applied(first, target())
     for host in later:
         assert_untouched(host, None)

@@ -183,6 +183,29 @@ def test_ctrl_c_lets_the_running_batch_finish_and_starts_no_other(tmp_path: Path
     assert all(daemon_json(s.hosts[n]) == OLD for n in NAMES[1:])
 
 
+def test_ctrl_c_between_two_batches_stops_like_the_first_ctrl_c_and_says_so(
+    tmp_path: Path,
+) -> None:
+    s = setup(tmp_path, NAMES)
+    batches = 0
+
+    def ctrl_c_at_the_second_batch(event: ApplyEvent) -> None:
+        nonlocal batches
+        s.events.append(event)
+        if event.kind == "batch":
+            batches += 1
+            if batches == 2:
+                raise KeyboardInterrupt
+
+    report = s.apply(s.plan(), on_event=ctrl_c_at_the_second_batch)
+    assert report.interrupted and report.exit_code == EXIT_INTERRUPTED
+    assert report.result("web-01").status is HostStatus.CHANGED
+    assert all(report.result(n).status is HostStatus.NOT_REACHED for n in NAMES[1:])
+    [said] = [e.message for e in s.events if e.kind == "interrupt"]
+    assert said == "stopping: no host is in flight; Ctrl-C again to abort"
+    assert [e for e in s.journal.entries if e["event"] == "interrupt"]
+
+
 def test_a_pause_separates_the_batches(tmp_path: Path) -> None:
     s = setup(tmp_path, NAMES[:3])
     report = s.apply(s.plan(), options=s.options(pause="10ms"))

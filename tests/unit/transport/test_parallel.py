@@ -131,6 +131,44 @@ def test_ctrl_c_lets_running_hosts_finish_and_cancels_the_rest() -> None:
     assert any(o.cancelled for o in outcomes)
 
 
+def test_the_first_ctrl_c_is_announced_at_once_with_the_hosts_in_flight() -> None:
+    told: list[int] = []
+
+    def on_done(outcome: Outcome[Host, str]) -> None:
+        if outcome.item.host == "web0":
+            raise KeyboardInterrupt
+
+    outcomes = map_hosts(
+        HOSTS, lambda h: h.host, forks=1, on_done=on_done, on_interrupt=told.append
+    )
+    assert told == [0]  # forks=1: web0 had finished, nothing else was running
+    assert [o.cancelled for o in outcomes] == [False] + [True] * (len(HOSTS) - 1)
+
+
+def test_a_second_ctrl_c_returns_at_once_without_waiting_for_running_hosts() -> None:
+    go, release = threading.Event(), threading.Event()
+    presses = 0
+
+    def work(host: Host) -> str:
+        if host.host == "web1":
+            go.wait(10)
+        elif host.host == "web2":
+            release.wait(30)  # still running when the second Ctrl-C comes
+        return host.host
+
+    def on_done(outcome: Outcome[Host, str]) -> None:
+        nonlocal presses
+        presses += 1
+        raise KeyboardInterrupt  # web0 done: first Ctrl-C; web1 done: second
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            map_hosts(HOSTS[:3], work, forks=3, on_done=on_done, on_interrupt=lambda n: go.set())
+        assert presses == 2 and not release.is_set()
+    finally:
+        release.set()
+
+
 def test_an_empty_list_is_fine() -> None:
     assert map_hosts([], lambda h: h) == []
 
