@@ -133,6 +133,17 @@ def test_arguments_are_quoted_never_interpreted(fleet: Fleet, connector: SshConn
     assert not fleet.hosts[0].exists("/root/pwned")
 
 
+def test_the_connection_is_encrypted_with_aes_gcm(fleet: Fleet, connector: SshConnector) -> None:
+    """AEAD: no per-packet MAC compared in Python (the controller's CPU per
+    host in a large fleet)."""
+    transport = connector.open(target_for(fleet, fleet.hosts[0]))
+    assert isinstance(transport, SshTransport)
+    transport.connect()
+    ssh = transport._transport
+    assert ssh is not None
+    assert (ssh.local_cipher, ssh.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
+
+
 def test_one_connection_is_reused_for_every_call(fleet: Fleet, connector: SshConnector) -> None:
     transport = connector.open(target_for(fleet, fleet.hosts[0]))
     first = connection_id(transport)
