@@ -20,15 +20,15 @@ not even with ``--break-lock``.
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Callable, Mapping
 
 from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
-from fleetcfg.core.errors import LockError, StepFailedError
+from fleetcfg.core.errors import LockError, StepFailedError, TransportError
 from fleetcfg.host.programs import lock_argv
 from fleetcfg.host.programs.base import quote_argv
+from fleetcfg.host.programs.files import read_argv
 from fleetcfg.host.state import (
     BACKUP_DIR,
     LOCK_DIR,
@@ -45,7 +45,7 @@ from fleetcfg.host.state import (
     unlock_argvs,
 )
 from fleetcfg.host.transport.base import CommandResult
-from fleetcfg.plan.model import FileKind
+from fleetcfg.host.transport.scripts import parse_read_file
 
 #: more reads once the lock is held: gets the lock round trip's results,
 #: returns results of its own (e.g. rollback's live files and backups)
@@ -79,29 +79,26 @@ def lock(
 
 
 def file_reads(run: HostRun) -> dict[str, list[str]]:
-    """Read each live file to change (and whether a client file's folder exists)."""
-    commands: dict[str, list[str]] = {}
-    for index, change in enumerate(run.changes):
-        commands[f"file:{index}"] = ["cat", change.path]
-        if change.kind is not FileKind.DAEMON:
-            commands[f"dir:{index}"] = ["test", "-d", posixpath.dirname(change.path)]
-    return commands
+    """Read each live file to change (at most 1 MiB; a user's file as that user)."""
+    return {
+        f"file:{index}": read_argv(change.path, change.user)
+        for index, change in enumerate(run.changes)
+    }
 
 
 def store_reads(run: HostRun, results: Mapping[str, CommandResult]) -> None:
     for index, change in enumerate(run.changes):
-        _read_live(change, results[f"file:{index}"])
-        parent = results.get(f"dir:{index}")
-        change.parent_exists = parent is None or parent.ok
+        _read_live(run, change, results[f"file:{index}"])
 
 
-def _read_live(change: FileChange, result: CommandResult) -> None:
-    if result.ok:
-        change.live, change.live_exists = result.stdout_bytes, True
-    elif "No such file" in result.stderr:
-        change.live, change.live_exists = None, False
-    else:
-        raise StepFailedError("lock", f"cannot read {change.path}: {first_lines(result.stderr)}")
+def _read_live(run: HostRun, change: FileChange, result: CommandResult) -> None:
+    try:
+        live = parse_read_file(
+            change.path, result.exit_status, result.stdout_bytes, result.stderr.encode(), run.host
+        )
+    except TransportError as exc:
+        raise StepFailedError("lock", first_lines(exc.message)) from None
+    change.live, change.live_exists = live.content, live.exists
 
 
 def _take(run: HostRun, result: CommandResult, age: float | None) -> None:

@@ -49,6 +49,7 @@ from fleetcfg.core.errors import (
     TransportError,
 )
 from fleetcfg.host.programs import Install
+from fleetcfg.host.programs.files import as_owner
 from fleetcfg.host.state import LOCK_DIR, STATE_PATH, backup_path
 
 _LOST = (ConnectError, ConnectionLostError)
@@ -112,7 +113,7 @@ def _confirm(run: HostRun) -> None:
     candidates = [c for c in run.changes if c.maybe_replaced]
     if not candidates:
         return
-    results = run.t.run_many([["sha256sum", c.path] for c in candidates])
+    results = run.t.run_many([as_owner(c.user, ["sha256sum", c.path]) for c in candidates])
     for change, result in zip(candidates, results, strict=True):
         now = result.stdout.split()[0] if result.ok and result.stdout.split() else None
         if now != change.new_sha256:
@@ -136,7 +137,7 @@ def _restore(run: HostRun) -> None:
             problems.append(f"{change.path}: no backup")
             continue
         if backup.absent or change.live is None:
-            result = run.t.run(["rm", "-f", change.path])
+            result = run.t.run(as_owner(change.user, ["rm", "-f", "--", change.path]))
         else:
             program = Install(
                 target=change.path,
@@ -144,6 +145,7 @@ def _restore(run: HostRun) -> None:
                 mode=change.live_mode if change.live_mode is not None else change.mode,
                 owner=change.live_owner or change.owner,
                 group=change.live_group or change.group,
+                user=change.user,
             )
             result = run.t.run(program.argv(), stdin=change.live)
         if result.ok:
@@ -196,17 +198,20 @@ def _cleanup_uploads(run: HostRun) -> None:
     was replaced, the backups it made (copies of unchanged files). Once a
     file was replaced, its backup is never deleted."""
     commands = [
-        [
-            "find",
-            posixpath.dirname(c.path) or "/",
-            "-maxdepth",
-            "1",
-            "-name",
-            f".{posixpath.basename(c.path)}.fleetcfg-*",
-            "-type",
-            "f",
-            "-delete",
-        ]
+        as_owner(
+            c.user,
+            [
+                "find",
+                posixpath.dirname(c.path) or "/",
+                "-maxdepth",
+                "1",
+                "-name",
+                f".{posixpath.basename(c.path)}.fleetcfg-*",
+                "-type",
+                "f",
+                "-delete",
+            ],
+        )
         for c in run.changes
         if not c.maybe_replaced and c.new is not None
     ]

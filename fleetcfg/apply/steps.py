@@ -44,12 +44,13 @@ from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver, first_li
 from fleetcfg.apply.lock import lock, unlock, unlock_commands, unlock_note
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
-from fleetcfg.core.errors import FleetcfgError, StalePlanError, StepFailedError
+from fleetcfg.core.errors import FleetcfgError, StalePlanError, StepFailedError, TransportError
 from fleetcfg.core.findings import Severity
 from fleetcfg.dockerd.flags import validate_argv
 from fleetcfg.dockerd.validation import check_client_bytes, check_daemon_bytes
 from fleetcfg.host.programs import STAGE, Check, Install, check_of, install_failure, stage_of
 from fleetcfg.host.programs import steps_done as program_steps
+from fleetcfg.host.programs.files import as_owner
 from fleetcfg.host.state import (
     STATE_PATH,
     BackupRecord,
@@ -180,9 +181,6 @@ def commit(run: HostRun) -> None:
         name = backup_name(change.path, moment) if change.live_exists else None
         sha = change.live_sha256 if change.live_exists else None
         change.backup = BackupRecord(name, sha, utc_stamp(moment), run.ctx.run_id)
-    for change in run.changes:
-        if not change.parent_exists and change.new is not None:
-            _make_parent(run, change)
     installs = [c for c in run.changes if c.new is not None]
     for change in run.changes:
         if change.new is None:
@@ -237,6 +235,7 @@ def _install(run: HostRun, change: FileChange, *, last: bool) -> None:
         mode=change.mode,
         owner=change.owner,
         group=change.group,
+        user=change.user,
         backup=backup_path(backup.name) if backup is not None and backup.name else None,
         validate=_validate_command(run, change),
         state_path=STATE_PATH if last else None,
@@ -355,17 +354,17 @@ def _remove(run: HostRun, change: FileChange) -> None:
     backup = change.backup
     if change.live_exists and backup is not None and backup.name:
         run.reach(max(run.phase, Phase.STAGED))
-        copied = run.t.run(["cp", "-p", change.path, backup_path(backup.name)])
-        if not copied.ok:
+        try:  # the content read under the lock, as a new root 0600 file
+            run.t.write_file(backup_path(backup.name), change.live or b"", mode=0o600)
+        except TransportError as exc:
             raise StepFailedError(
-                "backup",
-                f"cannot back up {change.path}: {first_lines(copied.stderr)} (nothing was changed)",
-            )
+                "backup", f"cannot back up {change.path}: {exc.message} (nothing was changed)"
+            ) from None
         run.result.backups.append(backup.name)
         run.step("backup", StepStatus.OK, backup_path(backup.name), started)
     change.maybe_replaced = True
     run.reach(max(run.phase, Phase.REPLACED))
-    removed = run.t.run(["rm", "-f", change.path])
+    removed = run.t.run(as_owner(change.user, ["rm", "-f", "--", change.path]))
     if not removed.ok:
         change.maybe_replaced = False
         raise StepFailedError(
@@ -374,19 +373,6 @@ def _remove(run: HostRun, change: FileChange) -> None:
     run.result.nothing_written = False
     run.result.written.append(change.path)
     run.step("replace", StepStatus.OK, f"removed {change.path}", started)
-
-
-def _make_parent(run: HostRun, change: FileChange) -> None:
-    parent = posixpath.dirname(change.path)
-    results = run.t.run_many(
-        [["mkdir", "-m", "0700", parent], ["chown", f"{change.owner}:{change.group}", parent]]
-    )
-    if not results[0].ok and "File exists" not in results[0].stderr:
-        raise StepFailedError("upload", f"cannot create {parent}: {first_lines(results[0].stderr)}")
-    if not results[1].ok:
-        raise StepFailedError(
-            "upload", f"cannot give {parent} to {change.owner}: {first_lines(results[1].stderr)}"
-        )
 
 
 # -- state ----------------------------------------------------------------------------

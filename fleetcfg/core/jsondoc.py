@@ -14,6 +14,7 @@ import bisect
 import codecs
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -529,6 +530,28 @@ def loads_fast(raw: bytes | str) -> Any:
         return json.loads(body, parse_constant=_reject_constant, parse_float=_go_float)
     except ValueError:
         return parse_document(text).value
+
+
+#: the deepest nesting of arrays and objects fleetcfg decodes in a file from a
+#: host (Docker's configuration files nest a handful of levels)
+MAX_DEPTH = 64
+_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether arrays and objects in ``raw`` nest deeper than ``limit`` (brackets
+    inside strings do not count). Cheap and bounded: no decoding, no recursion,
+    so a hostile file cannot exhaust the stack."""
+    depth = 0
+    for m in _BRACKET.finditer(raw):
+        token = m.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 def iter_locs(value: Any, loc: Loc = ()) -> Iterator[Loc]:

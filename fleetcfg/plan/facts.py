@@ -9,16 +9,20 @@ One ``run_many`` batch (:func:`fact_commands`) asks for everything:
 ====  ===============================================================  ====================
  #    command                                                          parsed by
 ====  ===============================================================  ====================
- 0    ``facts_files.sh .docker/config.json                            :func:`parse_files`
-      /etc/docker/daemon.json /etc/docker/.fleetcfg/state.json
-      @root @alice``: every file (content, mode, owner, or absent)
-      with one ``stat`` and one ``cat``; ``@USER`` is
-      ``.docker/config.json`` in the home ``getent passwd`` reports
+ 0    ``facts_files.sh .docker/config.json 1048576                    :func:`parse_files`
+      /etc/docker/daemon.json /etc/docker/.fleetcfg/state.json``:
+      root's files (content, mode, owner, or absent; refused when
+      they or a folder above them are a symlink, someone else's or
+      writable by others), at most 1 MiB each
  1    ``dockerd --version``                                            :func:`parse_engine`
- 2    ``facts_unit.sh docker.service``        : ``systemctl show``     :func:`parse_unit`
+ 2    ``facts_unit.sh docker.service``: ``systemctl show``             :func:`parse_unit`
       (LoadState, ActiveState, ExecStart with drop-ins, Environment,
       EnvironmentFiles), then the EnvironmentFile= contents when
       ExecStart uses ``$VARIABLES`` (Debian's ``$DOCKER_OPTS``)
+3..   per client user: ``as_user.sh USER facts_files.sh ... @USER``:    :func:`parse_files`
+      ``.docker/config.json`` in the home ``getent passwd`` reports,
+      read AS the user (their own permissions; nothing root-only is
+      ever read from a path a user controls)
 last  with ``info=True`` only: ``timeout 10 docker info --format       :func:`parse_info`
       '{{json .ContainersRunning}} {{json .LiveRestoreEnabled}}
       {{json .ServerVersion}}'``
@@ -64,6 +68,7 @@ from dataclasses import replace
 from fleetcfg.core.errors import UsageError
 from fleetcfg.dockerd.flags import DAEMON_JSON, Flag, config_file_of, parse_flags
 from fleetcfg.host.programs.facts import FactsFiles, FactsUnit
+from fleetcfg.host.programs.files import AsUser
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.plan.facts_model import (
     CLIENT_CONFIG,
@@ -143,12 +148,18 @@ def check_user_name(user: str) -> str:
     return user
 
 
-def files_command(paths: Sequence[str], users: Sequence[str] = ()) -> list[str]:
-    """Read ``paths`` (absolute) and each user's ``~/.docker/config.json``."""
+def files_command(paths: Sequence[str]) -> list[str]:
+    """Read ``paths`` (absolute: root's files)."""
     for path in paths:
         if not path.startswith("/"):
             raise UsageError(f"remote paths must be absolute, got {path!r}")
-    return FactsFiles(CLIENT_CONFIG, [*paths, *(f"@{check_user_name(u)}" for u in users)]).argv()
+    return FactsFiles(CLIENT_CONFIG, paths).argv()
+
+
+def user_files_command(user: str) -> list[str]:
+    """Read ``user``'s ``~/.docker/config.json`` as ``user`` (their own
+    permissions: a link to a file they cannot read stays unread)."""
+    return AsUser(check_user_name(user), FactsFiles(CLIENT_CONFIG, [f"@{user}"]).argv()).argv()
 
 
 def info_command() -> list[str]:
@@ -159,9 +170,10 @@ def fact_commands(users: Sequence[str] = (), *, info: bool = False) -> list[list
     """The argv of every fact, in the order :func:`parse_facts` expects
     (``docker info`` last, with ``info``)."""
     commands = [
-        files_command([DAEMON_JSON, STATE_FILE], users),
+        files_command([DAEMON_JSON, STATE_FILE]),
         ["dockerd", "--version"],
         FactsUnit(UNIT).argv(),
+        *(user_files_command(u) for u in users),
     ]
     if info:
         commands.append(info_command())

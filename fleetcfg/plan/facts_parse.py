@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.core.jsondoc import MAX_DEPTH, too_deep
 from fleetcfg.core.versions import EngineVersion
+from fleetcfg.host.programs.files import NO_USER
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.plan.facts_model import (
     CLIENT_CONFIG,
@@ -73,6 +75,7 @@ def parse_files(
             why += " (use become: true, or connect as root)"
         return failed(why)
     entries: dict[str, str] = {}
+    whys: dict[str, str] = {}
     stats: list[tuple[str, int, int, str, str, int | None]] = []
     dir_mtimes: dict[str, int] = {}
     homes: dict[str, tuple[str, str]] = {}
@@ -85,6 +88,9 @@ def parse_files(
         elif kind == "entry":
             state, _, path = rest.partition("\t")
             entries[path] = state
+        elif kind == "why":
+            why, _, path = rest.partition("\t")
+            whys[path] = why
         elif kind == "stat":
             fields, _, path = rest.partition("\t")
             m = _STAT_RE.fullmatch(fields)
@@ -103,14 +109,42 @@ def parse_files(
     for path, size, mode, owner, group, mtime in stats:
         data = content[pos : pos + size]
         pos += size
+        if too_deep(data):
+            problem = (
+                f"{path} nests arrays or objects deeper than {MAX_DEPTH} levels; fleetcfg "
+                "does not decode it (is it really a Docker configuration?)"
+            )
+            present[path] = FileFacts(path, True, mode=mode, owner=owner, problem=problem)
+            continue
         present[path] = FileFacts(
             path, True, data, sha256_hex(data), mode, owner, group, mtime=mtime
         )
 
-    def file(path: str) -> FileFacts:
+    def file(path: str, user: str | None = None) -> FileFacts:
         if path in present:
             return present[path]
         state = entries.get(path)
+        why = whys.get(path, "")
+        if state == "untrusted":
+            return FileFacts(
+                path,
+                exists=True,
+                problem=f"refusing {path}, which only root may control: {why} (make every "
+                "folder on its path root's and not writable by others, with no symlink)",
+            )
+        if state == "toolarge":
+            return FileFacts(
+                path,
+                exists=True,
+                problem=f"{path} is {why}: it is not read (is it really a Docker configuration?)",
+            )
+        if state == "unreadable" and user is not None:
+            return FileFacts(
+                path,
+                exists=True,
+                problem=f"{path}: {user} cannot read it (fleetcfg reads and writes a user's "
+                "files as that user; a symlink to a file the user may not read stays unread)",
+            )
         if state == "absent":
             folder = path.rpartition("/")[0] or "/"
             return FileFacts(path, exists=False, mtime=dir_mtimes.get(folder))
@@ -135,7 +169,7 @@ def parse_files(
         found = _user_from(user, *homes[user])
         if found.exists:
             home = (found.home or "/").rstrip("/")
-            found = replace(found, config=file(f"{home}/{CLIENT_CONFIG}"))
+            found = replace(found, config=file(f"{home}/{CLIENT_CONFIG}", user))
         people[user] = found
     return files, people
 
@@ -437,10 +471,16 @@ def parse_facts(
     host: str, users: Sequence[str], results: Sequence[CommandResult], *, info: bool = False
 ) -> Facts:
     """Decode the results of :func:`fact_commands` (same order, same ``info``)."""
-    expected = 3 + (1 if info else 0)
+    expected = 3 + len(users) + (1 if info else 0)
     if len(results) != expected:
         raise ValueError(f"expected {expected} fact results, got {len(results)}")
-    files, people = parse_files(results[0], [DAEMON_JSON, STATE_FILE], users)
+    files, _ = parse_files(results[0], [DAEMON_JSON, STATE_FILE])
+    people: dict[str, UserFacts] = {}
+    for user, found in zip(users, results[3 : 3 + len(users)], strict=True):
+        if found.exit_status == NO_USER:
+            people[user] = UserFacts(user, exists=False, problem=f"user {user} does not exist")
+        else:
+            people.update(parse_files(found, [], [user])[1])
     engine, engine_text, engine_problem = parse_engine(results[1])
     unit, unit_problem, _warnings = parse_unit(results[2])
     state, state_problem = parse_state(files[STATE_FILE])

@@ -55,6 +55,8 @@ from tests.fakes.transport import (
 DAEMON_JSON = "/etc/docker/daemon.json"
 FACTS_FILES = "facts_files"
 FACTS_UNIT = "facts_unit"
+AS_USER = "as_user"
+READ = "read"
 UNIT = "docker.service"
 UNIT_PATH = "/lib/systemd/system/docker.service"
 DEBIAN_EXEC_START = ("/usr/sbin/dockerd", "-H", "fd://", "$DOCKER_OPTS")
@@ -477,11 +479,15 @@ class FakeDockerHost(FakeTransport):
     def _program(
         self, argv: tuple[str, ...], stdin: bytes | None, fake: FakeTransport
     ) -> CommandResult:
-        program = identify(argv, [*fakeapply.NAMES, FACTS_FILES, FACTS_UNIT])
+        program = identify(argv, [*fakeapply.NAMES, FACTS_FILES, FACTS_UNIT, AS_USER, READ])
         if program is not None:
             args, rest = program.parse(argv)
+            if program.name == AS_USER:
+                return self._as_user(args["user"], rest, stdin)
+            if program.name == READ:
+                return self._read_program(args["path"], int(args["cap"]))
             if program.name == FACTS_FILES:
-                return self._files_program(args["rel"], rest)
+                return self._files_program(args["rel"], int(args["cap"]), rest)
             if program.name == FACTS_UNIT:
                 return self._unit_program(args["unit"])
             return fakeapply.run_program(self, program, args, stdin)
@@ -495,7 +501,25 @@ class FakeDockerHost(FakeTransport):
             )
         return _result(127, "", "sh: fake does not run programs\n")
 
-    def _files_program(self, rel: str, items: Sequence[str]) -> CommandResult:
+    def _as_user(self, user: str, argv: Sequence[str], stdin: bytes | None) -> CommandResult:
+        """``as_user.sh``: the fake has no permissions; it runs the command."""
+        if user not in self.users:
+            return _result(67, "", f"fleetcfg: there is no user {user} on this host\n")
+        return self._dispatch(tuple(argv), stdin, self.command_timeout)
+
+    def _read_program(self, path: str, cap: int) -> CommandResult:
+        if self.is_dir(path):
+            return _result(4, "", f"fleetcfg: {path} is a directory\n")
+        entry = self.file(path)
+        if entry is None:
+            return _result(3, "", f"stat: cannot statx '{path}': No such file or directory\n")
+        size = len(entry.content)
+        if size > cap:
+            return _result(6, "", f"fleetcfg: {path} is {size} bytes, more than the {cap} bytes\n")
+        head = f"{entry.mode:o} {entry.owner} {entry.group} {size}\n".encode()
+        return CommandResult.from_bytes((), 0, head + entry.content, b"")
+
+    def _files_program(self, rel: str, cap: int, items: Sequence[str]) -> CommandResult:
         lines: list[str] = []
         paths: list[str] = []
         for item in items:
@@ -515,6 +539,9 @@ class FakeDockerHost(FakeTransport):
             parent = posixpath.dirname(path) or "/"
             if self.is_dir(path):
                 state = "directory"
+            elif (entry := self.file(path)) is not None and len(entry.content) > cap:
+                state = "toolarge"
+                lines.append(f"why too many bytes\t{path}")
             elif self.file(path) is not None:
                 state = "present"
                 present.append(path)

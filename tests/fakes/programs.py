@@ -85,6 +85,11 @@ def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> Co
         return _result(status, "".join(line + "\n" for line in out), stderr)
 
     directory = posixpath.dirname(target) or "/"
+    if not fake.is_dir(directory) and fake.is_dir(posixpath.dirname(directory) or "/"):
+        # the program creates a missing folder (one level), as the file's user
+        fake.add_dir(directory)
+        who = (owner, group) if args["user"] else ("root", "root")
+        fake.dir_meta[directory] = (0o700, *who)
     if not fake.is_dir(directory):
         return done(
             10,

@@ -14,6 +14,8 @@ order, each only if the one before succeeded, run inside one program:
     2: the folders or the lock cannot be created.
 :class:`Install` (``install.sh``), the new content on stdin:
 
+    0. refuses a root target whose path someone else controls (exit 9),
+       creates the target's folder (0700) when it is missing;
     1. writes it to a new temporary file next to the target
        (``.NAME.fleetcfg-XXXXXX``, created with ``mktemp``: never a path
        someone else prepared), checks its size and sha256, sets mode and
@@ -83,6 +85,7 @@ def lock_argv(
 
 #: install.sh's exit statuses: (step, what failed; ``{path}`` is the target)
 INSTALL_FAILURES: dict[int, tuple[str, str]] = {
+    9: ("upload", "refusing to write {path}"),
     10: ("upload", "cannot create a temporary file next to {path}"),
     11: ("upload", "cannot upload {path}"),
     12: ("upload", "the upload of {path} arrived incomplete"),

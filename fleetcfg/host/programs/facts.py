@@ -8,17 +8,21 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from fleetcfg.host.programs.base import HostProgram
+from fleetcfg.host.programs.files import READ_CAP
 
 
 @dataclass(frozen=True, slots=True)
 class FactsFiles(HostProgram):
-    """Every file of ``paths`` (absolute, or ``@USER``: ``rel`` in USER's home)
-    with one ``stat`` and one ``cat``."""
+    """Every file of ``paths`` (absolute: root's files, checked like
+    ``fc_trusted``; or ``@USER``: ``rel`` in USER's home, read by whoever runs
+    the program: plan runs it as USER through :class:`~fleetcfg.host.programs.files.AsUser`)
+    with one ``stat``, at most ``cap`` bytes each."""
 
     SCRIPT: ClassVar[str] = "facts_files"
 
     rel: str
     paths: Sequence[str] = ()
+    cap: int = READ_CAP
 
     def rest(self) -> list[str]:
         return list(self.paths)

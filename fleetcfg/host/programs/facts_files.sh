@@ -1,9 +1,20 @@
-# fleetcfg-facts: files v1
+# fleetcfg-facts: files v2
+# Reads files: REL CAP PATH|@USER... (@USER: REL in USER's home; plan runs
+# the program as USER for those, see as_user.sh). Prints
+# "user NAME<TAB>PASSWD-LINE<TAB>GROUP" or "nouser NAME" per user, then
+# "entry STATE<TAB>PATH" per file (present, absent, nodir: its folder is
+# missing too, directory, unreadable, toolarge: more than CAP bytes,
+# untrusted: an absolute PATH is root's file but it or a folder above it is
+# a symlink, someone else's, or writable by others), "why REASON<TAB>PATH"
+# for the last two, "stat SIZE MODE OWNER GROUP MTIME<TAB>PATH" per present
+# file (one stat; MTIME in epoch seconds), "dir MTIME<TAB>DIR" for the folder
+# of each absent file, a line "--", then at most CAP bytes of each present
+# file, back to back. Exit 5: a file vanished mid-way.
 export LC_ALL=C
 tab=$(printf '\t')
-rel=$1
+rel=$1 cap=$2
 dirs=
-shift
+shift 2
 n=$#
 while [ "$n" -gt 0 ]; do
   a=$1
@@ -18,28 +29,37 @@ $e
 EOF
       g=$(getent group "$gid") && g=${g%%:*} || g=$gid
       printf 'user %s\t%s\t%s\n' "$u" "$e" "$g"
-      set -- "$@" "${h%/}/$rel"
+      set -- "$@" "u${h%/}/$rel"
     else
       printf 'nouser %s\n' "$u"
     fi
     ;;
-  *) set -- "$@" "$a" ;;
+  *) set -- "$@" "r$a" ;;
   esac
 done
 n=$#
 while [ "$n" -gt 0 ]; do
-  p=$1
+  a=$1
+  p=${a#?}
   shift
   n=$((n - 1))
   d=${p%/*}
-  if [ -d "$p" ]; then
+  if [ "${a%"$p"}" = r ] && ! why=$(fc_trusted "$p" 2>&1); then
+    st=untrusted
+    printf 'why %s\t%s\n' "${why#fleetcfg: }" "$p"
+  elif [ -d "$p" ]; then
     st=directory
   elif [ -f "$p" ]; then
-    if [ -r "$p" ]; then
+    if [ ! -r "$p" ]; then
+      st=unreadable
+    elif ! size=$(stat -L -c %s -- "$p"); then
+      exit 5
+    elif [ "$size" -gt "$cap" ]; then
+      st=toolarge
+      printf 'why %s bytes, more than the %s bytes fleetcfg reads\t%s\n' "$size" "$cap" "$p"
+    else
       st=present
       set -- "$@" "$p"
-    else
-      st=unreadable
     fi
   elif [ -e "$p" ] || [ -L "$p" ]; then
     st=unreadable
@@ -66,5 +86,7 @@ if [ -n "$dirs" ]; then
   IFS=$old
 fi
 printf -- '--\n'
-[ "$#" -gt 0 ] || exit 0
-exec cat -- "$@"
+for p do
+  head -c "$cap" -- "$p" || exit 5
+done
+exit 0

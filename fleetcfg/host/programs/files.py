@@ -73,3 +73,13 @@ class AsUser(HostProgram):
 
 #: AsUser's exit status when the user does not exist
 NO_USER = 67
+
+
+def as_owner(user: str | None, argv: Sequence[str]) -> list[str]:
+    """``argv`` run as ``user`` (the owner of a client config), or as is."""
+    return AsUser(user, argv).argv() if user else list(argv)
+
+
+def read_argv(path: str, user: str | None = None) -> list[str]:
+    """Read ``path`` (see :class:`Read`), as ``user`` when given."""
+    return as_owner(user, Read(path).argv())

@@ -1,9 +1,12 @@
 # fleetcfg-apply: install v2
 # Installs stdin (SIZE bytes, SHA256) as TARGET, each step only after the one
 # before succeeded, printing "fleetcfg-step NAME" after each (see
-# fleetcfg/host/programs/apply.py for the steps and exit statuses). With USER,
-# every step on the file runs as USER (their own permissions; OWNER and GROUP
-# are then theirs).
+# fleetcfg/host/programs/apply.py for the steps and exit statuses). Without
+# USER, TARGET is root's: refused (exit 9) when it or a folder above it is a
+# symlink, someone else's or writable by others, and so are the folders of
+# BACKUP and STATE_PATH. With USER, every step on the file (its folder, the
+# upload, reading it for the backup, the rename) runs as USER with their own
+# permissions (OWNER and GROUP are then theirs: no chown, no chmod as root).
 export LC_ALL=C
 umask 077
 target=$1 mode=$2 owner=$3 group=$4 size=$5 sum=$6 user=$7 backup=$8 validate=$9
@@ -16,6 +19,16 @@ fail() {
   drop
   exit "$1"
 }
+if [ -z "$user" ]; then
+  fc_trusted "$target" || exit 9
+fi
+for f in "$backup" "$state_path"; do
+  if [ -n "$f" ]; then
+    fc_trusted "${f%/*}" || exit 9
+  fi
+done
+d=${target%/*}
+fc_as "$user" test -d "${d:-/}" || fc_as "$user" mkdir -m 0700 -- "$d" || exit 10
 stage=$(fc_stage "$target" "$user") || exit 10
 printf 'fleetcfg-stage %s\n' "$stage"
 trap 'drop; exit 129' HUP

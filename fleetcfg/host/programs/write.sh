@@ -1,6 +1,7 @@
 # fleetcfg: write v1
 # Writes stdin (SIZE bytes, SHA256) to PATH atomically with MODE and
-# OWNER:GROUP. Exit 10: no temporary file next to PATH; 11: cannot write it;
+# OWNER:GROUP. Exit 9: PATH or a folder above it is a symlink, someone else's,
+# or writable by others (fc_trusted); 10: no temporary file next to PATH; 11: cannot write it;
 # 12: the data arrived incomplete; 13: chmod; 14: chown; 15: the rename.
 export LC_ALL=C
 umask 077
@@ -9,6 +10,7 @@ case $path in
 */*) ;;
 *) path=./$path ;;
 esac
+fc_trusted "$path" || exit 9
 t=$(fc_stage "$path" "") || exit 10
 trap 'rm -f -- "$t"' EXIT
 trap 'exit 129' HUP

@@ -195,6 +195,7 @@ def parse_read_file(path: str, status: int, stdout: bytes, stderr: bytes, host: 
 
 #: exit statuses of write.sh and what failed
 _WRITE_STAGES = {
+    9: "it or a folder above it is a symlink, another user's, or writable by others",
     10: "cannot create a temporary file in the target's directory",
     11: "cannot write the temporary file",
     12: "the data arrived incomplete",

@@ -147,8 +147,14 @@ def test_a_failed_action_comes_after_the_state(host: Host) -> None:
     assert host.read("etc/daemon.json") == NEW
 
 
+def test_a_missing_folder_is_created_but_not_its_parents(host: Host) -> None:
+    result = host.transport.run(make(host, target=host.path("new/daemon.json")).argv(), stdin=NEW)
+    assert result.exit_status == 0, result.stderr
+    assert host.read("new/daemon.json") == NEW
+
+
 def test_a_missing_folder_fails_before_anything(host: Host) -> None:
-    program = make(host, target=host.path("nowhere/daemon.json"))
+    program = make(host, target=host.path("nowhere/deeper/daemon.json"))
     result = host.transport.run(program.argv(), stdin=NEW)
     assert result.exit_status == 10 and steps_done(result) == []
 

@@ -127,10 +127,12 @@ def test_user_names_that_could_be_options_are_refused() -> None:
 
 def test_fact_commands_quote_nothing_themselves_and_name_the_files() -> None:
     commands = fact_commands(["alice"], info=True)
-    assert commands[0][4:] == [CLIENT_CONFIG, DAEMON_JSON, STATE_FILE, "@alice"]
+    assert commands[0][4:] == [CLIENT_CONFIG, "1048576", DAEMON_JSON, STATE_FILE]
     assert commands[1] == ["dockerd", "--version"]
-    assert commands[3][:4] == ["timeout", "10", "docker", "info"]
-    assert len(commands) == 4
+    assert commands[3][4] == "alice"  # as_user.sh alice facts_files.sh ... @alice
+    assert commands[3][-3:] == [CLIENT_CONFIG, "1048576", "@alice"]
+    assert commands[4][:4] == ["timeout", "10", "docker", "info"]
+    assert len(commands) == 5
     assert all(isinstance(arg, str) for argv in commands for arg in argv)
 
 
@@ -469,3 +471,26 @@ def test_the_daemon_is_asked_when_its_file_changed_after_it_started() -> None:
     assert host.ran(["timeout", "10", "docker", "info"], prefix=True)
     assert facts.info is not None and facts.info.live_restore is True  # what it loaded
     assert facts.info.source == "docker info"
+
+
+def test_a_client_config_over_the_size_cap_is_not_read() -> None:
+    host = FakeDockerHost("ci1")
+    host.add_user("alice")
+    host.add_file("/home/alice/.docker/config.json", b" " * (1024 * 1024 + 1), owner="alice")
+    config = gather_facts(host, ["alice"]).users["alice"].config
+    assert config is not None and config.content is None
+    assert config.problem is not None and "is not read" in config.problem
+
+
+def test_a_deeply_nested_file_is_a_problem_not_a_crash() -> None:
+    host = FakeDockerHost("web1", daemon_json=b"[" * 100_000 + b"]" * 100_000)
+    facts = gather_facts(host)
+    assert facts.daemon_json.content is None
+    assert facts.daemon_json.problem is not None
+    assert "deeper than 64 levels" in facts.daemon_json.problem
+
+
+def test_a_client_user_the_host_does_not_know_is_reported_as_missing() -> None:
+    facts = gather_facts(FakeDockerHost("web1"), ["ghost"])
+    assert not facts.users["ghost"].exists
+    assert facts.users["ghost"].problem == "user ghost does not exist"

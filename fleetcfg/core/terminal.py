@@ -1,0 +1,24 @@
+"""Text from a host, made safe for the operator's terminal.
+
+A host's files and error output are data written by whoever controls the
+host: a config.json holding escape sequences must not clear the operator's
+screen or print a fake "Plan: 0 to change" line before apply asks for
+confirmation. Every C0 and C1 control character except tab and newline, DEL,
+and the Unicode controls that reorder text (bidi overrides and isolates)
+become visible escapes (``\\x1b``, ``\\u202e``)."""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters shown as escapes (tab and newline kept)."""
+    return _CONTROL.sub(_visible, text)

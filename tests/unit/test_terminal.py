@@ -1,0 +1,32 @@
+"""Host text reaches the terminal with its control characters escaped, and a
+host file's nesting is bounded before anything decodes it."""
+
+from __future__ import annotations
+
+import io
+
+from fleetcfg.cli.output import SafeConsole
+from fleetcfg.core.jsondoc import MAX_DEPTH, too_deep
+from fleetcfg.core.terminal import escape_controls
+
+
+def test_control_characters_become_visible_escapes_but_tabs_and_newlines_stay() -> None:
+    text = "a\x1b[2J\tb\n\rc\x07\x9b2J\u202eevil\x7f"
+    assert escape_controls(text) == "a\\x1b[2J\tb\n\\x0dc\\x07\\x9b2J\\u202eevil\\x7f"
+    assert escape_controls("plain ünïcode text") == "plain ünïcode text"
+
+
+def test_the_cli_console_never_writes_a_raw_escape_sequence() -> None:
+    out = io.StringIO()
+    SafeConsole(file=out, highlight=False, soft_wrap=True).print(
+        "+ detachKeys: \x1b[2J\x1b[1;1HPlan: 0 to change", markup=False
+    )
+    assert "\x1b" not in out.getvalue()
+    assert "\\x1b[2J" in out.getvalue()
+
+
+def test_nesting_is_measured_without_decoding_and_strings_do_not_count() -> None:
+    assert not too_deep(b'{"a": [[1]], "b": "[[[[[[[["}', limit=3)
+    assert too_deep(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
+    assert not too_deep(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
+    assert too_deep(b"[" * 200_000)  # stops early, no recursion
