@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -377,7 +378,15 @@ def test_a_become_user_plans_through_sudo_and_reads_client_configs(
     fleet: Fleet, tmp_path: Path
 ) -> None:
     host = fleet.hosts[0]
-    host.write_file("/home/deploy/.docker/config.json", '{"detachKeys": "ctrl-p,q"}', mode=0o600)
+    deploy = pwd.getpwnam("deploy")  # a user's config is theirs: fleetcfg reads it as them
+    host.write_file(
+        "/home/deploy/.docker/config.json",
+        '{"detachKeys": "ctrl-p,q"}',
+        mode=0o600,
+        uid=deploy.pw_uid,
+        gid=deploy.pw_gid,
+    )
+    os.chown(host.path("/home/deploy/.docker"), deploy.pw_uid, deploy.pw_gid)
     repo = write_repo(
         tmp_path,
         fleet,

@@ -64,8 +64,13 @@ fc_trusted() {
 }
 
 # fc_private_dir DIR: DIR exists, is trusted (fc_trusted) and has mode 0700
-# (created, or repaired when it exists with another mode).
+# (created, or repaired when it exists with another mode; a missing folder
+# above it, like /etc/docker on a fresh host, is created 0755).
 fc_private_dir() {
+  fc_d=${1%/*}
+  if [ -n "$fc_d" ] && [ ! -e "$fc_d" ]; then
+    (umask 022 && mkdir -p -- "$fc_d") || return 1
+  fi
   if [ ! -e "$1" ] && [ ! -L "$1" ]; then
     mkdir -m 0700 -- "$1" 2>/dev/null || [ -d "$1" ] || {
       echo "fleetcfg: cannot create $1" >&2

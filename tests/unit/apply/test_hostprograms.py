@@ -194,3 +194,28 @@ def test_a_failing_first_health_check_keeps_the_lock(host: Host) -> None:
     assert steps_done(result)[-1] == "action"
     assert host.read("state/lock/owner.json") == b"{}"
     assert host.read("etc/daemon.json") == NEW
+
+
+def test_the_lock_creates_missing_state_folders_and_repairs_their_mode(host: Host) -> None:
+    if host.fake is None:
+        Path(host.path("state/fc")).mkdir(mode=0o755)
+        os.chmod(host.path("state/fc"), 0o755)
+    argv = lock_argv(
+        host.path("state/fc"),
+        host.path("state/fc/backups"),
+        host.path("state/fc/lock"),
+        host.path("state/fc/lock/owner.json"),
+        b"{}\n",
+    )
+    assert host.transport.run(argv).exit_status == 0
+    if host.fake is None:
+        assert stat.S_IMODE(os.stat(host.path("state/fc")).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(host.path("state/fc/backups")).st_mode) == 0o700
+    deeper = lock_argv(
+        host.path("new/etc-docker/fc"),
+        host.path("new/etc-docker/fc/backups"),
+        host.path("new/etc-docker/fc/lock"),
+        host.path("new/etc-docker/fc/lock/owner.json"),
+        b"{}\n",
+    )
+    assert host.transport.run(deeper).exit_status == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.host.programs.facts import FactsUnit
+from fleetcfg.host.programs.facts import FactsFiles, FactsUnit
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.host.transport.local import LocalTransport
 from fleetcfg.plan.facts import files_command, parse_files, parse_unit
@@ -108,3 +108,28 @@ def test_the_unit_program_expands_variables_from_environment_files_the_same_way(
             "--log-level=warn",
         )
         assert unit.variables == {"DOCKER_OPTS": str(env_file)}
+
+
+def test_a_file_over_the_cap_is_reported_not_read(host: Transport, tmp_path: Path) -> None:
+    path = str(tmp_path / "etc/daemon.json")
+    result = host.run(FactsFiles(".docker/config.json", [path], cap=8).argv())
+    files, _ = parse_files(result, [path])
+    assert files[path].content is None
+    assert files[path].problem is not None and "is not read" in files[path].problem
+    assert CONTENT not in result.stdout_bytes
+
+
+def test_root_files_on_a_path_someone_else_could_change_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "real.json").write_bytes(CONTENT)
+    (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (shared / "daemon.json").write_bytes(CONTENT)
+    paths = [str(tmp_path / "link.json"), str(shared / "daemon.json"), str(tmp_path / "real.json")]
+    files, _ = parse_files(LocalTransport().run(files_command(paths)), paths)
+    link, writable, real = (files[p] for p in paths)
+    assert link.problem is not None and "is a symbolic link" in link.problem
+    assert writable.problem is not None and "may be written by other users" in writable.problem
+    assert link.content is None and writable.content is None
+    assert real.problem is None and real.content == CONTENT
