@@ -25,7 +25,6 @@ from fleetcfg.cli.output import fail_usage, print_error, stderr_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.host.pull import (
     DEFAULT_TEXTFILE_DIR,
-    STATE_DIR,
     SYSTEMD_DIR,
     UNIT_NAME,
     PullPaths,
@@ -34,6 +33,7 @@ from fleetcfg.host.pull import (
     install_units,
     timer_units,
 )
+from fleetcfg.host.state import STATE_DIR
 from fleetcfg.inventory import DEFAULT_INVENTORY, load_inventory
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from fleetcfg.core.atomicfile import write_atomic
 from fleetcfg.core.errors import FleetcfgError
+from fleetcfg.host.state import STATE_DIR
 
-STATE_DIR = "/etc/docker/.fleetcfg"
 #: Debian's prometheus-node-exporter reads *.prom files here
 DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 METRICS_FILE = "fleetcfg.prom"

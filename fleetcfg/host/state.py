@@ -31,10 +31,24 @@
 
     ``backups`` is oldest first; an entry with ``absent: true`` (and no name)
     records that the file did not exist before the write. Keys this version
-    does not know are kept as they are.
+    does not know are kept as they are. An older form (the path -> entry
+    mapping at the top level, an entry being only the sha256) is read too.
 
-This module is pure: it builds paths, names and file contents; the executor
-moves them through the Transport.
+    ``pending`` (:class:`Pending`) is there while an apply is between its
+    first replace and its health gate: written before the first rename,
+    cleared when the daemon passed the health gate (or the old files are back).
+    A pending mark that stays (the run was killed, the host became
+    unreachable) tells ``plan`` that dockerd may not run the file on disk::
+
+        "pending": {"run_id": "...", "command": "apply", "action": "restart",
+                    "since": "...", "written_by": "alice@ctl-01",
+                    "files": {"/etc/docker/daemon.json": "<sha256 of the new file>"}}
+
+This module is the one place that knows these paths and parses these files
+(plan reads state.json through :meth:`HostState.from_bytes` too).
+
+It is pure: it builds paths, names and file contents; apply moves them
+through the Transport.
 """
 
 from __future__ import annotations
@@ -284,6 +298,8 @@ class FileRecord:
 
     @classmethod
     def from_json(cls, path: str, data: Any) -> FileRecord | None:
+        if isinstance(data, str):  # the older form: only the sha256
+            data = {"sha256": data}
         if not isinstance(data, dict):
             return None
         known = {
@@ -316,6 +332,51 @@ class FileRecord:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An apply that replaced files and has not yet seen the daemon healthy
+    with them (see the module docstring)."""
+
+    run_id: str
+    command: str
+    #: what the daemon needs for the new files: restart, reload or write
+    action: str
+    since: str
+    written_by: str
+    #: path -> sha256 of the new content (None: the file is removed)
+    files: Mapping[str, str | None] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "command": self.command,
+            "action": self.action,
+            "since": self.since,
+            "written_by": self.written_by,
+            "files": dict(self.files),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Pending | None:
+        if not isinstance(data, dict):
+            return None
+        files = data.get("files")
+        return cls(
+            run_id=str(data.get("run_id", "")),
+            command=str(data.get("command", "apply")),
+            action=str(data.get("action", "restart")),
+            since=str(data.get("since", "")),
+            written_by=str(data.get("written_by", "")),
+            files={
+                str(k): v if isinstance(v, str) else None
+                for k, v in (files.items() if isinstance(files, dict) else ())
+            },
+        )
+
+    def describe(self) -> str:
+        return f"fleetcfg {self.command} run {self.run_id} by {self.written_by} at {self.since}"
+
+
 class StateFileError(ValueError):
     """state.json exists but cannot be read (fleetcfg then keeps it as it is)."""
 
@@ -326,6 +387,7 @@ class HostState:
 
     files: Mapping[str, FileRecord] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    pending: Pending | None = None
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> HostState:
@@ -337,15 +399,19 @@ class HostState:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StateFileError(f"{STATE_PATH} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("files", {}), dict):
-            raise StateFileError(f"{STATE_PATH} does not hold fleetcfg's state")
+        if not isinstance(data, dict):
+            raise StateFileError(f"{STATE_PATH} is not a JSON object")
+        if "files" not in data:  # the older form: path -> entry at the top level
+            data = {"files": {k: v for k, v in data.items() if k.startswith("/")}}
+        if not isinstance(data["files"], dict):
+            raise StateFileError(f"{STATE_PATH}: 'files' is not an object")
         files: dict[str, FileRecord] = {}
-        for path, entry in data.get("files", {}).items():
+        for path, entry in data["files"].items():
             record = FileRecord.from_json(str(path), entry)
-            if record is not None:
+            if record is not None and str(path).startswith("/"):
                 files[str(path)] = record
-        extra = {k: v for k, v in data.items() if k not in ("format", "files")}
-        return cls(files=files, extra=extra)
+        extra = {k: v for k, v in data.items() if k not in ("format", "files", "pending")}
+        return cls(files=files, extra=extra, pending=Pending.from_json(data.get("pending")))
 
     def to_bytes(self) -> bytes:
         data = {
@@ -353,7 +419,12 @@ class HostState:
             "format": STATE_FORMAT,
             "files": {path: self.files[path].to_json() for path in sorted(self.files)},
         }
+        if self.pending is not None:
+            data["pending"] = self.pending.to_json()
         return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+    def with_pending(self, pending: Pending | None) -> HostState:
+        return replace(self, pending=pending)
 
     def record(self, path: str) -> FileRecord | None:
         return self.files.get(path)

@@ -317,7 +317,7 @@ def _key_changes(
 
 
 def _drift(facts: Facts, file: FileFacts, h: _Host, label: str) -> None:
-    entry = facts.state.get(file.path)
+    entry = facts.state.record(file.path)
     if entry is None or not file.known:
         return
     if file.sha256 == entry.sha256:

@@ -54,8 +54,8 @@ line, reading the same named arguments. The facts themselves are in
                                            "written_at": "2025-01-31T10:00:00.000000Z",
                                            "written_by": "alice@laptop", "plan_id": "...", ...}}}
 
-:func:`parse_state` reads only what drift needs and ignores the rest; it also
-accepts the path -> entry mapping at the top level.
+:func:`parse_state` reads it with :meth:`fleetcfg.host.state.HostState.from_bytes`,
+the one parser of that file (apply uses it too).
 """
 
 from __future__ import annotations
@@ -79,7 +79,6 @@ from fleetcfg.plan.facts_model import (
     DaemonInfo,
     Facts,
     FileFacts,
-    StateEntry,
     UnitFacts,
     UserFacts,
 )
@@ -115,7 +114,6 @@ __all__ = [
     "Facts",
     "FileFacts",
     "Flag",
-    "StateEntry",
     "UnitFacts",
     "UserFacts",
     "config_file_of",

@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.dockerd.flags import DAEMON_JSON, config_file_of
+from fleetcfg.host.state import STATE_DIR, STATE_PATH, HostState
 from fleetcfg.plan.model import HostFacts
 
-STATE_DIR = "/etc/docker/.fleetcfg"
-STATE_FILE = f"{STATE_DIR}/state.json"
+STATE_FILE = STATE_PATH
 #: where a client user's config lives, relative to the home ``getent`` reports
 CLIENT_CONFIG = ".docker/config.json"
 UNIT = "docker.service"
 #: Engine release that added ``dockerd --validate``
 VALIDATE_SINCE = EngineVersion(23, 0)
 
-__all__ = ["DAEMON_JSON"]
+__all__ = ["DAEMON_JSON", "STATE_DIR"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,18 +125,6 @@ class DaemonInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class StateEntry:
-    """What fleetcfg last wrote to one file (from state.json)."""
-
-    path: str
-    #: sha256 of the bytes written (None: fleetcfg removed the file)
-    sha256: str | None
-    written_at: str | None = None
-    written_by: str | None = None
-    plan_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Facts:
     """Everything the planner needs to know about one host. A ``*_problem``
     field says why the matching fact is unknown."""
@@ -152,8 +140,8 @@ class Facts:
     unit_problem: str | None = None
     info: DaemonInfo | None = None
     info_problem: str | None = None
-    #: path -> what fleetcfg last wrote there
-    state: Mapping[str, StateEntry] = field(default_factory=dict)
+    #: what fleetcfg last wrote on the host (state.json)
+    state: HostState = field(default_factory=HostState)
     state_problem: str | None = None
 
     @property

@@ -17,6 +17,7 @@ from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.jsondoc import MAX_DEPTH, too_deep
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.host.programs.files import NO_USER
+from fleetcfg.host.state import HostState, StateFileError
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.plan.facts_model import (
     CLIENT_CONFIG,
@@ -25,7 +26,6 @@ from fleetcfg.plan.facts_model import (
     DaemonInfo,
     Facts,
     FileFacts,
-    StateEntry,
     UnitFacts,
     UserFacts,
 )
@@ -430,41 +430,17 @@ def parse_info(result: CommandResult) -> tuple[DaemonInfo | None, str | None]:
     )
 
 
-def parse_state(file: FileFacts) -> tuple[dict[str, StateEntry], str | None]:
-    """fleetcfg's own record of what it last wrote (see the module docstring)."""
+def parse_state(file: FileFacts) -> tuple[HostState, str | None]:
+    """fleetcfg's own record of what it last wrote (parsed by
+    :meth:`fleetcfg.host.state.HostState.from_bytes`, like apply does)."""
     if not file.known:
-        return {}, file.problem
+        return HostState(), file.problem
     if not file.exists or not file.content:
-        return {}, None
+        return HostState(), None
     try:
-        data = json.loads(file.content.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return {}, f"{file.path} is not valid JSON ({exc}); drift cannot be checked"
-    if not isinstance(data, dict):
-        return {}, f"{file.path} is not a JSON object; drift cannot be checked"
-    entries = data.get("files", data)
-    out: dict[str, StateEntry] = {}
-    if not isinstance(entries, dict):
-        return {}, f"{file.path}: 'files' is not an object; drift cannot be checked"
-    for path, entry in entries.items():
-        if not isinstance(path, str) or not path.startswith("/"):
-            continue
-        if isinstance(entry, str):
-            out[path] = StateEntry(path, entry)
-        elif isinstance(entry, dict) and isinstance(entry.get("sha256"), str | None):
-
-            def text(key: str, item: dict[str, Any] = entry) -> str | None:
-                value = item.get(key)
-                return str(value) if value is not None else None
-
-            out[path] = StateEntry(
-                path,
-                entry["sha256"],
-                written_at=text("written_at"),
-                written_by=text("written_by"),
-                plan_id=text("plan_id"),
-            )
-    return out, None
+        return HostState.from_bytes(file.content), None
+    except StateFileError as exc:
+        return HostState(), f"{exc}; drift cannot be checked"
 
 
 def parse_facts(

@@ -331,7 +331,7 @@ def _state(data: object) -> tuple[dict[str, object], str | None]:
     content = json.dumps(data).encode()
     file = FileFacts(STATE_FILE, True, content, sha256_hex(content), 0o644, "root", "root")
     entries, problem = parse_state(file)
-    return dict(entries), problem
+    return dict(entries.files), problem
 
 
 def test_state_json_records_what_fleetcfg_last_wrote() -> None:
@@ -359,7 +359,7 @@ def test_state_json_records_what_fleetcfg_last_wrote() -> None:
 def test_a_broken_state_json_is_a_problem_not_a_crash() -> None:
     file = FileFacts(STATE_FILE, True, b"{oops", sha256_hex(b"{oops"), 0o644, "root", "root")
     entries, problem = parse_state(file)
-    assert entries == {} and problem is not None and "drift cannot be checked" in problem
+    assert entries.files == {} and problem is not None and "drift cannot be checked" in problem
 
 
 # -- dockerd's flags ------------------------------------------------------------------
