@@ -20,7 +20,7 @@ from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.versions import DEFAULT_ENGINE, EngineVersion
 from fleetcfg.dockerd.flags import ValidateFlags, validate_flags
 from fleetcfg.host.service import ServiceCommands
-from fleetcfg.host.state import BackupRecord, HostState, LockOwner, utc_stamp
+from fleetcfg.host.state import BackupRecord, HostState, LockOwner, Pending, utc_stamp
 from fleetcfg.host.transport.base import CommandResult, Transport
 from fleetcfg.plan.model import Action, FileKind, FilePlan, HostFacts, HostPlan
 
@@ -168,6 +168,12 @@ class HostRun:
         self.host_time: str | None = None
         #: backups the new state.json drops (deleted at the unlock)
         self.pruned: list[str] = []
+        #: this run's pending mark (set before its first replace)
+        self.mark: Pending | None = None
+        #: the mark may be in the host's state.json
+        self.marked = False
+        #: the state.json this run recorded with its new files
+        self.recorded: HostState | None = None
 
     def set_facts(self, facts: HostFacts) -> None:
         self.facts = facts

@@ -26,8 +26,8 @@ from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import LockError, StepFailedError, TransportError
-from fleetcfg.host.programs import lock_argv
-from fleetcfg.host.programs.base import quote_argv
+from fleetcfg.host.programs import Unlock, lock_argv
+from fleetcfg.host.programs.apply import UNLOCK_FAILURES, UNLOCK_NOT_OURS
 from fleetcfg.host.programs.files import read_argv
 from fleetcfg.host.state import (
     BACKUP_DIR,
@@ -39,10 +39,10 @@ from fleetcfg.host.state import (
     HostState,
     LockOwner,
     StateFileError,
+    backup_path,
     format_age,
     lock_age,
     lock_age_commands,
-    unlock_argvs,
 )
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.host.transport.scripts import parse_read_file
@@ -211,10 +211,31 @@ def _read_state(run: HostRun, raw: CommandResult) -> None:
 # -- releasing ------------------------------------------------------------------------
 
 
-def unlock_commands(run: HostRun, *, prune: bool) -> list[list[str]]:
-    """Remove the lock if it is still this run's (each command only after
-    the one before succeeded)."""
-    return unlock_argvs(run.ctx.token, run.pruned if prune else [])
+def settled_state(run: HostRun) -> HostState | None:
+    """state.json to write at the unlock, when this run's pending mark must
+    go: the recorded state once healthy; the state from before the run when
+    nothing was replaced. None: leave state.json as it is (no mark of this
+    run, a restore wrote it, or files may be new and unchecked)."""
+    if run.phase >= Phase.HEALTHY:
+        recorded = run.recorded or run.state
+        return recorded.with_pending(None) if recorded.pending is not None else None
+    if not run.marked or run.result.rolled_back:
+        return None
+    if any(c.maybe_replaced for c in run.changes):
+        return None
+    return run.state
+
+
+def unlock_argv(run: HostRun, *, prune: bool, state: HostState | None) -> list[str]:
+    """Remove the lock if it is still this run's (writing ``state`` first)."""
+    return Unlock(
+        token=run.ctx.token,
+        owner=LOCK_OWNER_PATH,
+        lock=LOCK_DIR,
+        state_path=STATE_PATH if state is not None else None,
+        state=state.to_bytes() if state is not None else None,
+        pruned=[backup_path(n) for n in run.pruned] if prune else [],
+    ).argv()
 
 
 def unlock_note(run: HostRun, *, prune: bool) -> str:
@@ -224,22 +245,23 @@ def unlock_note(run: HostRun, *, prune: bool) -> str:
 
 def unlock(run: HostRun, *, prune: bool = True) -> None:
     """Remove the lock (and, with ``prune``, the backups state.json dropped),
-    only if it is still this run's."""
+    only if it is still this run's; clear this run's pending mark first."""
     started = run.ctx.clock()
-    line = " && ".join(quote_argv(c) for c in unlock_commands(run, prune=prune))
-    results = run.t.run_many([["sh", "-c", line], ["cat", LOCK_OWNER_PATH]])
+    argv = unlock_argv(run, prune=prune, state=settled_state(run))
+    results = run.t.run_many([argv, ["cat", LOCK_OWNER_PATH]])
     run.reach(Phase.UNLOCKED)
     if results[0].ok:
         run.step("unlock", StepStatus.OK, unlock_note(run, prune=prune), started)
         return
     holder = LockOwner.from_bytes(results[1].stdout_bytes) if results[1].ok else None
-    if holder is not None and holder.token != run.ctx.token:
+    if results[0].exit_status == UNLOCK_NOT_OURS and holder is not None:
         why = (
             f"{LOCK_DIR} is now held by {holder.describe(run.ctx.now())} (another run broke "
             "this run's lock): left as it is"
         )
     else:
-        why = f"cannot remove {LOCK_DIR}: {first_lines(results[0].stderr) or 'rmdir failed'}"
+        what = UNLOCK_FAILURES.get(results[0].exit_status, f"cannot remove {LOCK_DIR}")
+        why = f"{what}: {first_lines(results[0].stderr) or 'exit ' + str(results[0].exit_status)}"
     run.step("unlock", StepStatus.FAILED, why, started)
 
 

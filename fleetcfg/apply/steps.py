@@ -41,7 +41,7 @@ from typing import Any
 
 from fleetcfg.apply import daemon
 from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver, first_lines, short
-from fleetcfg.apply.lock import lock, unlock, unlock_commands, unlock_note
+from fleetcfg.apply.lock import lock, unlock, unlock_argv, unlock_note
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import FleetcfgError, StalePlanError, StepFailedError, TransportError
@@ -56,6 +56,7 @@ from fleetcfg.host.state import (
     BackupRecord,
     FileRecord,
     HostState,
+    Pending,
     backup_name,
     backup_path,
     prune_backups,
@@ -182,11 +183,23 @@ def commit(run: HostRun) -> None:
         sha = change.live_sha256 if change.live_exists else None
         change.backup = BackupRecord(name, sha, utc_stamp(moment), run.ctx.run_id)
     installs = [c for c in run.changes if c.new is not None]
-    for change in run.changes:
-        if change.new is None:
-            _remove(run, change)
+    removals = [c for c in run.changes if c.new is None]
+    if run.changes:
+        run.mark = Pending(
+            run_id=run.ctx.run_id,
+            command=run.ctx.command,
+            action=run.action.value,
+            since=utc_stamp(moment),
+            written_by=run.ctx.written_by,
+            files={c.path: c.new_sha256 for c in run.changes},
+        )
+    if removals:
+        _mark_pending(run)
+    for change in removals:
+        _remove(run, change)
     for index, change in enumerate(installs):
-        _install(run, change, last=index == len(installs) - 1)
+        first = index == 0 and not removals
+        _install(run, change, first=first, last=index == len(installs) - 1)
     if not installs:
         record_state(run)
         run.reach(Phase.ACTED if run.action in (Action.RELOAD, Action.RESTART) else run.phase)
@@ -220,15 +233,26 @@ def _reached(done: list[str], action: tuple[str, ...]) -> Phase:
     return Phase.REPLACED if "replace" in done else Phase.STAGED
 
 
-def _install(run: HostRun, change: FileChange, *, last: bool) -> None:
+def _mark_pending(run: HostRun) -> None:
+    """state.json gets the run's pending mark before anything is replaced
+    (the install program does it when it replaces the first file)."""
+    run.reach(max(run.phase, Phase.STAGED))
+    run.marked = True
+    run.t.write_file(STATE_PATH, run.state.with_pending(run.mark).to_bytes(), mode=0o600)
+
+
+def _install(run: HostRun, change: FileChange, *, first: bool, last: bool) -> None:
     assert change.new is not None
     started = run.ctx.clock()
     pre, action = daemon.action_commands(run) if last else ((), ())
     state = new_state(run, restored=False) if last else None
+    pending = run.state.with_pending(run.mark) if first else None
     backup = change.backup
     finish_commands: list[list[str]] = []
-    if last and run.action in (Action.RESTART, Action.WRITE):
-        finish_commands = unlock_commands(run, prune=True)
+    if state is not None and run.action in (Action.RESTART, Action.WRITE):
+        # once healthy: the mark goes, then the lock
+        settled = state.with_pending(None)
+        finish_commands = [unlock_argv(run, prune=True, state=settled)]
     program = Install(
         target=change.path,
         content=change.new,
@@ -238,8 +262,9 @@ def _install(run: HostRun, change: FileChange, *, last: bool) -> None:
         user=change.user,
         backup=backup_path(backup.name) if backup is not None and backup.name else None,
         validate=_validate_command(run, change),
-        state_path=STATE_PATH if last else None,
+        state_path=STATE_PATH if last or first else None,
         state=state.to_bytes() if state is not None else None,
+        pending=pending.to_bytes() if pending is not None else None,
         pre=pre,
         action=action,
         finish=finish_commands,
@@ -249,8 +274,11 @@ def _install(run: HostRun, change: FileChange, *, last: bool) -> None:
     # until the host answers: the phase whose recovery undoes all it may do
     change.maybe_replaced = True
     run.reach(Phase.REPLACED if not last else Phase.ACTED if action else Phase.RECORDED)
+    run.marked = run.marked or first
     result = run.t.run(program.argv(), stdin=change.new)
     done = program_steps(result)
+    if first:
+        run.marked = "pending" in done
     change.maybe_replaced = "replace" in done
     run.reach(max(before, _reached(done, action)))
     if change.maybe_replaced:
@@ -383,6 +411,8 @@ def new_state(run: HostRun, *, restored: bool) -> HostState:
     state = run.state
     moment = utc_stamp(run.ctx.now())
     run.pruned = []
+    if not restored:  # the mark stays until the health gate
+        state = state.with_pending(run.mark)
     for change in run.changes:
         old = state.record(change.path)
         backups = old.backups if old else ()
@@ -410,6 +440,8 @@ def new_state(run: HostRun, *, restored: bool) -> HostState:
             extra=old.extra if old else {},
         )
         state = state.with_record(record)
+    if not restored:
+        run.recorded = state
     return state
 
 

@@ -194,17 +194,6 @@ def heartbeat_argv() -> list[str]:
     return ["touch", "-c", "--", LOCK_OWNER_PATH]
 
 
-def unlock_argvs(token: str, pruned: list[str]) -> list[list[str]]:
-    """Remove the lock when ``owner.json`` holds ``token`` (and the backups
-    ``pruned``), each command only after the one before succeeded (joined
-    with ``&&``)."""
-    return [
-        ["grep", "-qF", "--", token, LOCK_OWNER_PATH],
-        ["rm", "-f", "--", *[backup_path(n) for n in pruned], LOCK_OWNER_PATH],
-        ["rmdir", "--", LOCK_DIR],
-    ]
-
-
 def format_age(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 120:

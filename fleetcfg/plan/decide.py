@@ -618,6 +618,40 @@ def _decide(facts: Facts, h: _Host) -> Action:
     return Action.NONE
 
 
+_SEVERITY = {Action.NONE: 0, Action.WRITE: 1, Action.RELOAD: 2, Action.RESTART: 3}
+_ACTIONS = {a.value for a in _SEVERITY}
+
+
+def _finish_pending(host: Host, facts: Facts, h: _Host, action: Action) -> Action:
+    """An apply that replaced files and never saw the daemon healthy with them
+    (killed, or the host became unreachable) left a pending mark in
+    state.json: the daemon may still run the old file, so the host needs what
+    that apply was to do; a daemon that failed meanwhile is an error."""
+    pending = facts.state.pending
+    if pending is None or action is Action.ERROR:
+        return action
+    path = facts.daemon_json.path
+    new_on_disk = path in pending.files and pending.files[path] == facts.daemon_json.sha256
+    unit = facts.unit
+    if new_on_disk and unit is not None and unit.active_state == "failed":
+        h.fail(
+            f"docker.service is failed after the interrupted {pending.describe()} replaced "
+            f"{path}: run `fleetcfg rollback {host.name}` to put the old file back (or fix "
+            "the target and run fleetcfg apply)"
+        )
+        return Action.ERROR
+    wanted = Action.WRITE
+    if new_on_disk:
+        wanted = Action(pending.action) if pending.action in _ACTIONS else Action.RESTART
+    final = max(action, wanted, key=lambda a: _SEVERITY.get(a, 0))
+    finish = f"the {final.value}" if new_on_disk else "only clearing the mark"
+    h.reasons.append(
+        f"{final.value}: the {pending.describe()} did not finish (state.json marks it "
+        f"pending): fleetcfg apply finishes it ({finish})"
+    )
+    return final
+
+
 def _restart_warnings(facts: Facts, h: _Host) -> None:
     if facts.info is None:
         if facts.unit is None or facts.unit.active:
@@ -670,7 +704,7 @@ def plan_from_facts(
         client = _plan_client(user, target, facts, h)
         if client is not None:
             h.files.append(client)
-    action = _decide(facts, h)
+    action = _finish_pending(host, facts, h, _decide(facts, h))
     unit = facts.unit
     if (
         action is Action.NONE

@@ -11,6 +11,8 @@ import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from fleetcfg.apply.report import EXIT_LOCKED, EXIT_OK
-from fleetcfg.host.state import LOCK_DIR, LOCK_OWNER_PATH, LockOwner, utc_stamp
-from tests.e2e.test_apply import DAEMON_JSON, cli, write_repo
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.state import LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner, utc_stamp
+from tests.e2e.test_apply import DAEMON_JSON, cli, target, write_repo
 from tests.fleet import Fleet, FleetHost, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -195,3 +198,117 @@ def test_unlock_leaves_the_lock_of_a_run_that_took_it_over(
     assert "another run broke this run's lock" in journal
     assert host.read_bytes(LOCK_OWNER_PATH) == theirs
     assert host.running_config_sha256() is not None
+
+
+# -- item 7: crash consistency ---------------------------------------------------------
+
+#: a `sync` in the host's PATH before the real one: pauses before the Nth
+#: `sync DIR` (fleetcfg fsyncs a folder right after each rename in it) while
+#: the control file exists, recording the pids of the program that called it
+SYNC_PAUSE = """\
+#!/bin/sh
+ctl=/usr/local/sbin/.fleet-pause
+for a in "$@"; do last=$a; done
+if [ -r "$ctl" ]; then
+  read -r dir nth <"$ctl"
+  # shellcheck disable=SC2254
+  case $last in $dir)
+    n=$(($(cat /usr/local/sbin/.fleet-count 2>/dev/null || echo 0) + 1))
+    echo "$n" >/usr/local/sbin/.fleet-count
+    if [ "$n" = "$nth" ]; then
+      up=$(cut -d' ' -f4 /proc/$PPID/stat)
+      echo "$PPID $up" >/usr/local/sbin/.fleet-paused
+      while [ -e "$ctl" ]; do sleep 0.05; done
+    fi
+    ;;
+  esac
+fi
+exec /usr/bin/sync "$@"
+"""
+#: the same as a health command (the first check right after the restart)
+HEALTH_PAUSE = """\
+#!/bin/sh
+ctl=/usr/local/sbin/.fleet-pause
+if [ -r "$ctl" ] && read -r what _ <"$ctl" && [ "$what" = health ]; then
+  up=$(cut -d' ' -f4 /proc/$PPID/stat)
+  echo "$PPID $up" >/usr/local/sbin/.fleet-paused
+  while [ -e "$ctl" ]; do sleep 0.05; done
+fi
+exit 0
+"""
+#: where apply is killed: (the `sync` folder and which time, or "health")
+KILL_POINTS = {
+    # the pending mark is in state.json, daemon.json is still the old one
+    "marked": "/etc/docker/.fleetcfg 1",
+    # daemon.json was renamed into place; dockerd still runs the old one
+    "replaced": "/etc/docker 1",
+    # state.json records the new file; the restart has not started
+    "recorded": "/etc/docker/.fleetcfg 2",
+    # dockerd restarted with the new file; the health gate has not passed
+    "restarted": "health 1",
+    # healthy; state.json without the mark is about to replace the marked one
+    "healthy": "/etc/docker/.fleetcfg/.state.json.fleetcfg-* 3",
+}
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_apply_killed_at_each_step_leaves_the_old_or_new_file_and_one_rerun_converges(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path, point: str
+) -> None:
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    old = '{"log-driver": "json-file"}\n'
+    host.write_file(DAEMON_JSON, old)
+    sbin = host.path("/usr/local/sbin")
+    (sbin / "sync").write_text(SYNC_PAUSE)
+    (sbin / "fleet-health-pause").write_text(HEALTH_PAUSE)
+    for name in ("sync", "fleet-health-pause"):
+        (sbin / name).chmod(0o755)
+    path = write_repo(
+        tmp_path,
+        fleet,
+        fleet.hosts,
+        defaults="service:\n  health: /usr/local/sbin/fleet-health-pause\n",
+    )
+    (sbin / ".fleet-pause").write_text(KILL_POINTS[point] + "\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fleetcfg", "apply", "-i", str(path), "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        paused = wait_until((sbin / ".fleet-paused").exists, timeout=90)
+        process.kill()  # kill -9
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        (sbin / ".fleet-pause").unlink(missing_ok=True)
+    assert paused, f"apply never reached {point}: " + out + err
+    # the program on the host goes on alone until it notices its caller is gone
+    pids = [int(p) for p in (sbin / ".fleet-paused").read_text().split()]
+    assert wait_until(lambda: not any(_alive(p) for p in pids), timeout=60)
+    new = host.read_file(DAEMON_JSON)
+    assert new == old or json.loads(new) == target()
+    # plan says what is left to do (once healthy, the program left alone on
+    # the host may have finished the unlock), one apply finishes it
+    code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
+    assert code == 2 or (point == "healthy" and code == 0), f"{point}: " + out + err
+    code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
+    assert code == EXIT_OK, f"{point}: " + out + err
+    code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
+    assert code == 0, f"{point}: " + out + err
+    assert json.loads(host.read_file(DAEMON_JSON)) == target()
+    assert host.running_config_sha256() == sha256_hex(host.read_bytes(DAEMON_JSON))
+    assert host.unit_state() == "active"
+    assert not host.exists(LOCK_DIR)
+    assert not [n for n in host.listdir("/etc/docker") if ".fleetcfg-" in n]
+    state = json.loads(host.read_file(STATE_PATH))
+    assert "pending" not in state
+    assert mode_owner(host, DAEMON_JSON) == (0o644, 0, 0)

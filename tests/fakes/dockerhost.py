@@ -490,7 +490,7 @@ class FakeDockerHost(FakeTransport):
                 return self._files_program(args["rel"], int(args["cap"]), rest)
             if program.name == FACTS_UNIT:
                 return self._unit_program(args["unit"])
-            return fakeapply.run_program(self, program, args, stdin)
+            return fakeapply.run_program(self, program, args, stdin, rest)
         first = argv[2].split("\n", 1)[0].strip() if len(argv) > 2 else ""
         if len(argv) == 3 and "\n" not in argv[2] and not first.startswith("#"):
             return run_chain(self, argv[2])

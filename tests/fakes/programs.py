@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from fleetcfg.core.hashing import sha256_hex
-from fleetcfg.host.programs.apply import INSTALL, LOCK
+from fleetcfg.host.programs.apply import INSTALL, LOCK, UNLOCK
 from fleetcfg.host.programs.base import Script
 from fleetcfg.host.transport.base import CommandResult
+from tests.fakes.transport import chain_commands
 
 if TYPE_CHECKING:
     from tests.fakes.transport import FakeTransport
 
 #: the programs emulated here
-NAMES = (LOCK, INSTALL)
+NAMES = (LOCK, INSTALL, UNLOCK)
 _NO_SPACE = "No space left on device"
 
 
@@ -34,11 +35,31 @@ def _result(status: int, stdout: str = "", stderr: str = "") -> CommandResult:
 
 
 def run_program(
-    fake: FakeTransport, program: Script, args: Mapping[str, str], stdin: bytes | None
+    fake: FakeTransport,
+    program: Script,
+    args: Mapping[str, str],
+    stdin: bytes | None,
+    rest: Sequence[str] = (),
 ) -> CommandResult:
     if program.name == LOCK:
         return _lock(fake, args)
+    if program.name == UNLOCK:
+        return _unlock(fake, args, rest)
     return _install(fake, args, stdin or b"")
+
+
+def _unlock(fake: FakeTransport, args: Mapping[str, str], pruned: Sequence[str]) -> CommandResult:
+    entry = fake.file(args["owner"])
+    if entry is None or args["token"].encode() not in entry.content:
+        return _result(3)
+    if args["state"]:
+        if fake.disk_full:
+            return _result(4, "", f"sh: 1: printf: write error: {_NO_SPACE}\n")
+        fake.add_file(args["state_path"], args["state"], mode=0o600)
+    for path in [*pruned, args["owner"]]:
+        fake.files.pop(path, None)
+    fake.dirs.discard(args["lock"])
+    return _result(0)
 
 
 def _lock(fake: FakeTransport, args: Mapping[str, str]) -> CommandResult:
@@ -76,7 +97,7 @@ def _run(fake: FakeTransport, command: str, stage: str | None = None) -> Command
 
 def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> CommandResult:
     target, mode, owner, group = args["target"], args["mode"], args["owner"], args["group"]
-    backup, validate, state = args["backup"], args["validate"], args["state_path"]
+    backup, validate, state = args["backup"], args["validate"], args["state"]
     pre, action, finish = args["pre"], args["action"], args["finish"]
     status, info, health, want = args["status"], args["info"], args["health"], args["want"]
     out: list[str] = []
@@ -118,12 +139,18 @@ def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> Co
             return done(30, copied.stderr)
         fake.add_file(backup, copied.stdout_bytes, mode=0o600)
         out.append("fleetcfg-step backup")
+    if args["pending"]:
+        if fake.disk_full:
+            fake.files.pop(stage, None)
+            return done(45, f"sh: 1: printf: write error: {_NO_SPACE}\n")
+        fake.add_file(args["state_path"], args["pending"], mode=0o600)
+        out.append("fleetcfg-step pending")
     fake.files[target] = fake.files.pop(stage)
     out.append("fleetcfg-step replace")
     if state:
         if fake.disk_full:
             return done(50, f"sh: 1: printf: write error: {_NO_SPACE}\n")
-        fake.add_file(state, args["state"], mode=0o600)
+        fake.add_file(args["state_path"], state, mode=0o600)
         out.append("fleetcfg-step state")
     if pre:
         _run(fake, pre)
@@ -144,8 +171,8 @@ def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> Co
             return done(70)
         out.append("fleetcfg-step health")
     if finish:
-        for command in finish.split(" && "):
-            if not _run(fake, command).ok:
+        for argv in chain_commands(finish):
+            if not _run(fake, shlex.join(argv)).ok:
                 return done(80)
         out.append("fleetcfg-step unlock")
     return done(0)

@@ -744,12 +744,29 @@ def _grep(fake: FakeTransport, args: Sequence[str], stdin: bytes | None) -> Comm
     return _result(0 if rest[1].encode() in entry.content else 1)
 
 
+def chain_commands(line: str) -> list[tuple[str, ...]]:
+    """The commands of ``A && B && C`` (quoted argvs joined with ``&&``)."""
+    commands: list[tuple[str, ...]] = []
+    current: list[str] = []
+    lexer = shlex.shlex(line, posix=True, punctuation_chars="&")
+    lexer.whitespace_split = True
+    for token in lexer:
+        if token == "&&":
+            commands.append(tuple(current))
+            current = []
+        else:
+            current.append(token)
+    if current:
+        commands.append(tuple(current))
+    return commands
+
+
 def run_chain(fake: FakeTransport, line: str) -> CommandResult:
     """``sh -c "A && B && C"`` of quoted commands: each only after the one
     before succeeded; the status of the last one run."""
     result = _result()
-    for command in line.split(" && "):
-        result = fake._dispatch(tuple(shlex.split(command)), None, fake.command_timeout)
+    for argv in chain_commands(line):
+        result = fake._dispatch(argv, None, fake.command_timeout)
         if not result.ok:
             return result
     return result

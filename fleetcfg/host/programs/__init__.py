@@ -4,7 +4,7 @@ type per program with named fields that builds its argv.
 
 - ``lib.sh``: the shared routines (the atomic write, the trust check of
   root's paths, dropping privileges to a user), inlined into the programs
-- ``lock.sh``, ``install.sh``: apply (:mod:`.apply`)
+- ``lock.sh``, ``install.sh``, ``unlock.sh``: apply (:mod:`.apply`)
 - ``run_many.sh``, ``read.sh``, ``write.sh``, ``as_user.sh``: the transports
   and running a program as a user (:mod:`.files`)
 - ``facts_files.sh``, ``facts_unit.sh``: what plan asks a host (:mod:`.facts`)
@@ -16,6 +16,7 @@ from fleetcfg.host.programs.apply import (
     Check,
     Install,
     Lock,
+    Unlock,
     check_of,
     install_failure,
     lock_argv,
@@ -32,6 +33,7 @@ __all__ = [
     "Install",
     "Lock",
     "Script",
+    "Unlock",
     "check_of",
     "identify",
     "install_failure",

@@ -23,7 +23,9 @@ order, each only if the one before succeeded, run inside one program:
     2. runs ``validate`` (``dockerd --validate ...``) when given (``validate``);
     3. copies the live file's content to ``backup`` (a new root 0600 file)
        when it exists and a backup path is given (``backup``);
-    4. renames the upload over the target and fsyncs the folder (``replace``);
+    4. with ``pending``, writes it to ``state_path`` (state.json with the
+       run's pending mark) (``pending``); then renames the upload over the
+       target and fsyncs the folder (``replace``);
     5. writes ``state`` to ``state_path`` atomically when given (``state``);
     6. runs ``pre`` (``systemctl reset-failed docker``; its failure is
        ignored) and ``action`` (``systemctl restart docker``) when given
@@ -33,7 +35,10 @@ order, each only if the one before succeeded, run inside one program:
        ``info`` prints at least ``want`` running containers when given),
        printing ``fleetcfg-check STATUS_EXIT INFO_EXIT HEALTH_EXIT INFO_OUTPUT``;
        exit 70 when not healthy yet (the caller keeps polling) (``health``);
-    8. runs ``finish`` (delete old backups, unlock) (``unlock``).
+    8. runs ``finish`` (:class:`Unlock`) (``unlock``).
+:class:`Unlock` (``unlock.sh``)
+    removes the lock only while its owner file holds the run's token, after
+    writing state.json without the run's pending mark.
 
     With ``user``, every step on the file (1, 3 and 4) runs as that user
     (see ``fc_as`` in lib.sh): the file is theirs, created by them.
@@ -61,6 +66,7 @@ from fleetcfg.host.transport.base import CommandResult
 
 LOCK = "lock"
 INSTALL = "install"
+UNLOCK = "unlock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,7 @@ INSTALL_FAILURES: dict[int, tuple[str, str]] = {
     20: ("validate", "the host's validation rejects the new {path}"),
     30: ("backup", "cannot back up {path}"),
     40: ("replace", "cannot rename the upload over {path}"),
+    45: ("pending", "cannot mark the apply pending in state.json before replacing {path}"),
     50: ("state", "cannot write state.json after replacing {path}"),
     60: ("action", "the reload or restart command failed"),
     70: ("health", "not healthy at the first check"),
@@ -139,6 +146,9 @@ class Install(HostProgram):
     want: int | None = None
     #: commands to run once healthy (the unlock), in order, stopping at a failure
     finish: Sequence[Sequence[str]] = ()
+    #: state.json with the run's pending mark, written to ``state_path`` right
+    #: before the rename
+    pending: bytes | None = None
 
     def arguments(self) -> dict[str, str]:
         return {
@@ -156,7 +166,31 @@ class Install(HostProgram):
             "health": quote_argv(self.health) if self.health else "",
             "want": encode(self.want),
             "finish": " && ".join(quote_argv(c) for c in self.finish),
+            "pending": encode(self.pending),
         }
+
+
+#: unlock.sh's exit statuses
+UNLOCK_NOT_OURS = 3
+UNLOCK_FAILURES = {4: "cannot write state.json", 5: "cannot remove the lock"}
+
+
+@dataclass(frozen=True, slots=True)
+class Unlock(HostProgram):
+    """One ``unlock.sh`` call: remove the lock if ``owner`` holds ``token``,
+    writing ``state`` first when given and deleting the ``pruned`` backups."""
+
+    SCRIPT: ClassVar[str] = UNLOCK
+
+    token: str
+    owner: str
+    lock: str
+    state_path: str | None = None
+    state: bytes | None = None
+    pruned: Sequence[str] = ()
+
+    def rest(self) -> list[str]:
+        return list(self.pruned)
 
 
 def steps_done(result: CommandResult) -> list[str]:

@@ -11,7 +11,7 @@ export LC_ALL=C
 umask 077
 target=$1 mode=$2 owner=$3 group=$4 size=$5 sum=$6 user=$7 backup=$8 validate=$9
 state_path=${10} state=${11} pre=${12} action=${13} status=${14} info=${15}
-health=${16} want=${17} finish=${18}
+health=${16} want=${17} finish=${18} pending=${19}
 stage=
 step() { printf 'fleetcfg-step %s\n' "$1"; }
 drop() { [ -z "$stage" ] || fc_as "$user" rm -f -- "$stage"; }
@@ -57,6 +57,13 @@ if [ -n "$backup" ] && fc_as "$user" test -e "$target"; then
   made=$backup
   step backup
 fi
+if [ -n "$pending" ]; then
+  fc_put "$state_path" "$pending" || {
+    [ -z "$made" ] || rm -f -- "$made"
+    fail 45
+  }
+  step pending
+fi
 fc_commit "$stage" "$target" "$user" || {
   [ -z "$made" ] || rm -f -- "$made"
   fail 40
@@ -64,7 +71,7 @@ fc_commit "$stage" "$target" "$user" || {
 stage=
 trap - HUP INT TERM PIPE
 step replace
-if [ -n "$state_path" ]; then
+if [ -n "$state" ]; then
   fc_put "$state_path" "$state" || exit 50
   step state
 fi

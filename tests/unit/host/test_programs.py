@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from fleetcfg.host.programs.apply import Install, Lock
+from fleetcfg.host.programs.apply import Install, Lock, Unlock
 from fleetcfg.host.programs.base import HostProgram, ProgramError, Script, identify, script
 from fleetcfg.host.programs.facts import FactsFiles, FactsUnit
 from fleetcfg.host.programs.files import AsUser, Read, RunMany, Write
@@ -15,6 +15,7 @@ from fleetcfg.host.programs.files import AsUser, Read, RunMany, Write
 EXAMPLES: list[HostProgram] = [
     Lock("/s", "/s/b", "/s/l", "/s/l/owner.json", "{}"),
     Install("/etc/docker/daemon.json", b"{}\n", 0o644, "root", "root"),
+    Unlock("token", "/s/l/owner.json", "/s/l", "/s/state.json", b"{}", ["/s/b/old"]),
     RunMany((("echo", "hi"),)),
     Read("/etc/docker/daemon.json"),
     Write("/etc/x", b"x", 0o600, "root", "root"),
@@ -49,7 +50,7 @@ def test_each_program_type_names_exactly_the_arguments_its_sh_file_reads(
 def test_install_reads_its_arguments_by_name_in_the_order_of_its_sh_file() -> None:
     loaded = script("install")
     assert loaded.params[:7] == ("target", "mode", "owner", "group", "size", "sum", "user")
-    assert loaded.params[-1] == "finish" and len(loaded.params) == 18
+    assert loaded.params[-2:] == ("finish", "pending") and len(loaded.params) == 19
     named, _ = loaded.parse(
         Install("/t", b"abc", 0o600, "root", "root", user="alice", want=3).argv()
     )
