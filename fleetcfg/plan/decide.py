@@ -61,6 +61,14 @@ DAEMON_MODE = 0o644
 DAEMON_SECRET_MODE = 0o600
 CLIENT_MODE = 0o600
 
+
+def daemon_mode(credentials: bool) -> int:
+    """The mode fleetcfg gives daemon.json: 0600 when it holds a credential (a
+    URL password, an env()/file() value:
+    :func:`fleetcfg.core.secrets.holds_credentials`), else 0644."""
+    return DAEMON_SECRET_MODE if credentials else DAEMON_MODE
+
+
 #: what dockerd falls back to on reload when an ``always`` key is absent
 RESET_DEFAULTS = {
     "max-concurrent-downloads": "3",
@@ -447,7 +455,7 @@ def _plan_daemon(
         path=path,
         live_sha256=live.sha256,
         target_sha256=sha256_hex(target_bytes) if write else None,
-        mode=DAEMON_SECRET_MODE if credentials else DAEMON_MODE,
+        mode=daemon_mode(credentials),
         owner="root",
         group="root",
         credentials=credentials,
@@ -802,9 +810,11 @@ __all__ = [
     "CLIENT_MODE",
     "DAEMON_JSON",
     "DAEMON_MODE",
+    "DAEMON_SECRET_MODE",
     "LintSettings",
     "PlannedHost",
     "Targets",
+    "daemon_mode",
     "failed_host",
     "key_reload",
     "needs_restart",

@@ -28,12 +28,12 @@ from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.jsondoc import format_loc
-from fleetcfg.core.secrets import mask_text, mask_value
+from fleetcfg.core.secrets import holds_credentials, mask_text, mask_value
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.dockerd.base import Reload
 from fleetcfg.dockerd.validation import check_daemon
 from fleetcfg.inventory import Host
-from fleetcfg.plan.decide import CLIENT_MODE, DAEMON_MODE, LintSettings, change_reload
+from fleetcfg.plan.decide import CLIENT_MODE, LintSettings, change_reload, daemon_mode
 from fleetcfg.plan.diff import semantic_diff, show
 from fleetcfg.plan.fleet import render_targets
 from fleetcfg.plan.model import FileKind
@@ -154,15 +154,16 @@ def _finding_text(label: str, finding: Finding) -> str:
 def _tree_file(rendered: RenderedConfig) -> TreeFile:
     content = target_bytes(rendered, None)
     if rendered.kind == "daemon":
+        data = live_data(content) or {}
         return TreeFile(
             FileKind.DAEMON,
             rendered.path,
             content,
-            DAEMON_MODE,
+            daemon_mode(holds_credentials(content.decode(), rendered.secrets)),
             "root",
             "root",
             rendered.manage,
-            data=live_data(content) or {},
+            data=data,
             rendered=rendered,
         )
     user = rendered.user or "root"

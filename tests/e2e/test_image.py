@@ -30,13 +30,15 @@ live-restore: true
 runner = CliRunner()
 
 
-def write_repo(root: Path, fleet: Fleet, hosts: list[FleetHost], *, defaults: str = "") -> Path:
+def write_repo(
+    root: Path, fleet: Fleet, hosts: list[FleetHost], *, defaults: str = "", profile: str = PROFILE
+) -> Path:
     return write_fleet_repo(
         root,
         identity_file=fleet.identity_file,
         known_hosts=fleet.known_hosts,
         hosts=[(h.name, h.address) for h in hosts],
-        profiles={"base.yaml.j2": PROFILE, "client.json.j2": '{"detachKeys": "ctrl-e,e"}'},
+        profiles={"base.yaml.j2": profile, "client.json.j2": '{"detachKeys": "ctrl-e,e"}'},
         defaults=defaults,
         sections="groups:\n  runners:\n    hosts: {"
         + ", ".join(f"{h.name}: {{}}" for h in hosts)
@@ -74,8 +76,14 @@ def test_install_sh_puts_the_files_in_place_and_the_host_plans_none(
     fleet: Fleet, tmp_path: Path
 ) -> None:
     host = fleet.hosts[0]
+    # the proxy password makes daemon.json 0600, as apply writes it
+    proxy = "proxies: {http-proxy: \"http://svc:{{ env('E2E_PW', 'pw-e2e') }}@proxy:3128\"}\n"
     inventory = write_repo(
-        tmp_path / "repo", fleet, [host], defaults="client_profile: client\nclient_users: [root]\n"
+        tmp_path / "repo",
+        fleet,
+        [host],
+        defaults="client_profile: client\nclient_users: [root]\n",
+        profile=PROFILE + proxy,
     )
     out = tmp_path / "image"
     result = runner.invoke(
@@ -85,7 +93,7 @@ def test_install_sh_puts_the_files_in_place_and_the_host_plans_none(
     assert not host.exists("/root/.docker")
     installed = host.ssh(f"sh {out}/install.sh")
     assert installed.returncode == 0, installed.stderr
-    assert "installed /etc/docker/daemon.json (0644 root:root)" in installed.stdout
+    assert "installed /etc/docker/daemon.json (0600 root:root)" in installed.stdout
     assert "installed /root/.docker/config.json (0600 root:root)" in installed.stdout
     assert host.ssh("stat -c %a /root/.docker").stdout.strip() == "700"
     plan = runner.invoke(app, ["plan", "--detailed-exitcode", "-i", str(inventory)])

@@ -72,7 +72,8 @@ def test_a_group_that_renders_identically_gets_one_tree_with_modes_and_a_manifes
     daemon = out / "rootfs/etc/docker/daemon.json"
     runner_config = out / "rootfs/home/runner/.docker/config.json"
     root_config = out / "rootfs/root/.docker/config.json"
-    assert stat.S_IMODE(daemon.stat().st_mode) == 0o644
+    # it holds the proxy password: 0600, as apply writes it
+    assert stat.S_IMODE(daemon.stat().st_mode) == 0o600
     assert stat.S_IMODE(runner_config.stat().st_mode) == 0o600
     assert stat.S_IMODE(root_config.stat().st_mode) == 0o600
     assert stat.S_IMODE((out / "rootfs/root/.docker").stat().st_mode) == 0o700
@@ -90,7 +91,7 @@ def test_a_group_that_renders_identically_gets_one_tree_with_modes_and_a_manifes
     }
     entry = files["/etc/docker/daemon.json"]
     assert entry["sha256"] == sha256_hex(daemon.read_bytes())
-    assert (entry["mode"], entry["owner"], entry["group"]) == ("0644", "root", "root")
+    assert (entry["mode"], entry["owner"], entry["group"]) == ("0600", "root", "root")
     assert entry["source"] == "rootfs/etc/docker/daemon.json"
     assert entry["validated_for"] == ["26.1", "27.5"]
     # log-opts and proxies need a restart; mirrors and live-restore reload
@@ -98,6 +99,14 @@ def test_a_group_that_renders_identically_gets_one_tree_with_modes_and_a_manifes
     client = files["/home/runner/.docker/config.json"]
     assert (client["mode"], client["owner"], client["action"]) == ("0600", "runner", "none")
     assert "wrote" in err
+
+
+def test_a_daemon_json_without_credentials_is_0644(tmp_path: Path) -> None:
+    profiles = dict(PROFILES, **{"base.yaml.j2": "live-restore: true\n"})
+    inv = repo(tmp_path, profiles=profiles)
+    out = tmp_path / "out"
+    assert render("--limit", "ci-01", "-o", str(out), "-i", str(inv))[0] == 0
+    assert stat.S_IMODE((out / "rootfs/etc/docker/daemon.json").stat().st_mode) == 0o644
 
 
 def test_the_tree_holds_the_bytes_apply_writes_on_a_host_without_the_file(tmp_path: Path) -> None:
