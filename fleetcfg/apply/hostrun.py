@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import HostResult, HostStatus, StepRecord, StepStatus
@@ -22,11 +23,24 @@ from fleetcfg.dockerd.flags import ValidateFlags, validate_flags
 from fleetcfg.host.service import ServiceCommands
 from fleetcfg.host.state import BackupRecord, HostState, LockOwner, Pending, utc_stamp
 from fleetcfg.host.transport.base import CommandResult, Transport
+from fleetcfg.plan.facts import Facts
 from fleetcfg.plan.model import Action, FileKind, FilePlan, HostFacts, HostPlan
 
-#: the exact bytes to write for ``file`` on ``host``, given the live content
-#: (``None``: the file is absent); raises FleetcfgError when it cannot render
-TargetResolver = Callable[[HostPlan, FilePlan, bytes | None], bytes]
+
+class TargetResolver(Protocol):
+    """What apply asks the inventory (:class:`fleetcfg.plan.targets.RenderedTargets`)."""
+
+    def __call__(self, host: HostPlan, file: FilePlan, live: bytes | None) -> bytes:
+        """The exact bytes to write for ``file`` on ``host``, given the live
+        content (``None``: absent); raises FleetcfgError when it cannot render."""
+
+    def users(self, host: str) -> tuple[str, ...]:
+        """The client users of ``host``."""
+
+    def replan(self, saved: HostPlan, facts: Facts) -> HostPlan:
+        """``saved``'s host planned again from ``facts`` gathered now."""
+
+
 StepCallback = Callable[[StepRecord], None]
 
 #: seconds to wait before retrying a host whose connection dropped

@@ -62,6 +62,7 @@ from fleetcfg.host.state import (
     prune_backups,
     utc_stamp,
 )
+from fleetcfg.plan.facts import Facts, fact_commands, follow_config_file, parse_facts
 from fleetcfg.plan.model import Action, FileKind, FilePlan, HostPlan
 
 Step = Callable[[HostRun], None]
@@ -70,18 +71,35 @@ Step = Callable[[HostRun], None]
 def apply_steps(plan: HostPlan, targets: TargetResolver) -> list[Step]:
     """The steps that apply ``plan`` on its host."""
 
+    fresh: list[HostPlan] = []
+
     def take_lock(run: HostRun) -> None:
-        run.changes = [_change_of(fp) for fp in plan.files if fp.changed]
-        results = lock(run, daemon.extra_reads(run))
+        users = list(targets.users(plan.host))
+        gather = fact_commands(users)
+        reads = {f"fact:{i}": argv for i, argv in enumerate(gather)}
+        results = lock(run, {**daemon.extra_reads(run), **reads})
         daemon.store_extra_reads(run, results)
+        found = parse_facts(run.host, users, [results[f"fact:{i}"] for i in range(len(gather))])
+        found = follow_config_file(run.t, found)
+        now = targets.replan(plan, found)
+        run.set_facts(now.facts)
+        fresh.append(now)
+        refuse_untrusted(run, plan, now)
+        run.changes = [_change_of(fp, found) for fp in plan.files if fp.changed]
 
     def recheck(run: HostRun) -> None:
         recheck_plan(run, plan, targets)
+        refuse_changed(run, plan, fresh[0])
 
     return [take_lock, recheck, validate_model, commit, health_gate, finish]
 
 
-def _change_of(fp: FilePlan) -> FileChange:
+def _change_of(fp: FilePlan, facts: Facts) -> FileChange:
+    """The change of ``fp`` (its path, mode and owner checked against the
+    facts by :func:`refuse_untrusted`), with the live file the facts read."""
+    live = {facts.daemon_json.path: facts.daemon_json}
+    live.update((u.config.path, u.config) for u in facts.users.values() if u.config)
+    found = live[fp.path]
     return FileChange(
         path=fp.path,
         kind=fp.kind,
@@ -90,9 +108,12 @@ def _change_of(fp: FilePlan) -> FileChange:
         owner=fp.owner,
         group=fp.group,
         expect_live=fp.live_sha256,
-        live_mode=fp.live_mode,
-        live_owner=fp.live_owner,
-        live_group=fp.live_group,
+        live=found.content if found.exists else None,
+        live_exists=found.exists,
+        parent_exists=found.parent_exists,
+        live_mode=found.mode,
+        live_owner=found.owner,
+        live_group=found.group,
     )
 
 
@@ -133,6 +154,62 @@ def recheck_plan(run: HostRun, plan: HostPlan, targets: TargetResolver) -> None:
     if problems:
         refuse_stale(run, problems, started, ": run fleetcfg plan again")
     run.step("recheck", StepStatus.OK, "live files and targets match the plan", started)
+
+
+_TRUSTED = ("kind", "user", "mode", "owner", "group")
+
+
+def refuse_untrusted(run: HostRun, saved: HostPlan, fresh: HostPlan) -> None:
+    """A saved plan carries hashes and actions only: the paths, modes and
+    owners apply writes must be the ones the inventory and the host's facts
+    give now; anything else is a stale plan (checked before any file of the
+    plan is read or written)."""
+    started = run.ctx.clock()
+    problems: list[str] = []
+    now = {f.path: f for f in fresh.files}
+    for fp in (f for f in saved.files if f.changed):
+        current = now.get(fp.path)
+        if current is None:
+            problems.append(
+                f"the plan writes {fp.path}, which the inventory and the host do not give now"
+            )
+            continue
+        for name in _TRUSTED:
+            mine, theirs = getattr(fp, name), getattr(current, name)
+            if mine != theirs:
+                shown = (lambda v: f"{v:04o}") if name == "mode" else str
+                problems.append(
+                    f"the plan gives {fp.path} {name} {shown(mine)}, the inventory and the "
+                    f"host give {shown(theirs)}"
+                )
+    if fresh.facts.engine_version != saved.facts.engine_version:
+        problems.append(
+            f"the host runs Engine {fresh.facts.engine_version} (the plan says "
+            f"{saved.facts.engine_version})"
+        )
+    if problems:
+        refuse_stale(run, problems, started, _EDITED)
+
+
+def refuse_changed(run: HostRun, saved: HostPlan, fresh: HostPlan) -> None:
+    """The files to change and the action are the plan's (once the live
+    files and the targets hash as it says)."""
+    started = run.ctx.clock()
+    planned = {f.path for f in saved.files if f.changed}
+    problems = [
+        f"{f.path} now needs a change the plan does not have"
+        for f in fresh.files
+        if f.changed and f.path not in planned
+    ]
+    if not problems and fresh.action is not saved.action:
+        problems.append(
+            f"the action is now {fresh.action.value} (the plan says {saved.action.value})"
+        )
+    if problems:
+        refuse_stale(run, problems, started, _EDITED)
+
+
+_EDITED = ": the plan file was edited or the host changed; run fleetcfg plan again"
 
 
 def _who_wrote(run: HostRun, change: FileChange) -> str:

@@ -184,7 +184,12 @@ def gather_facts(transport: Transport, users: Sequence[str] = (), *, info: bool 
     ``info``: ask ``docker info`` in the same round trip."""
     users = [check_user_name(u) for u in users]
     results = transport.run_many(fact_commands(users, info=info))
-    facts = parse_facts(transport.host, users, results, info=info)
+    return follow_config_file(transport, parse_facts(transport.host, users, results, info=info))
+
+
+def follow_config_file(transport: Transport, facts: Facts) -> Facts:
+    """``facts`` with the daemon.json the unit really reads (a second round
+    trip only when ExecStart passes ``--config-file``)."""
     if facts.unit is not None and facts.unit.config_file != facts.daemon_json.path:
         path = facts.unit.config_file
         files, _ = parse_files(transport.run(files_command([path])), [path])

@@ -19,9 +19,10 @@ from fleetcfg.core.hashing import canonical_json
 from fleetcfg.core.jsondoc import JsonSyntaxError, loads_fast
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.inventory import Inventory
-from fleetcfg.plan.decide import Targets
-from fleetcfg.plan.fleet import render_targets
-from fleetcfg.plan.model import FileKind, FilePlan, HostPlan
+from fleetcfg.plan.decide import Targets, plan_from_facts
+from fleetcfg.plan.facts import Facts
+from fleetcfg.plan.fleet import client_users, known_secrets, lint_settings, render_targets
+from fleetcfg.plan.model import FileKind, FilePlan, HostFacts, HostPlan
 from fleetcfg.render import RenderedConfig, Renderer
 
 
@@ -52,6 +53,7 @@ class RenderedTargets:
         self.inventory = inventory
         self.renderer = renderer or Renderer(inventory)
         self._cache: dict[tuple[str, str | None], Targets] = {}
+        self._lint = lint_settings(inventory)
         self._lock = threading.Lock()
 
     def _targets(self, host: HostPlan) -> Targets:
@@ -68,6 +70,24 @@ class RenderedTargets:
         with self._lock:
             self._cache[key] = targets
         return targets
+
+    def users(self, host: str) -> tuple[str, ...]:
+        """The client users the inventory gives ``host``."""
+        return client_users(self.inventory.host(host))
+
+    def replan(self, saved: HostPlan, facts: Facts) -> HostPlan:
+        """``saved``'s host planned again from ``facts`` gathered now: what
+        apply trusts for paths, modes, owners and the action (a saved plan
+        is only data about hashes and actions)."""
+        host = self.inventory.host(saved.host)
+        engine = str(facts.engine) if facts.engine is not None else None
+        targets = self._targets(
+            saved.model_copy(update={"facts": HostFacts(engine_version=engine)})
+        )
+        planned = plan_from_facts(
+            host, facts, targets, secrets=known_secrets(self.renderer), lint=self._lint
+        )
+        return planned.plan
 
     def __call__(self, host: HostPlan, file: FilePlan, live: bytes | None) -> bytes:
         targets = self._targets(host)

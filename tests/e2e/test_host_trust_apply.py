@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.apply.report import EXIT_LOCKED, EXIT_OK
+from fleetcfg.apply.report import EXIT_LOCKED, EXIT_OK, EXIT_STALE
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.state import LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner, utc_stamp
 from tests.e2e.test_apply import DAEMON_JSON, cli, target, write_repo
@@ -312,3 +312,45 @@ def test_apply_killed_at_each_step_leaves_the_old_or_new_file_and_one_rerun_conv
     state = json.loads(host.read_file(STATE_PATH))
     assert "pending" not in state
     assert mode_owner(host, DAEMON_JSON) == (0o644, 0, 0)
+
+
+# -- item 4: a saved plan is data about hashes and actions only ------------------------
+
+
+def _edit_plan(saved: Path, **changes: object) -> None:
+    data = json.loads(saved.read_text())
+    [entry] = data["hosts"][0]["files"]
+    entry.update(changes)
+    saved.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"mode": 0o666, "owner": "nopriv"},
+        {"path": "/root/.bashrc"},
+        {"owner": "nopriv", "group": "nopriv"},
+    ],
+    ids=["mode-and-owner", "path", "owner"],
+)
+def test_a_hand_edited_saved_plan_cannot_steer_paths_modes_or_owners(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path, edit: dict[str, object]
+) -> None:
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    old = '{"log-driver": "json-file"}\n'
+    host.write_file(DAEMON_JSON, old)
+    bashrc = host.read_bytes("/root/.bashrc") if host.exists("/root/.bashrc") else None
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    saved = tmp_path / "plan.json"
+    code, out, err = cli("plan", "-i", str(path), "-o", str(saved))
+    assert code == 2 or code == 0, out + err
+    _edit_plan(saved, **edit)
+    code, out, err = cli("apply", str(saved), "-i", str(path), "--yes")
+    assert code == EXIT_STALE, out + err
+    assert "the plan file was edited or the host changed" in out
+    assert host.read_file(DAEMON_JSON) == old
+    assert mode_owner(host, DAEMON_JSON) == (0o644, 0, 0)
+    assert (host.read_bytes("/root/.bashrc") if host.exists("/root/.bashrc") else None) == bashrc
+    assert host.events("started") == []
+    assert not host.exists(LOCK_DIR)

@@ -362,34 +362,34 @@ def test_validate_failing_on_the_host_writes_nothing(tmp_path: Path) -> None:
     assert not locked(host) and host.content(STATE_PATH) is None
 
 
-def test_the_hosts_flag_conflict_is_caught_by_validate_with_the_units_flags(
+def test_a_plan_forced_through_for_a_host_the_planner_refuses_is_stale(
     tmp_path: Path,
 ) -> None:
     s = setup(tmp_path, target={**OLD, "hosts": ["unix:///var/run/docker.sock"]})
     plan = s.plan()
-    # the planner already refuses this; force it through to prove validate catches it
+    # the planner refuses this (a flag conflict); a plan file edited to force
+    # it through is refused too: apply plans the host again from its facts
     host_plan = plan.hosts[0].model_copy(update={"action": Action.RESTART, "errors": []})
     plan = plan.model_copy(update={"hosts": [host_plan]})
     result = s.apply(plan).results[0]
-    assert result.status is HostStatus.FAILED and result.nothing_written
-    assert "specified both as a flag and in the configuration file: hosts" in result.reason
+    assert result.status is HostStatus.STALE and result.nothing_written
+    assert "the action is now error (the plan says restart)" in result.reason
     assert daemon_json(s.hosts["web-01"]) == OLD
+    assert s.hosts["web-01"].restarts == 0
 
 
-def test_fleetcfgs_own_validation_for_the_hosts_engine_runs_on_the_exact_bytes(
+def test_a_plan_claiming_another_engine_than_the_host_runs_is_stale(
     tmp_path: Path,
 ) -> None:
     s = setup(tmp_path, target={**OLD, "bip6": "fd00:1::1/64"}, engine="28.5.0")
     plan = s.plan()
     host_plan = plan.hosts[0]
     assert host_plan.action is Action.RESTART, host_plan.errors
-    # the same bytes, applied to a host the plan says runs 26.1 (no bip6 there)
+    # the plan file says the host runs 26.1; apply validates for the Engine
+    # the host reports now, and refuses the plan that disagrees
     facts = host_plan.facts.model_copy(update={"engine_version": "26.1.5"})
     plan = plan.model_copy(update={"hosts": [host_plan.model_copy(update={"facts": facts})]})
     result = s.apply(plan).results[0]
-    assert result.status is HostStatus.FAILED and result.nothing_written
-    assert "fleetcfg's validation for Engine 26.1 rejects the new /etc/docker/daemon.json" in (
-        result.reason
-    )
-    assert "bip6" in result.reason
+    assert result.status is HostStatus.STALE and result.nothing_written
+    assert "the host runs Engine 28.5 (the plan says 26.1.5)" in result.reason
     assert daemon_json(s.hosts["web-01"]) == OLD and not locked(s.hosts["web-01"])
