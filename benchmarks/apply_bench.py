@@ -121,6 +121,7 @@ def floor(description: Path, forks: int, batch: int) -> None:
         sock = socket.create_connection((address, int(str(host["port"]))), timeout=10)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport = paramiko.Transport(sock)
+        sock.settimeout(1.0)  # idle connections wake once a second, as fleetcfg's do
         transport.start_client(timeout=10)
         if not known.check(address, transport.get_remote_server_key()):
             raise RuntimeError(f"{address}: host key not in known_hosts")

@@ -144,6 +144,21 @@ def test_the_connection_is_encrypted_with_aes_gcm(fleet: Fleet, connector: SshCo
     assert (ssh.local_cipher, ssh.remote_cipher) == ("aes128-gcm@openssh.com",) * 2
 
 
+def test_an_idle_connection_wakes_its_thread_once_a_second(
+    fleet: Fleet, connector: SshConnector
+) -> None:
+    """apply keeps every host's connection open until the rollout ends:
+    paramiko's 10 wake-ups a second per idle connection would cost the
+    controller CPU in proportion to the fleet times the rollout's length."""
+    transport = connector.open(target_for(fleet, fleet.hosts[0]))
+    assert isinstance(transport, SshTransport)
+    transport.connect()
+    ssh = transport._transport
+    assert ssh is not None
+    assert ssh.sock.gettimeout() == 1.0
+    assert transport.run(["echo", "still answers at once"]).stdout == "still answers at once\n"
+
+
 def test_one_connection_is_reused_for_every_call(fleet: Fleet, connector: SshConnector) -> None:
     transport = connector.open(target_for(fleet, fleet.hosts[0]))
     first = connection_id(transport)
