@@ -21,8 +21,9 @@ from urllib.parse import unquote
 
 from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines, short
 from fleetcfg.apply.lock import file_reads, lock
+from fleetcfg.apply.recheck import refuse_stale
 from fleetcfg.apply.report import StepStatus
-from fleetcfg.apply.steps import Step, commit, finish, health_gate, refuse_stale, validate_model
+from fleetcfg.apply.steps import Step, commit, finish, health_gate, validate_model
 from fleetcfg.core.errors import StepFailedError
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.state import FileRecord, HostState, backup_path
