@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -117,6 +117,18 @@ def _lint_repo(
     return lint_repo(find_inventory(inventory or os.environ.get("FLEETCFG_INVENTORY")))
 
 
+def _internal_error(exc: Exception, output: OutputFormat) -> NoReturn:
+    """Report a bug in lint itself: one line on stderr, exit 1, and for
+    ``-f sarif`` a valid log that says the run failed (code scanning must not
+    read it as "no findings")."""
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    message = f"internal error, lint did not finish: {detail} (a bug in fleetcfg: please report it)"
+    if output is OutputFormat.sarif:
+        typer.echo(format_sarif([], failure=message), nl=False)
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("lint")
     def lint(
@@ -177,6 +189,8 @@ def register(app: typer.Typer) -> None:
         except FleetcfgError as exc:
             print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:  # a bug: one line and exit 1, never a traceback
+            _internal_error(exc, output)
         if output is OutputFormat.json:
             typer.echo(report.format_json(findings), nl=False)
         elif output is OutputFormat.sarif:

@@ -395,7 +395,11 @@ YAML_SYNTAX = rule(
     "inventory.yaml is not valid YAML",
     """inventory.yaml must be one YAML 1.2 document of plain values: indentation
     with spaces, no duplicate keys (YAML keeps only one, silently), no custom
-    tags, UTF-8. Until it parses, nothing else can be checked.""",
+    tags, UTF-8. Because lint reads repos under review, the file is also
+    bounded: nesting at most 64 levels deep, at most 10,000 alias uses (*name),
+    and aliases may add at most 200,000 values when expanded (an "alias bomb"
+    would otherwise take gigabytes). Until it parses, nothing else can be
+    checked.""",
 )
 INVENTORY_SCHEMA = rule(
     "FC051",
@@ -466,10 +470,14 @@ SECRET_LOOKUP = rule(
     "FC058",
     "secret-lookup",
     E,
-    "an env() or file() lookup is malformed",
-    """env() needs an environment variable name and file() a path. Lint does not
-    need the secrets themselves: when a variable is not set or a file is absent
-    (as in CI), lint renders with a stand-in value, so the rest of the config is
+    "an env() or file() lookup is malformed or not allowed",
+    """env() needs an environment variable name that inventory.yaml declares
+    (secrets: {env: [PROXY_PASSWORD]}); file() a path relative to the repo that
+    stays inside it once symlinks are followed. Anything else would let a
+    profile under review read the variables or files of the machine that runs
+    fleetcfg (a CI runner, the control machine), so render, plan and apply
+    refuse it too. Lint never reads a secret: every env() and file() renders as
+    a stand-in value, so CI needs no secrets and the rest of the config is
     still checked.""",
 )
 

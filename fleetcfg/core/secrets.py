@@ -5,12 +5,14 @@ Secrets never live in the repo. A profile reads them when it is rendered::
     http-proxy: "http://{{ proxy_user }}:{{ env('PROXY_PASSWORD') }}@proxy.corp:3128"
     token: "{{ file('secrets/registry-token') }}"
 
-* ``env(NAME)`` is the environment variable ``NAME`` of the fleetcfg process;
-  ``env(NAME, default)`` uses ``default`` when it is not set. A variable that
-  is not set and has no default is an error naming the host, template and line.
+* ``env(NAME)`` is the environment variable ``NAME`` of the fleetcfg process,
+  for the names inventory.yaml declares (``secrets: {env: [NAME]}``) and no
+  other; ``env(NAME, default)`` uses ``default`` when it is not set. A variable
+  that is not set and has no default is an error naming the host, template and
+  line.
 * ``file(PATH)`` is the content of a UTF-8 file, relative to the folder of
-  ``inventory.yaml`` (or absolute), without its trailing newline. A missing or
-  unreadable file is an error likewise.
+  ``inventory.yaml`` and inside it (after following symlinks), without its
+  trailing newline. A missing or unreadable file is an error likewise.
 
 Every value a lookup returns (defaults included) is registered as a secret:
 fleetcfg prints it as ``***`` in render output, plans, diffs and error
@@ -136,21 +138,45 @@ _MISSING = object()
 class Lookups:
     """Resolves ``env()`` and ``file()`` for one run, caching what it read.
 
+    The repo decides what its profiles may read, and nothing else is read:
+    ``env(NAME)`` only for the names inventory.yaml declares
+    (``secrets: {env: [...]}``, passed as ``allowed_env``); ``file(PATH)``
+    only for relative paths that stay inside ``base_dir`` (the repo) once
+    symlinks are followed.
+
     Each call returns the value and the caller records it as a secret; errors
     are :class:`SecretLookupError` without a location (the renderer adds the
     template line and host)."""
 
-    def __init__(self, base_dir: Path, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        environ: Mapping[str, str] | None = None,
+        *,
+        allowed_env: Iterable[str] = (),
+    ) -> None:
         self.base_dir = base_dir
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.allowed_env = frozenset(allowed_env)
         self._files: dict[Path, str] = {}
 
-    def env(self, name: object, default: object = _MISSING) -> str:
+    def env_name(self, name: object) -> str:
+        """``name`` if profiles may read it; else the error that says why not."""
         if not isinstance(name, str) or not _ENV_NAME.match(name):
             raise SecretLookupError(
                 f"env() needs an environment variable name, got {name!r}",
                 hint='write env("PROXY_PASSWORD")',
             )
+        if name not in self.allowed_env:
+            raise SecretLookupError(
+                f"env({name!r}) reads a variable inventory.yaml does not declare",
+                hint=f"profiles read only declared variables: add it to inventory.yaml, "
+                f"secrets: {{env: [{name}]}}",
+            )
+        return name
+
+    def env(self, name: object, default: object = _MISSING) -> str:
+        name = self.env_name(name)
         value = self.environ.get(name)
         if value is not None:
             return value
@@ -162,12 +188,26 @@ class Lookups:
             )
         return str(default)
 
-    def file(self, name: object) -> str:
+    def file_path(self, name: object) -> Path:
+        """The file ``file(name)`` reads: relative to the repo and inside it
+        after following symlinks; else the error that says why not."""
         if not isinstance(name, str) or not name:
             raise SecretLookupError(f"file() needs a path, got {name!r}")
-        path = Path(name).expanduser()
-        if not path.is_absolute():
-            path = self.base_dir / path
+        hint = 'write a path relative to the folder of inventory.yaml: file("secrets/token")'
+        if name.startswith("~") or Path(name).is_absolute():
+            raise SecretLookupError(
+                f"file({name!r}): the path must be relative to the repo", hint=hint
+            )
+        root = self.base_dir.resolve()
+        path = (self.base_dir / name).resolve()
+        if not path.is_relative_to(root):
+            raise SecretLookupError(
+                f"file({name!r}) leads outside the repo (through '..' or a symlink)", hint=hint
+            )
+        return path
+
+    def file(self, name: object) -> str:
+        path = self.file_path(name)
         cached = self._files.get(path)
         if cached is not None:
             return cached

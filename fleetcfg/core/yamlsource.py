@@ -15,7 +15,11 @@ Rules that differ from a plain ``yaml.safe_load``:
 * mapping keys are always strings, exactly as written (``22:`` is ``"22"``);
 * timestamps stay the string that was written; custom tags (``!vault``) and
   binary values are errors; merge keys (``<<: *base``) work;
-* a syntax error becomes one located error (file:line:column) with a hint.
+* a syntax error becomes one located error (file:line:column) with a hint;
+* input is bounded (the file is untrusted: it comes from a pull request):
+  nesting deeper than :data:`MAX_DEPTH`, more than :data:`MAX_ALIASES` alias
+  uses, or aliases that expand to more than :data:`MAX_ALIAS_EXPANSION` values
+  (a "billion laughs" bomb) are located errors, before any of it is built.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.composer import Composer
+from ruamel.yaml.error import MarkedYAMLError, StreamMark, YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 
@@ -38,6 +44,49 @@ KeyPath = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"
 _PLAIN_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null"))
+
+#: mappings and lists nested deeper than this are refused
+MAX_DEPTH = 64
+#: alias uses (``*name``) per document
+MAX_ALIASES = 10_000
+#: values that aliases may add when they are expanded (beyond the written ones)
+MAX_ALIAS_EXPANSION = 200_000
+_LIMIT_HINT = "inventory.yaml is read from the repo under review: keep it a plain, shallow file"
+
+
+class _LimitExceeded(Exception):
+    def __init__(self, message: str, mark: StreamMark | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer with a cap on nesting and on alias uses; it counts
+    the nodes it composes (the builder caps what aliases add to them)."""
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.level = 0
+        self.aliases = 0
+        self.nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                mark = self.parser.peek_event().start_mark
+                raise _LimitExceeded(f"more than {MAX_ALIASES} aliases (*name)", mark)
+            return super().compose_node(parent, index)
+        self.level += 1
+        try:
+            if self.level > MAX_DEPTH:
+                mark = self.parser.peek_event().start_mark
+                raise _LimitExceeded(f"nested deeper than {MAX_DEPTH} levels", mark)
+            self.nodes += 1
+            return super().compose_node(parent, index)
+        finally:
+            self.level -= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +161,16 @@ class _Builder:
     """Turns composed nodes into plain data and records positions."""
 
     def __init__(
-        self, file: str, yaml: YAML, error: type[FleetcfgError], track_plain: bool
+        self,
+        file: str,
+        yaml: YAML,
+        error: type[FleetcfgError],
+        track_plain: bool,
+        budget: int,
     ) -> None:
         self.file = file
+        #: nodes this document may still build (aliases build theirs again)
+        self.budget = budget
         self.constructor = yaml.constructor
         self.error = error
         self.keys: dict[KeyPath, tuple[int, int]] = {}
@@ -132,6 +188,13 @@ class _Builder:
         return (node.start_mark.line + 1, node.start_mark.column + 1)
 
     def build(self, node: Node, path: KeyPath) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise self.fail(
+                node,
+                f"aliases expand to more than {MAX_ALIAS_EXPANSION} values (an alias bomb?)",
+                _LIMIT_HINT,
+            )
         if isinstance(node, MappingNode):
             return self.mapping(node, path)
         if isinstance(node, SequenceNode):
@@ -233,13 +296,24 @@ def load_yaml(
     """Parse one YAML document. ``file`` is the name used in positions and
     errors; ``error`` the FleetcfgError subclass raised for bad input."""
     yaml = YAML(typ="safe", pure=True)
+    yaml.Composer = _BoundedComposer
     try:
         root = yaml.compose(text)
+    except _LimitExceeded as exc:
+        mark = exc.mark
+        raise error(
+            f"YAML too complex: {exc.message}",
+            file=file,
+            line=mark.line + 1 if mark is not None else None,
+            column=mark.column + 1 if mark is not None else None,
+            hint=_LIMIT_HINT,
+        ) from None
     except MarkedYAMLError as exc:
         raise _located_syntax_error(exc, file, error) from None
     except YAMLError as exc:
         raise error(f"YAML error: {exc}", file=file) from None
-    builder = _Builder(file, yaml, error, track_plain)
+    composer: _BoundedComposer = yaml.composer
+    builder = _Builder(file, yaml, error, track_plain, composer.nodes + MAX_ALIAS_EXPANSION)
     data = None if root is None else builder.build(root, ())
     return YamlDocument(data, file, builder.keys, builder.values, builder.plain)
 

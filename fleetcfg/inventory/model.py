@@ -34,6 +34,11 @@ Top-level sections
     (failed hosts tolerated before the run halts, an integer or ``"N%"``,
     default 0), ``pause`` (wait between batches: seconds, or ``"30s"``,
     ``"5m"``, ``"1h30m"``; default 0).
+``secrets``
+    ``env``: the environment variables profiles may read with ``env("NAME")``
+    (``[PROXY_PASSWORD]``). Any other name is an error (lint FC058, and in
+    render, plan and apply), so a profile under review cannot read the
+    variables of the machine that runs fleetcfg.
 ``lint``
     ``disable``: rule ids lint must not report (``[FC013]``); ``severity``:
     rule id to ``error``/``warning``/``info``. Ids are checked against the rule
@@ -538,6 +543,19 @@ RuleId = Annotated[
 ]
 
 
+ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_RE)]
+
+
+class Secrets(_Model):
+    """Where the profiles' secrets may come from."""
+
+    env: list[EnvName] = Field(
+        default_factory=list,
+        description="environment variables profiles may read with env(NAME); no other",
+    )
+
+
 class Lint(_Model):
     """Lint settings for this repo."""
 
@@ -558,6 +576,7 @@ class InventoryModel(_Model):
     defaults: Settings = Field(default_factory=Settings, description="settings for every host")
     networks: Networks = Field(default_factory=Networks)
     rollout: Rollout = Field(default_factory=Rollout)
+    secrets: Secrets = Field(default_factory=Secrets)
     lint: Lint = Field(default_factory=Lint)
     groups: dict[GroupName, Group | None] = Field(default_factory=dict)
     hosts: dict[HostName, HostEntry | None] = Field(

@@ -58,6 +58,11 @@ class Inventory:
         return self.model.networks
 
     @property
+    def secret_env(self) -> frozenset[str]:
+        """The environment variables profiles may read (``secrets: {env: [...]}``)."""
+        return frozenset(self.model.secrets.env)
+
+    @property
     def lint(self) -> Lint:
         return self.model.lint
 

@@ -19,15 +19,17 @@ What it checks, in order:
    the hosts it applies to), then ``lint: {disable, severity}`` of
    inventory.yaml is applied.
 
-Secrets are not needed: a missing ``env()`` variable or ``file()`` renders as
-a stand-in (:mod:`fleetcfg.lint.lookups`). Hosts are rendered one at a time
+Lint executes nothing and reads nothing outside the repo: every ``env()`` and
+``file()`` renders as a stand-in (:mod:`fleetcfg.lint.lookups`), ssh_config
+files are only scanned for commands (FC059), never evaluated, and no host is
+contacted. Hosts are rendered one at a time
 and only their findings are kept, so memory grows with the number of distinct
 findings, not with the fleet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,11 +71,7 @@ class RepoReport:
         return not has_errors(self.findings)
 
 
-def lint_repo(
-    inventory_path: str | Path = "inventory.yaml",
-    *,
-    environ: Mapping[str, str] | None = None,
-) -> RepoReport:
+def lint_repo(inventory_path: str | Path = "inventory.yaml") -> RepoReport:
     """Lint the repo of ``inventory_path`` (a file, or the folder holding
     inventory.yaml). Raises :class:`~fleetcfg.core.errors.UsageError` when there is
     no inventory; everything wrong inside the repo is a finding."""
@@ -83,16 +81,16 @@ def lint_repo(
         display = problems[0].file if problems and problems[0].file else str(given)
         root = given if given.is_dir() else given.parent
         return RepoReport(sorted(problems, key=Finding.sort_key), display, root)
-    return _RepoLint(inventory, environ).run(problems)
+    return _RepoLint(inventory).run(problems)
 
 
 class _RepoLint:
     """One lint run over a loaded inventory."""
 
-    def __init__(self, inventory: Inventory, environ: Mapping[str, str] | None) -> None:
+    def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
-        self.renderer = Renderer(inventory, environ=environ)
-        self.lookups = StandInLookups(inventory.root, environ)
+        self.renderer = Renderer(inventory, environ={})
+        self.lookups = StandInLookups(inventory.root, inventory.secret_env)
         self.renderer.lookups = self.lookups
         self.rules = RuleRunner(Fleet.from_inventory(inventory))
         self.found = FindingSet()

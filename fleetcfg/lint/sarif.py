@@ -112,9 +112,17 @@ def _result(f: Finding, index: int, root: Path) -> dict[str, Any]:
     return result
 
 
-def sarif_document(findings: Sequence[Finding], *, root: Path | None = None) -> dict[str, Any]:
+def sarif_document(
+    findings: Sequence[Finding], *, root: Path | None = None, failure: str | None = None
+) -> dict[str, Any]:
     """The SARIF log of ``findings``; file paths are made relative to ``root``
-    (default: the current directory)."""
+    (default: the current directory). ``failure``: lint could not finish
+    (the log then says so: ``executionSuccessful`` false, and why)."""
+    invocation: dict[str, Any] = {"executionSuccessful": failure is None}
+    if failure is not None:
+        invocation["toolExecutionNotifications"] = [
+            {"level": "error", "message": {"text": failure}}
+        ]
     base = (root or Path.cwd()).resolve()
     rule_ids = sorted({f.rule for f in findings})
     index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
@@ -132,6 +140,7 @@ def sarif_document(findings: Sequence[Finding], *, root: Path | None = None) -> 
                     }
                 },
                 "originalUriBaseIds": {SRCROOT: {"uri": base.as_uri().rstrip("/") + "/"}},
+                "invocations": [invocation],
                 "columnKind": "unicodeCodePoints",
                 "results": [_result(f, index[f.rule], base) for f in findings],
             }
@@ -139,5 +148,8 @@ def sarif_document(findings: Sequence[Finding], *, root: Path | None = None) -> 
     }
 
 
-def format_sarif(findings: Sequence[Finding], *, root: Path | None = None) -> str:
-    return json.dumps(sarif_document(findings, root=root), indent=2, ensure_ascii=False) + "\n"
+def format_sarif(
+    findings: Sequence[Finding], *, root: Path | None = None, failure: str | None = None
+) -> str:
+    document = sarif_document(findings, root=root, failure=failure)
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -34,6 +34,25 @@ class ProfileFile:
     templated: bool
 
 
+def inside_profiles(profiles_dir: Path, path: Path) -> bool:
+    """Whether ``path``, once symlinks are followed, is a file of
+    ``profiles_dir``, itself inside the repo (the folder that holds it)."""
+    folder = profiles_dir.resolve()
+    return folder.is_relative_to(profiles_dir.parent.resolve()) and path.resolve().is_relative_to(
+        folder
+    )
+
+
+def _contained(profiles_dir: Path, profile: ProfileFile) -> ProfileFile:
+    if not inside_profiles(profiles_dir, profile.path):
+        raise TemplateError(
+            f"{profile.display} leads outside profiles/ (through '..' or a symlink)",
+            file=profile.display,
+            hint="profiles and the templates they include must be files in profiles/",
+        )
+    return profile
+
+
 def find_profile(profiles_dir: Path, profiles_display: str, name: str) -> ProfileFile:
     """The file of profile ``name`` (``base`` or ``base.yaml.j2``); a
     :class:`TemplateError` when there is none or more than one."""
@@ -62,7 +81,7 @@ def find_profile(profiles_dir: Path, profiles_display: str, name: str) -> Profil
             else f"profiles there: {', '.join(available) or 'none'}",
         )
     template, fmt, templated = found[0]
-    return ProfileFile(
+    profile = ProfileFile(
         name=name,
         template=template,
         path=profiles_dir / template,
@@ -70,11 +89,13 @@ def find_profile(profiles_dir: Path, profiles_display: str, name: str) -> Profil
         format=fmt,
         templated=templated,
     )
+    return _contained(profiles_dir, profile)
 
 
 def included_template(profiles_dir: Path, profiles_display: str, name: str) -> ProfileFile:
-    """A template pulled in with ``{% include %}``/``{% import %}`` (any name)."""
-    return ProfileFile(
+    """A template pulled in with ``{% include %}``/``{% import %}`` (any name
+    of a file in profiles/)."""
+    profile = ProfileFile(
         name=name,
         template=name,
         path=profiles_dir / name,
@@ -82,6 +103,7 @@ def included_template(profiles_dir: Path, profiles_display: str, name: str) -> P
         format="json" if ".json" in name else "yaml",
         templated=True,
     )
+    return _contained(profiles_dir, profile)
 
 
 def available_profiles(profiles_dir: Path) -> set[str]:

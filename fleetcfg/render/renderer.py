@@ -75,7 +75,7 @@ class Renderer:
         placeholders: bool = True,
     ) -> None:
         self.inventory = inventory
-        self.lookups = Lookups(inventory.root, environ)
+        self.lookups = Lookups(inventory.root, environ, allowed_env=inventory.secret_env)
         self.secrets = SecretRegistry()
         self.templates = TemplateSet(inventory.profiles_dir, inventory.profiles_display)
         self._use_placeholders = placeholders

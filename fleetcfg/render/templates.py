@@ -4,6 +4,7 @@ template errors."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import types
@@ -11,16 +12,24 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
 from jinja2.sandbox import SandboxedEnvironment
 
 from fleetcfg.core.errors import SecretLookupError, TemplateError
 from fleetcfg.core.versions import EngineVersion
-from fleetcfg.render.profiles import ProfileFile, find_profile, included_template, read_source
+from fleetcfg.render.profiles import (
+    ProfileFile,
+    find_profile,
+    included_template,
+    inside_profiles,
+    read_source,
+)
 
 _MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
 _MARK_RE = re.compile(f"{_MARK_OPEN}(\\d+){_MARK_CLOSE}")
@@ -100,10 +109,37 @@ def _to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def urlquote(value: Any) -> str:
+    """``value`` percent-encoded for any part of a URL: every character but
+    letters, digits and ``-._~`` (Jinja's ``urlencode`` leaves ``/``, which
+    breaks a password in a proxy URL's userinfo)."""
+    return quote(str(value), safe="")
+
+
+class _ProfilesLoader(jinja2.FileSystemLoader):
+    """Templates for ``include``/``import``/``extends`` come from profiles/
+    only: a name whose file lies elsewhere once symlinks are followed is
+    refused (``..`` is refused by Jinja itself)."""
+
+    def __init__(self, profiles_dir: Path) -> None:
+        super().__init__(str(profiles_dir))
+        self.profiles_dir = profiles_dir
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source = super().get_source(environment, template)
+        if not inside_profiles(self.profiles_dir, Path(source[1])):
+            raise SecurityError(
+                f"template {template!r} leads outside profiles/ (through a symlink)"
+            )
+        return source
+
+
 def make_environment(profiles_dir: Path) -> SandboxedEnvironment:
     """The Jinja environment profiles render in."""
     env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(profiles_dir)),
+        loader=_ProfilesLoader(profiles_dir),
         undefined=jinja2.StrictUndefined,
         extensions=[_LineMarks],
         trim_blocks=True,
@@ -114,6 +150,7 @@ def make_environment(profiles_dir: Path) -> SandboxedEnvironment:
         cache_size=-1,
     )
     env.filters["to_json"] = _to_json
+    env.filters["urlquote"] = urlquote
     return env
 
 
@@ -277,6 +314,21 @@ def _line_refs(ast: nodes.Template) -> dict[int, tuple[tuple[str, ...], ...]]:
     return {line: tuple(dict.fromkeys(refs)) for line, refs in by_line.items()}
 
 
+_REFERENCING = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+
+
+def _referenced_templates(ast: nodes.Template) -> list[tuple[str | None, int]]:
+    """(name, line) of every template an include/import/extends pulls in;
+    ``None`` for a name computed at render time."""
+    found: list[tuple[str | None, int]] = []
+    for node in ast.find_all(_REFERENCING):
+        assert isinstance(node, nodes.Include | nodes.Import | nodes.FromImport | nodes.Extends)
+        target = node.template
+        name = target.value if isinstance(target, nodes.Const) else None
+        found.append((name if isinstance(name, str) else None, node.lineno))
+    return found
+
+
 def _undefined_message(text: str) -> str:
     m = re.fullmatch(r"'(.+)' is undefined", text)
     if m:
@@ -313,16 +365,18 @@ class TemplateSet:
         source = read_source(profile, host)
         try:
             ast = self.env.parse(source, profile.template, str(profile.path))
+            # compiling checks filter and test names (an unknown one is an
+            # assertion error, a kind of syntax error, raised here)
+            analysis = analyse(ast, source)
+            referenced = _referenced_templates(ast)
         except jinja2.TemplateSyntaxError as exc:
             raise self._syntax_error(exc, profile, host) from None
-        analysis = analyse(ast, source)
-        referenced = list(meta.find_referenced_templates(ast))
         if referenced:
             # included/imported templates read the same context: memoise on
             # what all of them use, and print every variable for real
             used: set[str] | None = set(analysis.used or ())
-            for name in referenced:
-                sub = None if name is None else self._included(name, profile, host)
+            for name, line in referenced:
+                sub = None if name is None else self._included(name, profile, host, line)
                 if used is None or sub is None or sub.used is None:
                     used = None
                 else:
@@ -335,12 +389,18 @@ class TemplateSet:
         self._analyses[profile.template] = analysis
         return analysis
 
-    def _included(self, name: str, parent: ProfileFile, host: str) -> Analysis:
-        included = included_template(self.profiles_dir, self.profiles_display, name)
+    def _included(self, name: str, parent: ProfileFile, host: str, line: int) -> Analysis:
+        try:
+            included = included_template(self.profiles_dir, self.profiles_display, name)
+        except TemplateError as exc:
+            raise TemplateError(
+                exc.message, file=parent.display, line=line, host=host, hint=exc.hint
+            ) from None
         if not included.path.is_file():
             raise TemplateError(
                 f"template {name!r} (included by {parent.display}) not found",
                 file=parent.display,
+                line=line,
                 host=host,
             )
         return self.analysis(included, host)
@@ -364,7 +424,7 @@ class TemplateSet:
         return strip_marks(text)
 
     def display(self, filename: str | None, fallback: ProfileFile) -> str:
-        if filename is None:
+        if filename is None or filename.startswith("<"):  # "<introspection>"
             return fallback.display
         try:
             rel = Path(filename).resolve().relative_to(self._resolved_dir)
@@ -375,12 +435,25 @@ class TemplateSet:
     def _syntax_error(
         self, exc: jinja2.TemplateSyntaxError, profile: ProfileFile, host: str
     ) -> TemplateError:
+        message = f"template syntax error: {exc.message}"
+        hint = "check the {% %} and {{ }} tags on this line"
+        unknown = re.fullmatch(r"No (filter|test) named '(.*)'\.?", exc.message or "")
+        if unknown:
+            kind, name = unknown.groups()
+            message = f"unknown {kind} {name!r}"
+            known = sorted(self.env.filters if kind == "filter" else self.env.tests)
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = (
+                f"did you mean {' or '.join(close)}?"
+                if close
+                else f"profiles can use Jinja's built-in {kind}s (and the filters to_json, urlquote)"
+            )
         return TemplateError(
-            f"template syntax error: {exc.message}",
+            message,
             file=self.display(exc.filename, profile),
             line=exc.lineno,
             host=host,
-            hint="check the {% %} and {{ }} tags on this line",
+            hint=hint,
         )
 
     def _render_error(
@@ -403,7 +476,7 @@ class TemplateSet:
             )
         elif isinstance(exc, jinja2.TemplateNotFound):
             message = f"template {exc.name!r} not found"
-        elif isinstance(exc, jinja2.exceptions.SecurityError):
+        elif isinstance(exc, SecurityError):
             message = f"not allowed in a profile: {exc}"
         else:
             message = f"error while rendering: {type(exc).__name__}: {exc}"

@@ -48,6 +48,7 @@ def write_fleet_repo(
         "    use_agent: false\n"
         + timeout
         + textwrap.indent(textwrap.dedent(defaults), "  ")
+        + "secrets: {env: [PROXY_PASSWORD]}\n"
         + textwrap.dedent(sections)
         + "hosts:\n"
         + "\n".join(lines)

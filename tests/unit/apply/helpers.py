@@ -47,7 +47,8 @@ def canonical(data: Mapping[str, Any]) -> bytes:
 
 
 def inventory_text(hosts: Iterable[str], *, extra: str = "", groups: str = "") -> str:
-    lines = ["defaults:", "  daemon_profile: base", '  engine_version: "26.1"']
+    lines = ["secrets: {env: [PROXY_PASSWORD]}", "defaults:", "  daemon_profile: base"]
+    lines.append('  engine_version: "26.1"')
     lines += ["rollout:", "  batch_size: 2", "  canary: 1", "  max_failures: 0"]
     if groups:
         lines.append(groups)

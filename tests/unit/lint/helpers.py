@@ -31,12 +31,10 @@ def lint(
     root: Path,
     inventory: str = ONE_HOST,
     profiles: Mapping[str, str] | None = None,
-    *,
-    environ: Mapping[str, str] | None = None,
 ) -> RepoReport:
-    """Write the repo under ``root`` and lint it (no environment unless given)."""
+    """Write the repo under ``root`` and lint it."""
     path = write_repo(root, inventory, dict(profiles or {"base.yaml.j2": CLEAN}))
-    return lint_repo(path, environ=dict(environ or {}))
+    return lint_repo(path)
 
 
 def daemon(root: Path, profile: str, inventory: str = ONE_HOST) -> RepoReport:

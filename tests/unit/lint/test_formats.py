@@ -55,7 +55,7 @@ def test_sarif_of_a_planted_repo_validates_and_carries_rule_metadata(
     monkeypatch: Any,
 ) -> None:
     monkeypatch.chdir(DATA.parent.parent)
-    report = lint_repo("tests/data/lint/proxies", environ={})
+    report = lint_repo("tests/data/lint/proxies")
     doc = sarif_document(report.findings)
     assert_valid_sarif(doc)
     run = doc["runs"][0]

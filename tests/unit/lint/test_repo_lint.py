@@ -13,7 +13,7 @@ from fleetcfg.lint.lookups import STAND_IN
 from fleetcfg.lint.repo import lint_repo
 from fleetcfg.lint.report import format_text
 from tests.unit.inventory.repo import line_of, write_repo
-from tests.unit.lint.helpers import CLEAN, lint, of, one, relative, rules
+from tests.unit.lint.helpers import CLEAN, ONE_HOST, lint, of, one, relative, rules
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -35,7 +35,7 @@ groups:
 
 
 def test_the_shipped_example_lints_clean() -> None:
-    report = lint_repo(REPO / "inventory.yaml", environ={})
+    report = lint_repo(REPO / "inventory.yaml")
     assert report.findings == []
     assert report.hosts >= 10 and report.documents > report.hosts
 
@@ -165,7 +165,8 @@ def test_missing_secrets_render_as_stand_ins_so_ci_can_lint(tmp_path: Path) -> N
     profile = (
         CLEAN + 'proxies: {https-proxy: "http://svc:{{ env("PROXY_PASSWORD") }}@proxy:3128"}\n'
     )
-    report = lint(tmp_path, profiles={"base.yaml.j2": profile})
+    inventory = ONE_HOST + "secrets: {env: [PROXY_PASSWORD]}\n"
+    report = lint(tmp_path, inventory, profiles={"base.yaml.j2": profile})
     assert report.findings == [] and report.stand_ins == ["env(PROXY_PASSWORD)"]
 
 
@@ -174,9 +175,13 @@ def test_a_malformed_lookup_is_an_error(tmp_path: Path) -> None:
     assert rules(report) == ["FC058"]
 
 
-def test_secret_values_never_appear_in_findings(tmp_path: Path) -> None:
+def test_secret_values_never_appear_in_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PW", "hunter2hunter2")
     profile = CLEAN + 'proxies: {https-proxy: "ftp://svc:{{ env("PW") }}@proxy:3128"}\n'
-    report = lint(tmp_path, profiles={"base.yaml.j2": profile}, environ={"PW": "hunter2hunter2"})
+    inventory = ONE_HOST + "secrets: {env: [PW]}\n"
+    report = lint(tmp_path, inventory, profiles={"base.yaml.j2": profile})
     text = format_text(report.findings)
     assert "FC020" in text and "hunter2hunter2" not in text
     assert STAND_IN not in text

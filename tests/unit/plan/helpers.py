@@ -15,6 +15,7 @@ from tests.fakes.dockerhost import FakeDockerHost
 from tests.unit.inventory.repo import write_repo
 
 INVENTORY = """
+secrets: {env: [PROXY_PASSWORD]}
 defaults:
   daemon_profile: base
   engine_version: "26.1"

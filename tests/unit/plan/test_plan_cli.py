@@ -23,6 +23,7 @@ from tests.unit.inventory.repo import write_repo
 SECRET = "s3cr3t-Pr0xy-pw"
 
 INVENTORY = """
+secrets: {env: [PROXY_PASSWORD]}
 defaults:
   daemon_profile: base
   engine_version: "26.1"

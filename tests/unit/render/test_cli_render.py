@@ -11,6 +11,7 @@ from fleetcfg.cli.app import app
 from tests.unit.inventory.repo import line_of, write_repo
 
 INVENTORY = """
+secrets: {env: [PROXY_PASSWORD]}
 defaults:
   daemon_profile: base
   client_profile: client

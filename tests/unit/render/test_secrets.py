@@ -19,6 +19,7 @@ from fleetcfg.render import Renderer
 from tests.unit.inventory.repo import write_repo
 
 INVENTORY = """
+secrets: {env: [PROXY_PASSWORD, TOKEN, PW, NOPE]}
 defaults:
   daemon_profile: base
   vars: {proxy_user: svc, proxy_host: "proxy.corp:3128"}
@@ -87,12 +88,14 @@ def test_file_reads_relative_to_the_inventory_folder_without_trailing_newline(
     assert "from-a-file" not in rendered.canonical_json()
 
 
-def test_file_accepts_absolute_paths(tmp_path: Path) -> None:
+def test_file_refuses_absolute_paths_outside_the_repo(tmp_path: Path) -> None:
     secret = tmp_path / "elsewhere.txt"
     secret.write_text("abs-secret")
     profile = f"labels: [\"k={{{{ file('{secret}') }}}}\"]\n"
-    rendered = renderer(tmp_path / "repo", profile).render("web-01")
-    assert rendered.to_json_dict()["labels"] == ["k=abs-secret"]
+    with pytest.raises(SecretLookupError) as caught:
+        renderer(tmp_path / "repo", profile).render("web-01")
+    assert "must be relative to the repo" in caught.value.message
+    assert "abs-secret" not in str(caught.value)
 
 
 def test_a_missing_file_names_host_template_and_line(tmp_path: Path) -> None:

@@ -1,0 +1,254 @@
+"""The repo under review cannot make lint read files or variables of the CI
+machine, run code, exhaust memory or crash it (issue 10). Each test is an
+attack a pull request could make; none of the secrets or file contents may
+show up in any output format."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fleetcfg.cli.app import app
+from fleetcfg.lint.lookups import STAND_IN
+from tests.unit.inventory.repo import write_repo
+from tests.unit.lint.helpers import CLEAN, ONE_HOST, lint, one, relative, rules
+from tests.unit.lint.test_formats import assert_valid_sarif
+
+runner = CliRunner()
+FORMATS = ("text", "json", "sarif", "github")
+#: what the file outside the repo holds (a stand-in for /etc/shadow)
+OUTSIDE = "root:$6$s4lt$0utsideTheRepoHash:20228:0:99999:7:::"
+TOKEN = "ci-t0ken-Value-42"
+
+
+def outside_file(tmp_path: Path) -> Path:
+    path = tmp_path / "etc" / "shadow"
+    path.parent.mkdir(parents=True)
+    path.write_text(OUTSIDE + "\n")
+    return path
+
+
+def every_output(repo: Path) -> str:
+    """stdout and stderr of lint in every format, joined."""
+    out = []
+    for fmt in FORMATS:
+        result = runner.invoke(app, ["lint", "-i", str(repo), "-f", fmt])
+        assert result.exit_code in (0, 1), result.output
+        out += [result.stdout, result.stderr]
+    return "\n".join(out)
+
+
+def transformed(value: str) -> list[str]:
+    """``value`` and the transforms the issue used to defeat masking."""
+    return [value, value[::-1], ".".join(value), value.lower(), value.upper()]
+
+
+def assert_nowhere(secret: str, text: str) -> None:
+    for form in transformed(secret) + transformed(secret.split(":")[1]):
+        assert form not in text
+
+
+# -- file() ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "how", ["absolute", "dot-dot", "symlink-in-repo"], ids=["absolute", "dot-dot", "symlink"]
+)
+def test_file_cannot_read_outside_the_repo_even_transformed(tmp_path: Path, how: str) -> None:
+    secret = outside_file(tmp_path)
+    repo = tmp_path / "repo"
+    name = {"absolute": str(secret), "dot-dot": "../etc/shadow", "symlink-in-repo": "x/shadow"}[
+        how
+    ]
+    profile = CLEAN + f"labels: [\"k={{{{ file('{name}').split(':')[1]|reverse }}}}\"]\n"
+    write_repo(repo, ONE_HOST, {"base.yaml.j2": profile})
+    if how == "symlink-in-repo":
+        (repo / "x").symlink_to(secret.parent)
+    finding = one(lint(repo, ONE_HOST, {"base.yaml.j2": profile}), "FC058")
+    assert relative(finding, repo) == ("profiles/base.yaml.j2", 5)
+    assert_nowhere(OUTSIDE, every_output(repo))
+
+
+def test_file_inside_the_repo_is_never_read_by_lint(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "token").write_text(TOKEN)
+    profile = CLEAN + "labels: [\"k={{ file('secrets/token')|reverse }}\"]\n"
+    report = lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile})
+    assert report.findings == [] and report.stand_ins == ["file(secrets/token)"]
+    for form in transformed(TOKEN):
+        assert form not in every_output(tmp_path)
+
+
+# -- templates: include, import, extends and the profiles themselves -----------
+
+
+@pytest.mark.parametrize("tag", ["include 'x.txt'", "import 'x.txt' as x", "extends 'x.txt'"])
+def test_a_template_symlinked_out_of_profiles_is_refused(tmp_path: Path, tag: str) -> None:
+    secret = outside_file(tmp_path)
+    repo = tmp_path / "repo"
+    profile = CLEAN + f"# {{% {tag} %}}\n"
+    write_repo(repo, ONE_HOST, {"base.yaml.j2": profile})
+    (repo / "profiles" / "x.txt").symlink_to(secret)
+    report = lint(repo, ONE_HOST, {"base.yaml.j2": profile})
+    assert "FC056" in rules(report)
+    assert any("outside profiles/" in f.message for f in report.findings)
+    assert OUTSIDE not in every_output(repo)
+
+
+def test_a_profile_that_is_a_symlink_out_of_the_repo_is_refused(tmp_path: Path) -> None:
+    secret = outside_file(tmp_path)
+    repo = tmp_path / "repo"
+    write_repo(repo, ONE_HOST, {})
+    (repo / "profiles").mkdir()
+    (repo / "profiles" / "base.yaml").symlink_to(secret)
+    report = lint_repo_cli(repo)
+    assert "outside profiles/" in report and OUTSIDE not in every_output(repo)
+
+
+def test_a_profiles_folder_that_is_a_symlink_out_of_the_repo_is_refused(tmp_path: Path) -> None:
+    secret = outside_file(tmp_path)
+    (secret.parent / "base.yaml").symlink_to(secret)
+    repo = tmp_path / "repo"
+    write_repo(repo, ONE_HOST, {})
+    (repo / "profiles").symlink_to(secret.parent)
+    assert "outside profiles/" in lint_repo_cli(repo)
+    assert OUTSIDE not in every_output(repo)
+
+
+def lint_repo_cli(repo: Path) -> str:
+    result = runner.invoke(app, ["lint", "-i", str(repo)])
+    assert result.exit_code == 1, result.output
+    return result.stdout
+
+
+# -- env() -----------------------------------------------------------------------
+
+
+def test_env_of_an_undeclared_variable_is_fc058_and_prints_nothing_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI_TOKEN", TOKEN)
+    profile = CLEAN + "labels: [\"k={{ env('CI_TOKEN')|list|join('.') }}\"]\n"
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}), "FC058")
+    assert "does not declare" in finding.message and "secrets: {env: [CI_TOKEN]}" in finding.message
+    assert relative(finding, tmp_path) == ("profiles/base.yaml.j2", 5)
+    for form in transformed(TOKEN):
+        assert form not in every_output(tmp_path)
+
+
+def test_env_of_a_declared_variable_is_a_stand_in_even_when_it_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI_TOKEN", TOKEN)
+    profile = CLEAN + "labels: [\"k={{ env('CI_TOKEN')|reverse }}\"]\n"
+    inventory = ONE_HOST + "secrets: {env: [CI_TOKEN]}\n"
+    report = lint(tmp_path, inventory, {"base.yaml.j2": profile})
+    assert report.findings == [] and report.stand_ins == ["env(CI_TOKEN)"]
+    for form in transformed(TOKEN):
+        assert form not in every_output(tmp_path)
+
+
+def test_the_inventory_schema_declares_secret_variables() -> None:
+    result = runner.invoke(app, ["schema", "--kind", "inventory"])
+    schema = json.loads(result.stdout)
+    secrets = schema["$defs"]["Secrets"]["properties"]["env"]
+    assert secrets["items"]["pattern"] == "^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+# -- bounded input ---------------------------------------------------------------
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    lines = ["x-bomb:", "  a0: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    for i in range(1, levels):
+        lines.append(f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_in_inventory_yaml_is_fc050_not_gigabytes(tmp_path: Path) -> None:
+    report = lint(tmp_path, alias_bomb() + ONE_HOST)
+    finding = one(report, "FC050")
+    assert "alias" in finding.message and finding.file is not None and finding.line
+
+
+def test_too_many_aliases_are_fc050(tmp_path: Path) -> None:
+    uses = "\n".join(f"  k{i}: *a" for i in range(10_001))
+    report = lint(tmp_path, "x-anchor: &a 1\nx-uses:\n" + uses + "\n")
+    assert "more than 10000 aliases" in one(report, "FC050").message
+
+
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_yaml_nested_3000_deep_is_fc050_not_a_traceback(tmp_path: Path, style: str) -> None:
+    if style == "flow":
+        deep = "x: " + "[" * 3000 + "]" * 3000 + "\n"
+    else:
+        deep = "".join("  " * i + f"k{i}:\n" for i in range(3000))
+    write_repo(tmp_path, deep)
+    for fmt in FORMATS:
+        result = runner.invoke(app, ["lint", "-i", str(tmp_path), "-f", fmt])
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output
+        assert "FC050" in result.stdout and "nested deeper than 64" in result.stdout
+
+
+# -- template errors ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("{{ 1|foo }}", "unknown filter 'foo'"),
+        ("{{ 1 is foo }}", "unknown test 'foo'"),
+        ("{{ 1 + }}", "template syntax error"),
+        ("{% include 'nope.j2' %}", "not found"),
+    ],
+)
+def test_every_template_error_is_a_finding_with_file_and_line(
+    tmp_path: Path, expression: str, message: str
+) -> None:
+    profile = CLEAN + f"debug: true\n# {expression}\n"
+    write_repo(tmp_path, ONE_HOST, {"base.yaml.j2": profile})
+    result = runner.invoke(app, ["lint", "-i", str(tmp_path), "-f", "sarif"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    document = json.loads(result.stdout)
+    assert_valid_sarif(document)
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}), "FC056")
+    assert message in finding.message
+    assert relative(finding, tmp_path) == ("profiles/base.yaml.j2", 6)
+
+
+def test_an_internal_error_is_one_line_exit_1_and_a_sarif_log_that_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr("fleetcfg.cli.lint_cmd.lint_repo", broken)
+    write_repo(tmp_path, ONE_HOST, {"base.yaml.j2": CLEAN})
+    result = runner.invoke(app, ["lint", "-i", str(tmp_path), "-f", "sarif"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.stderr.count("\n") == 1
+    assert "internal error" in result.stderr and "boom second line" in result.stderr
+    document = json.loads(result.stdout)
+    assert_valid_sarif(document)
+    invocation = document["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    assert "boom" in invocation["toolExecutionNotifications"][0]["message"]["text"]
+
+
+def test_a_successful_sarif_log_says_the_run_succeeded(tmp_path: Path) -> None:
+    write_repo(tmp_path, ONE_HOST, {"base.yaml.j2": CLEAN})
+    result = runner.invoke(app, ["lint", "-i", str(tmp_path), "-f", "sarif"])
+    assert json.loads(result.stdout)["runs"][0]["invocations"] == [{"executionSuccessful": True}]
+
+
+def test_lint_output_never_holds_the_stand_in(tmp_path: Path) -> None:
+    profile = CLEAN + "labels: [\"k={{ env('PW') }}\"]\n"
+    write_repo(tmp_path, ONE_HOST + "secrets: {env: [PW]}\n", {"base.yaml.j2": profile})
+    assert STAND_IN not in every_output(tmp_path)
+    assert os.environ.get("PW") is None or os.environ["PW"] not in every_output(tmp_path)
