@@ -24,12 +24,15 @@ whole word, so that masking cannot mangle unrelated text.
 
 from __future__ import annotations
 
+import base64
+import difflib
 import json
 import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from fleetcfg.core.errors import SecretLookupError
 from fleetcfg.core.jsondoc import Loc
@@ -37,41 +40,101 @@ from fleetcfg.core.jsondoc import Loc
 MASK = "***"
 #: secrets shorter than this are masked only as whole values / whole words
 MIN_SUBSTRING_SECRET = 4
+#: base64 fragments shorter than this are not masked (they would match by chance)
+MIN_BASE64_FORM = 8
 
-_URL_CREDENTIALS = re.compile(
-    r"(?P<prefix>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s\"',]*):(?P<password>[^@/\s\"',]+)@"
-)
+#: ``scheme://``: the start of a URL's authority
+_URL_START = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://")
+#: where a URL's host part ends at the latest: white space, or the end of a
+#: JSON string in JSON text (an unescaped quote before , ] } or :)
+_URL_END = re.compile(r"\s|(?<!\\)\"[,\]}:]")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _mask_userinfo(userinfo: str) -> str:
+    user, colon, _ = userinfo.partition(":")
+    return f"{user}:{MASK}" if colon else MASK
+
+
 def mask_url_credentials(text: str) -> str:
-    """``http://user:pass@proxy:3128`` -> ``http://user:***@proxy:3128``."""
-    if "@" not in text:
+    """``http://user:pass@proxy:3128`` -> ``http://user:***@proxy:3128``.
+
+    The userinfo is everything between ``//`` and the last ``@`` before the
+    host, as a URL parser sees it, so that a password holding ``/``, ``,``,
+    ``"`` or ``:`` is masked whole. The host part ends at white space, at
+    the next ``scheme://`` or where a JSON string ends. A userinfo without a password is masked whole
+    (``https://***@host``: a token)."""
+    if "@" not in text or "://" not in text:
         return text
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('prefix')}:{MASK}@", text)
+    out: list[str] = []
+    pos = 0
+    starts = [m.end() for m in _URL_START.finditer(text)]
+    for index, start in enumerate(starts):
+        if start < pos:
+            continue
+        limit = starts[index + 1] if index + 1 < len(starts) else len(text)
+        stop = _URL_END.search(text, start, limit)
+        end = stop.start() if stop else limit
+        at = text.rfind("@", start, end)
+        if at <= start:
+            continue
+        out.append(text[pos:start])
+        out.append(_mask_userinfo(text[start:at]) + "@")
+        pos = at + 1
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def holds_credentials(text: str, secrets: Iterable[str]) -> bool:
-    """Whether ``text`` holds a URL with a password (``http://user:pass@...``)
-    or any of ``secrets`` (what ``env()`` and ``file()`` returned): a file
-    with such content must be readable by its owner only."""
-    if _URL_CREDENTIALS.search(text):
-        return True
+    """Whether ``text`` holds a URL with credentials (``http://user:pass@...``)
+    or any of ``secrets`` (what ``env()`` and ``file()`` returned), in any
+    form: a file with such content must be readable by its owner only."""
     return mask_text(text, secrets) != text
 
 
-def _escaped_forms(secret: str) -> set[str]:
-    """The secret as written, and as it appears inside a JSON string."""
-    forms = {secret}
-    escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
-    if escaped != secret:
-        forms.add(escaped)
+def _base64_forms(secret: str) -> set[str]:
+    """The parts of base64 text that only ``secret`` determines, wherever it
+    sits in the encoded data (three alignments; standard and URL-safe)."""
+    data = secret.encode()
+    forms: set[str] = set()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + data).decode()
+        core = encoded[-(-8 * shift // 6) : 8 * (shift + len(data)) // 6]
+        if len(core) >= MIN_BASE64_FORM:
+            forms.add(core)
+            forms.add(core.translate(_URLSAFE))
     return forms
 
 
+_URLSAFE = str.maketrans("+/", "-_")
+
+
+def secret_forms(secret: str) -> set[str]:
+    """Every form ``secret`` may be printed in: as it is, JSON-escaped (once
+    and twice: a JSON document inside a JSON string), as a Python repr,
+    URL-encoded (every reserved character, Jinja's ``urlencode``, form
+    encoding) and base64-encoded."""
+    escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+    forms = {
+        secret,
+        escaped,
+        json.dumps(secret)[1:-1],
+        json.dumps(escaped, ensure_ascii=False)[1:-1],
+        repr(secret)[1:-1],
+        quote(secret, safe=""),
+        quote(secret, safe="/"),
+        quote_plus(secret),
+    }
+    forms |= {f.lower() for f in forms if "%" in f}
+    if len(secret) >= MIN_SUBSTRING_SECRET:
+        forms |= _base64_forms(secret)
+    return {f for f in forms if f}
+
+
 def mask_text(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret in ``text`` with ``***`` and mask URL credentials."""
-    ordered = sorted({f for s in secrets if s for f in _escaped_forms(s)}, key=len, reverse=True)
+    """Replace every secret in ``text`` (in every form: :func:`secret_forms`)
+    with ``***`` and mask URL credentials."""
+    ordered = sorted({f for s in secrets if s for f in secret_forms(s)}, key=len, reverse=True)
     for secret in ordered:
         if secret not in text:
             continue
@@ -80,6 +143,40 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
         else:
             text = re.sub(rf"(?<![\w]){re.escape(secret)}(?![\w])", MASK, text)
     return mask_url_credentials(text)
+
+
+def secrets_in_place(live: Any, target: Any, secrets: Iterable[str]) -> set[str]:
+    """Values of ``live`` (a host's current file) that sit where ``target``
+    renders a secret: the previous password in the proxy URL after a
+    rotation is a secret too, although no lookup returned it. Where the
+    target's string is ``prefix + secret + suffix`` and the live one has the
+    same prefix and suffix, what lies between is a secret; a live string at
+    that place that does not fit is a secret whole."""
+    known = [s for s in secrets if len(s) >= MIN_SUBSTRING_SECRET]
+    found: set[str] = set()
+
+    def walk(old: Any, new: Any) -> None:
+        if isinstance(new, Mapping) and isinstance(old, Mapping):
+            for key, value in new.items():
+                if key in old:
+                    walk(old[key], value)
+        elif isinstance(new, list) and isinstance(old, list):
+            for old_item, new_item in zip(old, new, strict=False):
+                walk(old_item, new_item)
+        elif isinstance(new, str) and isinstance(old, str) and old != new:
+            for secret in known:
+                at = new.find(secret)
+                if at < 0:
+                    continue
+                prefix, suffix = new[:at], new[at + len(secret) :]
+                fits = len(old) >= len(prefix) + len(suffix)
+                if fits and old.startswith(prefix) and old.endswith(suffix):
+                    found.add(old[len(prefix) : len(old) - len(suffix)])
+                else:
+                    found.add(old)
+
+    walk(live, target)
+    return {s for s in found if s}
 
 
 def mask_data(value: Any, secrets: Iterable[str]) -> Any:
@@ -102,6 +199,64 @@ def mask_data(value: Any, secrets: Iterable[str]) -> Any:
         return item
 
     return walk(value)
+
+
+def canary(value: str) -> str:
+    """A stand-in for ``value`` that differs from it in every character but
+    keeps each character's class (digits, lower and upper case letters), so
+    that templates transform it the same way (``|int``, ``|upper``)."""
+    out = []
+    for c in value:
+        if c.isascii() and c.isdigit():
+            out.append(str((int(c) + 5) % 10))
+        elif c.isascii() and c.isalpha():
+            base = ord("a") if c.islower() else ord("A")
+            out.append(chr((ord(c) - base + 13) % 26 + base))
+        else:
+            out.append("-" if c == "_" else "_")
+    return "".join(out)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def derived_secrets(text: str, other: str) -> set[str]:
+    """What differs between ``text`` (rendered with the secrets) and
+    ``other`` (rendered with their canaries), line by line: per changed line
+    the part between the common prefix and suffix; whole lines where the
+    line structure itself changed."""
+    found: set[str] = set()
+    lines, other_lines = text.split("\n"), other.split("\n")
+    matcher = difflib.SequenceMatcher(None, lines, other_lines, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        if tag == "replace" and i2 - i1 == j2 - j1:
+            for line, other_line in zip(lines[i1:i2], other_lines[j1:j2], strict=True):
+                head = _common_prefix(line, other_line)
+                tail = _common_prefix(line[head:][::-1], other_line[head:][::-1])
+                found.add(line[head : len(line) - tail])
+        else:
+            found |= {line.strip() for line in lines[i1:i2]}
+    return {form for span in found if span for form in (span, _unquoted(span))}
+
+
+def _unquoted(span: str) -> str:
+    """``span`` as a JSON (or YAML double-quoted) string means it: the value
+    the parsed document holds."""
+    if "\\" not in span:
+        return span
+    try:
+        value = json.loads(f'"{span}"')
+    except ValueError:
+        return span
+    return value if isinstance(value, str) else span
 
 
 class SecretRegistry:

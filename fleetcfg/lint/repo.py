@@ -92,6 +92,7 @@ class _RepoLint:
         self.renderer = Renderer(inventory, environ={})
         self.lookups = StandInLookups(inventory.root, inventory.secret_env)
         self.renderer.lookups = self.lookups
+        self.renderer.trace_secrets = False
         self.rules = RuleRunner(Fleet.from_inventory(inventory))
         self.found = FindingSet()
         self.used_templates: set[str] = set()

@@ -38,7 +38,7 @@ from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.hashing import canonical_json, sha256_hex
 from fleetcfg.core.jsondoc import JsonSyntaxError, loads_fast
-from fleetcfg.core.secrets import holds_credentials, mask_text
+from fleetcfg.core.secrets import holds_credentials, mask_text, secrets_in_place
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.dockerd.base import Reload
 from fleetcfg.dockerd.daemon import key_metadata
@@ -681,6 +681,25 @@ def _restart_warnings(facts: Facts, h: _Host) -> None:
         )
 
 
+def _previous_secrets(facts: Facts, targets: Targets, secrets: frozenset[str]) -> set[str]:
+    """What the live files hold where the targets render a secret (the old
+    proxy password after a rotation): masked like the secrets themselves."""
+    found: set[str] = set()
+    pairs: list[tuple[FileFacts | None, RenderedConfig | FleetcfgError | None]] = [
+        (facts.daemon_json, targets.daemon)
+    ]
+    for user, target in targets.clients.items():
+        who = facts.users.get(user)
+        pairs.append((who.config if who is not None else None, target))
+    for live, rendered in pairs:
+        if live is None or not isinstance(rendered, RenderedConfig) or not rendered.secrets:
+            continue
+        current, _ = _decode(live)
+        if current:
+            found |= secrets_in_place(current, rendered.data, secrets)
+    return found
+
+
 def plan_from_facts(
     host: Host,
     facts: Facts,
@@ -692,6 +711,7 @@ def plan_from_facts(
     """The plan of ``host`` from its ``facts`` and rendered ``targets``
     (rendered for the Engine version in ``facts``)."""
     all_secrets = frozenset(secrets) | targets.secrets
+    all_secrets |= _previous_secrets(facts, targets, all_secrets)
     h = _Host(secrets=all_secrets, lint=lint or LintSettings())
     has_daemon = targets.daemon is not None
     _host_checks(host, facts, h, has_daemon)

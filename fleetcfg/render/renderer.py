@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from fleetcfg.core.errors import FleetcfgError, TemplateError, UsageError
 from fleetcfg.core.findings import Finding
-from fleetcfg.core.secrets import Lookups, SecretRegistry
+from fleetcfg.core.secrets import Lookups, SecretRegistry, canary, derived_secrets
 from fleetcfg.dockerd.validation import CheckResult, check_client, check_daemon
 from fleetcfg.inventory import Host, Inventory
 from fleetcfg.render.merge import (
@@ -79,6 +79,9 @@ class Renderer:
         self.secrets = SecretRegistry()
         self.templates = TemplateSet(inventory.profiles_dir, inventory.profiles_display)
         self._use_placeholders = placeholders
+        #: find what templates derive from lookup values (off where lookups
+        #: are stand-ins, as in lint)
+        self.trace_secrets = True
         self._no_placeholders: set[str] = set()
         self._placeholders: dict[str, int] = {}
         self._outputs: _Bounded[Any, Output] = _Bounded()
@@ -291,6 +294,10 @@ class Renderer:
         render_context["env"] = self._lookup(self.lookups.env, found)
         render_context["file"] = self._lookup(self.lookups.file, found)
         text, lines = self.templates.render(profile, render_context, host.name, self.mask)
+        if found and self.trace_secrets:
+            derived = self._derived(profile, render_context, host.name, text)
+            found |= derived
+            self.secrets.update(derived)
         try:
             output = self._parse(
                 profile,
@@ -359,6 +366,31 @@ class Renderer:
             found.add(value)
             self.secrets.add(value)
             return value
+
+        return lookup
+
+    def _derived(
+        self, profile: ProfileFile, context: dict[str, Any], host: str, text: str
+    ) -> set[str]:
+        """The parts of ``text`` that depend on a lookup's value, however the
+        template transformed it (``|lower``, ``|reverse``, ``|b64encode``...):
+        the template is rendered again with every lookup answering a
+        :func:`~fleetcfg.core.secrets.canary` of its value, and what differs
+        is a secret. A template that fails with other values has every line
+        treated as one."""
+        other_context = dict(context)
+        other_context["env"] = self._canary(self.lookups.env)
+        other_context["file"] = self._canary(self.lookups.file)
+        try:
+            other, _ = self.templates.render(profile, other_context, host, self.mask)
+        except FleetcfgError:
+            return {line.strip() for line in text.split("\n") if line.strip()}
+        return derived_secrets(text, other)
+
+    @staticmethod
+    def _canary(fn: Callable[..., str]) -> Callable[..., str]:
+        def lookup(*args: Any, **kwargs: Any) -> str:
+            return canary(fn(*args, **kwargs))
 
         return lookup
 

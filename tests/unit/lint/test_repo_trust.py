@@ -61,9 +61,7 @@ def assert_nowhere(secret: str, text: str) -> None:
 def test_file_cannot_read_outside_the_repo_even_transformed(tmp_path: Path, how: str) -> None:
     secret = outside_file(tmp_path)
     repo = tmp_path / "repo"
-    name = {"absolute": str(secret), "dot-dot": "../etc/shadow", "symlink-in-repo": "x/shadow"}[
-        how
-    ]
+    name = {"absolute": str(secret), "dot-dot": "../etc/shadow", "symlink-in-repo": "x/shadow"}[how]
     profile = CLEAN + f"labels: [\"k={{{{ file('{name}').split(':')[1]|reverse }}}}\"]\n"
     write_repo(repo, ONE_HOST, {"base.yaml.j2": profile})
     if how == "symlink-in-repo":

@@ -1,0 +1,145 @@
+"""Secrets are masked in every form they can be printed in (issue 10, item 3):
+raw, URL-encoded, JSON-escaped, base64, transformed by a template, and the
+previous value a host still holds where a secret is rendered."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from fleetcfg.core.secrets import MASK, mask_data, mask_text, mask_url_credentials
+from fleetcfg.inventory import load_inventory
+from fleetcfg.render import Renderer
+from tests.fakes.dockerhost import FakeDockerHost
+from tests.unit.inventory.repo import write_repo
+from tests.unit.plan.helpers import plan_with
+
+#: a generated password with every character that breaks naive masking
+HOSTILE = "p@ss/w:rd+x=%2F\"'"
+ROTATED = "kX9+Qw/7Zp3=="
+
+
+def forms(secret: str) -> list[str]:
+    """Every form of ``secret`` that must never be printed."""
+    escaped = json.dumps(secret)[1:-1]
+    return [
+        secret,
+        escaped,
+        json.dumps(escaped)[1:-1],
+        quote(secret, safe=""),
+        quote(secret, safe="/"),
+        quote_plus(secret),
+        base64.b64encode(secret.encode()).decode().rstrip("="),
+    ]
+
+
+def assert_hidden(secret: str, text: str) -> None:
+    for form in forms(secret):
+        assert form not in text, (form, text)
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("http://svc:ab/cdef@proxy:3128", "http://svc:***@proxy:3128"),
+        ("http://svc:pa,ss@proxy:3128", "http://svc:***@proxy:3128"),
+        ('http://svc:p"w@proxy:3128', "http://svc:***@proxy:3128"),
+        ('"http://svc:p\\"w@proxy:3128"', '"http://svc:***@proxy:3128"'),
+        (f"http://svc:{HOSTILE}@proxy:3128", "http://svc:***@proxy:3128"),
+        ("https://tok3n-only@host/x", "https://***@host/x"),
+        ("http://proxy:3128 and mail@example.com", "http://proxy:3128 and mail@example.com"),
+        ('{"a": "http://h:1","b": "x@y"}', '{"a": "http://h:1","b": "x@y"}'),
+    ],
+)
+def test_url_userinfo_is_masked_up_to_the_last_at_before_the_host(url: str, masked: str) -> None:
+    assert mask_url_credentials(url) == masked
+
+
+def test_a_hostile_secret_is_masked_in_every_form() -> None:
+    user_pass = base64.b64encode(f"svc:{HOSTILE}".encode()).decode()
+    text = "\n".join([*forms(HOSTILE), f"auth: {user_pass}", repr(HOSTILE)])
+    masked = mask_text(text, [HOSTILE])
+    assert_hidden(HOSTILE, masked)
+    assert HOSTILE[3:] not in masked and user_pass not in masked
+    assert mask_data({"k": [f"x={quote(HOSTILE, safe='')}"]}, [HOSTILE]) == {"k": [f"x={MASK}"]}
+
+
+INVENTORY = """
+secrets: {env: [PW]}
+defaults: {daemon_profile: base}
+hosts:
+  web-01: {address: 10.0.0.1}
+"""
+
+TRANSFORMS = """
+labels:
+  - {{ ("a=" ~ env('PW')|lower)|to_json }}
+  - {{ ("b=" ~ env('PW')|reverse)|to_json }}
+  - {{ ("c=" ~ env('PW')|list|join('.'))|to_json }}
+  - {{ ("d=" ~ env('PW')|upper|replace('S', 'Z'))|to_json }}
+  - {{ ("e=" ~ env('PW')|urlencode)|to_json }}
+proxies:
+  http-proxy: "http://svc:{{ env('PW')|urlquote }}@proxy:3128"
+"""
+
+
+def test_whatever_a_template_derives_from_a_secret_is_masked(tmp_path: Path) -> None:
+    path = write_repo(tmp_path, INVENTORY, {"base.yaml.j2": TRANSFORMS})
+    renderer = Renderer(load_inventory(path), environ={"PW": HOSTILE})
+    rendered = renderer.render("web-01")
+    shown = rendered.canonical_json()
+    for derived in (
+        HOSTILE.lower(),
+        HOSTILE[::-1],
+        ".".join(HOSTILE),
+        HOSTILE.upper().replace("S", "Z"),
+    ):
+        assert json.dumps(derived)[1:-1] not in shown and derived not in shown
+    assert_hidden(HOSTILE, shown)
+    assert '"http-proxy": "http://svc:***@proxy:3128"' in shown
+    assert quote(HOSTILE, safe="") in rendered.canonical_json(show_secrets=True)
+
+
+def test_secrets_derived_by_a_template_are_masked_in_its_error_messages(tmp_path: Path) -> None:
+    profile = "labels: [\"{{ env('PW')|reverse }}\"]\nbroken: {{ (env('PW')|reverse)[1:] ~ 1/0 }}\n"
+    path = write_repo(tmp_path, INVENTORY, {"base.yaml.j2": profile})
+    renderer = Renderer(load_inventory(path), environ={"PW": "simple-secret-9"})
+    with pytest.raises(Exception) as caught:
+        renderer.render("web-01")
+    assert "simple-secret-9"[::-1] not in str(caught.value)
+
+
+PROXY_PROFILE = """
+proxies:
+  http-proxy: "http://svc:{{ env('PW')|urlquote }}@proxy.corp:3128"
+  no-proxy: "localhost"
+labels: ["token={{ env('PW')|urlquote }}"]
+"""
+
+
+def test_the_previous_secret_on_the_host_is_masked_after_a_rotation(tmp_path: Path) -> None:
+    old = quote(ROTATED, safe="")
+    host = FakeDockerHost(
+        "web-01",
+        daemon_json={
+            "proxies": {"http-proxy": f"http://svc:{old}@proxy.corp:3128", "no-proxy": "x"},
+            "labels": [f"token={old}"],
+        },
+    )
+    planned = plan_with(
+        tmp_path,
+        host,
+        inventory=INVENTORY,
+        profiles={"base.yaml.j2": PROXY_PROFILE},
+        environ={"PW": HOSTILE},
+    )
+    dumped = planned.plan.model_dump_json()
+    text = json.dumps(planned.plan.model_dump(mode="json"), indent=2)
+    for output in (dumped, text):
+        assert_hidden(ROTATED, output)
+        assert_hidden(HOSTILE, output)
+    assert "token=***" in dumped
