@@ -18,6 +18,7 @@ from fleetcfg.render import Renderer
 from tests.unit.inventory.repo import line_of, write_repo
 
 INVENTORY = """
+secrets: {env: [PROXY_PASSWORD]}
 defaults:
   daemon_profile: base
   client_profile: client
