@@ -40,7 +40,13 @@ from fleetcfg.apply.rollout import (
     rollback_hosts,
 )
 from fleetcfg.cli import plan_cmd
-from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, LimitOption, ShardOption
+from fleetcfg.cli.common import (
+    AcceptNewHostKeysOption,
+    ForksOption,
+    LimitOption,
+    ShardOption,
+    TrustRepoSshConfigOption,
+)
 from fleetcfg.cli.output import print_error, stderr_console, stdout_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.parallel import map_hosts
@@ -258,11 +264,18 @@ def _service_for(inventory: Inventory) -> Callable[[str], ServiceCommands]:
 
 
 def _connect(
-    inventory: Inventory, connector: ReusingConnector, accept_new_host_keys: bool
+    inventory: Inventory,
+    connector: ReusingConnector,
+    accept_new_host_keys: bool,
+    trust_repo_ssh_config: bool,
 ) -> Callable[[str], Transport]:
     def connect(name: str) -> Transport:
         return open_transport(
-            inventory.host(name), connector, accept_new_host_keys=accept_new_host_keys
+            inventory.host(name),
+            connector,
+            repo_root=inventory.root,
+            accept_new_host_keys=accept_new_host_keys,
+            trust_repo_ssh_config=trust_repo_ssh_config,
         )
 
     return connect
@@ -334,6 +347,7 @@ def register(app: typer.Typer) -> None:
         verbose: VerboseOption = False,
         accept_new_host_keys: AcceptNewHostKeysOption = False,
         shard_text: ShardOption = None,
+        trust_repo_ssh_config: TrustRepoSshConfigOption = False,
     ) -> None:
         """Roll the configuration out: plan (or read PLAN.json), show the plan,
         ask, then change a few hosts at a time: validate on the host, back up,
@@ -374,6 +388,7 @@ def register(app: typer.Typer) -> None:
                         forks=forks,
                         cancel=cancel,
                         accept_new_host_keys=accept_new_host_keys,
+                        trust_repo_ssh_config=trust_repo_ssh_config,
                         renderer=renderer,
                         shard=str(shard) if shard is not None else None,
                     )
@@ -423,7 +438,9 @@ def register(app: typer.Typer) -> None:
                 lambda: apply_plan(
                     plan,
                     RunEnv(
-                        connect=_connect(inventory, connector, accept_new_host_keys),
+                        connect=_connect(
+                            inventory, connector, accept_new_host_keys, trust_repo_ssh_config
+                        ),
                         service_for=_service_for(inventory),
                         journal=journal,
                         on_event=_Reporter(err, verbose=verbose),
@@ -485,6 +502,7 @@ def register(app: typer.Typer) -> None:
         journal_path: JournalOption = None,
         verbose: VerboseOption = False,
         accept_new_host_keys: AcceptNewHostKeysOption = False,
+        trust_repo_ssh_config: TrustRepoSshConfigOption = False,
     ) -> None:
         """Put back the backups fleetcfg made on HOST... with the same care as
         apply: lock, validate on the host, replace atomically, restart, check
@@ -508,7 +526,7 @@ def register(app: typer.Typer) -> None:
                 )
             except FleetcfgError as exc:
                 raise _fail(exc) from None
-            connect = _connect(inventory, connector, accept_new_host_keys)
+            connect = _connect(inventory, connector, accept_new_host_keys, trust_repo_ssh_config)
             names = [h.name for h in selected]
             if list_only:
                 raise typer.Exit(_list_backups(names, connect, forks, out))

@@ -75,3 +75,11 @@ AcceptNewHostKeysOption = Annotated[
         help="record the keys of hosts known_hosts does not list yet (never a changed key)",
     ),
 ]
+TrustRepoSshConfigOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-repo-ssh-config",
+        help="let an ssh_config file in the repo run commands (ProxyCommand, Match exec, "
+        "LocalCommand, KnownHostsCommand); only for a reviewed repo",
+    ),
+]

@@ -42,6 +42,7 @@ from fleetcfg.cli.common import (
     InventoryOption,
     LimitOption,
     ShardOption,
+    TrustRepoSshConfigOption,
 )
 from fleetcfg.cli.output import print_error, stderr_console, stdout_console
 from fleetcfg.cli.plan_groups import grouped_lines
@@ -307,6 +308,7 @@ def run_plan(
     forks: int | None,
     *,
     accept_new_host_keys: bool = False,
+    trust_repo_ssh_config: bool = False,
     on_host_done: Callable[[HostPlan], None] | None = None,
     cancel: threading.Event | None = None,
     shard: Shard | None = None,
@@ -323,6 +325,7 @@ def run_plan(
             cancel=cancel,
             accept_new_host_keys=accept_new_host_keys,
             shard=str(shard) if shard is not None else None,
+            trust_repo_ssh_config=trust_repo_ssh_config,
         )
     finally:
         close = getattr(connector, "close", None)
@@ -384,6 +387,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         accept_new_host_keys: AcceptNewHostKeysOption = False,
+        trust_repo_ssh_config: TrustRepoSshConfigOption = False,
         verbose: Annotated[
             bool,
             typer.Option(
@@ -410,6 +414,7 @@ def register(app: typer.Typer) -> None:
                     hosts,
                     forks,
                     accept_new_host_keys=accept_new_host_keys,
+                    trust_repo_ssh_config=trust_repo_ssh_config,
                     on_host_done=progress,
                     cancel=cancel,
                     shard=shard,

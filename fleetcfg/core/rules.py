@@ -481,6 +481,21 @@ SECRET_LOOKUP = rule(
     still checked.""",
 )
 
+SSH_CONFIG_COMMAND = rule(
+    "FC059",
+    "ssh-config-command",
+    E,
+    "an ssh_config file in the repo runs commands",
+    """ssh_config_file names an ssh_config file inside the repo that has a
+    ProxyCommand, LocalCommand, KnownHostsCommand or Match exec: ssh (and
+    paramiko, for Match exec) runs those commands on the machine that runs
+    fleetcfg, which holds the fleet's SSH keys. A pull request must not be able
+    to run code there, so plan, apply and rollback refuse such a file unless
+    the operator passes --trust-repo-ssh-config. Lint only reads the file, never
+    evaluates it. Put such settings in the operator's own ~/.ssh/config, or use
+    ssh.proxy_jump, which runs nothing locally.""",
+)
+
 
 def all_rules() -> list[Rule]:
     return sorted(_RULES, key=lambda r: r.id)

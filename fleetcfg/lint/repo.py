@@ -43,7 +43,12 @@ from fleetcfg.lint.dedupe import FindingSet, apply_settings
 from fleetcfg.lint.fleet_rules import Fleet, Hit, RuleRunner, Target
 from fleetcfg.lint.loading import load_for_lint
 from fleetcfg.lint.lookups import StandInLookups
-from fleetcfg.lint.repo_rules import error_finding, literal_secret_vars, unused_profile_errors
+from fleetcfg.lint.repo_rules import (
+    error_finding,
+    literal_secret_vars,
+    ssh_config_commands_in_repo,
+    unused_profile_errors,
+)
 from fleetcfg.render import RenderedConfig, Renderer
 from fleetcfg.render.outputs import value_at
 from fleetcfg.render.result import supplies
@@ -124,6 +129,8 @@ class _RepoLint:
                     rendered = exc
                 self.collect(host, rendered)
         self.found.extend(literal_secret_vars(inventory, self.credential_places))
+        for finding, host_name in ssh_config_commands_in_repo(inventory):
+            self.found.add(finding, (host_name,))
         self.found.extend(
             unused_profile_errors(
                 inventory, self.renderer.templates, self.used_templates, self.failed_files

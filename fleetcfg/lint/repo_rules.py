@@ -6,12 +6,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from fleetcfg.core.errors import FleetcfgError, SecretLookupError
 from fleetcfg.core.findings import Finding
-from fleetcfg.core.rules import CREDENTIALS, PROFILE, SECRET_LOOKUP, TEMPLATE, Rule
+from fleetcfg.core.rules import (
+    CREDENTIALS,
+    PROFILE,
+    SECRET_LOOKUP,
+    SSH_CONFIG_COMMAND,
+    TEMPLATE,
+    Rule,
+)
 from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
+from fleetcfg.host.transport.targets import (
+    TRUST_REPO_SSH_CONFIG,
+    repo_ssh_config_files,
+    ssh_config_commands,
+)
 from fleetcfg.inventory import Inventory
 from fleetcfg.render import available_profiles
 from fleetcfg.render.templates import TemplateSet
@@ -130,3 +143,34 @@ def unused_profile_errors(
                 finding.line,
                 finding.column,
             )
+
+
+def ssh_config_commands_in_repo(inventory: Inventory) -> Iterator[tuple[Finding, str]]:
+    """FC059 (with the host) for every command an ssh_config file of the
+    repo would run, at its line. The files are read, never evaluated."""
+    texts: dict[Path, str] = {}
+    for host in inventory.hosts.values():
+        if host.connection != "ssh":
+            continue
+        setting = host.ssh.get("ssh_config_file")
+        for path in repo_ssh_config_files(setting, inventory.root):
+            if path not in texts:
+                try:
+                    texts[path] = path.read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    texts[path] = ""
+            display = (
+                Path(inventory.display).parent / path.relative_to(inventory.root.resolve())
+            ).as_posix()
+            for line, directive in ssh_config_commands(texts[path]):
+                message = (
+                    f"{directive} in an ssh_config file of the repo would run a command "
+                    "on the machine that runs fleetcfg; plan and apply refuse it "
+                    f"(put it in your own ~/.ssh/config, or pass {TRUST_REPO_SSH_CONFIG} "
+                    "once the repo is reviewed)"
+                )
+                rule = SSH_CONFIG_COMMAND
+                finding = Finding(
+                    rule.id, rule.severity, message, "ssh.ssh_config_file", display, line, None
+                )
+                yield finding, host.name

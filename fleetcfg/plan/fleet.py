@@ -24,7 +24,8 @@ cancel=None, accept_new_host_keys=False, renderer=None) -> Plan``
     touches a host and compares the result with the saved plan
     (:func:`fleetcfg.plan.decide.stale_reasons`). Transport errors propagate.
 
-``open_transport(host, connector, *, accept_new_host_keys=False) -> Transport``
+``open_transport(host, connector, *, repo_root, accept_new_host_keys=False,
+trust_repo_ssh_config=False) -> Transport``
     How plan (and apply) reach a host.
 
 ``save_plan(plan, path)`` / ``load_plan(path) -> Plan``
@@ -69,7 +70,7 @@ from fleetcfg.core.secrets import mask_text
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.host.transport.local import LocalTransport
-from fleetcfg.host.transport.targets import SshTarget
+from fleetcfg.host.transport.targets import SshTarget, refuse_repo_ssh_config_commands
 from fleetcfg.inventory import Host, Inventory
 from fleetcfg.plan.decide import LintSettings, PlannedHost, Targets, failed_host, plan_from_facts
 from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts
@@ -185,10 +186,20 @@ def plan_host(
 
 
 def open_transport(
-    host: Host, connector: Connector, *, accept_new_host_keys: bool = False
+    host: Host,
+    connector: Connector,
+    *,
+    repo_root: Path,
+    accept_new_host_keys: bool = False,
+    trust_repo_ssh_config: bool = False,
 ) -> Transport:
+    """A transport to ``host``. An ssh_config file of the repo at
+    ``repo_root`` that would run commands is refused unless
+    ``trust_repo_ssh_config``."""
     target = host.target()
     if isinstance(target, SshTarget):
+        if not trust_repo_ssh_config:
+            refuse_repo_ssh_config_commands(target, repo_root)
         if accept_new_host_keys:
             target = replace(target, accept_new_host_keys=True)
         return connector.open(target)
@@ -234,13 +245,20 @@ def plan_fleet(
     accept_new_host_keys: bool = False,
     renderer: Renderer | None = None,
     shard: str | None = None,
+    trust_repo_ssh_config: bool = False,
 ) -> Plan:
     """Plan ``hosts`` (see the module docstring); ``shard`` (``K/N``) is
     recorded in the plan when ``hosts`` is one shard of the selection."""
     renderer = renderer or Renderer(inventory)
 
     def one(host: Host) -> HostPlan:
-        transport = open_transport(host, connector, accept_new_host_keys=accept_new_host_keys)
+        transport = open_transport(
+            host,
+            connector,
+            repo_root=inventory.root,
+            accept_new_host_keys=accept_new_host_keys,
+            trust_repo_ssh_config=trust_repo_ssh_config,
+        )
         try:
             return plan_host(inventory, host, transport, renderer=renderer).plan
         finally:

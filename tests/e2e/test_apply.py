@@ -169,7 +169,9 @@ def apply_repo(
     return apply_plan(
         plan,
         RunEnv(
-            connect=lambda name: open_transport(inventory.host(name), connector),
+            connect=lambda name: open_transport(
+                inventory.host(name), connector, repo_root=inventory.root
+            ),
             service_for=lambda name: inventory.host(name).service,
         ),
         targets=RenderedTargets(inventory, Renderer(inventory, environ={})),

@@ -1,0 +1,117 @@
+"""An ssh_config file in the repo cannot run commands on the control machine
+(issue 10, item 1): plan and apply refuse ProxyCommand / Match exec from it
+unless the operator passes --trust-repo-ssh-config; the operator's own
+ssh_config keeps working. Real sshd hosts (tests/fleet)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fleetcfg.cli.app import app
+from tests.fleet import Fleet, FleetHost
+from tests.fleet.repo import write_fleet_repo
+
+pytestmark = pytest.mark.e2e
+
+PROFILE = 'log-opts: {max-size: "50m", max-file: "5"}\nlive-restore: true\n'
+RELAY = (
+    "import socket, sys, threading\n"
+    "s = socket.create_connection((sys.argv[1], int(sys.argv[2])))\n"
+    "def up():\n"
+    "    while data := sys.stdin.buffer.read1(65536):\n"
+    "        s.sendall(data)\n"
+    "    s.shutdown(socket.SHUT_WR)\n"
+    "threading.Thread(target=up, daemon=True).start()\n"
+    "while data := s.recv(65536):\n"
+    "    sys.stdout.buffer.write(data); sys.stdout.buffer.flush()\n"
+)
+runner = CliRunner()
+
+
+def repo_with_config(
+    tmp_path: Path, fleet: Fleet, host: FleetHost, config: Path, marker: Path
+) -> Path:
+    """A repo whose host reads ``config``; that config runs a relay through a
+    ProxyCommand that first touches ``marker`` (and a Match exec does too)."""
+    relay = tmp_path / "relay.py"
+    relay.write_text(RELAY)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f'Match exec "touch {marker}.match"\n'
+        f"  User root\n"
+        f"Host *\n"
+        f"  ProxyCommand sh -c 'touch {marker}; exec {sys.executable} {relay} %h %p'\n"
+    )
+    return write_fleet_repo(
+        tmp_path / "repo",
+        identity_file=fleet.identity_file,
+        known_hosts=fleet.known_hosts,
+        hosts=[(host.name, host.address)],
+        profiles={"base.yaml.j2": PROFILE},
+        host_extra={host.name: f"ssh: {{ssh_config_file: {config}, port: {host.port}}}"},
+    )
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+    return result.exit_code, result.stdout + result.stderr
+
+
+def run_process(*args: str) -> tuple[int, str]:
+    """fleetcfg in a process of its own, as an operator runs it (a ProxyCommand
+    is a child process of that run)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")} | {"NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fleetcfg", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_plan_and_apply_refuse_commands_from_an_ssh_config_in_the_repo(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.hosts[0]
+    marker = tmp_path / "PWNED"
+    repo = repo_with_config(tmp_path, fleet, host, tmp_path / "repo" / "ssh.conf", marker)
+    code, out = run("plan", "-i", str(repo))
+    assert code == 1
+    assert "refused to connect" in out and "--trust-repo-ssh-config" in out
+    assert "ssh.conf" in out
+    code, out = run("apply", "-i", str(repo), "--yes")
+    assert code == 1 and "refused to connect" in out
+    code, out = run("lint", "-i", str(repo))
+    assert code == 1 and "FC059" in out
+    assert not marker.exists() and not Path(f"{marker}.match").exists()
+    assert not host.exists("/etc/docker/daemon.json")
+
+
+def test_the_operator_may_trust_the_repo_ssh_config_on_the_command_line(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.hosts[0]
+    marker = tmp_path / "ran"
+    repo = repo_with_config(tmp_path, fleet, host, tmp_path / "repo" / "ssh.conf", marker)
+    code, out = run_process("plan", "-i", str(repo), "--trust-repo-ssh-config")
+    assert code == 0, out
+    assert marker.exists() and Path(f"{marker}.match").exists()
+
+
+def test_the_operators_own_ssh_config_keeps_working(fleet: Fleet, tmp_path: Path) -> None:
+    host = fleet.hosts[0]
+    marker = tmp_path / "ran"
+    own = tmp_path / "home" / ".ssh" / "config"
+    repo = repo_with_config(tmp_path, fleet, host, own, marker)
+    code, out = run_process("plan", "-i", str(repo))
+    assert code == 0, out
+    assert marker.exists()

@@ -1,0 +1,112 @@
+"""ssh_config files that live in the repo are scanned for commands, never
+trusted to run them (issue 10): the scanner, and open_transport's refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleetcfg.core.errors import TransportError
+from fleetcfg.host.transport.targets import SshTarget, ssh_config_commands
+from fleetcfg.inventory import load_inventory
+from fleetcfg.plan.fleet import open_transport
+from tests.unit.inventory.repo import write_repo
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ('Host *\n  ProxyCommand sh -c "id > PWNED; exec nc %h %p"\n', [(2, "ProxyCommand")]),
+        ("Host *\n  proxycommand=nc %h %p\n", [(2, "ProxyCommand")]),
+        ("Host *\n\tLocalCommand touch x\n", [(2, "LocalCommand")]),
+        ("KnownHostsCommand /bin/x %H\n", [(1, "KnownHostsCommand")]),
+        ('Match host web exec "touch x"\n', [(1, "Match exec")]),
+        ("Match !exec true\n", [(1, "Match exec")]),
+        ("Match exec=true\n", [(1, "Match exec")]),
+        ("Host *\n  ProxyCommand none\n  ProxyJump bastion\n", []),
+        ("# ProxyCommand nc %h %p\nHost exec\n  HostName exec.example.com\n", []),
+    ],
+)
+def test_commands_in_ssh_config_are_found_by_reading_it(
+    text: str, found: list[tuple[int, str]]
+) -> None:
+    assert ssh_config_commands(text) == found
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.opened: list[SshTarget] = []
+
+    def open(self, target: SshTarget) -> object:
+        self.opened.append(target)
+        return object()
+
+
+INVENTORY = """
+defaults:
+  daemon_profile: base
+  ssh: {ssh_config_file: SSH_CONFIG}
+hosts:
+  web-01: {address: 10.0.0.1}
+"""
+
+
+def inventory_with(tmp_path: Path, setting: str, config: Path) -> object:
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('Host *\n  ProxyJump bastion\nMatch exec "touch PWNED"\n')
+    return load_inventory(write_repo(tmp_path, INVENTORY.replace("SSH_CONFIG", setting)))
+
+
+@pytest.mark.parametrize("setting", ["ssh.conf", "ABSOLUTE"])
+def test_open_transport_refuses_a_repo_ssh_config_that_runs_commands(
+    tmp_path: Path, setting: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "ssh.conf"
+    inventory = inventory_with(tmp_path, str(config) if setting == "ABSOLUTE" else setting, config)
+    connector = Recorder()
+    with pytest.raises(TransportError) as caught:
+        open_transport(
+            inventory.host("web-01"),  # type: ignore[attr-defined]
+            connector,  # type: ignore[arg-type]
+            repo_root=tmp_path,
+        )
+    assert caught.value.line == 3 and "Match exec" in caught.value.message
+    assert "--trust-repo-ssh-config" in (caught.value.hint or "")
+    assert connector.opened == []
+    open_transport(
+        inventory.host("web-01"),  # type: ignore[attr-defined]
+        connector,  # type: ignore[arg-type]
+        repo_root=tmp_path,
+        trust_repo_ssh_config=True,
+    )
+    assert len(connector.opened) == 1
+
+
+def test_a_relative_path_is_checked_against_the_repo_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    repo = tmp_path / "repo"
+    inventory = inventory_with(repo, "ssh.conf", repo / "ssh.conf")
+    with pytest.raises(TransportError):
+        open_transport(
+            inventory.host("web-01"),  # type: ignore[attr-defined]
+            Recorder(),  # type: ignore[arg-type]
+            repo_root=repo,
+        )
+
+
+def test_an_ssh_config_outside_the_repo_is_the_operators_and_is_used(tmp_path: Path) -> None:
+    own = tmp_path / "home" / ".ssh" / "config"
+    inventory = inventory_with(tmp_path / "repo", str(own), own)
+    connector = Recorder()
+    open_transport(
+        inventory.host("web-01"),  # type: ignore[attr-defined]
+        connector,  # type: ignore[arg-type]
+        repo_root=tmp_path / "repo",
+    )
+    assert len(connector.opened) == 1
