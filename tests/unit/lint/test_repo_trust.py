@@ -250,3 +250,22 @@ def test_lint_output_never_holds_the_stand_in(tmp_path: Path) -> None:
     write_repo(tmp_path, ONE_HOST + "secrets: {env: [PW]}\n", {"base.yaml.j2": profile})
     assert STAND_IN not in every_output(tmp_path)
     assert os.environ.get("PW") is None or os.environ["PW"] not in every_output(tmp_path)
+
+
+# -- ssh_config from the repo ----------------------------------------------------
+
+
+def test_commands_in_a_repo_ssh_config_are_fc059_and_lint_runs_none(tmp_path: Path) -> None:
+    marker = tmp_path / "PWNED"
+    inventory = ONE_HOST.replace(
+        "  daemon_profile: base\n", "  daemon_profile: base\n  ssh: {ssh_config_file: ssh.conf}\n"
+    )
+    (tmp_path / "ssh.conf").write_text(
+        f'Match exec "touch {marker}"\n  User x\nHost *\n  ProxyCommand sh -c "touch {marker}"\n'
+    )
+    report = lint(tmp_path, inventory)
+    found = [relative(f, tmp_path) for f in report.findings if f.rule == "FC059"]
+    assert found == [("ssh.conf", 1), ("ssh.conf", 4)]
+    assert all("--trust-repo-ssh-config" in f.message for f in report.findings)
+    every_output(tmp_path)
+    assert not marker.exists()

@@ -1,0 +1,112 @@
+"""Golden test (issue 10, item 3): a hostile secret, and the previous secret a
+host still holds, never appear in any form in any output: lint (text, json,
+sarif, github), render, render --explain, plan (text, json), plan.json, apply's
+output and journal, and error messages. Real sshd hosts (tests/fleet)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+from typer.testing import CliRunner
+
+from fleetcfg.cli.app import app
+from tests.fleet import Fleet
+from tests.fleet.repo import write_fleet_repo
+
+pytestmark = pytest.mark.e2e
+
+DAEMON_JSON = "/etc/docker/daemon.json"
+#: a generated password with every character that breaks naive masking
+HOSTILE = "p@ss/w:rd+x=%2F\"'"
+#: what host-02 still has from before the rotation
+OLD = "0ld/P@ss:w+rd=%3D\"'"
+
+PROFILE = """
+log-driver: json-file
+log-opts: {max-size: "50m", max-file: "5"}
+live-restore: true
+proxies:
+  http-proxy: "http://svc:{{ env('PROXY_PASSWORD')|urlquote }}@proxy.corp:3128"
+  https-proxy: "http://svc:{{ env('PROXY_PASSWORD')|urlquote }}@proxy.corp:3128"
+  no-proxy: localhost
+labels:
+  - {{ ("token=" ~ env('PROXY_PASSWORD'))|to_json }}
+{% if broken is defined %}
+log-level: {{ ("x" ~ env('PROXY_PASSWORD'))|to_json }}
+{% endif %}
+"""
+
+runner = CliRunner()
+
+
+def forms(secret: str) -> list[str]:
+    escaped = json.dumps(secret)[1:-1]
+    return [
+        secret,
+        escaped,
+        json.dumps(escaped)[1:-1],
+        repr(secret)[1:-1],
+        quote(secret, safe=""),
+        quote(secret, safe="/"),
+        quote_plus(secret),
+        base64.b64encode(secret.encode()).decode().rstrip("="),
+        secret[1:-1],
+    ]
+
+
+def cli(*args: str) -> str:
+    result = runner.invoke(app, list(args), env={"NO_COLOR": "1"})
+    assert result.exit_code in (0, 1, 2), result.output
+    assert "Traceback" not in result.output
+    return result.stdout + result.stderr
+
+
+def test_no_output_ever_holds_a_secret_in_any_form(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROXY_PASSWORD", HOSTILE)
+    first, rotated, broken = fleet.hosts
+    old_url = f"http://svc:{quote(OLD, safe='')}@proxy.corp:3128"
+    rotated.write_file(
+        DAEMON_JSON,
+        json.dumps({"proxies": {"http-proxy": old_url}, "labels": [f"token={OLD}"]}) + "\n",
+    )
+    repo = write_fleet_repo(
+        tmp_path / "repo",
+        identity_file=fleet.identity_file,
+        known_hosts=fleet.known_hosts,
+        hosts=[(h.name, h.address) for h in fleet.hosts],
+        profiles={"base.yaml.j2": PROFILE},
+        host_extra={broken.name: "vars: {broken: true}"},
+        sections="rollout: {batch_size: 1, canary: 1, max_failures: 5}\n",
+    )
+    outputs: dict[str, str] = {}
+    for fmt in ("text", "json", "sarif", "github"):
+        outputs[f"lint -f {fmt}"] = cli("lint", "-i", str(repo), "-f", fmt)
+    outputs["render"] = cli("render", first.name, "-i", str(repo))
+    outputs["render --explain"] = cli("render", first.name, "-i", str(repo), "--explain")
+    outputs["render error"] = cli("render", broken.name, "-i", str(repo))
+    outputs["plan"] = cli("plan", "-i", str(repo))
+    outputs["plan json"] = cli("plan", "-i", str(repo), "--format", "json")
+    saved = tmp_path / "plan.json"
+    outputs["plan -o"] = cli("plan", "-i", str(repo), "-o", str(saved))
+    outputs["plan.json"] = saved.read_text()
+    journal = tmp_path / "journal.jsonl"
+    outputs["apply"] = cli("apply", str(saved), "-i", str(repo), "--yes", "--journal", str(journal))
+    outputs["journal"] = journal.read_text()
+    outputs["plan after"] = cli("plan", "-i", str(repo))
+
+    # the run did what it should: the secret reached the host, and only there
+    assert HOSTILE in rotated.read_file(DAEMON_JSON).replace('\\"', '"')
+    assert "FC004" in outputs["lint -f text"]  # the broken host's log-level
+    assert "log-level" in outputs["plan"] and "***" in outputs["plan"]
+    assert "Apply: 2 changed, 1 skipped." in outputs["apply"]
+    assert '"event": "host-end"' in outputs["journal"]
+    for name, text in outputs.items():
+        for secret in (HOSTILE, OLD):
+            for form in forms(secret):
+                assert form not in text, f"{name} shows {form!r}"
