@@ -15,22 +15,12 @@ from typer.testing import CliRunner
 
 from fleetcfg.cli.app import app
 from tests.fleet import Fleet, FleetHost
+from tests.fleet.relay import write_relay
 from tests.fleet.repo import write_fleet_repo
 
 pytestmark = pytest.mark.e2e
 
 PROFILE = 'log-opts: {max-size: "50m", max-file: "5"}\nlive-restore: true\n'
-RELAY = (
-    "import socket, sys, threading\n"
-    "s = socket.create_connection((sys.argv[1], int(sys.argv[2])))\n"
-    "def up():\n"
-    "    while data := sys.stdin.buffer.read1(65536):\n"
-    "        s.sendall(data)\n"
-    "    s.shutdown(socket.SHUT_WR)\n"
-    "threading.Thread(target=up, daemon=True).start()\n"
-    "while data := s.recv(65536):\n"
-    "    sys.stdout.buffer.write(data); sys.stdout.buffer.flush()\n"
-)
 runner = CliRunner()
 
 
@@ -39,8 +29,7 @@ def repo_with_config(
 ) -> Path:
     """A repo whose host reads ``config``; that config runs a relay through a
     ProxyCommand that first touches ``marker`` (and a Match exec does too)."""
-    relay = tmp_path / "relay.py"
-    relay.write_text(RELAY)
+    relay = write_relay(tmp_path)
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
         f'Match exec "touch {marker}.match"\n'
@@ -96,22 +85,18 @@ def test_plan_and_apply_refuse_commands_from_an_ssh_config_in_the_repo(
     assert not host.exists("/etc/docker/daemon.json")
 
 
-def test_the_operator_may_trust_the_repo_ssh_config_on_the_command_line(
-    fleet: Fleet, tmp_path: Path
+@pytest.mark.parametrize(
+    ("where", "flags"),
+    [("repo", ["--trust-repo-ssh-config"]), ("operator", [])],
+    ids=["repo-trusted-on-the-command-line", "operators-own-ssh-config"],
+)
+def test_commands_run_from_a_trusted_or_the_operators_own_ssh_config(
+    fleet: Fleet, tmp_path: Path, where: str, flags: list[str]
 ) -> None:
     host = fleet.hosts[0]
     marker = tmp_path / "ran"
-    repo = repo_with_config(tmp_path, fleet, host, tmp_path / "repo" / "ssh.conf", marker)
-    code, out = run_process("plan", "-i", str(repo), "--trust-repo-ssh-config")
+    config = tmp_path / ("repo/ssh.conf" if where == "repo" else "home/.ssh/config")
+    repo = repo_with_config(tmp_path, fleet, host, config, marker)
+    code, out = run_process("plan", "-i", str(repo), *flags)
     assert code == 0, out
     assert marker.exists() and Path(f"{marker}.match").exists()
-
-
-def test_the_operators_own_ssh_config_keeps_working(fleet: Fleet, tmp_path: Path) -> None:
-    host = fleet.hosts[0]
-    marker = tmp_path / "ran"
-    own = tmp_path / "home" / ".ssh" / "config"
-    repo = repo_with_config(tmp_path, fleet, host, own, marker)
-    code, out = run_process("plan", "-i", str(repo))
-    assert code == 0, out
-    assert marker.exists()

@@ -33,6 +33,7 @@ from fleetcfg.host.transport.ssh import SshConnector, SshTransport
 from fleetcfg.host.transport.targets import SshTarget
 from tests.fleet import Fleet, FleetHost, wait_until
 from tests.fleet.keys import generate_ed25519
+from tests.fleet.relay import write_relay
 
 pytestmark = pytest.mark.e2e
 
@@ -379,18 +380,7 @@ def test_proxy_command_from_ssh_config_is_used(
     fleet: Fleet, connector: SshConnector, tmp_path: Path
 ) -> None:
     host = fleet.hosts[0]
-    relay = tmp_path / "relay.py"
-    relay.write_text(
-        "import socket, sys, threading\n"
-        "s = socket.create_connection((sys.argv[1], int(sys.argv[2])))\n"
-        "def up():\n"
-        "    while data := sys.stdin.buffer.read1(65536):\n"
-        "        s.sendall(data)\n"
-        "    s.shutdown(socket.SHUT_WR)\n"
-        "threading.Thread(target=up, daemon=True).start()\n"
-        "while data := s.recv(65536):\n"
-        "    sys.stdout.buffer.write(data); sys.stdout.buffer.flush()\n"
-    )
+    relay = write_relay(tmp_path)
     config = tmp_path / "ssh_config"
     config.write_text(f"Host *\n  ProxyCommand {sys.executable} {relay} %h %p\n")
     target = target_for(fleet, host, ssh_config_file=str(config))
