@@ -62,8 +62,8 @@ def mask_url_credentials(text: str) -> str:
     The userinfo is everything between ``//`` and the last ``@`` before the
     host, as a URL parser sees it, so that a password holding ``/``, ``,``,
     ``"`` or ``:`` is masked whole. The host part ends at white space, at
-    the next ``scheme://`` or where a JSON string ends. A userinfo without a password is masked whole
-    (``https://***@host``: a token)."""
+    the next ``scheme://`` or where a JSON string ends. A userinfo without a
+    password is masked whole (``https://***@host``: a token)."""
     if "@" not in text or "://" not in text:
         return text
     out: list[str] = []
