@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 PROXY_PROFILE = """\
 log-driver: json-file
 proxies:
-  http-proxy: "http://svc:{{ env('FLEETCFG_E2E_PROXY_PASSWORD') }}@proxy.corp.example.com:3128"
+  http-proxy: "http://svc:{{ env('PROXY_PASSWORD') }}@proxy.corp.example.com:3128"
 """
 FILE_PROFILE = """\
 log-driver: json-file
@@ -54,7 +54,7 @@ def test_a_daemon_json_holding_a_proxy_password_is_written_0600_root(
 ) -> None:
     fleet = fleet_of(1)
     host = fleet.hosts[0]
-    monkeypatch.setenv("FLEETCFG_E2E_PROXY_PASSWORD", "s3cr3t-pw")
+    monkeypatch.setenv("PROXY_PASSWORD", "s3cr3t-pw")
     path = write_repo(tmp_path, fleet, fleet.hosts, profile=PROXY_PROFILE)
     code, out, err = cli("plan", "-i", str(path))
     assert code == 0, out + err
