@@ -77,7 +77,9 @@ def test_install_sh_puts_the_files_in_place_and_the_host_plans_none(
 ) -> None:
     host = fleet.hosts[0]
     # the proxy password makes daemon.json 0600, as apply writes it
-    proxy = "proxies: {http-proxy: \"http://svc:{{ env('E2E_PW', 'pw-e2e') }}@proxy:3128\"}\n"
+    proxy = (
+        "proxies: {http-proxy: \"http://svc:{{ env('PROXY_PASSWORD', 'pw-e2e') }}@proxy:3128\"}\n"
+    )
     inventory = write_repo(
         tmp_path / "repo",
         fleet,
