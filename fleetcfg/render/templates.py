@@ -136,9 +136,34 @@ class _ProfilesLoader(jinja2.FileSystemLoader):
         return source
 
 
+#: the largest string or list ``*`` may build in a profile (characters or items)
+MAX_REPEAT = 1_000_000
+#: the largest exponent ``**`` may take in a profile
+MAX_EXPONENT = 1024
+
+
+class _ProfileSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, with ``*`` and ``**`` bounded: a profile under review
+    must not make lint build a string of gigabytes (``'x' * 10**10``) or a
+    number of millions of digits. (``range`` is bounded by Jinja itself.)"""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
+            return left**right
+        for seq, count in ((left, right), (right, left)):
+            sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
+            if sized and len(seq) * count > MAX_REPEAT:
+                raise SecurityError(f"'*' would build more than {MAX_REPEAT} items")
+        return left * right
+
+
 def make_environment(profiles_dir: Path) -> SandboxedEnvironment:
     """The Jinja environment profiles render in."""
-    env = SandboxedEnvironment(
+    env = _ProfileSandbox(
         loader=_ProfilesLoader(profiles_dir),
         undefined=jinja2.StrictUndefined,
         extensions=[_LineMarks],

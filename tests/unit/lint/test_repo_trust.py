@@ -269,3 +269,18 @@ def test_commands_in_a_repo_ssh_config_are_fc059_and_lint_runs_none(tmp_path: Pa
     assert all("--trust-repo-ssh-config" in f.message for f in report.findings)
     every_output(tmp_path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "expression", ["'x' * 10**10", "[1] * 10**9", "10 ** 100000", "'ab' * 600000"]
+)
+def test_a_profile_cannot_make_lint_build_huge_values(tmp_path: Path, expression: str) -> None:
+    profile = CLEAN + f"debug: true\n# {{{{ {expression} }}}}\n"
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}), "FC056")
+    assert "not allowed in a profile" in finding.message
+    assert relative(finding, tmp_path) == ("profiles/base.yaml.j2", 6)
+
+
+def test_ordinary_arithmetic_and_repetition_still_work(tmp_path: Path) -> None:
+    profile = CLEAN + "labels: [\"x={{ '-' * 3 }}{{ 2 ** 10 }}{{ ([1] * 2)|length }}\"]\n"
+    assert lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}).findings == []
