@@ -28,6 +28,7 @@ from pathlib import Path
 from fleetcfg.apply.report import ApplyReport, HostStatus
 from fleetcfg.apply.rollout import ApplyOptions, EventCallback, RunEnv, apply_plan
 from fleetcfg.core.errors import FleetcfgError
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.pull import (
     ConvergeLockedError,
     ConvergeMetrics,
@@ -47,18 +48,13 @@ from fleetcfg.host.transport.targets import LocalTarget, SshTarget
 from fleetcfg.inventory import Host, Inventory
 from fleetcfg.plan.fleet import plan_fleet
 from fleetcfg.plan.model import Action, HostPlan
-from fleetcfg.plan.targets import RenderedTargets
+from fleetcfg.plan.replan import RenderedTargets
 from fleetcfg.render import Renderer
-
-EXIT_NOTHING = 0
-EXIT_FAILED = 1
-EXIT_CHANGED = 2
-EXIT_DISABLED = 4
 
 
 @dataclass
 class ConvergeResult:
-    exit_code: int
+    exit_code: ExitCode
     message: str
     plan: HostPlan | None = None
     report: ApplyReport | None = None
@@ -103,18 +99,18 @@ def _local(host: Host) -> Host:
     return replace(host, settings={**host.settings, "connection": "local"})
 
 
-def _exit_code(report: ApplyReport) -> tuple[int, str]:
+def _exit_code(report: ApplyReport) -> tuple[ExitCode, str]:
     result = report.results[0] if report.results else None
     if result is None:
-        return EXIT_FAILED, "apply reported nothing for this host"
+        return ExitCode.ERROR, "apply reported nothing for this host"
     done = result.describe().removeprefix(f"{result.host}: ")
     if result.status is HostStatus.CHANGED:
-        return EXIT_CHANGED, done
+        return ExitCode.CHANGES, done
     if result.status is HostStatus.UNCHANGED:
-        return EXIT_NOTHING, done
+        return ExitCode.OK, done
     if result.status is HostStatus.LOCKED:
-        return EXIT_DISABLED, done
-    return EXIT_FAILED, done
+        return ExitCode.LOCKED, done
+    return ExitCode.ERROR, done
 
 
 def converge(
@@ -130,7 +126,7 @@ def converge(
     started = now()
     last = read_last(paths)
     result = _converge(inventory, host_name, paths=paths, user=user, on_event=on_event, last=last)
-    success = result.exit_code in (EXIT_NOTHING, EXIT_CHANGED)
+    success = result.exit_code in (ExitCode.OK, ExitCode.CHANGES)
     last_success = started if success else last.get("success_at")
     if success:
         record = dict(last, success_at=started, host=host_name)
@@ -173,16 +169,16 @@ def _converge(
     disabled = read_disabled(paths)
     if disabled is not None:
         return ConvergeResult(
-            EXIT_DISABLED,
+            ExitCode.LOCKED,
             f"converge is {disabled.describe()} (fleetcfg converge --enable turns it on again)",
         )
     try:
         with converge_lock(paths):
             return _run(inventory, host_name, user=user, on_event=on_event, last=last)
     except ConvergeLockedError as exc:
-        return ConvergeResult(EXIT_DISABLED, exc.message)
+        return ConvergeResult(ExitCode.LOCKED, exc.message)
     except FleetcfgError as exc:
-        return ConvergeResult(EXIT_FAILED, str(exc))
+        return ConvergeResult(ExitCode.ERROR, str(exc))
 
 
 def _run(
@@ -197,14 +193,14 @@ def _run(
     if revision is not None:
         refusal = older_revision(revision, last_revision(last))
         if refusal is not None:
-            return ConvergeResult(EXIT_FAILED, refusal, revision=revision)
+            return ConvergeResult(ExitCode.ERROR, refusal, revision=revision)
     host = _local(inventory.host(host_name))
     renderer = Renderer(inventory)
     plan = plan_fleet(inventory, [host], connector=_LocalOnly(), renderer=renderer)
     planned = plan.hosts[0]
     if planned.action is Action.ERROR:
         return ConvergeResult(
-            EXIT_FAILED,
+            ExitCode.ERROR,
             "cannot plan: " + "; ".join(planned.errors),
             plan=planned,
             revision=revision,
@@ -212,7 +208,7 @@ def _run(
         )
     if planned.action is Action.NONE:
         return ConvergeResult(
-            EXIT_NOTHING,
+            ExitCode.OK,
             "nothing to do",
             plan=planned,
             revision=revision,

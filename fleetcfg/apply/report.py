@@ -1,6 +1,7 @@
 """What an apply or rollback did: per host, per step, and for the whole run.
 
-Exit codes of ``fleetcfg apply`` and ``fleetcfg rollback`` (:attr:`ApplyReport.exit_code`):
+Exit codes of ``fleetcfg apply`` and ``fleetcfg rollback`` (:attr:`ApplyReport.exit_code`,
+values of :class:`~fleetcfg.core.exitcodes.ExitCode`):
 
 ====  ====================================================================
 0     every host that had changes now runs them (or there was nothing to do)
@@ -24,14 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.plan.model import Action
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_STALE = 3
-EXIT_LOCKED = 4
-EXIT_INTERRUPTED = 130
 
 
 class HostStatus(StrEnum):
@@ -144,7 +139,7 @@ class ApplyReport:
         raise KeyError(host)
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         return exit_code(self.results, halted=self.halted, interrupted=self.interrupted)
 
     def summary_line(self) -> str:
@@ -161,16 +156,16 @@ class ApplyReport:
         return ", ".join(parts)
 
 
-def exit_code(results: Iterable[HostResult], *, halted: bool, interrupted: bool) -> int:
+def exit_code(results: Iterable[HostResult], *, halted: bool, interrupted: bool) -> ExitCode:
     statuses = {r.status for r in results}
     if HostStatus.FAILED in statuses or HostStatus.SKIPPED in statuses:
-        return EXIT_FAILED
+        return ExitCode.ERROR
     if interrupted:
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     if HostStatus.LOCKED in statuses:
-        return EXIT_LOCKED
+        return ExitCode.LOCKED
     if HostStatus.STALE in statuses:
-        return EXIT_STALE
+        return ExitCode.STALE
     if halted:
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.ERROR
+    return ExitCode.OK

@@ -1,20 +1,17 @@
-"""The ``fleetcfg`` command: builds the typer app and maps errors to exit codes.
+"""The ``fleetcfg`` command: builds the typer app.
 
 Each command lives in its own module and is imported only when it runs, so
-``fleetcfg plan`` does not pay for importing apply, lint and render.
-
-Exit codes (stable, documented in README.md and in each command's help):
-
-* 0: success (lint: no errors; plan --detailed-exitcode: no changes)
-* 1: errors found, or a run failed
-* 2: usage error (unknown option, missing file); plan --detailed-exitcode: changes
+``fleetcfg plan`` does not pay for importing apply, lint and render. Every
+command builds its :class:`~fleetcfg.cli.env.CommandEnv` once from its options
+and runs under :func:`~fleetcfg.cli.exits.exits_on_error`, the one place that
+maps errors to exit codes (:class:`~fleetcfg.core.exitcodes.ExitCode`,
+documented in README.md and in each command's help).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -22,8 +19,6 @@ from typer.core import TyperGroup
 
 from fleetcfg import __version__
 from fleetcfg.cli.helptext import plain_help
-from fleetcfg.cli.output import print_error
-from fleetcfg.core.errors import FleetcfgError
 
 #: command name -> the module whose ``register(app)`` defines it
 COMMANDS: dict[str, str] = {
@@ -32,7 +27,7 @@ COMMANDS: dict[str, str] = {
     "hosts": "fleetcfg.cli.hosts_cmd",
     "plan": "fleetcfg.cli.plan_cmd",
     "apply": "fleetcfg.cli.apply_cmd",
-    "rollback": "fleetcfg.cli.apply_cmd",
+    "rollback": "fleetcfg.cli.rollback_cmd",
     "schema": "fleetcfg.cli.schema_cmd",
     "cloud-init": "fleetcfg.cli.cloudinit_cmd",
     "converge": "fleetcfg.cli.converge_cmd",
@@ -101,8 +96,4 @@ def _root(
 
 
 def main() -> None:
-    try:
-        app(standalone_mode=True)
-    except FleetcfgError as exc:  # pragma: no cover - commands catch their own
-        print_error(exc)
-        sys.exit(exc.exit_code)
+    app(standalone_mode=True)

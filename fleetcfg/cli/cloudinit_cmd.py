@@ -11,7 +11,8 @@ import typer
 from rich.markup import escape
 
 from fleetcfg.cli.common import InventoryOption, LimitOption
-from fleetcfg.cli.output import fail_usage, print_error, stderr_console
+from fleetcfg.cli.exits import exits_on_error
+from fleetcfg.cli.output import stderr_console
 from fleetcfg.cli.tree_cmd import load_tree, selection_text
 from fleetcfg.core.atomicfile import write_atomic
 from fleetcfg.core.errors import FleetcfgError, UsageError
@@ -26,6 +27,7 @@ def _count(n: int, noun: str) -> str:
 
 def register(app: typer.Typer) -> None:
     @app.command("cloud-init")
+    @exits_on_error
     def cloud_init(
         *,
         limit: LimitOption = None,
@@ -65,7 +67,7 @@ def register(app: typer.Typer) -> None:
 
         Exit codes: 0 written; 1 validation errors or hosts that differ; 2 usage."""
         if not limit:
-            fail_usage(UsageError("--limit GROUP|HOST is required: the hosts the image is for"))
+            raise UsageError("--limit GROUP|HOST is required: the hosts the image is for")
         inventory, tree = load_tree(inventory_path, limit, engine_versions or [])
         document = cloud_config(tree, check=check, timeout=check_timeout)
         hosts = [h.name for h in tree.hosts]
@@ -94,18 +96,14 @@ def register(app: typer.Typer) -> None:
             )
         if output is None:
             if secrets and not show_secrets:
-                print_error(
-                    UsageError(
-                        "the document holds secrets: write it with -o FILE (mode 0600), "
-                        "or pass --show-secrets to print it"
-                    )
+                raise UsageError(
+                    "the document holds secrets: write it with -o FILE (mode 0600), "
+                    "or pass --show-secrets to print it"
                 )
-                raise typer.Exit(2)
             typer.echo(text, nl=False)
             return
         try:
             write_atomic(Path(output), text, 0o600)
         except OSError as exc:
-            print_error(FleetcfgError(f"cannot write {output}: {exc.strerror or exc}"))
-            raise typer.Exit(1) from None
+            raise FleetcfgError(f"cannot write {output}: {exc.strerror or exc}") from None
         console.print(escape(f"wrote {output}: {_count(len(tree.files), 'file')}"), highlight=False)

@@ -21,8 +21,10 @@ from rich.markup import escape
 from fleetcfg.apply.converge import converge
 from fleetcfg.apply.rollout import ApplyEvent
 from fleetcfg.cli.common import InventoryOption
-from fleetcfg.cli.output import fail_usage, print_error, stderr_console
+from fleetcfg.cli.exits import exits_on_error
+from fleetcfg.cli.output import print_error, stderr_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.pull import (
     DEFAULT_TEXTFILE_DIR,
     SYSTEMD_DIR,
@@ -57,6 +59,7 @@ def _echo(text: str) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("converge")
+    @exits_on_error
     def converge_cmd(
         *,
         inventory_path: InventoryOption = DEFAULT_INVENTORY,
@@ -112,45 +115,41 @@ def register(app: typer.Typer) -> None:
         paths = PullPaths(state_dir=state_dir, textfile_dir=textfile_dir)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         if disable_reason is not None and enable_:
-            fail_usage(UsageError("--disable and --enable exclude each other"))
-        try:
-            if disable_reason is not None:
-                record = disable(paths, disable_reason, by=_who(), at=now)
-                _echo(f"converge {record.describe()}")
-                return
-            if enable_:
-                was = enable(paths)
-                _echo(
-                    f"converge enabled (it was {was.describe()})"
-                    if was
-                    else "converge was not disabled"
-                )
-                return
-            inventory = load_inventory(inventory_path)
-            host = _host_name(as_host)
-            inventory.host(host)  # an unknown host is a usage error
-            if install_timer:
-                argv = [
-                    str(Path(sys.argv[0]).absolute()),
-                    "converge",
-                    "-i",
-                    str(inventory.path.absolute()),
-                    "--as",
-                    host,
-                    "--textfile-dir",
-                    str(textfile_dir),
-                ]
-                written = install_units(
-                    timer_units(argv, interval=interval, randomized_delay=randomized_delay),
-                    systemd_dir,
-                )
-                for path in written:
-                    _echo(f"wrote {path}")
-                _echo(f"now: systemctl daemon-reload && systemctl enable --now {UNIT_NAME}.timer")
-                return
-        except FleetcfgError as exc:
-            print_error(exc)
-            raise typer.Exit(exc.exit_code) from None
+            raise UsageError("--disable and --enable exclude each other")
+        if disable_reason is not None:
+            record = disable(paths, disable_reason, by=_who(), at=now)
+            _echo(f"converge {record.describe()}")
+            return
+        if enable_:
+            was = enable(paths)
+            _echo(
+                f"converge enabled (it was {was.describe()})"
+                if was
+                else "converge was not disabled"
+            )
+            return
+        inventory = load_inventory(inventory_path)
+        host = _host_name(as_host)
+        inventory.host(host)  # an unknown host is a usage error
+        if install_timer:
+            argv = [
+                str(Path(sys.argv[0]).absolute()),
+                "converge",
+                "-i",
+                str(inventory.path.absolute()),
+                "--as",
+                host,
+                "--textfile-dir",
+                str(textfile_dir),
+            ]
+            written = install_units(
+                timer_units(argv, interval=interval, randomized_delay=randomized_delay),
+                systemd_dir,
+            )
+            for path in written:
+                _echo(f"wrote {path}")
+            _echo(f"now: systemctl daemon-reload && systemctl enable --now {UNIT_NAME}.timer")
+            return
 
         def progress(event: ApplyEvent) -> None:
             if event.kind == "step" and event.step is not None:
@@ -161,7 +160,7 @@ def register(app: typer.Typer) -> None:
         label = result.revision_label
         revision = f" (revision {label[:19]})" if label else ""
         text = f"{host}: {result.message}{revision}"
-        if result.exit_code == 1:
+        if result.exit_code == ExitCode.ERROR:
             print_error(FleetcfgError(text))
         else:
             _echo(text)

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from fleetcfg.cli.common import LimitOption
-from fleetcfg.cli.output import fail_usage, print_error, stdout_console
-from fleetcfg.core.errors import FleetcfgError, UsageError
+from fleetcfg.cli.exits import exits_on_error
+from fleetcfg.cli.output import stdout_console
 from fleetcfg.inventory import Host, Inventory, find_inventory, load_inventory
 
 
@@ -88,6 +88,7 @@ def hosts_lines(inventory: Inventory, hosts: list[Host], limit: list[str] | None
 
 def register(app: typer.Typer) -> None:
     @app.command("hosts")
+    @exits_on_error
     def hosts(
         *,
         inventory_path: Annotated[
@@ -107,15 +108,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the inventory's hosts (address, Engine version, profile, groups)
         and what --limit selects. Nothing is contacted."""
-        try:
-            inventory = load_inventory(find_inventory(inventory_path))
-            selected = inventory.select(limit)
-        except UsageError as exc:
-            fail_usage(exc)
-        except FleetcfgError as exc:
-            for problem in getattr(exc, "problems", None) or [exc]:
-                print_error(problem)
-            raise typer.Exit(1) from None
+        inventory = load_inventory(find_inventory(inventory_path))
+        selected = inventory.select(limit)
         if output_format is HostsFormat.json:
             typer.echo(json.dumps(hosts_json(inventory, selected), indent=2))
             return

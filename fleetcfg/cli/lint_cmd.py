@@ -14,7 +14,8 @@ from typing import Annotated, NoReturn
 import typer
 
 from fleetcfg.cli.common import FileKind, parse_engine
-from fleetcfg.cli.output import fail_usage, print_error, stdout_console
+from fleetcfg.cli.exits import exits_on_error
+from fleetcfg.cli.output import stdout_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.rules import all_rules, get_rule, suggest_rule
@@ -131,6 +132,7 @@ def _internal_error(exc: Exception, output: OutputFormat) -> NoReturn:
 
 def register(app: typer.Typer) -> None:
     @app.command("lint")
+    @exits_on_error
     def lint(
         files: Annotated[
             list[Path] | None,
@@ -184,11 +186,8 @@ def register(app: typer.Typer) -> None:
             else:
                 repo = _lint_repo(inventory, kind, engine_version)
                 findings = repo.findings
-        except UsageError as exc:
-            fail_usage(exc)
-        except FleetcfgError as exc:
-            print_error(exc)
-            raise typer.Exit(exc.exit_code) from None
+        except FleetcfgError:
+            raise  # exits_on_error reports it
         except Exception as exc:  # a bug: one line and exit 1, never a traceback
             _internal_error(exc, output)
         if output is OutputFormat.json:

@@ -4,9 +4,8 @@ diffs of live files, host errors, the apply report)."""
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -34,7 +33,13 @@ def print_error(exc: FleetcfgError) -> None:
     stderr_console().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
 
 
-def fail_usage(exc: FleetcfgError) -> NoReturn:
-    """Print a usage error and exit 2."""
-    print_error(exc)
-    raise typer.Exit(2)
+def print_problems(exc: FleetcfgError) -> None:
+    """Print an error: every problem of an invalid inventory, one per line,
+    then the error's ``details`` lines (if it has any), indented."""
+    for problem in getattr(exc, "problems", None) or [exc]:
+        print_error(problem)
+    details = getattr(exc, "details", ())
+    if details:
+        console = stderr_console()
+        for line in details:
+            console.print(f"  {escape(line)}", highlight=False)

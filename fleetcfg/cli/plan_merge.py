@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from fleetcfg import __version__
-from fleetcfg.cli import plan_cmd
-from fleetcfg.cli.output import print_error, stdout_console
-from fleetcfg.core.errors import FleetcfgError, PlanError, UsageError
+from fleetcfg.cli import plan_view
+from fleetcfg.cli.output import stdout_console
+from fleetcfg.core.errors import PlanError, UsageError
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.plan.shards import merge_plan_outputs
 
 
@@ -52,23 +53,20 @@ def _shard_line(source: str, data: Any) -> str:
     return f"{label}: {len(hosts)} hosts: {summary.line()}"
 
 
-def merge_command(files: Sequence[Path], output_format: str, *, detailed: bool) -> int:
-    """Run the command; returns the exit code."""
-    try:
-        documents = [(str(path), read_plan_output(path)) for path in files]
-        merged = merge_plan_outputs(documents, __version__)
-    except FleetcfgError as exc:
-        print_error(exc)
-        return exc.exit_code
+def merge_command(files: Sequence[Path], output_format: str, *, detailed: bool) -> ExitCode:
+    """Run the command; returns the exit code (raises :class:`FleetcfgError`
+    for a file that cannot be read or merged)."""
+    documents = [(str(path), read_plan_output(path)) for path in files]
+    merged = merge_plan_outputs(documents, __version__)
     if output_format == "json":
-        plan_cmd.write_plan_json(merged, sys.stdout)
+        plan_view.write_plan_json(merged, sys.stdout)
     else:
         console = stdout_console()
-        lines = plan_cmd.plan_lines(merged)
+        lines = plan_view.plan_lines(merged)
         for text, style in lines[:-1]:
             console.print(text, style=style or None, markup=False, highlight=False)
         for source, data in documents:
             console.print(_shard_line(source, data), markup=False, highlight=False)
         text, style = lines[-1]
         console.print(text, style=style or None, markup=False, highlight=False)
-    return plan_cmd.exit_code(merged, detailed=detailed)
+    return plan_view.exit_code(merged, detailed=detailed)

@@ -10,18 +10,14 @@ import typer
 from rich.markup import escape
 
 from fleetcfg.cli.common import FileKind, LimitOption
-from fleetcfg.cli.output import fail_usage, print_error, stderr_console
+from fleetcfg.cli.exits import exits_on_error
+from fleetcfg.cli.output import stderr_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.core.findings import Finding, Severity, has_errors
 from fleetcfg.core.secrets import SecretRegistry
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
 from fleetcfg.render import Kind, RenderedConfig, Renderer
-
-
-def _report(exc: FleetcfgError) -> None:
-    """Print an error (every problem of an invalid inventory, one per line)."""
-    for problem in getattr(exc, "problems", None) or [exc]:
-        print_error(problem)
 
 
 def _finding_line(finding: Finding) -> str:
@@ -62,6 +58,7 @@ def explain_lines(
 
 def register(app: typer.Typer) -> None:
     @app.command("render")
+    @exits_on_error
     def render(
         host: Annotated[
             str | None, typer.Argument(help="inventory name of the host", metavar="[HOST]")
@@ -121,11 +118,9 @@ def register(app: typer.Typer) -> None:
         printed. Hosts that do not render identically are refused, key by key."""
         if limit or output is not None:
             if host is not None and limit:
-                fail_usage(UsageError("give HOST or --limit, not both"))
+                raise UsageError("give HOST or --limit, not both")
             if explain or show_secrets or user is not None or kind is not FileKind.daemon:
-                fail_usage(
-                    UsageError("--limit/-o render every file: drop --kind, --user, --explain")
-                )
+                raise UsageError("--limit/-o render every file: drop --kind, --user, --explain")
             from fleetcfg.cli.tree_cmd import render_tree_command
 
             render_tree_command(
@@ -133,13 +128,9 @@ def register(app: typer.Typer) -> None:
             )
             return
         if host is None:
-            fail_usage(UsageError("give a HOST, or --limit GROUP|HOST (with -o DIR)"))
-        try:
-            inventory = load_inventory(inventory_path)
-            target = inventory.host(host)
-        except FleetcfgError as exc:
-            _report(exc)
-            raise typer.Exit(exc.exit_code) from None
+            raise UsageError("give a HOST, or --limit GROUP|HOST (with -o DIR)")
+        inventory = load_inventory(inventory_path)
+        target = inventory.host(host)
         renderer = Renderer(inventory)
         kind_name: Kind = "client" if kind is FileKind.client else "daemon"
         rendered: RenderedConfig | FleetcfgError
@@ -158,14 +149,13 @@ def register(app: typer.Typer) -> None:
             ):
                 typer.echo(line)
         if isinstance(rendered, FleetcfgError):
-            _report(rendered)
-            raise typer.Exit(rendered.exit_code)
+            raise rendered
         findings = sorted(rendered.findings, key=Finding.sort_key)
         console = stderr_console()
         for finding in findings:
             style = "red" if finding.severity is Severity.ERROR else "yellow"
             console.print(f"[{style}]{escape(_finding_line(finding))}[/]", highlight=False)
         if has_errors(findings):
-            raise typer.Exit(1)
+            raise typer.Exit(ExitCode.ERROR)
         if not explain:
             typer.echo(rendered.canonical_json(show_secrets=show_secrets), nl=False)

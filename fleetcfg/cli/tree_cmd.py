@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from fleetcfg.cli.common import parse_engine
-from fleetcfg.cli.output import print_error, stderr_console
+from fleetcfg.cli.output import stderr_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.inventory import Inventory, load_inventory
@@ -28,15 +28,6 @@ from fleetcfg.plan.tree_output import write_tree
 from fleetcfg.render import Renderer
 
 
-def _fail(exc: FleetcfgError) -> typer.Exit:
-    for problem in getattr(exc, "problems", None) or [exc]:
-        print_error(problem)
-    console = stderr_console()
-    for line in getattr(exc, "details", ()):
-        console.print(f"  {escape(line)}", highlight=False)
-    return typer.Exit(exc.exit_code)
-
-
 def selection_text(limit: Sequence[str]) -> str:
     return "--limit " + ",".join(limit)
 
@@ -45,24 +36,22 @@ def load_tree(
     inventory_path: str, limit: Sequence[str], engine_versions: Sequence[str] = ()
 ) -> tuple[Inventory, Tree]:
     """Load the inventory, render every host ``limit`` selects, and return
-    the one tree they share (warnings printed on stderr). Exits on errors."""
-    try:
-        engines: list[EngineVersion] = []
-        for text in engine_versions:
-            engine = parse_engine(text)
-            if engine is not None:
-                engines.append(engine)
-        inventory = load_inventory(inventory_path)
-        hosts = inventory.select(limit)
-        selection = selection_text(limit)
-        if not hosts:
-            raise UsageError(f"{selection} selects no host in {inventory.display}")
-        renderer = Renderer(inventory)
-        lint = lint_settings(inventory)
-        trees = [render_tree(renderer, host, lint=lint, engines=engines) for host in hosts]
-        tree = combine_trees(trees, selection)
-    except FleetcfgError as exc:
-        raise _fail(exc) from None
+    the one tree they share (warnings printed on stderr). Raises
+    :class:`FleetcfgError` on errors."""
+    engines: list[EngineVersion] = []
+    for text in engine_versions:
+        engine = parse_engine(text)
+        if engine is not None:
+            engines.append(engine)
+    inventory = load_inventory(inventory_path)
+    hosts = inventory.select(limit)
+    selection = selection_text(limit)
+    if not hosts:
+        raise UsageError(f"{selection} selects no host in {inventory.display}")
+    renderer = Renderer(inventory)
+    lint = lint_settings(inventory)
+    trees = [render_tree(renderer, host, lint=lint, engines=engines) for host in hosts]
+    tree = combine_trees(trees, selection)
     console = stderr_console()
     for warning in tree.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
@@ -83,11 +72,8 @@ def render_tree_command(
         return
     try:
         written = write_tree(tree, manifest, output)
-    except FleetcfgError as exc:
-        raise _fail(exc) from None
     except OSError as exc:
-        print_error(FleetcfgError(f"cannot write {output}: {exc.strerror or exc}"))
-        raise typer.Exit(1) from None
+        raise FleetcfgError(f"cannot write {output}: {exc.strerror or exc}") from None
     engines = ", ".join(manifest["engine_versions"])
     stderr_console().print(
         escape(

@@ -2,7 +2,8 @@
 
 Every error a user can trigger derives from :class:`FleetcfgError` and carries
 where it happened (file, line, column, host, key path) so that the CLI can print
-one located line and pick the exit code in one place.
+one located line; the CLI picks the exit code from the class
+(:func:`fleetcfg.cli.exits.exit_code_for`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 
 class FleetcfgError(Exception):
     """Base of every error fleetcfg raises on purpose."""
-
-    #: process exit code the CLI uses for this error class
-    exit_code: int = 1
 
     def __init__(
         self,
@@ -62,8 +60,6 @@ class FleetcfgError(Exception):
 
 class UsageError(FleetcfgError):
     """The command line itself is wrong (missing file, bad option value)."""
-
-    exit_code = 2
 
 
 class ConfigSyntaxError(FleetcfgError):

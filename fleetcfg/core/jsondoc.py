@@ -6,6 +6,10 @@ surrounding white space; from Engine 23.0 an empty file is an empty config. This
 module reproduces that, reports syntax errors with Go's wording plus a line and
 column, and records where every key sits so that findings can point at the line
 a person has to edit.
+
+Why more than 500 lines: it is one decoder. The scanner
+(``_Parser``, ~270 lines), Go's error wording and the positions it records
+change together; split, each part would only make sense next to the others.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Ids are stable forever (a rule that is retired keeps its id reserved):
 * FC001-FC029: a single daemon.json / config.json file (the models)
 * FC030-FC049: fleet rules that no single file shows (lint of the repo)
 * FC050-FC069: the repo itself (inventory.yaml, profiles)
+
+Why more than 500 lines: it is a catalogue, mostly data (each rule's summary
+and the explanation ``--explain`` prints); the code is a few lookups.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -23,26 +22,11 @@ from pydantic_core import PydanticCustomError
 from fleetcfg.core.versions import EngineVersion
 
 
-class Reload(StrEnum):
-    """What dockerd does with a key on SIGHUP (``systemctl reload docker``)."""
-
-    #: not applied on reload: a change needs a restart
-    RESTART = "restart"
-    #: applied on reload when the key is present (and non-empty); removing the
-    #: key does not reset the running value, so a removal needs a restart
-    IF_PRESENT = "if-present"
-    #: re-applied on every reload; an absent key resets it to the default, so
-    #: any change, removal included, is reloadable
-    ALWAYS = "always"
-    #: dockerd accepts the key but never applies it: no reload, no restart
-    NO_EFFECT = "no-effect"
-
-
 @dataclass(frozen=True, slots=True)
 class Key:
-    """Metadata of one daemon.json key (attached to the model field)."""
+    """Metadata of one daemon.json key (attached to the model field; what a
+    reload does with it: :mod:`fleetcfg.dockerd.reload`)."""
 
-    reload: Reload = Reload.RESTART
     #: first Engine release that knows the key (None: every release we model)
     since: EngineVersion | None = None
     #: first Engine release that rejects the key as unknown (or refuses it)

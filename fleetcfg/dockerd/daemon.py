@@ -3,7 +3,8 @@
 Every key dockerd accepts, with the JSON spelling dockerd uses and the exact
 JSON type it decodes (no coercion), plus the value formats it checks when it
 loads the file. Each field carries :class:`~fleetcfg.dockerd.base.Key` metadata:
-which Engine releases know it and what ``systemctl reload docker`` does with it.
+which Engine releases know it, deprecations, secrets. What ``systemctl reload
+docker`` does with each key is in :mod:`fleetcfg.dockerd.reload`.
 
 Checks that need several keys, the target Engine version, or that produce
 warnings live in :mod:`fleetcfg.dockerd.checks`; the unknown-key check
@@ -25,7 +26,6 @@ from fleetcfg.dockerd.base import (
     GoStruct,
     Int,
     Key,
-    Reload,
     Str,
     StrList,
     StrMap,
@@ -33,6 +33,7 @@ from fleetcfg.dockerd.base import (
     fail,
     v,
 )
+from fleetcfg.dockerd.unknown_keys import assert_known_keys
 from fleetcfg.dockerd.values import (
     daemon_host_problem,
     dns_search_problem,
@@ -132,7 +133,6 @@ class Builder(_Nested):
     history: BuilderHistory | None = Field(None, alias="history")
 
 
-R = Reload
 LOG_LEVELS = ("panic", "fatal", "error", "warn", "info", "debug", "trace")
 
 
@@ -152,7 +152,6 @@ class DaemonConfig(BaseModel):
     allow_nondistributable_artifacts: Annotated[
         StrList | None,
         Key(
-            R.IF_PRESENT,
             deprecated_since=v("28.0"),
             deprecated_hint="non-distributable artifacts are always pushed from 28.1; remove it",
         ),
@@ -166,7 +165,7 @@ class DaemonConfig(BaseModel):
             deprecated_hint="removed in Engine 28.0; use a reverse proxy if you need CORS headers",
         ),
     ] = None
-    authorization_plugins: Annotated[StrList | None, Key(R.ALWAYS)] = None
+    authorization_plugins: Annotated[StrList | None, Key()] = None
     builder: Annotated[Builder | None, Key()] = None
     cdi_spec_dirs: Annotated[StrList | None, Key(since=v("25.0"))] = None
     cgroup_parent: Annotated[Str | None, Key()] = None
@@ -176,43 +175,41 @@ class DaemonConfig(BaseModel):
     cpu_rt_runtime: Annotated[Int | None, Key()] = None
     cri_containerd: Annotated[Bool | None, Key()] = None
     data_root: Annotated[Str | None, Key()] = None
-    debug: Annotated[Bool | None, Key(R.IF_PRESENT)] = None
-    default_cgroupns_mode: Annotated[Str | None, Key(R.IF_PRESENT)] = None
-    default_ipc_mode: Annotated[Str | None, Key(R.IF_PRESENT)] = None
-    default_runtime: Annotated[Str | None, Key(R.IF_PRESENT)] = None
-    default_shm_size: Annotated[ShmSize | None, Key(R.IF_PRESENT)] = None
+    debug: Annotated[Bool | None, Key()] = None
+    default_cgroupns_mode: Annotated[Str | None, Key()] = None
+    default_ipc_mode: Annotated[Str | None, Key()] = None
+    default_runtime: Annotated[Str | None, Key()] = None
+    default_shm_size: Annotated[ShmSize | None, Key()] = None
     default_ulimits: Annotated[dict[str, Ulimit] | None, Key()] = None
     exec_opts: Annotated[StrList | None, Key()] = None
     exec_root: Annotated[Str | None, Key()] = None
     experimental: Annotated[Bool | None, Key()] = None
-    features: Annotated[dict[str, Bool] | None, Key(R.ALWAYS)] = None
+    features: Annotated[dict[str, Bool] | None, Key()] = None
     group: Annotated[Str | None, Key()] = None
     hosts: Annotated[list[Annotated[Str, check("FC015", daemon_host_problem)]] | None, Key()] = None
     init: Annotated[Bool | None, Key()] = None
     init_path: Annotated[Str | None, Key()] = None
-    labels: Annotated[
-        list[Annotated[Str, check("FC004", label_problem)]] | None, Key(R.IF_PRESENT)
-    ] = None
-    live_restore: Annotated[Bool | None, Key(R.IF_PRESENT)] = None
+    labels: Annotated[list[Annotated[Str, check("FC004", label_problem)]] | None, Key()] = None
+    live_restore: Annotated[Bool | None, Key()] = None
     log_driver: Annotated[Str | None, Key()] = None
     log_format: Annotated[Str | None, Key(since=v("25.0"))] = None
     log_level: Annotated[Str | None, Key()] = None
     log_opts: Annotated[StrMap | None, Key()] = None
-    max_concurrent_downloads: Annotated[Int | None, Key(R.ALWAYS)] = None
-    max_concurrent_uploads: Annotated[Int | None, Key(R.ALWAYS)] = None
-    max_download_attempts: Annotated[Int | None, Key(R.ALWAYS)] = None
+    max_concurrent_downloads: Annotated[Int | None, Key()] = None
+    max_concurrent_uploads: Annotated[Int | None, Key()] = None
+    max_download_attempts: Annotated[Int | None, Key()] = None
     metrics_addr: Annotated[Str | None, Key()] = None
-    network_diagnostic_port: Annotated[Int | None, Key(R.ALWAYS)] = None
+    network_diagnostic_port: Annotated[Int | None, Key()] = None
     no_new_privileges: Annotated[Bool | None, Key()] = None
     node_generic_resources: Annotated[StrList | None, Key()] = None
     pidfile: Annotated[Str | None, Key()] = None
     proxies: Annotated[Proxies | None, Key(since=v("23.0"), secret=True)] = None
     raw_logs: Annotated[Bool | None, Key()] = None
     rootless: Annotated[Bool | None, Key()] = None
-    runtimes: Annotated[dict[str, Runtime] | None, Key(R.IF_PRESENT)] = None
+    runtimes: Annotated[dict[str, Runtime] | None, Key()] = None
     seccomp_profile: Annotated[Str | None, Key()] = None
     selinux_enabled: Annotated[Bool | None, Key()] = None
-    shutdown_timeout: Annotated[Int | None, Key(R.IF_PRESENT)] = None
+    shutdown_timeout: Annotated[Int | None, Key()] = None
     storage_driver: Annotated[Str | None, Key()] = None
     storage_opts: Annotated[StrList | None, Key()] = None
     swarm_default_advertise_addr: Annotated[Str | None, Key()] = None
@@ -224,8 +221,8 @@ class DaemonConfig(BaseModel):
     userns_remap: Annotated[Str | None, Key()] = None
 
     # -- registries ----------------------------------------------------------
-    insecure_registries: Annotated[StrList | None, Key(R.IF_PRESENT)] = None
-    registry_mirrors: Annotated[StrList | None, Key(R.IF_PRESENT, secret=True)] = None
+    insecure_registries: Annotated[StrList | None, Key()] = None
+    registry_mirrors: Annotated[StrList | None, Key(secret=True)] = None
 
     # -- DNS and host-gateway -----------------------------------------------
     dns: Annotated[list[IP] | None, Key()] = None
@@ -313,11 +310,9 @@ class DaemonConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _dockerd_key_check(cls, data: Any) -> Any:
-        """Reject keys dockerd would reject (see daemon_keys); the full
-        per-key report comes from ``check_daemon``."""
-        from fleetcfg.dockerd.keys import assert_known_keys
-
-        assert_known_keys(data)
+        """Reject keys no Engine's key check accepts; the full per-key report
+        comes from ``check_daemon`` (:mod:`fleetcfg.dockerd.keys`)."""
+        assert_known_keys(data, key_metadata())
         return data
 
     def to_json_dict(self) -> dict[str, Any]:

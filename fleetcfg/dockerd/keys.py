@@ -16,18 +16,18 @@ This module knows the flag set of each Engine release and classifies every key.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.jsondoc import Loc, format_loc
 from fleetcfg.core.rules import ENGINE_VERSION, IGNORED_KEY, UNKNOWN_KEY, WRONG_TYPE
 from fleetcfg.core.versions import EngineVersion
-from fleetcfg.dockerd.base import Key, fail, v
+from fleetcfg.dockerd.base import Key
 from fleetcfg.dockerd.daemon import key_metadata
+from fleetcfg.dockerd.flags import BOOL_FLAGS, IGNORED_FLAGS, SELF_CONFLICTING, flag_key
+from fleetcfg.dockerd.unknown_keys import suggest, unknown_message
 
 #: top-level objects dockerd does NOT flatten before the key check
 FLAT_OPTIONS = frozenset(
@@ -41,85 +41,6 @@ FLAT_OPTIONS = frozenset(
         "builder",
     }
 )
-
-_ALWAYS = (None, None)
-
-#: Long flag names (and option names) that pass dockerd's key check without
-#: being a daemon.json field: (first release that has it, first that does not).
-#: The flag spellings of list/map options are the common trap.
-IGNORED_FLAGS: dict[str, tuple[EngineVersion | None, EngineVersion | None]] = {
-    "add-runtime": _ALWAYS,
-    "authorization-plugin": _ALWAYS,
-    "cdi-spec-dir": (v("25.0"), None),
-    "containerd-plugins-namespace": _ALWAYS,
-    "default-address-pool": _ALWAYS,
-    "default-network-opt": (v("24.0"), None),
-    "default-ulimit": _ALWAYS,
-    "deprecated-key-path": _ALWAYS,
-    "dns-opt": _ALWAYS,
-    "exec-opt": _ALWAYS,
-    "feature": (v("27.3"), None),
-    "help": _ALWAYS,
-    "host": _ALWAYS,
-    "http-proxy": (v("23.0"), None),
-    "https-proxy": (v("23.0"), None),
-    "insecure-registry": _ALWAYS,
-    "label": _ALWAYS,
-    "log-opt": _ALWAYS,
-    "no-proxy": (v("23.0"), None),
-    "node-generic-resource": _ALWAYS,
-    "registry-mirror": _ALWAYS,
-    "restart": _ALWAYS,
-    "storage-opt": _ALWAYS,
-    "version": _ALWAYS,
-    "cluster-store-opt": (None, v("24.0")),
-}
-
-#: what each ignored flag spelling should have been
-IGNORED_FLAG_TARGET = {
-    "add-runtime": "runtimes",
-    "authorization-plugin": "authorization-plugins",
-    "cdi-spec-dir": "cdi-spec-dirs",
-    "containerd-plugins-namespace": "",
-    "default-address-pool": "default-address-pools",
-    "default-network-opt": "default-network-opts",
-    "default-ulimit": "default-ulimits",
-    "dns-opt": "dns-opts",
-    "exec-opt": "exec-opts",
-    "feature": "features",
-    "host": "hosts",
-    "http-proxy": "proxies.http-proxy",
-    "https-proxy": "proxies.https-proxy",
-    "no-proxy": "proxies.no-proxy",
-    "insecure-registry": "insecure-registries",
-    "label": "labels",
-    "log-opt": "log-opts",
-    "node-generic-resource": "node-generic-resources",
-    "registry-mirror": "registry-mirrors",
-    "storage-opt": "storage-opts",
-    "cluster-store-opt": "cluster-store-opts",
-}
-
-#: flags that conflict with themselves: dockerd passes them on its own
-#: command line, so a file value is a fatal "specified both as a flag and in
-#: the configuration file" (always so for ``dockerd --validate --config-file``)
-SELF_CONFLICTING = {"config-file": None, "validate": v("23.0")}
-
-#: keys people write that dockerd rejects, with what to do instead
-KNOWN_MISTAKES = {
-    "default-init": 'there is no daemon.json key for it; use "init": true',
-    "resolv-conf": "dockerd has no such option; it reads /etc/resolv.conf (or systemd-resolved's)",
-    "containerd-plugin-namespace": (
-        "not a dockerd option; the flag spelling containerd-plugins-namespace is accepted "
-        "but ignored, so the plugin namespace cannot be set in daemon.json"
-    ),
-    "swarm-raft-heartbeat-tick": "not settable in daemon.json",
-    "swarm-raft-election-tick": "not settable in daemon.json",
-    "graph-driver": 'use "storage-driver"',
-    "storage-options": 'use "storage-opts"',
-    "log-options": 'use "log-opts"',
-    "disable-legacy-registry": "removed in Engine 17.12; remove it",
-}
 
 #: fields of dockerd's config struct that have no flag (so no key check
 #: passes them by name), with their Go types
@@ -162,13 +83,6 @@ def struct_field_for(name: str, engine: EngineVersion) -> str | None:
 PROXY_KEYS = ("http-proxy", "https-proxy", "no-proxy")
 
 
-class KeyKind(StrEnum):
-    CONFIG = "config"  # a real daemon.json key
-    IGNORED = "ignored"  # passes dockerd's check, never applied
-    CONFLICT = "conflict"  # a flag dockerd sets itself
-    UNKNOWN = "unknown"
-
-
 @dataclass(frozen=True, slots=True)
 class KeyCheck:
     """The verdict on the top-level keys of one document."""
@@ -186,17 +100,6 @@ def _in_range(
     return (since is None or engine >= since) and (until is None or engine < until)
 
 
-def _known_somewhere(name: str) -> KeyKind:
-    """Classification that ignores the Engine version."""
-    if name in key_metadata():
-        return KeyKind.CONFIG
-    if name in SELF_CONFLICTING:
-        return KeyKind.CONFLICT
-    if name in IGNORED_FLAGS:
-        return KeyKind.IGNORED
-    return KeyKind.UNKNOWN
-
-
 def passes_flag_check(name: str, engine: EngineVersion | None = None) -> bool:
     """Would dockerd's key check accept ``name`` (for ``engine``, or any release)?"""
     meta = key_metadata().get(name)
@@ -205,31 +108,6 @@ def passes_flag_check(name: str, engine: EngineVersion | None = None) -> bool:
     if name in IGNORED_FLAGS:
         return engine is None or _in_range(engine, *IGNORED_FLAGS[name])
     return name in SELF_CONFLICTING
-
-
-def suggest(name: str, candidates: Iterable[str] | None = None) -> str:
-    """A "did you mean" for an unknown key, or ``""``."""
-    pool = sorted(candidates if candidates is not None else key_metadata())
-    for candidate in pool:
-        if candidate.casefold() == name.casefold():
-            return candidate
-    folded = name.lower().replace("_", "-")
-    if folded in pool:
-        return folded
-    close = difflib.get_close_matches(folded, pool, n=1, cutoff=0.75)
-    return close[0] if close else ""
-
-
-def _unknown_message(name: str, where: str = "") -> str:
-    hint = KNOWN_MISTAKES.get(name)
-    base = f'"{name}" is not a dockerd option{where}; dockerd refuses to start'
-    base += " (the following directives don't match any configuration option)"
-    if hint:
-        return f"{base}: {hint}"
-    guess = suggest(name)
-    if guess:
-        return f'{base}. Did you mean "{guess}"?'
-    return f"{base}. Remove it or fix its spelling (keys are case-sensitive)"
 
 
 def _version_message(name: str, meta: Key, engine: EngineVersion) -> str:
@@ -281,7 +159,9 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
                 add(
                     UNKNOWN_KEY,
                     Severity.ERROR,
-                    _unknown_message(inner, f' (inside "{name}", which dockerd flattens)'),
+                    unknown_message(
+                        inner, key_metadata(), f' (inside "{name}", which dockerd flattens)'
+                    ),
                     (name, inner),
                 )
             target = struct_field_for(name, engine)
@@ -326,7 +206,7 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
             )
             continue
         if name in IGNORED_FLAGS and _in_range(engine, *IGNORED_FLAGS[name]):
-            target = IGNORED_FLAG_TARGET.get(name)
+            target = flag_key(name)
             if name in PROXY_KEYS:
                 why = f'dockerd reads proxy settings only inside "proxies"; move it to "{target}"'
             elif name == "containerd-plugins-namespace":
@@ -349,40 +229,8 @@ def check_keys(data: Mapping[str, Any], engine: EngineVersion) -> KeyCheck:
                 loc,
             )
         else:
-            add(UNKNOWN_KEY, Severity.ERROR, _unknown_message(name), loc)
+            add(UNKNOWN_KEY, Severity.ERROR, unknown_message(name, key_metadata()), loc)
     return KeyCheck(findings, frozenset(drop), aliases)
-
-
-#: dockerd's boolean flags: they take no value on the command line, and dockerd
-#: applies them even from inside a flattened object
-BOOL_FLAGS = frozenset(
-    {
-        "debug",
-        "icc",
-        "iptables",
-        "ip6tables",
-        "ip-forward",
-        "ip-forward-no-drop",
-        "ip-masq",
-        "ipv6",
-        "live-restore",
-        "userland-proxy",
-        "selinux-enabled",
-        "experimental",
-        "init",
-        "no-new-privileges",
-        "raw-logs",
-        "rootless",
-        "cri-containerd",
-        "tls",
-        "tlsverify",
-        "allow-direct-routing",
-        "restart",
-        "validate",
-        "version",
-        "help",
-    }
-)
 
 
 def _flattened_message(name: str, value: Mapping[str, Any], engine: EngineVersion) -> str:
@@ -399,7 +247,7 @@ def _flattened_message(name: str, value: Mapping[str, Any], engine: EngineVersio
             f"({', '.join(applied)}) as if they were set on the command line, overriding the "
             "top-level keys. Move them to the top level and remove the object"
         )
-    guess = suggest(name)
+    guess = suggest(name, key_metadata())
     return f"{message}, and ignores it entirely. It has no effect: remove it" + (
         f' (did you mean "{guess}"?)' if guess else ""
     )
@@ -441,17 +289,3 @@ def _check_proxies(value: Any, engine: EngineVersion, add: Any) -> set[str]:
                 loc,
             )
     return set()
-
-
-def assert_known_keys(data: Any) -> None:
-    """For ``DaemonConfig.model_validate``: raise on keys no Engine knows."""
-    if not isinstance(data, Mapping):
-        return
-    unknown = [
-        str(k)
-        for k, val in data.items()
-        if _known_somewhere(k) in (KeyKind.UNKNOWN, KeyKind.CONFLICT)
-        and not (isinstance(val, dict) and all(passes_flag_check(i) for i in val))
-    ]
-    if unknown:
-        raise fail("FC002", "; ".join(_unknown_message(k) for k in unknown))

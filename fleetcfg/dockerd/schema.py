@@ -20,13 +20,9 @@ from fleetcfg.dockerd.daemon import (
     DaemonConfig,
 )
 from fleetcfg.dockerd.daemon import key_metadata as _keys
-from fleetcfg.dockerd.keys import (
-    FLAT_OPTIONS,
-    IGNORED_FLAG_TARGET,
-    IGNORED_FLAGS,
-    PROXY_KEYS,
-    SELF_CONFLICTING,
-)
+from fleetcfg.dockerd.flags import IGNORED_FLAGS, SELF_CONFLICTING, flag_key
+from fleetcfg.dockerd.keys import FLAT_OPTIONS, PROXY_KEYS
+from fleetcfg.dockerd.reload import key_reload
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SIZE_PATTERN = r"^(\d+(\.\d+)? ?([kKmMgGtTpP]([iI]?[bB])?|[bB])?)?$"
@@ -109,12 +105,12 @@ def daemon_json_schema() -> dict[str, Any]:
             notes.append(f"Engine {meta.since.short}+")
         if meta.until:
             notes.append(f"removed in Engine {meta.until.short}")
-        notes.append(f"reload: {meta.reload.value}")
+        notes.append(f"reload: {key_reload(key).value}")
         props[key]["description"] = "; ".join(notes)
         if meta.deprecated_since or meta.until:
             props[key]["deprecated"] = True
     for flag in IGNORED_FLAGS:
-        target = IGNORED_FLAG_TARGET.get(flag)
+        target = flag_key(flag)
         props[flag] = {
             "title": flag,
             "deprecated": True,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetcfg.core.atomicfile import write_atomic
-from fleetcfg.core.errors import FleetcfgError
+from fleetcfg.core.errors import FleetcfgError, LockError
 from fleetcfg.host.state import STATE_DIR
 
 #: Debian's prometheus-node-exporter reads *.prom files here
@@ -29,10 +29,8 @@ SYSTEMD_DIR = "/etc/systemd/system"
 UNIT_NAME = "fleetcfg-converge"
 
 
-class ConvergeLockedError(FleetcfgError):
+class ConvergeLockedError(LockError):
     """Another ``fleetcfg converge`` runs on this host."""
-
-    exit_code = 4
 
 
 @dataclass(frozen=True)

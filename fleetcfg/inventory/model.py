@@ -1,5 +1,8 @@
 """The pydantic model of ``inventory.yaml`` (shape and values only).
 
+Why more than 500 lines: about 90 of them are this docstring, the reference
+of the file format kept next to the fields it describes; the model is ~480.
+
 Layering, group membership and the cross-checks that need the whole file
 (cycles, duplicate hosts and addresses, conflicting groups) live in
 :mod:`fleetcfg.inventory`. Every mapping forbids unknown keys.

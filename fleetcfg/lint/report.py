@@ -13,16 +13,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.core.findings import Finding, Severity, has_errors
 
-EXIT_OK = 0
-EXIT_ERRORS = 1
-EXIT_USAGE = 2
 
-
-def exit_code(findings: Sequence[Finding]) -> int:
+def exit_code(findings: Sequence[Finding]) -> ExitCode:
     """0 when there is no error (warnings allowed), 1 otherwise."""
-    return EXIT_ERRORS if has_errors(findings) else EXIT_OK
+    return ExitCode.ERROR if has_errors(findings) else ExitCode.OK
 
 
 def location(f: Finding) -> str:

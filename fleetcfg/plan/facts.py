@@ -66,7 +66,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from fleetcfg.core.errors import UsageError
-from fleetcfg.dockerd.flags import DAEMON_JSON, Flag, config_file_of, parse_flags
+from fleetcfg.dockerd.flags import DAEMON_JSON, Flag, config_file_of, exec_start_argv, parse_flags
 from fleetcfg.host.programs.facts import FactsFiles, FactsUnit
 from fleetcfg.host.programs.files import AsUser
 from fleetcfg.host.transport.base import Transport
@@ -85,7 +85,6 @@ from fleetcfg.plan.facts_model import (
 from fleetcfg.plan.facts_parse import (
     ENVFILES_MARK,
     INFO_TIMEOUT,
-    exec_start_argv,
     expand_exec_start,
     parse_containers,
     parse_engine,

@@ -16,6 +16,7 @@ from typing import Any
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.jsondoc import MAX_DEPTH, too_deep
 from fleetcfg.core.versions import EngineVersion
+from fleetcfg.dockerd.flags import exec_start_argv
 from fleetcfg.host.programs.files import NO_USER
 from fleetcfg.host.state import HostState, StateFileError
 from fleetcfg.host.transport.base import CommandResult
@@ -221,23 +222,6 @@ def parse_properties(text: str) -> dict[str, list[str]]:
         if eq and name and " " not in name:
             props.setdefault(name, []).append(value)
     return props
-
-
-_ARGV_RE = re.compile(r"argv\[\]=(.*?) ; (?:ignore_errors|flags)=")
-
-
-def exec_start_argv(value: str) -> tuple[str, ...]:
-    """The argv of one ``ExecStart={ path=... ; argv[]=... ; ... }`` value.
-    systemd joins the arguments with spaces (newer releases quote those that
-    need it)."""
-    m = _ARGV_RE.search(value)
-    text = m.group(1) if m else value.strip().strip("{}").strip()
-    if not text:
-        return ()
-    try:
-        return tuple(shlex.split(text))
-    except ValueError:
-        return tuple(text.split())
 
 
 def parse_env_files(raw: bytes) -> tuple[dict[str, str | None], str | None]:

@@ -49,7 +49,6 @@ import json
 import os
 import tempfile
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -67,16 +66,16 @@ from fleetcfg.core.errors import (
 )
 from fleetcfg.core.parallel import Outcome, map_hosts
 from fleetcfg.core.secrets import mask_text
-from fleetcfg.core.versions import EngineVersion
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.host.transport.local import LocalTransport
 from fleetcfg.host.transport.targets import SshTarget, refuse_repo_ssh_config_commands
 from fleetcfg.inventory import Host, Inventory
-from fleetcfg.plan.decide import LintSettings, PlannedHost, Targets, failed_host, plan_from_facts
+from fleetcfg.plan.decide import LintSettings, PlannedHost, failed_host, plan_from_facts
 from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts
 from fleetcfg.plan.model import PLAN_FORMAT_VERSION, Action, HostPlan, Plan
 from fleetcfg.plan.streams import plan_file_chunks
-from fleetcfg.render import RenderedConfig, Renderer
+from fleetcfg.plan.targets import client_users, known_secrets, render_targets
+from fleetcfg.render import Renderer
 
 __all__ = [
     "Connector",
@@ -84,7 +83,6 @@ __all__ = [
     "open_transport",
     "plan_fleet",
     "plan_host",
-    "render_targets",
     "repo_sha256",
     "save_plan",
 ]
@@ -98,61 +96,6 @@ class Connector(Protocol):
 
 # --------------------------------------------------------------------------
 # one host
-
-_LOCKS: weakref.WeakKeyDictionary[Renderer, threading.Lock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def _render_lock(renderer: Renderer) -> threading.Lock:
-    """Renderer caches are not thread-safe: hosts planned in parallel take
-    turns (rendering is CPU work under the GIL anyway)."""
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(renderer)
-        if lock is None:
-            lock = _LOCKS[renderer] = threading.Lock()
-        return lock
-
-
-def known_secrets(renderer: Renderer) -> frozenset[str]:
-    """Every secret the renderer has seen so far (read under its lock: other
-    hosts may be rendering)."""
-    with _render_lock(renderer):
-        return renderer.secrets.values
-
-
-def _host_for_engine(host: Host, engine: EngineVersion | None) -> Host:
-    """``host`` as the renderer should see it: with the Engine version the
-    host reports (templates may test ``engine_version``)."""
-    if engine is None or host.engine_version == engine:
-        return host
-    settings = dict(host.settings)
-    settings["engine_version"] = str(engine)
-    return replace(host, settings=settings)
-
-
-def client_users(host: Host) -> tuple[str, ...]:
-    """The users whose config.json the plan manages (none without a
-    client_profile)."""
-    return host.client_users if host.client_profile is not None else ()
-
-
-def render_targets(renderer: Renderer, host: Host, engine: EngineVersion | None) -> Targets:
-    """Render ``host``'s daemon.json and client configs for ``engine``."""
-    seen = _host_for_engine(host, engine)
-    with _render_lock(renderer):
-        daemon: RenderedConfig | FleetcfgError | None = None
-        if host.daemon_profile is not None:
-            try:
-                daemon = renderer.render(seen, "daemon")
-            except FleetcfgError as exc:
-                daemon = exc
-        clients: dict[str, RenderedConfig | FleetcfgError] = {}
-        for user in client_users(host):
-            try:
-                clients[user] = renderer.render(seen, "client", user)
-            except FleetcfgError as exc:
-                clients[user] = exc
-    return Targets(daemon=daemon, clients=clients)
 
 
 def lint_settings(inventory: Inventory) -> LintSettings:
@@ -307,7 +250,7 @@ def save_plan(plan: Plan, path: str | Path) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
     except OSError as exc:
-        raise UsageError(
+        raise PlanError(
             f"cannot write the plan: {exc.strerror}", file=str(path), hint="check the folder"
         ) from None
     try:

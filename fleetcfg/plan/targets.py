@@ -1,106 +1,150 @@
-"""The exact bytes apply writes, rendered again from the inventory.
+"""What fleetcfg writes on a host: each host's rendered targets, and the
+exact bytes of a file, computed by ONE function (:func:`file_target`) that
+plan and apply both call.
 
 A plan stores only hashes (never a secret), so apply renders every target
-again, for the Engine version the plan recorded, and merges it with the live
-file exactly as the planner does (``manage: keys`` keeps other tools' keys;
-client config.json keeps credentials; a live file that does not parse is
-replaced). If the result does not hash as the plan says, the inventory, a
-profile or a secret changed since the plan, and apply refuses the host.
+again (:class:`fleetcfg.plan.replan.RenderedTargets`), for the Engine version
+the plan recorded, and merges it with the live file exactly as the plan did
+(``manage: keys`` keeps other tools' keys; client config.json keeps
+credentials; a live file that does not parse is replaced whole). If the
+result does not hash as the plan says, the inventory, a profile or a secret
+changed since the plan, and apply refuses the host.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from fleetcfg.core.errors import FleetcfgError, PlanError
+from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.hashing import canonical_json
 from fleetcfg.core.jsondoc import JsonSyntaxError, loads_fast
 from fleetcfg.core.versions import EngineVersion
-from fleetcfg.inventory import Inventory
-from fleetcfg.plan.decide import Targets, plan_from_facts
-from fleetcfg.plan.facts import Facts
-from fleetcfg.plan.fleet import client_users, known_secrets, lint_settings, render_targets
-from fleetcfg.plan.model import FileKind, FilePlan, HostFacts, HostPlan
+from fleetcfg.inventory import Host
 from fleetcfg.render import RenderedConfig, Renderer
 
+# --------------------------------------------------------------------------
+# the exact bytes
 
-def live_data(live: bytes | None) -> dict[str, Any] | None:
-    """The live file as the planner reads it: ``{}`` when absent or empty,
-    ``None`` when it does not parse (it is then replaced whole)."""
+
+@dataclass(frozen=True)
+class FileTarget:
+    """A rendered target merged with the live file it replaces."""
+
+    #: the live file's data (``{}`` when absent or empty); None: it does not parse
+    current: dict[str, Any] | None
+    #: why the live file does not parse (it is then replaced whole)
+    problem: str | None
+    #: the data to write
+    desired: dict[str, Any]
+
+    @property
+    def content(self) -> bytes:
+        """The exact bytes to write: canonical JSON (sorted keys, two-space
+        indent, trailing newline)."""
+        return canonical_json(self.desired).encode()
+
+
+def decode_live(live: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
+    """A live file's data (``{}`` when it is absent or ``null``), or None and
+    the reason it does not parse."""
     if live is None:
-        return {}
+        return {}, None
     try:
         value = loads_fast(live)
-    except JsonSyntaxError:
-        return None
+    except JsonSyntaxError as exc:
+        where = f" at line {exc.line}" if exc.line else ""
+        return None, f"invalid JSON{where}: {exc.go_message}"
     if value is None:
-        return {}
-    return value if isinstance(value, dict) else None
+        return {}, None
+    if not isinstance(value, dict):
+        return None, "the top level is not a JSON object"
+    return value, None
 
 
-def target_bytes(rendered: RenderedConfig, live: bytes | None) -> bytes:
-    """What fleetcfg writes for ``rendered`` over a file holding ``live``."""
-    return canonical_json(rendered.desired(live_data(live))).encode()
+def file_target(rendered: RenderedConfig, live: bytes | None) -> FileTarget:
+    """``rendered`` merged with a live file holding ``live`` (None: absent).
+    Plan and apply both call this: the stale check compares its hashes."""
+    current, problem = decode_live(live)
+    return FileTarget(current, problem, rendered.desired(current if problem is None else None))
 
 
-class RenderedTargets:
-    """A :data:`fleetcfg.apply.hostrun.TargetResolver` over an inventory (one per
-    run; thread-safe; each host is rendered once)."""
+# --------------------------------------------------------------------------
+# rendering a host's targets
 
-    def __init__(self, inventory: Inventory, renderer: Renderer | None = None) -> None:
-        self.inventory = inventory
-        self.renderer = renderer or Renderer(inventory)
-        self._cache: dict[tuple[str, str | None], Targets] = {}
-        self._lint = lint_settings(inventory)
-        self._lock = threading.Lock()
 
-    def _targets(self, host: HostPlan) -> Targets:
-        key = (host.host, host.facts.engine_version)
-        with self._lock:
-            cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        inventory_host = self.inventory.host(host.host)
-        engine = (
-            EngineVersion.parse(host.facts.engine_version) if host.facts.engine_version else None
-        )
-        targets = render_targets(self.renderer, inventory_host, engine)
-        with self._lock:
-            self._cache[key] = targets
-        return targets
+@dataclass(frozen=True)
+class Targets:
+    """What render produced for one host: its daemon.json (``None``: the host
+    has no daemon_profile) and each client user's config.json; a render
+    error takes the place of its result."""
 
-    def users(self, host: str) -> tuple[str, ...]:
-        """The client users the inventory gives ``host``."""
-        return client_users(self.inventory.host(host))
+    daemon: RenderedConfig | FleetcfgError | None = None
+    clients: Mapping[str, RenderedConfig | FleetcfgError] = field(default_factory=dict)
 
-    def replan(self, saved: HostPlan, facts: Facts) -> HostPlan:
-        """``saved``'s host planned again from ``facts`` gathered now: what
-        apply trusts for paths, modes, owners and the action (a saved plan
-        is only data about hashes and actions)."""
-        host = self.inventory.host(saved.host)
-        engine = str(facts.engine) if facts.engine is not None else None
-        targets = self._targets(
-            saved.model_copy(update={"facts": HostFacts(engine_version=engine)})
-        )
-        planned = plan_from_facts(
-            host, facts, targets, secrets=known_secrets(self.renderer), lint=self._lint
-        )
-        return planned.plan
+    @property
+    def secrets(self) -> frozenset[str]:
+        found: set[str] = set()
+        for target in (self.daemon, *self.clients.values()):
+            if isinstance(target, RenderedConfig):
+                found |= target.secrets
+        return frozenset(found)
 
-    def __call__(self, host: HostPlan, file: FilePlan, live: bytes | None) -> bytes:
-        targets = self._targets(host)
-        rendered: RenderedConfig | FleetcfgError | None
-        if file.kind is FileKind.DAEMON:
-            rendered = targets.daemon
-            what = "daemon_profile"
-        else:
-            clients: Mapping[str, RenderedConfig | FleetcfgError] = targets.clients
-            rendered = clients.get(file.user or "root")
-            what = f"client_profile for user {file.user}"
-        if rendered is None:
-            raise PlanError(f"the inventory no longer gives {host.host} a {what}", host=host.host)
-        if isinstance(rendered, FleetcfgError):
-            raise rendered
-        return target_bytes(rendered, live)
+
+_LOCKS: weakref.WeakKeyDictionary[Renderer, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _render_lock(renderer: Renderer) -> threading.Lock:
+    """Renderer caches are not thread-safe: hosts planned in parallel take
+    turns (rendering is CPU work under the GIL anyway)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(renderer)
+        if lock is None:
+            lock = _LOCKS[renderer] = threading.Lock()
+        return lock
+
+
+def known_secrets(renderer: Renderer) -> frozenset[str]:
+    """Every secret the renderer has seen so far (read under its lock: other
+    hosts may be rendering)."""
+    with _render_lock(renderer):
+        return renderer.secrets.values
+
+
+def _host_for_engine(host: Host, engine: EngineVersion | None) -> Host:
+    """``host`` as the renderer should see it: with the Engine version the
+    host reports (templates may test ``engine_version``)."""
+    if engine is None or host.engine_version == engine:
+        return host
+    settings = dict(host.settings)
+    settings["engine_version"] = str(engine)
+    return replace(host, settings=settings)
+
+
+def client_users(host: Host) -> tuple[str, ...]:
+    """The users whose config.json the plan manages (none without a
+    client_profile)."""
+    return host.client_users if host.client_profile is not None else ()
+
+
+def render_targets(renderer: Renderer, host: Host, engine: EngineVersion | None) -> Targets:
+    """Render ``host``'s daemon.json and client configs for ``engine``."""
+    seen = _host_for_engine(host, engine)
+    with _render_lock(renderer):
+        daemon: RenderedConfig | FleetcfgError | None = None
+        if host.daemon_profile is not None:
+            try:
+                daemon = renderer.render(seen, "daemon")
+            except FleetcfgError as exc:
+                daemon = exc
+        clients: dict[str, RenderedConfig | FleetcfgError] = {}
+        for user in client_users(host):
+            try:
+                clients[user] = renderer.render(seen, "client", user)
+            except FleetcfgError as exc:
+                clients[user] = exc
+    return Targets(daemon=daemon, clients=clients)

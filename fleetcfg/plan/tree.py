@@ -3,7 +3,7 @@ cloud-init (``fleetcfg render --limit ... -o DIR``, ``fleetcfg cloud-init``).
 
 No host is contacted. Each host is rendered for the Engine version the
 inventory gives it, and every file's bytes come from
-:func:`fleetcfg.plan.targets.target_bytes` with no live file: the bytes
+:func:`fleetcfg.plan.targets.file_target` with no live file: the bytes
 ``fleetcfg apply`` writes on a host that has no such file yet, so a host
 built from the tree plans as ``none``.
 
@@ -30,14 +30,14 @@ from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.jsondoc import format_loc
 from fleetcfg.core.secrets import holds_credentials, mask_text, mask_value
 from fleetcfg.core.versions import EngineVersion
-from fleetcfg.dockerd.base import Reload
+from fleetcfg.dockerd.reload import Reload
 from fleetcfg.dockerd.validation import check_daemon
 from fleetcfg.inventory import Host
-from fleetcfg.plan.decide import CLIENT_MODE, LintSettings, change_reload, daemon_mode
 from fleetcfg.plan.diff import semantic_diff, show
-from fleetcfg.plan.fleet import render_targets
+from fleetcfg.plan.files import CLIENT_MODE, change_reload, daemon_mode
 from fleetcfg.plan.model import FileKind
-from fleetcfg.plan.targets import live_data, target_bytes
+from fleetcfg.plan.notes import LintSettings
+from fleetcfg.plan.targets import decode_live, file_target, render_targets
 from fleetcfg.render import RenderedConfig, Renderer
 
 MANIFEST_FORMAT_VERSION = 1
@@ -152,9 +152,9 @@ def _finding_text(label: str, finding: Finding) -> str:
 
 
 def _tree_file(rendered: RenderedConfig) -> TreeFile:
-    content = target_bytes(rendered, None)
+    content = file_target(rendered, None).content
     if rendered.kind == "daemon":
-        data = live_data(content) or {}
+        data = decode_live(content)[0] or {}
         return TreeFile(
             FileKind.DAEMON,
             rendered.path,
@@ -176,7 +176,7 @@ def _tree_file(rendered: RenderedConfig) -> TreeFile:
         user,  # the user's private group, as useradd makes it
         rendered.manage,
         user=user,
-        data=live_data(content) or {},
+        data=decode_live(content)[0] or {},
         rendered=rendered,
     )
 

@@ -1,6 +1,10 @@
 """The Jinja side of rendering: the sandboxed environment, line marks that map
 rendered lines back to template lines, what a template reads, and located
-template errors."""
+template errors.
+
+Why more than 500 lines: all four wrap one Jinja environment and its
+compiled templates; apart, each would reach into the others' internals.
+"""
 
 from __future__ import annotations
 

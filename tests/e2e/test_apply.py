@@ -25,24 +25,17 @@ import pytest
 from typer.testing import CliRunner
 
 from fleetcfg.apply.journal import read_journal
-from fleetcfg.apply.report import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_LOCKED,
-    EXIT_OK,
-    EXIT_STALE,
-    ApplyReport,
-    HostStatus,
-)
+from fleetcfg.apply.report import ApplyReport, HostStatus
 from fleetcfg.apply.rollout import ApplyOptions, RunEnv, apply_plan
 from fleetcfg.cli.app import app
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner
 from fleetcfg.host.transport.ssh import SshConnector
 from fleetcfg.inventory import load_inventory
 from fleetcfg.plan.fleet import open_transport, plan_fleet
 from fleetcfg.plan.model import Action, Plan
-from fleetcfg.plan.targets import RenderedTargets
+from fleetcfg.plan.replan import RenderedTargets
 from fleetcfg.render import Renderer
 from tests.e2e.test_ssh_transport import TcpRelay
 from tests.fleet import Fleet, FleetHost, wait_until
@@ -188,7 +181,7 @@ def test_apply_rolls_out_then_plan_reports_no_changes(fleet: Fleet, tmp_path: Pa
     fleet.hosts[1].write_file(DAEMON_JSON, old)
     path = write_repo(tmp_path, fleet, fleet.hosts)
     code, out, err = cli("apply", "-i", str(path), "--yes")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert "Plan: 0 to reload, 3 to restart, 0 unchanged." in out
     assert "Apply: 3 changed." in out and "changed: host-01, host-02, host-03" in out
     assert "batch 1/3 (canary): host-01" in err
@@ -223,13 +216,13 @@ def test_apply_rolls_out_then_plan_reports_no_changes(fleet: Fleet, tmp_path: Pa
 def test_a_reloadable_change_is_reloaded_without_restarting(fleet: Fleet, tmp_path: Path) -> None:
     host = fleet.hosts[0]
     path = write_repo(tmp_path, fleet, [host])
-    assert cli("apply", "-i", str(path), "--yes")[0] == EXIT_OK
+    assert cli("apply", "-i", str(path), "--yes")[0] == ExitCode.OK
     started = host.events("started")
     path = write_repo(
         tmp_path, fleet, [host], defaults="vars: {mirror: 'https://mirror-eu.corp.example.com'}\n"
     )
     code, out, err = cli("apply", "-i", str(path), "--yes", "--verbose")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert "Plan: 1 to reload, 0 to restart, 0 unchanged." in out
     assert host.events("started") == started
     [reloaded] = host.events("reloaded")
@@ -243,9 +236,9 @@ def test_rollback_restores_the_last_backup_and_restarts(fleet: Fleet, tmp_path: 
     old = '{"log-driver": "json-file", "log-level": "info"}\n'
     host.write_file(DAEMON_JSON, old)
     path = write_repo(tmp_path, fleet, [host])
-    assert cli("apply", "-i", str(path), "--yes")[0] == EXIT_OK
+    assert cli("apply", "-i", str(path), "--yes")[0] == ExitCode.OK
     code, out, err = cli("rollback", "-i", str(path), "--yes", "host-01")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert "Rollback: 1 changed." in out
     assert host.read_file(DAEMON_JSON) == old
     assert host.started_config_sha256() == sha(old)
@@ -270,7 +263,7 @@ def test_dockerd_refusing_the_new_config_at_restart_rolls_back_and_halts(
     bad.fault_refuse_next_config()
     path = write_repo(tmp_path, fleet, fleet.hosts)
     code, out, err = cli("apply", "-i", str(path), "--yes")
-    assert code == EXIT_FAILED, out + err
+    assert code == ExitCode.ERROR, out + err
     assert "Apply: 1 changed, 1 failed (1 rolled back), 1 not reached." in out
     assert "host-02: failed, rolled back, healthy again:" in out
     assert "the daemon refused its new configuration" in out  # dockerd's own words
@@ -307,7 +300,7 @@ def test_validate_failing_on_the_host_writes_nothing_and_halts(
         profile=PROFILE + "{% if bip6 is defined %}bip6: fd00:1::1/64\n{% endif %}",
     )
     code, out, err = cli("apply", "-i", str(path), "--yes")
-    assert code == EXIT_FAILED, out + err
+    assert code == ExitCode.ERROR, out + err
     assert "host-02: failed, nothing changed: dockerd --validate rejects the new" in out
     assert "bip6" in out and "not reached: host-03" in out
     assert_applied(first, target())
@@ -336,7 +329,7 @@ def test_a_host_that_becomes_unreachable_mid_rollout_halts_it(fleet: Fleet, tmp_
             report = apply_repo(path, plan, connector)
         finally:
             connector.close()
-    assert report.exit_code == EXIT_FAILED and report.halted
+    assert report.exit_code == ExitCode.ERROR and report.halted
     result = report.result("host-02")
     assert result.status is HostStatus.FAILED and result.lock_left
     assert "the host stays unreachable" in result.reason
@@ -352,11 +345,11 @@ def test_a_host_that_becomes_unreachable_mid_rollout_halts_it(fleet: Fleet, tmp_
     # once it is back, the lock refuses the next run until --break-lock
     lost.restore_reachable()
     code, out, _ = cli("apply", "-i", str(path), "--yes", "--limit", "host-02")
-    assert code == EXIT_LOCKED and f"run {report.run_id}" in out
+    assert code == ExitCode.LOCKED and f"run {report.run_id}" in out
     # the run above shares this test's process, which is alive: not even
     # --break-lock takes its lock
     code, out, _ = cli("apply", "-i", str(path), "--yes", "--limit", "host-02", "--break-lock")
-    assert code == EXIT_LOCKED and f"its process {os.getpid()} runs on this machine" in out
+    assert code == ExitCode.LOCKED and f"its process {os.getpid()} runs on this machine" in out
     # as when that fleetcfg process has exited
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -365,7 +358,7 @@ def test_a_host_that_becomes_unreachable_mid_rollout_halts_it(fleet: Fleet, tmp_
         lost.read_file(LOCK_OWNER_PATH).replace(f'"pid": {os.getpid()}', f'"pid": {dead.pid}'),
     )
     code, out, err = cli("apply", "-i", str(path), "--yes", "--limit", "host-02", "--break-lock")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert_applied(lost, target())
 
 
@@ -380,7 +373,7 @@ def test_a_full_disk_when_writing_the_temporary_file_leaves_the_original_intact(
     host.fault_disk_full(free_bytes=8192)  # the lock's owner fits, the 30 kB file does not
     try:
         code, out, err = cli("apply", "-i", str(path), "--yes", "--verbose")
-        assert code == EXIT_FAILED, out + err
+        assert code == ExitCode.ERROR, out + err
         assert (
             "host-01: failed, nothing changed: cannot upload /etc/docker/daemon.json: "
             "no space left on device in /etc/docker\n" in out
@@ -455,10 +448,10 @@ def test_a_second_apply_at_the_same_time_is_refused_by_the_lock(
         code, out, err = cli("apply", "-i", str(other), "--yes")
     finally:
         thread.join(60)
-    assert code == EXIT_LOCKED, out + err
+    assert code == ExitCode.LOCKED, out + err
     assert "host-01: locked: locked by root@" in out and "fleetcfg apply" in out
     [report] = reports
-    assert report.exit_code == EXIT_OK
+    assert report.exit_code == ExitCode.OK
     # the first run's file, never the second's
     assert_applied(host, target())
     assert len(host.events("started")) == 1
@@ -475,7 +468,7 @@ def test_a_stale_saved_plan_is_refused_for_the_hosts_that_changed(
     by_hand = '{"debug": true}\n'
     edited.write_file(DAEMON_JSON, by_hand)
     code, out, err = cli("apply", str(plan_file), "--yes")
-    assert code == EXIT_STALE, out + err
+    assert code == ExitCode.STALE, out + err
     assert "host-02: stale: /etc/docker/daemon.json changed since the plan" in out
     assert "run fleetcfg plan again" in out
     assert_applied(first, target())
@@ -488,7 +481,7 @@ def test_a_stale_saved_plan_is_refused_for_the_hosts_that_changed(
     for host in (first, third):
         host.reset()
     code, out, err = cli("apply", str(plan_file), "--yes")
-    assert code == EXIT_STALE, out + err
+    assert code == ExitCode.STALE, out + err
     assert "inventory.yaml or a profile changed since the plan" in err
     assert out.count("rendered from the inventory changed since the plan") == 2
     for host in (first, third):
@@ -533,7 +526,7 @@ def test_ctrl_c_finishes_the_host_in_flight_and_starts_no_other(
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == EXIT_INTERRUPTED, out + err
+    assert process.returncode == ExitCode.INTERRUPTED, out + err
     assert "not reached: host-02, host-03" in out
     assert "interrupted: hosts in flight finished or rolled back" in out
     assert "stopping: waiting for 1 host in flight to finish or roll back; Ctrl-C again" in err
@@ -557,7 +550,7 @@ def test_client_configs_are_written_for_their_users_through_sudo(
     )
     (tmp_path / "profiles" / "client.json.j2").write_text('{"detachKeys": "ctrl-e,e"}\n')
     code, out, err = cli("apply", "-i", str(path), "--yes")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert_applied(host, target())
 
     def owner_and_mode(remote: str) -> tuple[str, int]:

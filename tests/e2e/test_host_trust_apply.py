@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.apply.report import EXIT_LOCKED, EXIT_OK, EXIT_STALE
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.state import LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner, utc_stamp
 from tests.e2e.test_apply import DAEMON_JSON, cli, target, write_repo
@@ -61,7 +61,7 @@ def test_a_daemon_json_holding_a_proxy_password_is_written_0600_root(
     assert "holds credentials" in out, out
     assert "s3cr3t-pw" not in out + err
     code, out, err = cli("apply", "-i", str(path), "--yes")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert "s3cr3t-pw" in host.read_file(DAEMON_JSON)
     assert mode_owner(host, DAEMON_JSON) == (0o600, 0, 0)
 
@@ -76,7 +76,7 @@ def test_a_daemon_json_holding_a_file_lookup_is_written_0600_root(
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "token").write_text("tok-7f3a9c\n")
     code, out, err = cli("apply", "-i", str(path), "--yes")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert "[0644 root:root -> 0600 root:root, holds credentials]" in out
     assert json.loads(host.read_file(DAEMON_JSON))["labels"] == ["token=tok-7f3a9c"]
     assert mode_owner(host, DAEMON_JSON) == (0o600, 0, 0)
@@ -88,7 +88,7 @@ def test_a_daemon_json_without_credentials_stays_0644(
     fleet = fleet_of(1)
     path = write_repo(tmp_path, fleet, fleet.hosts)
     code, out, err = cli("apply", "-i", str(path), "--yes")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert "holds credentials" not in out
     assert mode_owner(fleet.hosts[0], DAEMON_JSON) == (0o644, 0, 0)
 
@@ -139,7 +139,7 @@ def test_break_lock_refuses_the_lock_of_a_run_alive_on_this_machine(
     held = hold_lock(host, owner(control_host=socket.gethostname(), pid=os.getpid()))
     path = write_repo(tmp_path, fleet, fleet.hosts)
     code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
-    assert code == EXIT_LOCKED, out + err
+    assert code == ExitCode.LOCKED, out + err
     assert "--break-lock refused" in out and f"bob@{socket.gethostname()}" in out
     assert f"its process {os.getpid()} runs on this machine" in out
     assert host.read_bytes(LOCK_OWNER_PATH) == held
@@ -154,7 +154,7 @@ def test_break_lock_refuses_a_lock_whose_heartbeat_is_fresh(
     held = hold_lock(host, owner(), heartbeat_age=1)
     path = write_repo(tmp_path, fleet, fleet.hosts)
     code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
-    assert code == EXIT_LOCKED, out + err
+    assert code == ExitCode.LOCKED, out + err
     assert "--break-lock refused" in out and "bob@ci-runner-7 (pid 77" in out
     assert "heartbeat is" in out
     assert host.read_bytes(LOCK_OWNER_PATH) == held
@@ -169,9 +169,9 @@ def test_break_lock_takes_a_lock_whose_heartbeat_stopped(
     hold_lock(host, owner(), heartbeat_age=3600)
     path = write_repo(tmp_path, fleet, fleet.hosts)
     code, out, err = cli("apply", "-i", str(path), "--yes")
-    assert code == EXIT_LOCKED and "heartbeat is 60m old, so the lock is stale" in out
+    assert code == ExitCode.LOCKED and "heartbeat is 60m old, so the lock is stale" in out
     code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert not host.exists(LOCK_DIR)
     assert mode_owner(host, DAEMON_JSON) == (0o644, 0, 0)
 
@@ -193,7 +193,7 @@ def test_unlock_leaves_the_lock_of_a_run_that_took_it_over(
     finally:
         run.join(120)
     [(code, out, err)] = outcome
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     journal = (tmp_path / ".fleetcfg" / "journal.jsonl").read_text()
     assert "another run broke this run's lock" in journal
     assert host.read_bytes(LOCK_OWNER_PATH) == theirs
@@ -301,7 +301,7 @@ def test_apply_killed_at_each_step_leaves_the_old_or_new_file_and_one_rerun_conv
     code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
     assert code == 2 or (point == "healthy" and code == 0), f"{point}: " + out + err
     code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
-    assert code == EXIT_OK, f"{point}: " + out + err
+    assert code == ExitCode.OK, f"{point}: " + out + err
     code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
     assert code == 0, f"{point}: " + out + err
     assert json.loads(host.read_file(DAEMON_JSON)) == target()
@@ -347,7 +347,7 @@ def test_a_hand_edited_saved_plan_cannot_steer_paths_modes_or_owners(
     assert code == 2 or code == 0, out + err
     _edit_plan(saved, **edit)
     code, out, err = cli("apply", str(saved), "-i", str(path), "--yes")
-    assert code == EXIT_STALE, out + err
+    assert code == ExitCode.STALE, out + err
     assert "the plan file was edited or the host changed" in out
     assert host.read_file(DAEMON_JSON) == old
     assert mode_owner(host, DAEMON_JSON) == (0o644, 0, 0)

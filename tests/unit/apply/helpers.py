@@ -30,7 +30,7 @@ from fleetcfg.inventory import Inventory, load_inventory
 from fleetcfg.inventory.model import Rollout
 from fleetcfg.plan.fleet import plan_host
 from fleetcfg.plan.model import Plan
-from fleetcfg.plan.targets import RenderedTargets
+from fleetcfg.plan.replan import RenderedTargets
 from fleetcfg.render import Renderer
 from tests.fakes.dockerhost import DAEMON_JSON, FakeDockerHost
 from tests.unit.inventory.repo import write_repo

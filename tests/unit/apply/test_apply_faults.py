@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fleetcfg.apply.report import EXIT_FAILED, HostStatus
+from fleetcfg.apply.report import HostStatus
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.service import ServiceCommands
 from fleetcfg.host.state import STATE_PATH
 from fleetcfg.host.transport.base import CommandResult
@@ -43,7 +44,7 @@ def test_a_daemon_that_refuses_the_new_file_at_restart_is_rolled_back_and_health
     report = s.apply(plan)
     host = s.hosts["web-01"]
     result = report.results[0]
-    assert report.exit_code == EXIT_FAILED
+    assert report.exit_code == ExitCode.ERROR
     assert result.status is HostStatus.FAILED
     assert result.rolled_back and result.recovered
     assert "failed to start daemon: Error initializing network controller: refused" in (

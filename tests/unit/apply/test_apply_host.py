@@ -7,8 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from fleetcfg.apply.report import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_STALE, HostStatus
+from fleetcfg.apply.report import HostStatus
 from fleetcfg.apply.rollout import ApplyOptions
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.state import LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.plan.model import Action
@@ -43,7 +44,7 @@ def test_restart_writes_the_target_restarts_and_passes_the_health_gate(tmp_path:
     report = s.apply(plan)
     host = s.hosts["web-01"]
     result = report.results[0]
-    assert report.exit_code == EXIT_OK, result.reason
+    assert report.exit_code == ExitCode.OK, result.reason
     assert result.status is HostStatus.CHANGED
     assert [name for name, _ in steps(result)] == [
         "lock",
@@ -86,7 +87,7 @@ def test_reload_when_only_reloadable_keys_change(tmp_path: Path) -> None:
     assert plan.hosts[0].action is Action.RELOAD
     report = s.apply(plan)
     host = s.hosts["web-01"]
-    assert report.exit_code == EXIT_OK, report.results[0].reason
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
     assert host.reloads == 1 and host.restarts == 0
     assert host.running_config == RELOADABLE
     health = next(x for x in report.results[0].steps if x.step == "health")
@@ -97,7 +98,7 @@ def test_a_new_daemon_json_is_recorded_as_absent_before(tmp_path: Path) -> None:
     s = setup(tmp_path, live=None)
     report = s.apply(s.plan())
     host = s.hosts["web-01"]
-    assert report.exit_code == EXIT_OK, report.results[0].reason
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
     assert daemon_json(host) == RESTARTING
     assert backups_of(host) == []
     [backup] = state_of(host).files[DAEMON_JSON].backups
@@ -107,7 +108,7 @@ def test_a_new_daemon_json_is_recorded_as_absent_before(tmp_path: Path) -> None:
 def test_nothing_to_do_touches_no_host(tmp_path: Path) -> None:
     s = setup(tmp_path, target=OLD)
     report = s.apply(s.plan())
-    assert report.exit_code == EXIT_OK
+    assert report.exit_code == ExitCode.OK
     assert report.results[0].status is HostStatus.UNCHANGED
     assert s.connects == []
 
@@ -139,7 +140,7 @@ def test_engines_without_validate_rely_on_the_model(tmp_path: Path) -> None:
     s = setup(tmp_path, engine="20.10.24")
     report = s.apply(s.plan())
     result = report.results[0]
-    assert report.exit_code == EXIT_OK, result.reason
+    assert report.exit_code == ExitCode.OK, result.reason
     validate = next(x for x in result.steps if x.step == "validate")
     assert validate.status.value == "skipped" and "has no --validate" in validate.detail
     assert not any("--validate" in a for a in s.hosts["web-01"].argvs)
@@ -151,7 +152,7 @@ def test_old_backups_beyond_the_retention_count_are_deleted(tmp_path: Path) -> N
         target = {**OLD, "log-level": "warn" if round_ % 2 == 0 else "info"}
         s.set_profile(target)
         report = s.apply(s.plan())
-        assert report.exit_code == EXIT_OK, report.results[0].reason
+        assert report.exit_code == ExitCode.OK, report.results[0].reason
     host = s.hosts["web-01"]
     record = state_of(host).files[DAEMON_JSON]
     assert len(record.backups) == 10
@@ -181,7 +182,7 @@ hosts:
     plan = s.plan()
     assert plan.hosts[0].action is Action.WRITE
     report = s.apply(plan)
-    assert report.exit_code == EXIT_OK, report.results[0].reason
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
     written = host.file("/home/alice/.docker/config.json")
     assert written is not None
     assert json.loads(written.content) == {"detachKeys": "ctrl-x,x"}
@@ -201,7 +202,7 @@ def test_a_host_changed_since_the_plan_is_refused_as_stale(tmp_path: Path) -> No
     host.add_file(DAEMON_JSON, canonical({**OLD, "debug": True}))
     report = s.apply(plan)
     result = report.results[0]
-    assert report.exit_code == EXIT_STALE
+    assert report.exit_code == ExitCode.STALE
     assert result.status is HostStatus.STALE
     assert "/etc/docker/daemon.json changed since the plan" in result.reason
     assert "run fleetcfg plan again" in result.reason
@@ -240,7 +241,7 @@ def test_a_held_lock_refuses_the_host_and_names_the_holder(tmp_path: Path) -> No
     host.add_file(LOCK_OWNER_PATH, other_owner().to_bytes())
     report = s.apply(s.plan())
     result = report.results[0]
-    assert report.exit_code == EXIT_LOCKED
+    assert report.exit_code == ExitCode.LOCKED
     assert result.status is HostStatus.LOCKED
     assert "bob@ci-runner-7 (pid 77, fleetcfg apply, run abc123" in result.reason
     assert "15m ago" in result.reason and "--break-lock" in result.reason
@@ -279,7 +280,7 @@ def test_break_lock_takes_over_a_held_lock(tmp_path: Path) -> None:
     options = type(options)(rollout=options.rollout, forks=4, break_lock=True)
     report = s.apply(s.plan(), options=options)
     result = report.results[0]
-    assert report.exit_code == EXIT_OK, result.reason
+    assert report.exit_code == ExitCode.OK, result.reason
     broke = next(x for x in result.steps if x.step == "break-lock")
     assert "bob@ci-runner-7" in broke.detail
     assert daemon_json(host) == RESTARTING and not locked(host)
@@ -297,7 +298,7 @@ def test_break_lock_refuses_a_lock_whose_heartbeat_is_fresh(tmp_path: Path) -> N
     host.add_file(LOCK_OWNER_PATH, other_owner().to_bytes())
     report = s.apply(s.plan(), options=break_lock_options(s))
     result = report.results[0]
-    assert report.exit_code == EXIT_LOCKED
+    assert report.exit_code == ExitCode.LOCKED
     assert "--break-lock refused" in result.reason and "bob@ci-runner-7" in result.reason
     assert "heartbeat is 0s old" in result.reason
     assert LockOwner.from_bytes(host.content(LOCK_OWNER_PATH) or b"") == other_owner()
@@ -352,7 +353,7 @@ def test_validate_failing_on_the_host_writes_nothing(tmp_path: Path) -> None:
     report = s.apply(s.plan())
     host = s.hosts["web-01"]
     result = report.results[0]
-    assert report.exit_code == EXIT_FAILED
+    assert report.exit_code == ExitCode.ERROR
     assert result.status is HostStatus.FAILED and result.nothing_written
     assert not result.rolled_back
     assert "dockerd --validate rejects the new /etc/docker/daemon.json" in result.reason

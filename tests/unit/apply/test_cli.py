@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleetcfg.apply.journal import read_journal
-from fleetcfg.cli import plan_cmd
+from fleetcfg.cli import env as cli_env
 from fleetcfg.cli.app import app
 from fleetcfg.host.transport.targets import SshTarget
 from fleetcfg.plan.fleet import save_plan
@@ -34,7 +34,7 @@ class FakeConnector:
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     s = setup(tmp_path, NAMES)
-    monkeypatch.setattr(plan_cmd, "make_connector", lambda: FakeConnector(s.hosts))
+    monkeypatch.setattr(cli_env, "make_connector", lambda: FakeConnector(s.hosts))
     monkeypatch.chdir(tmp_path)
     return s
 
@@ -147,7 +147,7 @@ def test_secrets_never_reach_the_output_or_the_journal(
 
     s = setup(tmp_path, ["web-01"], profiles=profile, validator=echo_content)
     (tmp_path / "profiles" / "base.json").unlink()
-    monkeypatch.setattr(plan_cmd, "make_connector", lambda: FakeConnector(s.hosts))
+    monkeypatch.setattr(cli_env, "make_connector", lambda: FakeConnector(s.hosts))
     result = run("apply", "-i", str(tmp_path), "--yes", "-v", env={"PROXY_PASSWORD": secret})
     assert result.exit_code == 1, result.output
     assert "failed to start daemon: bad config" in result.stdout

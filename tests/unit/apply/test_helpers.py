@@ -12,7 +12,7 @@ import pytest
 from fleetcfg.apply.journal import Journal, default_journal_path, read_journal
 from fleetcfg.apply.rollback import backup_target
 from fleetcfg.core.errors import UsageError
-from fleetcfg.dockerd.flags import parse_exec_start, validate_argv, validate_flags
+from fleetcfg.dockerd.flags import exec_start_argv, validate_argv, validate_flags
 from fleetcfg.dockerd.log import message_of, reload_outcome, start_error
 from fleetcfg.host.state import (
     BackupRecord,
@@ -107,13 +107,13 @@ def test_exec_start_is_read_from_systemctl_show() -> None:
         "--containerd=/run/containerd/containerd.sock ; ignore_errors=no ; "
         "start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }\n"
     )
-    assert parse_exec_start(shown) == [
+    assert exec_start_argv(shown) == (
         "/usr/bin/dockerd",
         "-H",
         "fd://",
         "--containerd=/run/containerd/containerd.sock",
-    ]
-    assert parse_exec_start("") is None
+    )
+    assert exec_start_argv("") == ()
 
 
 def test_validate_keeps_the_flags_dockerd_checks_and_drops_what_cannot_repeat() -> None:

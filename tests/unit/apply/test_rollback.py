@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fleetcfg.apply.report import EXIT_FAILED, EXIT_OK, EXIT_STALE, HostStatus
+from fleetcfg.apply.report import HostStatus
 from fleetcfg.apply.rollback import backup_target
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.state import STATE_PATH
 from tests.fakes.dockerhost import DAEMON_JSON
 from tests.unit.apply.helpers import (
@@ -27,7 +28,7 @@ NEWER = {**OLD, "log-level": "error"}
 def applied(tmp_path: Path, **kw: object):  # type: ignore[no-untyped-def]
     s = setup(tmp_path, **kw)  # type: ignore[arg-type]
     report = s.apply(s.plan())
-    assert report.exit_code == EXIT_OK, report.results[0].reason
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
     return s
 
 
@@ -36,7 +37,7 @@ def test_rollback_restores_the_last_backup_and_restarts(tmp_path: Path) -> None:
     host = s.hosts["web-01"]
     report = s.rollback(["web-01"])
     result = report.results[0]
-    assert report.exit_code == EXIT_OK, result.reason
+    assert report.exit_code == ExitCode.OK, result.reason
     assert result.status is HostStatus.CHANGED
     assert daemon_json(host) == OLD
     assert host.running_config == OLD and host.restarts == 2
@@ -51,8 +52,8 @@ def test_rollback_restores_the_last_backup_and_restarts(tmp_path: Path) -> None:
 
 def test_rolling_back_twice_returns_to_the_applied_file(tmp_path: Path) -> None:
     s = applied(tmp_path)
-    assert s.rollback(["web-01"]).exit_code == EXIT_OK
-    assert s.rollback(["web-01"]).exit_code == EXIT_OK
+    assert s.rollback(["web-01"]).exit_code == ExitCode.OK
+    assert s.rollback(["web-01"]).exit_code == ExitCode.OK
     assert daemon_json(s.hosts["web-01"]) == RESTARTING
 
 
@@ -62,12 +63,12 @@ def test_rollback_refuses_a_file_edited_since_fleetcfg_wrote_it(tmp_path: Path) 
     host.add_file(DAEMON_JSON, canonical(NEWER))
     report = s.rollback(["web-01"])
     result = report.results[0]
-    assert report.exit_code == EXIT_STALE
+    assert report.exit_code == ExitCode.STALE
     assert "changed since fleetcfg apply wrote it" in result.reason
     assert "--force" in result.reason
     assert daemon_json(host) == NEWER and not locked(host)
     forced = s.rollback(["web-01"], force=True)
-    assert forced.exit_code == EXIT_OK, forced.results[0].reason
+    assert forced.exit_code == ExitCode.OK, forced.results[0].reason
     assert daemon_json(host) == OLD
 
 
@@ -75,7 +76,7 @@ def test_rollback_of_a_file_that_did_not_exist_removes_it(tmp_path: Path) -> Non
     s = applied(tmp_path, live=None)
     host = s.hosts["web-01"]
     report = s.rollback(["web-01"])
-    assert report.exit_code == EXIT_OK, report.results[0].reason
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
     assert host.content(DAEMON_JSON) is None
     assert state_of(host).files[DAEMON_JSON].sha256 is None
 
@@ -84,7 +85,7 @@ def test_a_host_fleetcfg_never_wrote_has_nothing_to_roll_back(tmp_path: Path) ->
     s = setup(tmp_path)
     report = s.rollback(["web-01"])
     result = report.results[0]
-    assert report.exit_code == EXIT_FAILED
+    assert report.exit_code == ExitCode.ERROR
     assert "nothing to roll back" in result.reason
     assert daemon_json(s.hosts["web-01"]) == OLD and not locked(s.hosts["web-01"])
 
@@ -108,9 +109,9 @@ def test_a_specific_backup_can_be_chosen(tmp_path: Path) -> None:
     first = state_of(s.hosts["web-01"]).files[DAEMON_JSON].backups[0].name
     assert first is not None and backup_target(first) == DAEMON_JSON
     s.set_profile(NEWER)
-    assert s.apply(s.plan()).exit_code == EXIT_OK
+    assert s.apply(s.plan()).exit_code == ExitCode.OK
     report = s.rollback(["web-01"], backup=first)
-    assert report.exit_code == EXIT_OK, report.results[0].reason
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
     assert daemon_json(s.hosts["web-01"]) == OLD
 
 
@@ -140,11 +141,11 @@ hosts:
         profiles={"client.json": json.dumps({"detachKeys": "ctrl-x,x"})},
     )
     host = s.hosts["web-01"]
-    assert s.apply(s.plan()).exit_code == EXIT_OK
+    assert s.apply(s.plan()).exit_code == ExitCode.OK
     s.set_profile(NEWER)
-    assert s.apply(s.plan()).exit_code == EXIT_OK
+    assert s.apply(s.plan()).exit_code == ExitCode.OK
     report = s.rollback(["web-01"])
-    assert report.exit_code == EXIT_OK, report.results[0].reason
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
     assert daemon_json(host) == RESTARTING
     assert json.loads(host.content("/root/.docker/config.json") or b"") == {
         "detachKeys": "ctrl-x,x"

@@ -10,17 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from fleetcfg.apply.batches import make_batches, order_hosts, resolve_rollout
-from fleetcfg.apply.report import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_LOCKED,
-    EXIT_OK,
-    EXIT_STALE,
-    HostResult,
-    HostStatus,
-    exit_code,
-)
+from fleetcfg.apply.report import HostResult, HostStatus, exit_code
 from fleetcfg.apply.rollout import ApplyEvent
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.state import LOCK_DIR
 from fleetcfg.inventory.model import Rollout
 from fleetcfg.plan.model import Action, HostPlan
@@ -93,13 +85,13 @@ def test_exit_codes_name_the_worst_outcome() -> None:
         return HostResult("h", Action.RESTART, status)
 
     ok = [r(HostStatus.CHANGED), r(HostStatus.UNCHANGED)]
-    assert exit_code(ok, halted=False, interrupted=False) == EXIT_OK
-    assert exit_code([*ok, r(HostStatus.STALE)], halted=False, interrupted=False) == EXIT_STALE
+    assert exit_code(ok, halted=False, interrupted=False) == ExitCode.OK
+    assert exit_code([*ok, r(HostStatus.STALE)], halted=False, interrupted=False) == ExitCode.STALE
     locked = [r(HostStatus.LOCKED), r(HostStatus.STALE)]
-    assert exit_code(locked, halted=True, interrupted=False) == EXIT_LOCKED
-    assert exit_code(ok, halted=False, interrupted=True) == EXIT_INTERRUPTED
-    assert exit_code([r(HostStatus.FAILED)], halted=True, interrupted=True) == EXIT_FAILED
-    assert exit_code([r(HostStatus.SKIPPED)], halted=False, interrupted=False) == EXIT_FAILED
+    assert exit_code(locked, halted=True, interrupted=False) == ExitCode.LOCKED
+    assert exit_code(ok, halted=False, interrupted=True) == ExitCode.INTERRUPTED
+    assert exit_code([r(HostStatus.FAILED)], halted=True, interrupted=True) == ExitCode.ERROR
+    assert exit_code([r(HostStatus.SKIPPED)], halted=False, interrupted=False) == ExitCode.ERROR
 
 
 # -- the rollout against fake hosts ---------------------------------------------------
@@ -117,7 +109,7 @@ def test_a_failed_host_halts_the_rollout_and_later_hosts_are_never_touched(
     planned = {n: len(h.commands) for n, h in s.hosts.items()}
     report = s.apply(plan)
     status = {r.host: r.status for r in report.results}
-    assert report.exit_code == EXIT_FAILED and report.halted
+    assert report.exit_code == ExitCode.ERROR and report.halted
     assert status == {
         "web-01": HostStatus.CHANGED,
         "web-02": HostStatus.FAILED,
@@ -142,7 +134,7 @@ def test_max_failures_tolerates_that_many_failed_hosts(tmp_path: Path) -> None:
     report = s.apply(s.plan(), options=s.options(max_failures=1))
     assert not report.halted
     assert [r.status for r in report.results].count(HostStatus.CHANGED) == 4
-    assert report.exit_code == EXIT_FAILED
+    assert report.exit_code == ExitCode.ERROR
     assert "1 failed (1 rolled back)" in report.summary_line()
 
 
@@ -152,7 +144,7 @@ def test_a_stale_host_is_refused_but_does_not_halt_the_rollout(tmp_path: Path) -
     s.hosts["web-02"].add_file(DAEMON_JSON, canonical({**OLD, "debug": True}))
     report = s.apply(plan)
     assert report.result("web-02").status is HostStatus.STALE
-    assert not report.halted and report.exit_code == EXIT_STALE
+    assert not report.halted and report.exit_code == ExitCode.STALE
     assert all(daemon_json(s.hosts[n]) == RESTARTING for n in NAMES if n != "web-02")
 
 
@@ -161,7 +153,7 @@ def test_a_second_run_holding_the_lock_halts_this_one(tmp_path: Path) -> None:
     s.hosts["web-01"].add_dir(LOCK_DIR)
     report = s.apply(s.plan())
     assert report.result("web-01").status is HostStatus.LOCKED
-    assert report.halted and report.exit_code == EXIT_LOCKED
+    assert report.halted and report.exit_code == ExitCode.LOCKED
     assert all(report.result(n).status is HostStatus.NOT_REACHED for n in NAMES[1:])
     assert all(daemon_json(s.hosts[n]) == OLD for n in NAMES)
 
@@ -176,7 +168,7 @@ def test_ctrl_c_lets_the_running_batch_finish_and_starts_no_other(tmp_path: Path
             cancel.set()
 
     report = s.apply(s.plan(), cancel=cancel, on_event=interrupt_after_first_host)
-    assert report.interrupted and report.exit_code == EXIT_INTERRUPTED
+    assert report.interrupted and report.exit_code == ExitCode.INTERRUPTED
     assert report.result("web-01").status is HostStatus.CHANGED
     assert all(report.result(n).status is HostStatus.NOT_REACHED for n in NAMES[1:])
     assert report.result("web-02").reason == "interrupted before its turn"
@@ -198,7 +190,7 @@ def test_ctrl_c_between_two_batches_stops_like_the_first_ctrl_c_and_says_so(
                 raise KeyboardInterrupt
 
     report = s.apply(s.plan(), on_event=ctrl_c_at_the_second_batch)
-    assert report.interrupted and report.exit_code == EXIT_INTERRUPTED
+    assert report.interrupted and report.exit_code == ExitCode.INTERRUPTED
     assert report.result("web-01").status is HostStatus.CHANGED
     assert all(report.result(n).status is HostStatus.NOT_REACHED for n in NAMES[1:])
     [said] = [e.message for e in s.events if e.kind == "interrupt"]
@@ -209,7 +201,7 @@ def test_ctrl_c_between_two_batches_stops_like_the_first_ctrl_c_and_says_so(
 def test_a_pause_separates_the_batches(tmp_path: Path) -> None:
     s = setup(tmp_path, NAMES[:3])
     report = s.apply(s.plan(), options=s.options(pause="10ms"))
-    assert report.exit_code == EXIT_OK
+    assert report.exit_code == ExitCode.OK
     pauses = [e for e in s.journal.entries if e["event"] == "pause"]
     assert [p["seconds"] for p in pauses] == [0.01]
     assert [e.kind for e in s.events if e.kind in ("batch", "pause")] == [
@@ -231,7 +223,7 @@ def test_hosts_the_plan_could_not_plan_are_skipped_and_fail_the_run(tmp_path: Pa
     skipped = report.result("web-02")
     assert skipped.status is HostStatus.SKIPPED
     assert skipped.reason == "unreachable when planned: cannot connect: refused"
-    assert report.exit_code == EXIT_FAILED
+    assert report.exit_code == ExitCode.ERROR
     assert "web-02" not in s.connects
 
 
@@ -241,7 +233,7 @@ def test_the_journal_records_every_step_of_every_host(tmp_path: Path) -> None:
     entries = s.journal.entries
     assert {e["run"] for e in entries} == {report.run_id}
     assert entries[0]["event"] == "run-start" and entries[-1]["event"] == "run-end"
-    assert entries[-1]["exit_code"] == EXIT_OK
+    assert entries[-1]["exit_code"] == ExitCode.OK
     for name in NAMES[:2]:
         steps = [e["step"] for e in entries if e["event"] == "step" and e["host"] == name]
         assert steps[0] == "lock" and steps[-1] == "unlock" and "restart" in steps

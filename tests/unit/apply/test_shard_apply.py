@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleetcfg.apply.journal import read_journal
-from fleetcfg.cli import plan_cmd
+from fleetcfg.cli import env as cli_env
 from fleetcfg.cli.app import app
 from fleetcfg.plan.fleet import save_plan
 from fleetcfg.plan.shards import shard_of
@@ -23,7 +23,7 @@ NAMES = [f"web-{i:02d}" for i in range(1, 9)]
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
     s = setup(tmp_path, NAMES)
-    monkeypatch.setattr(plan_cmd, "make_connector", lambda: FakeConnector(s.hosts))
+    monkeypatch.setattr(cli_env, "make_connector", lambda: FakeConnector(s.hosts))
     monkeypatch.chdir(tmp_path)
     return s
 

@@ -29,8 +29,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 #: third-party packages only these parts may import
 RESTRICTED = {"typer": {"cli"}, "rich": {"cli"}, "paramiko": {"host"}, "click": {"cli"}}
-#: the one module that may import paramiko
-PARAMIKO_MODULE = "host/transport/ssh.py"
+#: the one package that may import paramiko
+PARAMIKO_PACKAGE = "host/transport/ssh/"
 
 
 def _modules() -> list[Path]:
@@ -83,8 +83,10 @@ def test_imports_point_one_way(path: Path) -> None:
                 bad.append(f"line {line}: {part}/ imports {module}")
         if top[0] in RESTRICTED and part not in RESTRICTED[top[0]]:
             bad.append(f"line {line}: {part or 'fleetcfg'}/ imports {top[0]}")
-        if top[0] == "paramiko" and path.relative_to(PACKAGE).as_posix() != PARAMIKO_MODULE:
-            bad.append(f"line {line}: only {PARAMIKO_MODULE} imports paramiko")
+        if top[0] == "paramiko" and not path.relative_to(PACKAGE).as_posix().startswith(
+            PARAMIKO_PACKAGE
+        ):
+            bad.append(f"line {line}: only {PARAMIKO_PACKAGE} imports paramiko")
         if top[0] == "tests":
             bad.append(f"line {line}: the package imports the tests ({module})")
     assert not bad, "\n".join(bad)
@@ -93,3 +95,68 @@ def test_imports_point_one_way(path: Path) -> None:
 def test_the_fakes_are_not_in_the_package() -> None:
     names = {p.stem for p in _modules()}
     assert not {n for n in names if n.startswith("fake")}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_two_modules_import_each_other() -> None:
+    """Not even through a function-level import (dockerd/daemon.py and
+    dockerd/keys.py used to)."""
+    graph: dict[str, set[str]] = {}
+    modules = {_module_name(p): p for p in _modules()}
+    for name, path in modules.items():
+        targets = set()
+        for imported, _line in _imports(path):
+            module = imported
+            while module and module not in modules:
+                module = module.rpartition(".")[0]
+            if module and module != name:
+                targets.add(module)
+        graph[name] = targets
+    cycles = sorted(
+        f"{a} <-> {b}" for a, targets in graph.items() for b in targets if a < b and a in graph[b]
+    )
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_wheel_ships_the_package_only_not_the_tests_or_their_fakes() -> None:
+    """What setuptools puts in the wheel, computed the way it does from
+    pyproject.toml (``packages.find`` and ``package-data``)."""
+    import tomllib
+
+    import setuptools
+
+    root = PACKAGE.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = setuptools.find_packages(where=str(root), **config["packages"]["find"])
+    assert "fleetcfg" in packages and "fleetcfg.host.transport.ssh" in packages
+    assert not [p for p in packages if p.split(".")[0] != "fleetcfg"]
+    shipped = [
+        path
+        for package in packages
+        for path in (root / package.replace(".", "/")).iterdir()
+        if path.suffix == ".py"
+    ]
+    assert not [p for p in shipped if "fake" in p.name]
+    data = config.get("package-data", {})
+    assert set(data) <= {"fleetcfg"}, "package data only from the package itself"
+
+
+#: modules longer than this say why in their docstring ("more than 500 lines")
+MAX_LINES = 500
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_a_long_module_says_why_in_its_docstring(path: Path) -> None:
+    text = path.read_text()
+    if text.count("\n") <= MAX_LINES:
+        return
+    doc = ast.get_docstring(ast.parse(text)) or ""
+    assert f"more than {MAX_LINES} lines" in doc, (
+        f"{path.relative_to(PACKAGE)} has {text.count(chr(10))} lines: split it along its "
+        f'seams, or say in its docstring why it stays one module ("Why more than {MAX_LINES} '
+        'lines: ...")'
+    )

@@ -11,6 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from fleetcfg.cli.app import app
+from fleetcfg.cli.exits import exit_code_for
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.pull import (
     ConvergeLockedError,
     ConvergeMetrics,
@@ -39,7 +41,7 @@ def test_a_second_converge_is_refused_while_the_first_holds_the_lock(tmp_path: P
         with pytest.raises(ConvergeLockedError) as refused, converge_lock(where):
             pass
         assert f"pid {os.getpid()}" in refused.value.message
-        assert refused.value.exit_code == 4
+        assert exit_code_for(refused.value) == ExitCode.LOCKED
     with converge_lock(where):  # released with the first
         pass
 

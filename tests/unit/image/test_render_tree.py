@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from fleetcfg.cli.app import app
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.inventory import load_inventory
-from fleetcfg.plan.targets import target_bytes
+from fleetcfg.plan.targets import file_target
 from fleetcfg.render import Renderer
 from tests.unit.inventory.repo import line_of, write_repo
 
@@ -116,7 +116,9 @@ def test_the_tree_holds_the_bytes_apply_writes_on_a_host_without_the_file(tmp_pa
     assert render("--limit", "ci-01", "-o", str(out), "-i", str(inv))[0] == 0
     renderer = Renderer(load_inventory(inv), environ=ENV)
     rendered = renderer.render("ci-01", "daemon")
-    assert (out / "rootfs/etc/docker/daemon.json").read_bytes() == target_bytes(rendered, None)
+    assert (out / "rootfs/etc/docker/daemon.json").read_bytes() == file_target(
+        rendered, None
+    ).content
 
 
 def test_hosts_that_render_differently_are_refused_naming_the_key_values_and_lines(

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from fleetcfg.cli.exits import exit_code_for
 from fleetcfg.core.errors import UsageError
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.inventory import Inventory
 from tests.unit.inventory.repo import load_repo
 
@@ -80,7 +82,7 @@ def test_all_selects_everything(inv: Inventory) -> None:
 def test_an_unknown_name_is_a_usage_error_with_a_suggestion(inv: Inventory) -> None:
     with pytest.raises(UsageError) as caught:
         inv.select(["prod-uss"])
-    assert caught.value.exit_code == 2
+    assert exit_code_for(caught.value) == ExitCode.USAGE
     assert "prod-us" in (caught.value.hint or "")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fleetcfg.cli.plan_cmd import plan_lines
+from fleetcfg.cli.plan_view import plan_lines
 from fleetcfg.inventory import load_inventory
 from fleetcfg.plan.fleet import plan_host
 from fleetcfg.plan.model import Plan

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from fleetcfg.cli import env as cli_env
 from fleetcfg.cli import plan_cmd
 from fleetcfg.cli.app import app
 from fleetcfg.core.errors import UnknownHostKeyError
@@ -97,7 +98,7 @@ def invoke(
     args: list[str],
 ) -> tuple[int, str, str, FakeConnector]:
     connector = FakeConnector(hosts)
-    monkeypatch.setattr(plan_cmd, "make_connector", lambda: connector)
+    monkeypatch.setattr(cli_env, "make_connector", lambda: connector)
     result = runner.invoke(app, ["plan", *args], env={"PROXY_PASSWORD": SECRET})
     return result.exit_code, result.stdout, result.stderr, connector
 
@@ -225,7 +226,7 @@ def test_accept_new_host_keys_reaches_the_ssh_target(
             seen.append(target.accept_new_host_keys)
             return super().open(target)
 
-    monkeypatch.setattr(plan_cmd, "make_connector", lambda: Recording(fleet()))
+    monkeypatch.setattr(cli_env, "make_connector", lambda: Recording(fleet()))
     runner.invoke(app, ["plan", "-i", str(inventory), "--accept-new-host-keys"])
     assert seen == [True, True, True]
 

@@ -1,0 +1,183 @@
+"""``fleetcfg rollback``: put back the backups fleetcfg made, with the same
+care as apply (lock, validate on the host, atomic replace, restart, health),
+or list them (``--list``). Exit codes: :mod:`fleetcfg.cli.rolling`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fleetcfg.apply.rollout import ApplyOptions, RollbackTarget, rollback_hosts
+from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, TrustRepoSshConfigOption
+from fleetcfg.cli.env import CommandEnv
+from fleetcfg.cli.exits import exits_on_error
+from fleetcfg.cli.output import print_error
+from fleetcfg.cli.rolling import (
+    EXIT_HELP,
+    BatchSizeOption,
+    BreakLockOption,
+    InventoryPathOption,
+    JournalOption,
+    MaxFailuresOption,
+    VerboseOption,
+    YesOption,
+    confirm,
+    open_journal,
+    roll_out,
+    rollout_settings,
+)
+from fleetcfg.core.errors import UsageError
+from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.core.parallel import map_hosts
+from fleetcfg.host.connections import ReusingConnector
+from fleetcfg.host.state import STATE_PATH, HostState, StateFileError
+from fleetcfg.host.transport.base import Transport
+from fleetcfg.render import Renderer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("rollback", epilog=EXIT_HELP)
+    @exits_on_error
+    def rollback(
+        hosts: Annotated[
+            list[str],
+            typer.Argument(
+                help="hosts to roll back: names, groups or globs like --limit",
+                metavar="HOST...",
+            ),
+        ],
+        *,
+        inventory_path: InventoryPathOption = None,
+        files: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--file",
+                help="only this file (a path fleetcfg wrote; repeat for more); default: every "
+                "file of the host's last fleetcfg run",
+                metavar="PATH",
+            ),
+        ] = None,
+        backup: Annotated[
+            str | None,
+            typer.Option(
+                "--backup", help="restore this backup (a name from --list) instead of the last"
+            ),
+        ] = None,
+        force: Annotated[
+            bool,
+            typer.Option("--force", help="roll back even a file changed since fleetcfg wrote it"),
+        ] = False,
+        list_only: Annotated[
+            bool, typer.Option("--list", help="list each host's backups and change nothing")
+        ] = False,
+        forks: ForksOption = None,
+        yes: YesOption = False,
+        batch_size: BatchSizeOption = None,
+        max_failures: MaxFailuresOption = None,
+        break_lock: BreakLockOption = False,
+        journal_path: JournalOption = None,
+        verbose: VerboseOption = False,
+        accept_new_host_keys: AcceptNewHostKeysOption = False,
+        trust_repo_ssh_config: TrustRepoSshConfigOption = False,
+    ) -> None:
+        """Put back the backups fleetcfg made on HOST... with the same care as
+        apply: lock, validate on the host, replace atomically, restart, check
+        health (and undo the rollback if the restored file fails)."""
+        env = CommandEnv(
+            inventory_path=inventory_path,
+            forks=forks,
+            accept_new_host_keys=accept_new_host_keys,
+            trust_repo_ssh_config=trust_repo_ssh_config,
+        )
+        inventory = env.load_inventory()
+        selected = inventory.select(hosts)
+        if not selected:
+            raise UsageError("the patterns select no host")
+        rollout = rollout_settings(
+            inventory,
+            batch_size=batch_size,
+            canary=0,
+            max_failures=max_failures,
+            pause=None,
+        )
+        connector = ReusingConnector(env.connector())
+        try:
+            connect = env.opener(inventory, connector)
+            names = [h.name for h in selected]
+            if list_only:
+                raise typer.Exit(_list_backups(names, connect, env.forks, env.out))
+            if not yes:
+                what = ", ".join(files) if files else "the files of their last fleetcfg run"
+                question = f"Roll back {what} on {len(names)} hosts ({', '.join(names)})?"
+                if not confirm(env, question):
+                    env.out.print("Rollback cancelled: nothing was changed.", markup=False)
+                    raise typer.Exit(ExitCode.OK)
+            renderer = Renderer(inventory)
+            roll_out(
+                env,
+                lambda run_env: rollback_hosts(
+                    [RollbackTarget(h.name, h.address, h.groups) for h in selected],
+                    run_env,
+                    options=ApplyOptions(rollout=rollout, forks=env.forks, break_lock=break_lock),
+                    files=files or (),
+                    backup=backup,
+                    force=force,
+                ),
+                inventory=inventory,
+                connect=connect,
+                journal=open_journal(inventory, journal_path),
+                verbose=verbose,
+                mask=renderer.mask,
+                after="to each host",
+            )
+        finally:
+            connector.close()
+
+
+def _list_backups(
+    names: list[str], connect: Callable[[str], Transport], forks: int | None, out: Console
+) -> ExitCode:
+    """``rollback --list``: each host's state.json, file by file."""
+
+    def read(name: str) -> HostState:
+        transport = connect(name)
+        try:
+            state = transport.read_file(STATE_PATH)
+        finally:
+            transport.close()
+        try:
+            return HostState.from_bytes(state.content if state.exists else None)
+        except StateFileError as exc:
+            raise UsageError(str(exc), host=name) from None
+
+    code = ExitCode.OK
+    for outcome in map_hosts(names, read, forks=forks):
+        name = outcome.item
+        if outcome.error is not None:
+            print_error(outcome.error)
+            code = ExitCode.ERROR
+            continue
+        state = outcome.value
+        if state is None or not state.files:
+            out.print(f"{name}: no backups (fleetcfg has not written anything here)", markup=False)
+            continue
+        out.print(f"{name}:", style="bold", markup=False)
+        for path, record in sorted(state.files.items()):
+            out.print(
+                f"  {path}: written by fleetcfg {record.command} ({record.written_by}, "
+                f"{record.written_at}, run {record.run_id})",
+                markup=False,
+                highlight=False,
+            )
+            for backup in reversed(record.backups):
+                shown = backup.name or "(the file did not exist)"
+                out.print(
+                    f"    {shown}  made {backup.made_at} by run {backup.run_id}",
+                    markup=False,
+                    highlight=False,
+                )
+    return code

@@ -1,0 +1,89 @@
+"""Reaching a host's SSH port: TCP (no name resolution for an IP address),
+and the messages for a connection or handshake that fails."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+
+from fleetcfg.core.errors import ConnectError, FleetcfgError
+from fleetcfg.host.transport.ssh.common import reason
+from fleetcfg.host.transport.targets import Endpoint, ResolvedSshTarget
+
+
+def hop_prefix(hop: Endpoint, index: int, total: int) -> str:
+    return f"{hop.label} (hop {index} of {total}, {hop.describe()}): "
+
+
+def tcp_connect(endpoint: Endpoint, timeout: float, owner: str, where: str) -> socket.socket:
+    host, port = endpoint.hostname, endpoint.port
+    address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    try:
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        else:  # an IP address: no name resolution at all
+            family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(timeout)
+                sock.connect((host, port))
+            except BaseException:
+                sock.close()
+                raise
+    except socket.gaierror as exc:
+        raise ConnectError(
+            f"{where}cannot resolve host name {host!r}: {exc.strerror}",
+            host=owner,
+            hint="check the address in the inventory (or HostName in ssh_config) and DNS",
+        ) from None
+    except ConnectionRefusedError:
+        raise ConnectError(
+            f"{where}connection refused by {address}",
+            host=owner,
+            hint=f"is sshd running and listening on port {port}?",
+        ) from None
+    except TimeoutError:
+        raise ConnectError(
+            f"{where}connecting to {address} timed out after {timeout:g}s",
+            host=owner,
+            hint="is the host up and is the port reachable (firewall)?",
+        ) from None
+    except OSError as exc:
+        if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL):
+            reason = "no route to host" if exc.errno == errno.EHOSTUNREACH else exc.strerror
+        else:
+            reason = exc.strerror or str(exc)
+        raise ConnectError(
+            f"{where}cannot connect to {address}: {reason}",
+            host=owner,
+            hint="is the host up and reachable from here?",
+        ) from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def handshake_error(
+    exc: BaseException, endpoint: Endpoint, resolved: ResolvedSshTarget, where: str
+) -> FleetcfgError:
+    text = str(exc)
+    at = endpoint.describe()
+    if "banner" in text.lower():
+        return ConnectError(
+            f"{where}no SSH banner from {at} within {resolved.connect_timeout:g}s",
+            host=resolved.host,
+            hint="is an SSH server listening on that port? (an overloaded sshd, or "
+            "MaxStartups, can also delay the banner)",
+        )
+    if "incompatible" in text.lower():
+        return ConnectError(
+            f"{where}no common algorithms with {at}: {text}",
+            host=resolved.host,
+            hint="the server's SSH version is too old or too restricted for paramiko",
+        )
+    return ConnectError(
+        f"{where}SSH handshake with {at} failed: {reason(exc)}",
+        host=resolved.host,
+    )
