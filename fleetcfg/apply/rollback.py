@@ -16,7 +16,9 @@ rolling back twice returns to where the host was.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines, short
@@ -28,7 +30,9 @@ from fleetcfg.core.errors import StepFailedError
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.state import FileRecord, HostState, backup_path
 from fleetcfg.host.transport.base import CommandResult
+from fleetcfg.plan.diff import semantic_diff
 from fleetcfg.plan.facts import fact_commands, parse_facts
+from fleetcfg.plan.files import needs_restart
 from fleetcfg.plan.model import Action, FileKind
 
 
@@ -39,11 +43,17 @@ def backup_target(name: str) -> str:
     return "/" + unquote(quoted)
 
 
+def wanted_files(files: Sequence[str], backup: str | None) -> list[str]:
+    """The files a rollback asks for: the one ``backup`` belongs to, else
+    ``files`` (empty: those of the host's last fleetcfg run)."""
+    return [backup_target(backup)] if backup is not None else list(files)
+
+
 def rollback_steps(
     files: Sequence[str] = (), backup: str | None = None, *, force: bool = False
 ) -> list[Step]:
     """The steps that roll one host back (see the module docstring)."""
-    wanted = [backup_target(backup)] if backup is not None else list(files)
+    wanted = wanted_files(files, backup)
     records: dict[str, FileRecord] = {}
 
     def take_lock(run: HostRun) -> None:
@@ -56,6 +66,7 @@ def rollback_steps(
             for change, record in choose(run.state, wanted, backup):
                 run.changes.append(change)
                 records[change.path] = record
+            # until the files are read (recheck decides: a reload or a restart)
             run.set_action(Action.RESTART if run.daemon_change is not None else Action.WRITE)
             info = found.info
             if run.daemon_change is not None and info is not None and info.live_restore:
@@ -65,9 +76,38 @@ def rollback_steps(
         lock(run, reads, after)
 
     def recheck(run: HostRun) -> None:
+        run.set_action(rollback_action(run.daemon_change))
         recheck_records(run, records, force=force)
 
     return [take_lock, recheck, validate_model, commit, health_gate, finish]
+
+
+def _document(content: bytes | None) -> dict[str, Any] | None:
+    """A daemon.json's object (``{}`` for no file); ``None`` when it does not decode."""
+    if content is None:
+        return {}
+    try:
+        value = json.loads(content or b"{}")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def rollback_action(change: FileChange | None) -> Action:
+    """What putting back daemon.json takes, as for apply: a reload when
+    every key that changes is one dockerd applies on SIGHUP, a restart
+    otherwise (or when either file does not decode); only a write when
+    daemon.json is not changed."""
+    if change is None:
+        return Action.WRITE
+    live = _document(change.live if change.live_exists else None)
+    restored = _document(change.new)
+    if live is None or restored is None:
+        return Action.RESTART
+    changes = semantic_diff(live, restored)
+    if not changes:
+        return Action.WRITE
+    return Action.RESTART if any(needs_restart(c) for c in changes) else Action.RELOAD
 
 
 def choose(

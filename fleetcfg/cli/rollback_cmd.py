@@ -11,16 +11,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from fleetcfg.apply.rollback import choose, wanted_files
 from fleetcfg.apply.rollout import ApplyOptions, RollbackTarget, rollback_hosts
 from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, TrustRepoSshConfigOption
 from fleetcfg.cli.env import CommandEnv
 from fleetcfg.cli.exits import exits_on_error
 from fleetcfg.cli.output import print_error
 from fleetcfg.cli.rolling import (
-    EXIT_HELP,
     BatchSizeOption,
     BreakLockOption,
-    InventoryPathOption,
     JournalOption,
     MaxFailuresOption,
     VerboseOption,
@@ -30,9 +29,9 @@ from fleetcfg.cli.rolling import (
     roll_out,
     rollout_settings,
 )
-from fleetcfg.core.errors import UsageError
+from fleetcfg.core.errors import StepFailedError, UsageError
 from fleetcfg.core.exitcodes import ExitCode
-from fleetcfg.core.parallel import map_hosts
+from fleetcfg.core.parallel import Outcome, map_hosts
 from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import STATE_PATH, HostState, StateFileError
 from fleetcfg.host.transport.base import Transport
@@ -40,7 +39,7 @@ from fleetcfg.render import Renderer
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("rollback", epilog=EXIT_HELP)
+    @app.command("rollback", epilog=ROLLBACK_EXIT_HELP)
     @exits_on_error
     def rollback(
         hosts: Annotated[
@@ -51,7 +50,16 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         *,
-        inventory_path: InventoryPathOption = None,
+        inventory_path: Annotated[
+            str | None,
+            typer.Option(
+                "--inventory",
+                "-i",
+                help="inventory file (or its folder); default: the nearest inventory.yaml here "
+                "or above",
+                envvar="FLEETCFG_INVENTORY",
+            ),
+        ] = None,
         files: Annotated[
             list[str] | None,
             typer.Option(
@@ -110,9 +118,16 @@ def register(app: typer.Typer) -> None:
             names = [h.name for h in selected]
             if list_only:
                 raise typer.Exit(_list_backups(names, connect, env.forks, env.out))
+            wanted = wanted_files(files or (), backup)
+            names = _what_is_restored(
+                _read_states(names, connect, env.forks), wanted, backup, env.out
+            )
+            if not names:
+                raise typer.Exit(ExitCode.OK)
+            selected = [h for h in selected if h.name in names]
             if not yes:
-                what = ", ".join(files) if files else "the files of their last fleetcfg run"
-                question = f"Roll back {what} on {len(names)} hosts ({', '.join(names)})?"
+                noun = "host" if len(names) == 1 else "hosts"
+                question = f"Roll back {len(names)} {noun} ({', '.join(names)}) as shown above?"
                 if not confirm(env, question):
                     env.out.print("Rollback cancelled: nothing was changed.", markup=False)
                     raise typer.Exit(ExitCode.OK)
@@ -138,10 +153,18 @@ def register(app: typer.Typer) -> None:
             connector.close()
 
 
-def _list_backups(
-    names: list[str], connect: Callable[[str], Transport], forks: int | None, out: Console
-) -> ExitCode:
-    """``rollback --list``: each host's state.json, file by file."""
+ROLLBACK_EXIT_HELP = (
+    "Exit codes: 0 done, or nothing to roll back; 1 a host failed (what it had is put "
+    "back) or the rollout halted; 2 usage error; 3 a file changed since fleetcfg wrote "
+    "it (not touched; --force); 4 another fleetcfg run holds a host's lock (see "
+    "--break-lock); 130 interrupted (Ctrl-C)."
+)
+
+
+def _read_states(
+    names: list[str], connect: Callable[[str], Transport], forks: int | None
+) -> list[Outcome[str, HostState]]:
+    """Each host's state.json (what fleetcfg wrote there and its backups)."""
 
     def read(name: str) -> HostState:
         transport = connect(name)
@@ -154,8 +177,56 @@ def _list_backups(
         except StateFileError as exc:
             raise UsageError(str(exc), host=name) from None
 
+    return map_hosts(names, read, forks=forks)
+
+
+def _what_is_restored(
+    states: list[Outcome[str, HostState]],
+    wanted: list[str],
+    backup: str | None,
+    out: Console,
+) -> list[str]:
+    """Print what rollback will put back on each host (or remove), and which
+    hosts have nothing to roll back; returns the hosts to roll back (a host
+    whose state cannot be read is kept: its rollback reports why)."""
+    chosen: list[str] = []
+    nothing: list[str] = []
+    for outcome in states:
+        name, state = outcome.item, outcome.value
+        if outcome.error is None and (state is None or not state.files):
+            nothing.append(name)
+            continue
+        chosen.append(name)
+        if state is None:
+            continue
+        try:
+            picked = choose(state, wanted, backup)
+        except StepFailedError as exc:
+            out.print(f"{name}: {exc.message}", markup=False, highlight=False)
+            continue
+        for change, _record in picked:
+            restoring = change.restoring
+            if restoring is not None and restoring.name:
+                what = f"put back {restoring.name} (made {restoring.made_at})"
+            else:
+                what = "removed (it did not exist before fleetcfg wrote it)"
+            out.print(f"{name}: {change.path} {what}", markup=False, highlight=False)
+    if nothing:
+        out.print(
+            f"nothing to roll back on {', '.join(nothing)}: fleetcfg has not written "
+            "anything there",
+            markup=False,
+            highlight=False,
+        )
+    return chosen
+
+
+def _list_backups(
+    names: list[str], connect: Callable[[str], Transport], forks: int | None, out: Console
+) -> ExitCode:
+    """``rollback --list``: each host's state.json, file by file."""
     code = ExitCode.OK
-    for outcome in map_hosts(names, read, forks=forks):
+    for outcome in _read_states(names, connect, forks):
         name = outcome.item
         if outcome.error is not None:
             print_error(outcome.error)

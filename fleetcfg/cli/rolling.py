@@ -107,7 +107,8 @@ def rollout_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         option = "--" + str(first["loc"][0]).replace("_", "-")
-        raise UsageError(f"{option}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")  # pydantic's wording
+        raise UsageError(f"{option}: {message}") from None
 
 
 def confirm(env: CommandEnv, question: str) -> bool:

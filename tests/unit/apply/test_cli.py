@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from fleetcfg.cli.app import app
 from fleetcfg.host.transport.targets import SshTarget
 from fleetcfg.plan.fleet import save_plan
 from tests.fakes.dockerhost import DAEMON_JSON, FakeDockerHost
-from tests.unit.apply.helpers import OLD, RESTARTING, canonical, daemon_json, setup
+from tests.unit.apply.helpers import OLD, RELOADABLE, RESTARTING, canonical, daemon_json, setup
 
 runner = CliRunner()
 NAMES = ["web-01", "web-02", "web-03"]
@@ -96,7 +97,7 @@ def test_nothing_to_apply(repo, tmp_path: Path) -> None:  # type: ignore[no-unty
 def test_bad_options_are_usage_errors(repo, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
     result = run("apply", "--yes", *args)
     assert result.exit_code == 2, result.output
-    assert message in result.stderr
+    assert message in result.stderr and "Value error" not in result.stderr
     assert all(daemon_json(h) == OLD for h in repo.hosts.values())
 
 
@@ -173,8 +174,46 @@ def test_rollback_asks_first(repo) -> None:  # type: ignore[no-untyped-def]
     assert run("apply", "--yes").exit_code == 0
     result = run("rollback", "web-01", input="no\n")
     assert result.exit_code == 0
-    assert "Roll back the files of their last fleetcfg run on 1 hosts (web-01)?" in result.stderr
+    assert "Roll back 1 host (web-01) as shown above?" in result.stderr
     assert daemon_json(repo.hosts["web-01"]) == RESTARTING
+
+
+def test_rollback_shows_what_each_host_gets_back_before_asking(repo) -> None:  # type: ignore[no-untyped-def]
+    assert run("apply", "--yes", "--limit", "web-01").exit_code == 0
+    result = run("rollback", "web-01", input="no\n")
+    assert re.search(
+        r"^web-01: /etc/docker/daemon.json put back etc%2Fdocker%2Fdaemon.json\.\S+ \(made ",
+        result.stdout,
+        re.MULTILINE,
+    ), result.output
+
+
+def test_rollback_of_a_host_with_nothing_to_roll_back_exits_0(repo) -> None:  # type: ignore[no-untyped-def]
+    assert run("apply", "--yes", "--limit", "web-01").exit_code == 0
+    result = run("rollback", "web-0[123]", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "nothing to roll back on web-02, web-03: fleetcfg has not written" in result.stdout
+    assert "Rollback: 1 changed." in result.stdout
+    assert daemon_json(repo.hosts["web-01"]) == OLD
+    alone = run("rollback", "web-02", "--yes")
+    assert alone.exit_code == 0, alone.output
+    assert "nothing to roll back on web-02" in alone.stdout
+
+
+def test_rolling_back_a_reload_only_change_reloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # debug false -> true and back: dockerd applies both on SIGHUP
+    s = setup(tmp_path, ["web-01"], target=RELOADABLE, live={**OLD, "debug": False})
+    monkeypatch.setattr(cli_env, "make_connector", lambda: FakeConnector(s.hosts))
+    monkeypatch.chdir(tmp_path)
+    assert run("apply", "--yes").exit_code == 0
+    host = s.hosts["web-01"]
+    restarts = host.restarts
+    result = run("rollback", "web-01", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "web-01: reload done" in result.stderr
+    assert host.restarts == restarts and daemon_json(host) == {**OLD, "debug": False}
 
 
 def test_apply_and_rollback_document_their_exit_codes() -> None:
@@ -182,3 +221,9 @@ def test_apply_and_rollback_document_their_exit_codes() -> None:
         text = " ".join(run(command, "--help").stdout.split())
         assert "Exit codes: 0 done" in text and "4 another fleetcfg run holds" in text
         assert "130 interrupted" in text
+
+
+def test_rollback_help_does_not_talk_about_plans() -> None:
+    text = " ".join(run("rollback", "--help").stdout.split())
+    assert "plan" not in text.lower()
+    assert "0 done, or nothing to roll back" in text
