@@ -12,6 +12,7 @@ finished or rolled back, no other host was started).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -149,6 +150,14 @@ def service_for(inventory: Inventory) -> Callable[[str], ServiceCommands]:
     return service
 
 
+def abort(code: int) -> NoReturn:
+    """Exit at once: the hosts still in flight are not waited for (a normal
+    exit would join their threads)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def roll_out(
     env: CommandEnv,
     execute: Callable[[RunEnv], ApplyReport],
@@ -162,14 +171,15 @@ def roll_out(
 ) -> NoReturn:
     """Run an apply or rollback (``execute``, given the rollout's
     :class:`RunEnv`) with its journal open, print the summary and exit with
-    the report's code. A second Ctrl-C (the first only stops scheduling) ends
-    the command without a summary."""
+    the report's code. A second Ctrl-C (the first only stops scheduling)
+    aborts at once, with each host's state."""
     opened, journal_file = journal
+    reporter = Reporter(env.err, verbose=verbose)
     run_env = RunEnv(
         connect=connect,
         service_for=service_for(inventory),
         journal=opened,
-        on_event=Reporter(env.err, verbose=verbose),
+        on_event=reporter,
         cancel=env.cancel,
         mask=mask,
     )
@@ -177,11 +187,11 @@ def roll_out(
         try:
             report = execute(run_env)
         except KeyboardInterrupt:
-            env.err.print(
-                f"interrupted twice: no summary; {journal_file} has what happened {after}",
-                style="bold red",
-                markup=False,
-            )
-            raise typer.Exit(ExitCode.INTERRUPTED) from None
+            env.err.print("interrupted twice: aborted", style="bold red", markup=False)
+            for line in reporter.abort_lines():
+                env.err.print(line, markup=False, highlight=False)
+            env.err.print(f"{journal_file} has what happened {after}", markup=False)
+            opened.close()
+            abort(ExitCode.INTERRUPTED)
     print_summary(report, journal_file, env.out)
     raise typer.Exit(report.exit_code)

@@ -23,12 +23,27 @@ class Reporter:
     def __init__(self, console: Console, *, verbose: bool) -> None:
         self.console = console
         self.verbose = verbose
+        #: hosts of the batches started so far, and how each that ended did
+        self.started: dict[str, None] = {}
+        self.ended: dict[str, str] = {}
+
+    def abort_lines(self) -> list[str]:
+        """Each host's state when a second Ctrl-C aborts the run."""
+        lines = [f"  {text}" for text in self.ended.values()]
+        in_flight = [h for h in self.started if h not in self.ended]
+        for host in in_flight:
+            lines.append(
+                f"  {host}: aborted in flight: it may have the old or the new file (never a "
+                "partial one) and keeps its lock; check it, then run again with --break-lock"
+            )
+        return lines
 
     def line(self, text: str, style: str | None = None) -> None:
         self.console.print(text, style=style, markup=False, highlight=False)
 
     def __call__(self, event: ApplyEvent) -> None:
         if event.kind == "batch" and event.batch is not None:
+            self.started.update(dict.fromkeys(event.batch.names))
             kind = " (canary)" if event.batch.canary else ""
             self.line(
                 f"batch {event.batch.index}/{event.total_batches}{kind}: "
@@ -48,6 +63,7 @@ class Reporter:
                 HostStatus.STALE: "yellow",
                 HostStatus.LOCKED: "yellow",
             }.get(result.status)
+            self.ended[result.host] = result.describe()
             self.line(f"  {result.describe()}", style)
         elif event.kind == "pause":
             self.line(f"pausing {event.seconds:g}s before the next batch", "dim")

@@ -535,6 +535,40 @@ def test_ctrl_c_finishes_the_host_in_flight_and_starts_no_other(
         assert_untouched(host, None)
 
 
+def test_a_second_ctrl_c_aborts_without_waiting_and_says_where_each_host_is(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    first = fleet.hosts[0]
+    first.fault_slow_restart(8.0)
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    journal = tmp_path / ".fleetcfg" / "journal.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fleetcfg", "apply", "-i", str(path), "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        assert wait_until(lambda: bool(first.events("start-delayed")), timeout=30)
+        process.send_signal(signal.SIGINT)
+        # the first Ctrl-C is taken (journaled) before the second is sent
+        assert wait_until(
+            lambda: journal.exists() and '"event": "interrupt"' in journal.read_text(),
+            timeout=30,
+        )
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == ExitCode.INTERRUPTED, out + err
+    assert "interrupted twice: aborted" in err
+    assert f"{first.name}: aborted in flight" in err and "--break-lock" in err
+    # it did not wait for host-01 to finish: its run still holds the lock
+    assert first.exists(LOCK_DIR)
+
+
 def test_client_configs_are_written_for_their_users_through_sudo(
     fleet: Fleet, tmp_path: Path
 ) -> None:
