@@ -493,6 +493,36 @@ def test_a_server_that_never_sends_a_banner_times_out(connector: SshConnector) -
         silent.close()
 
 
+def test_a_server_that_closes_at_once_is_not_reported_as_a_banner_timeout(
+    connector: SshConnector,
+) -> None:
+    closing = socket.create_server(("127.0.0.1", 0))
+
+    def close_each() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = closing.accept()
+                conn.close()
+
+    threading.Thread(target=close_each, daemon=True).start()
+    try:
+        target = SshTarget(
+            host="closing",
+            address="127.0.0.1",
+            port=closing.getsockname()[1],
+            connect_timeout=10,
+            ssh_config_file="none",
+            use_agent=False,
+        )
+        with pytest.raises(ConnectError) as info:
+            connector.open(target).run(["true"])
+        text = str(info.value)
+        assert "closed the connection before sending an SSH banner" in text
+        assert "within 10s" not in text and "MaxStartups" in text
+    finally:
+        closing.close()
+
+
 def test_a_command_that_outlives_its_timeout_raises_and_the_connection_survives(
     fleet: Fleet, connector: SshConnector
 ) -> None:

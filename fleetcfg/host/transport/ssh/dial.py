@@ -65,11 +65,33 @@ def tcp_connect(endpoint: Endpoint, timeout: float, owner: str, where: str) -> s
     return sock
 
 
+def _closed_by_peer(exc: BaseException) -> bool:
+    """The server closed (or reset) the connection before its banner: not a
+    timeout. paramiko raises "Error reading SSH protocol banner" for both; what
+    it was reading when it failed tells them apart."""
+    seen: BaseException | None = exc
+    for _ in range(3):
+        if isinstance(seen, EOFError | ConnectionResetError | BrokenPipeError):
+            return True
+        if seen is None:
+            break
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def handshake_error(
     exc: BaseException, endpoint: Endpoint, resolved: ResolvedSshTarget, where: str
 ) -> FleetcfgError:
     text = str(exc)
     at = endpoint.describe()
+    if _closed_by_peer(exc):
+        return ConnectError(
+            f"{where}{at} closed the connection before sending an SSH banner",
+            host=resolved.host,
+            hint="sshd refused it at once: too many connections being authenticated "
+            "(MaxStartups), a TCP wrapper or firewall rule (hosts.deny, fail2ban), or "
+            "what listens there is not an SSH server",
+        )
     if "banner" in text.lower():
         return ConnectError(
             f"{where}no SSH banner from {at} within {resolved.connect_timeout:g}s",
