@@ -496,6 +496,40 @@ _SIGINT_IGNORED = (
 )
 
 
+def _interrupted_apply(
+    path: Path,
+    first: FleetHost,
+    *,
+    launcher: Sequence[str] = ("-m", "fleetcfg"),
+    twice: bool = False,
+) -> tuple[str, str, subprocess.Popen[str]]:
+    """Run ``fleetcfg apply --yes`` and press Ctrl-C while ``first`` restarts
+    (``twice``: again once the first Ctrl-C is journaled)."""
+    journal = path.parent / ".fleetcfg" / "journal.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, *launcher, "apply", "-i", str(path), "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        assert wait_until(lambda: bool(first.events("start-delayed")), timeout=30)
+        process.send_signal(signal.SIGINT)
+        if twice:
+            # the first Ctrl-C is taken (journaled) before the second is sent
+            assert wait_until(
+                lambda: journal.exists() and '"event": "interrupt"' in journal.read_text(),
+                timeout=30,
+            )
+            process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return out, err, process
+
+
 @pytest.mark.parametrize(
     "launcher",
     [
@@ -511,21 +545,7 @@ def test_ctrl_c_finishes_the_host_in_flight_and_starts_no_other(
     first, *later = fleet.hosts
     first.fault_slow_restart(2.0)
     path = write_repo(tmp_path, fleet, fleet.hosts)
-    env = {**os.environ, "NO_COLOR": "1"}
-    process = subprocess.Popen(
-        [sys.executable, *launcher, "apply", "-i", str(path), "--yes"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert wait_until(lambda: bool(first.events("start-delayed")), timeout=30)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    out, err, process = _interrupted_apply(path, first, launcher=launcher)
     assert process.returncode == ExitCode.INTERRUPTED, out + err
     assert "not reached: host-02, host-03" in out
     assert "interrupted: hosts in flight finished or rolled back" in out
@@ -541,27 +561,7 @@ def test_a_second_ctrl_c_aborts_without_waiting_and_says_where_each_host_is(
     first = fleet.hosts[0]
     first.fault_slow_restart(8.0)
     path = write_repo(tmp_path, fleet, fleet.hosts)
-    journal = tmp_path / ".fleetcfg" / "journal.jsonl"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fleetcfg", "apply", "-i", str(path), "--yes"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    try:
-        assert wait_until(lambda: bool(first.events("start-delayed")), timeout=30)
-        process.send_signal(signal.SIGINT)
-        # the first Ctrl-C is taken (journaled) before the second is sent
-        assert wait_until(
-            lambda: journal.exists() and '"event": "interrupt"' in journal.read_text(),
-            timeout=30,
-        )
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    out, err, process = _interrupted_apply(path, first, twice=True)
     assert process.returncode == ExitCode.INTERRUPTED, out + err
     assert "interrupted twice: aborted" in err
     assert f"{first.name}: aborted in flight" in err and "--break-lock" in err
