@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--block", default="127.0.30", help="address block (default 127.0.30)")
     start.add_argument("--engine", default=DEFAULT_ENGINE_VERSION, help="engine version")
     start.add_argument("--json", action="store_true", help="print a JSON description")
+    start.add_argument(
+        "--real", action="store_true", help="real containerd + dockerd on every host"
+    )
     for name, text in (
         ("stop", "stop the fleet in DIR and delete its files"),
         ("status", "show the fleet in DIR"),
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 address_block=args.block,
                 engine_version=args.engine,
                 detach=True,
+                real=args.real,
             )
             _print_fleet(fleet, as_json=args.json)
         elif args.command == "stop":

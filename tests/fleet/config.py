@@ -101,7 +101,13 @@ class HostSettings:
 
 
 def render_settings(
-    settings: HostSettings, *, host_name: str, host_dir: Path, dockerd_dir: Path, daemon_id: str
+    settings: HostSettings,
+    *,
+    host_name: str,
+    host_dir: Path,
+    dockerd_dir: Path,
+    daemon_id: str,
+    engine_dir: Path | None = None,
 ) -> str:
     """The shell file every shim sources (bash syntax, values quoted)."""
     q = shlex.quote
@@ -113,6 +119,8 @@ def render_settings(
             f"FLEET_HOST={q(host_name)}",
             f"FLEET_HOST_DIR={q(str(host_dir))}",
             f"DOCKERD_DIR={q(str(dockerd_dir))}",
+            "# set on a real-daemon host: the unpacked engine (dockerd, containerd, CLI)",
+            f"ENGINE_DIR={q(str(engine_dir or ''))}",
             f"DAEMON_ID={q(daemon_id)}",
             f"ENGINE_VERSION={q(settings.engine_version)}",
             f"ENGINE_SUFFIX={q(settings.engine_suffix)}",

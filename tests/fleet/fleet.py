@@ -33,8 +33,11 @@ class Fleet:
         engine_version: str = config.DEFAULT_ENGINE_VERSION,
         dockerd_dir: Path | None = None,
         keep_dir: bool = False,
+        engine_dir: Path | None = None,
     ) -> None:
         self.base_dir = base_dir
+        #: set for a real-daemon fleet: the unpacked engine (scripts/fetch-dockerd --engine)
+        self.engine_dir = engine_dir
         self.address_block = address_block
         self.engine_version = engine_version
         self.dockerd_dir = dockerd_dir or system.dockerd_dir()
@@ -56,13 +59,17 @@ class Fleet:
         address_block: str = "127.0.10",
         engine_version: str = config.DEFAULT_ENGINE_VERSION,
         detach: bool = False,
+        real: bool = False,
     ) -> Fleet:
         """Start ``n`` hosts. A stale fleet left on the same addresses is
         stopped first. ``detach``: the fleet outlives this process (stop it with
-        :meth:`attach` + :meth:`stop`, or ``python -m tests.fleet stop``)."""
+        :meth:`attach` + :meth:`stop`, or ``python -m tests.fleet stop``).
+        ``real``: every host runs Debian's real containerd + dockerd 26.1.5
+        (see tests/fleet/engine.py) instead of the shell stand-ins."""
         if n < 1:
             raise FleetError("a fleet needs at least one host")
         system.prepare_machine()
+        engine_dir = system.check_engine() if real else None
         lease = registry.Lease()
         lease.acquire(registry.blocks_for(address_block, n))
         try:
@@ -73,6 +80,7 @@ class Fleet:
                 address_block=address_block,
                 engine_version=engine_version,
                 keep_dir=keep,
+                engine_dir=engine_dir,
             )
             fleet._lease = lease
             fleet._owner_pid = None if detach else os.getpid()
@@ -105,6 +113,7 @@ class Fleet:
             engine_version=meta["engine_version"],
             dockerd_dir=Path(meta["dockerd_dir"]),
             keep_dir=bool(meta.get("keep_dir")),
+            engine_dir=Path(meta["engine_dir"]) if meta.get("engine_dir") else None,
         )
         for item in meta["hosts"]:
             host = FleetHost(
@@ -163,6 +172,8 @@ class Fleet:
         root._write_meta()
         with ThreadPoolExecutor(max_workers=max(1, min(32, count))) as pool:
             list(pool.map(lambda h: h._wait_listening(), new))
+            if root.engine_dir is not None:
+                list(pool.map(lambda h: h._engine_reset(), new))
         root.write_client_files()
         if root._lease is not None and first == 0:
             registry.register(root._lease.blocks, root.base_dir, owner_pid=root._owner_pid)
@@ -243,6 +254,7 @@ class Fleet:
             "address_block": self.address_block,
             "engine_version": self.engine_version,
             "dockerd_dir": str(self.dockerd_dir),
+            "engine_dir": str(self.engine_dir) if self.engine_dir else None,
             "keep_dir": self.keep_dir,
             "owner_pid": self._owner_pid,
             "hosts": [
@@ -290,6 +302,12 @@ class Fleet:
                     proc.kill()
                 with contextlib.suppress(Exception):
                     proc.wait(timeout=10)
+        registry.kill_engines(self.base_dir / "hosts")
+        for host in self._all:
+            engine, host._engine = host._engine, None
+            if engine is not None:
+                with contextlib.suppress(Exception):
+                    engine.wait(timeout=10)
         registry.teardown_dir(self.base_dir, keep_dir=self.keep_dir)
         blocks = registry.blocks_for(self.address_block, max(1, len(self._all)))
         registry.unregister(blocks, self.base_dir)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from tests.fleet import config, mounts, procs, system
+from tests.fleet import config, engine, mounts, procs, system
 from tests.fleet.errors import FleetError
 from tests.fleet.keys import KeyPair, generate_ed25519
 from tests.fleet.records import (
@@ -51,12 +51,26 @@ SHIMS = {
     ".fleet/lib.sh": "lib.sh",
     ".fleet/session": "session",
 }
+#: the same on a real-daemon host: the real CLI and dockerd, and the engine
+#: supervisor that the systemctl shim drives
+REAL_SHIMS = SHIMS | {
+    "dockerd": "real-dockerd",
+    "docker": "real-docker",
+    ".fleet/engine.py": "../engine.py",
+}
 #: inside the host -> folder name on the host side
 PRIVATE_DIRS = {
     "/etc/docker": "etc-docker",
     "/root": "root",
     "/home": "home",
     "/usr/local/sbin": "sbin",
+}
+#: a real-daemon host also has its own /run (docker.sock, containerd's
+#: state) and its own image and container stores
+REAL_PRIVATE_DIRS = PRIVATE_DIRS | {
+    "/run": "run",
+    "/var/lib/docker": "var-lib-docker",
+    "/var/lib/containerd": "var-lib-containerd",
 }
 UNIT_STATES = ("active", "failed", "inactive")
 BALLAST = ".fleet-ballast"
@@ -119,6 +133,20 @@ class FleetHost:
         self.dir = fleet.base_dir / "hosts" / name
         self._proc: subprocess.Popen[bytes] | None = None
         self._settings = config.HostSettings.for_engine(fleet.engine_version)
+        self._engine: subprocess.Popen[bytes] | None = None
+
+    @property
+    def real(self) -> bool:
+        """True on a real-daemon host (containerd + dockerd run for real)."""
+        return self._fleet.engine_dir is not None
+
+    @property
+    def private_dirs(self) -> dict[str, str]:
+        return REAL_PRIVATE_DIRS if self.real else PRIVATE_DIRS
+
+    @property
+    def shims(self) -> dict[str, str]:
+        return REAL_SHIMS if self.real else SHIMS
 
     def __repr__(self) -> str:
         return f"FleetHost({self.name!r}, {self.address}:{self.port})"
@@ -143,13 +171,13 @@ class FleetHost:
         pure = PurePosixPath(remote)
         if not pure.is_absolute() or ".." in pure.parts:
             raise FleetError(f"{remote!r} is not an absolute path", host=self.name)
-        for inside, folder in PRIVATE_DIRS.items():
+        for inside, folder in sorted(self.private_dirs.items(), key=lambda i: -len(i[0])):
             if pure == PurePosixPath(inside) or pure.is_relative_to(inside):
                 rel = pure.relative_to(inside)
                 return self.dir / folder / rel
         raise FleetError(
-            f"{remote} is not private to the host (only /etc/docker, /root, /home and "
-            "/usr/local/sbin are; everything else is the real machine's)",
+            f"{remote} is not private to the host (only {', '.join(self.private_dirs)} are; "
+            "everything else is the real machine's)",
             host=self.name,
         )
 
@@ -201,11 +229,12 @@ class FleetHost:
             host_dir=self.dir,
             dockerd_dir=self._fleet.dockerd_dir,
             daemon_id=self.daemon_id,
+            engine_dir=self._fleet.engine_dir,
         )
         _write_atomic(self.state_dir / "settings", text.encode())
         _write_atomic(
             self.state_dir / "settings.json",
-            json.dumps(self._settings.to_json(), indent=2).encode(),
+            json.dumps(self._settings.to_json() | {"host_name": self.name}, indent=2).encode(),
         )
         units = self.state_dir / "units"
         dropin_dir = units / "docker.service.d"
@@ -539,39 +568,114 @@ class FleetHost:
     def is_listening(self) -> bool:
         return self.listener_pid() is not None
 
-    def _start_listener(self) -> None:
-        (self.dir / "sshd.pid").unlink(missing_ok=True)
-        script = (
-            'mount --make-rslave / && mount --bind "$1/etc-docker" /etc/docker'
-            ' && mount --bind "$1/root" /root && mount --bind "$1/home" /home'
-            ' && mount --bind "$1/sbin" /usr/local/sbin'
-            ' && exec /usr/sbin/sshd -D -f "$1/sshd_config" -E "$1/sshd.log"'
-        )
-        argv = [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "unchanged",
-            "--",
-            "/bin/sh",
-            "-c",
-            script,
-            "fleet-host",
-            str(self.dir),
-        ]
-        log_path = self.dir / "start.log"
+    def _binds(self, *, skip: Sequence[str] = ()) -> str:
+        """Shell commands that give a new mount namespace the host's private
+        folders (``$1`` is the host folder), but those in ``skip``."""
+        script = "mount --make-rslave /"
+        for inside, folder in self.private_dirs.items():
+            if inside in skip:
+                continue
+            script += f' && mkdir -p {inside} && mount --bind "$1/{folder}" {inside}'
+        return script
+
+    def _spawn(
+        self, argv: list[str], log_name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes] | None:
+        """Start one of the host's long-running processes (sshd, the engine)."""
+        log_path = self.dir / log_name
         if not self._fleet.owned_here:
             # a detached fleet outlives this process: its sshds must not be our
             # children (nobody would reap them), so a shell starts them and exits
             subprocess.run(
                 ["/bin/sh", "-c", 'setsid "$@" </dev/null >>"$0" 2>&1 &', str(log_path), *argv],
                 check=True,
+                env=env,
             )
-            return
+            return None
         with open(log_path, "ab") as log:
-            self._proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                env=env,
             )
+
+    # ----------------------------------------------------------------- engine
+    def _start_engine(self) -> None:
+        """Start the host's engine supervisor (tests/fleet/engine.py) in the
+        host's folders and its own network and UTS namespaces; it starts
+        containerd at once and dockerd when asked."""
+        assert self._fleet.engine_dir is not None
+        (self.dir / "engine" / "engine.pid").unlink(missing_ok=True)
+        # the engine's namespace has the host's /etc/docker, /run and stores,
+        # but the machine's /root, /home and /usr/local/sbin (so that the
+        # fleet's resets, which end a host's sessions, leave it alone)
+        script = self._binds(skip=("/root", "/home", "/usr/local/sbin"))
+        script += ' && exec "$2" "$3" serve "$1"'
+        argv = ["unshare", "--mount", "--net", "--uts", "--propagation", "unchanged", "--"]
+        argv += ["/bin/sh", "-c", script, "fleet-engine", str(self.dir)]
+        argv += [system.PYTHON3, engine.__file__]
+        env = dict(os.environ, FLEET_ENGINE_DIR=str(self._fleet.engine_dir))
+        self._engine = self._spawn(argv, "engine.log", env=env)
+
+    def _wait_engine(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._engine is not None and self._engine.poll() is not None:
+                break
+            with contextlib.suppress(OSError):
+                engine.ctl(self.dir, "state", timeout=5)
+                return
+            time.sleep(0.02)
+        raise FleetError(
+            "the engine supervisor did not start: " + self._engine_log(),
+            host=self.name,
+        )
+
+    def _engine_log(self) -> str:
+        try:
+            return (self.dir / "engine.log").read_text(errors="replace")[-2000:].strip()
+        except FileNotFoundError:
+            return "(no engine.log)"
+
+    def engine(self, verb: str) -> str:
+        """Ask the host's engine supervisor (start, stop, restart, reload,
+        state, reset); its reply ("active", "failed", "inactive", JSON)."""
+        if not self.real:
+            raise FleetError("only a real-daemon host has an engine", host=self.name)
+        reply = engine.ctl(self.dir, verb)
+        if reply.startswith("error"):
+            raise FleetError(f"engine {verb}: {reply}", host=self.name)
+        return reply
+
+    def _engine_reset(self) -> None:
+        """dockerd back to the baseline (restarted when its config or flags
+        changed, or when it is not running), no containers."""
+        if self._engine is None and procs.engine_pid(self.dir) is None:
+            self._start_engine()
+        self._wait_engine()
+        reply = self.engine("reset")
+        if reply != "active":
+            raise FleetError(
+                f"dockerd does not start with no daemon.json ({reply}): "
+                + self.journal_text()[-2000:],
+                host=self.name,
+            )
+
+    def _start_listener(self) -> None:
+        (self.dir / "sshd.pid").unlink(missing_ok=True)
+        script = (
+            self._binds() + ' && exec /usr/sbin/sshd -D -f "$1/sshd_config" -E "$1/sshd.log"'
+        )
+        argv = ["unshare", "--mount", "--propagation", "unchanged"]
+        if self.real:
+            # its own hostname, as dockerd reports it (docker info's Name)
+            argv.append("--uts")
+            script = f"hostname {self.name} && {script}"
+        argv += ["--", "/bin/sh", "-c", script, "fleet-host", str(self.dir)]
+        self._proc = self._spawn(argv, "start.log")
 
     def _wait_listening(self, timeout: float = _LISTEN_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -618,9 +722,13 @@ class FleetHost:
     # ------------------------------------------------------------ preparation
     def _prepare(self, *, host_key: KeyPair) -> None:
         """Create the host's folders, key, sshd_config, shims and state."""
-        for folder in ("etc-docker", "root", "home", "sbin"):
+        for folder in self.private_dirs.values():
             (self.dir / folder).mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir / "root", 0o700)
+        if self.real:
+            (self.dir / "run" / "sshd").mkdir(mode=0o755, exist_ok=True)
+            (self.dir / "engine").mkdir(exist_ok=True)
+            engine.write_rootfs_tar(self._fleet.engine_dir, self.dir / "engine" / "busybox.tar")
         os.chmod(self.dir / "sbin", 0o755)
         self._write_host_key(host_key)
         shutil.copyfile(self.host_key_file, self.dir / "ssh_host_ed25519_key.original")
@@ -641,7 +749,7 @@ class FleetHost:
     def _install_shims(self) -> None:
         sbin = self.dir / "sbin"
         (sbin / ".fleet").mkdir(mode=0o755, exist_ok=True)
-        for target, source in SHIMS.items():
+        for target, source in self.shims.items():
             path = sbin / target
             data = shim_bytes(source)
             try:
@@ -668,7 +776,7 @@ class FleetHost:
         )
         self._install_shims()
         state = self.state_dir
-        _clear_dir(state, keep=("lib.sh", "session"))
+        _clear_dir(state, keep=("lib.sh", "session", "engine.py"))
         faults = state / "faults"
         faults.mkdir(mode=0o777, exist_ok=True)
         os.chmod(faults, 0o777)
@@ -678,6 +786,14 @@ class FleetHost:
         _write_atomic(state / "units" / "docker.service", config.render_unit().encode())
         self._settings = config.HostSettings.for_engine(self._fleet.engine_version)
         self._write_settings()
+        if self.real:
+            for name in ("journal.log", "events.log"):
+                _write_atomic(state / name, b"")
+            _write_atomic(state / "unit-file-state", b"enabled\n")
+            _write_atomic(state / "commands.log", b"", mode=0o666)
+            _write_atomic(state / "authorized_keys", self._fleet.authorized_keys.read_bytes())
+            (state / "lock").touch()
+            return
         self.set_unit_state("active")
         for name, value in (
             ("loaded.sha256", "absent"),
@@ -719,6 +835,8 @@ class FleetHost:
         if kill_sessions:
             self.drop_connections()
         self._reset_files()
+        if self.real:
+            self._engine_reset()
         self._ensure_original_key()
         if not self.is_listening():
             self._start_listener()

@@ -128,6 +128,38 @@ def host_processes(hosts_root: Path) -> dict[Path, list[HostProcess]]:
     return dict(found)
 
 
+def engine_pid(host_dir: Path) -> int | None:
+    """The pid of a real-daemon host's engine supervisor, None when it does
+    not run (the pid file is checked against the process' command line)."""
+    try:
+        pid = int((host_dir / "engine" / "engine.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    argv = _cmdline(pid)
+    if "serve" in argv and str(host_dir) in argv and is_alive(pid):
+        return pid
+    return None
+
+
+def descendants(root: int) -> list[int]:
+    """Every live descendant of ``root`` (children first)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid in _pids():
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children[ppid].append(pid)
+    out: list[int] = []
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop(0)
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
 def stray_listeners() -> list[tuple[int, Path]]:
     """Fleet sshd listeners anywhere on the machine: (pid, sshd_config path)."""
     out = []

@@ -11,6 +11,12 @@ Fixtures:
   every one reset to the clean default state before the test.
 - ``fleet_of`` (function): ``fleet_of(n)`` grows the worker's fleet to at
   least n hosts (at most 254) and returns its first n hosts, reset.
+- ``real_fleet`` (function): the session's real-daemon fleet
+  (``FLEETCFG_REAL_HOSTS`` hosts, default 5, block ``FLEETCFG_FLEET_BLOCK`` + 9),
+  every host reset: no daemon.json, dockerd active (restarted only when its
+  config changed), no containers. Tests that use it carry
+  ``pytest.mark.xdist_group("real")`` so that one worker runs them all and the
+  session starts one real fleet (``--dist loadgroup`` is in the pytest options).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from tests.fleet.fleet import Fleet
 from tests.fleet.registry import HOSTS_PER_BLOCK, BlockBusyError
 
 DEFAULT_HOSTS = 3
+DEFAULT_REAL_HOSTS = 5
+#: the real fleet's block, above the workers' (base + 1 + worker number)
+REAL_BLOCK_OFFSET = 9
 _FALLBACK_STEP = 40
 
 
@@ -40,15 +49,17 @@ def worker_octet(worker_id: str) -> int:
     return base + 1 + int(worker_id[2:])
 
 
-def start_worker_fleet(worker_id: str, n: int) -> Fleet:
+def start_worker_fleet(worker_id: str, n: int, *, real: bool = False) -> Fleet:
     octet = worker_octet(worker_id)
+    if real:
+        octet = worker_octet("master") + REAL_BLOCK_OFFSET
     last_error: BlockBusyError | None = None
     for attempt in range(4):
         third = octet + attempt * _FALLBACK_STEP
         if third > 255:
             break
         try:
-            return Fleet.start(n, address_block=f"127.0.{third}")
+            return Fleet.start(n, address_block=f"127.0.{third}", real=real)
         except BlockBusyError as exc:
             last_error = exc
     raise FleetError(f"no free address block for pytest worker {worker_id}: {last_error}")
@@ -85,3 +96,20 @@ def fleet(fleet_session: Fleet) -> Fleet:
 @pytest.fixture
 def fleet_of(fleet_session: Fleet) -> Callable[[int], Fleet]:
     return lambda n: _sized(fleet_session, n)
+
+
+@pytest.fixture(scope="session")
+def real_fleet_session() -> Iterator[Fleet]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "master")
+    n = int(os.environ.get("FLEETCFG_REAL_HOSTS", str(DEFAULT_REAL_HOSTS)))
+    fleet = start_worker_fleet(worker, n, real=True)
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+@pytest.fixture
+def real_fleet(real_fleet_session: Fleet) -> Fleet:
+    real_fleet_session.reset()
+    return real_fleet_session

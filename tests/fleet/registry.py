@@ -186,6 +186,19 @@ def is_fleet_dir(base: Path) -> bool:
     return (base / "fleet.json").exists() or (base / "hosts").is_dir()
 
 
+def kill_engines(hosts_root: Path) -> None:
+    """Kill the engine supervisor of every real-daemon host under
+    ``hosts_root`` with everything it runs (containerd, dockerd, shims,
+    containers)."""
+    pids: list[int] = []
+    if hosts_root.is_dir():
+        for host_dir in hosts_root.iterdir():
+            pid = procs.engine_pid(host_dir)
+            if pid is not None:
+                pids += [pid, *procs.descendants(pid)]
+    procs.kill_all(pids)
+
+
 def teardown_dir(base: Path, *, keep_dir: bool | None = None) -> None:
     """Kill every process of the fleet in ``base``, unmount its mounts and
     delete its files (the folder itself too unless it existed before the fleet)."""
@@ -193,6 +206,7 @@ def teardown_dir(base: Path, *, keep_dir: bool | None = None) -> None:
     pids = [p.pid for found in procs.host_processes(hosts_root).values() for p in found]
     pids += [pid for pid, cfg in procs.stray_listeners() if cfg.parent.parent == hosts_root]
     procs.kill_all(pids)
+    kill_engines(hosts_root)
     mounts.unmount_all_under(base)
     if not base.exists() or not is_fleet_dir(base):
         return

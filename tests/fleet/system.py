@@ -21,6 +21,7 @@ from tests.fleet.errors import FleetError
 #: where fleets register their address blocks and take their locks
 RUN_DIR = Path("/run/fleetcfg-test-fleet")
 DEFAULT_DOCKERD_DIR = Path("/var/cache/fleetcfg/docker.io")
+DEFAULT_ENGINE_DIR = Path("/var/cache/fleetcfg/engine")
 SUDOERS_FILE = Path("/etc/sudoers.d/fleetcfg-test-fleet")
 #: deploy may run anything as root without a password; nopriv needs a password
 SUDOERS = (
@@ -36,6 +37,42 @@ _INSTALL_HINT = "scripts/test installs it (CI runs it); on a dev machine run it 
 
 def dockerd_dir() -> Path:
     return Path(os.environ.get("FLEETCFG_DOCKERD_DIR") or DEFAULT_DOCKERD_DIR)
+
+
+def engine_dir() -> Path:
+    return Path(os.environ.get("FLEETCFG_ENGINE_DIR") or DEFAULT_ENGINE_DIR)
+
+
+#: the engine supervisor and its client run with the machine's python3 (the
+#: hosts' sessions have their own /root, where a pyenv python would live)
+PYTHON3 = "/usr/bin/python3"
+#: what a real-daemon fleet runs from the engine folder
+ENGINE_FILES = (
+    "usr/sbin/dockerd",
+    "usr/bin/docker",
+    "usr/bin/containerd",
+    "usr/bin/containerd-shim-runc-v2",
+    "usr/sbin/runc",
+    "usr/sbin/iptables",
+    "usr/bin/docker-init",
+    "bin/busybox",
+)
+
+
+def check_engine() -> Path:
+    """The engine folder of a real-daemon fleet (a clear error when incomplete)."""
+    base = engine_dir()
+    missing = [f for f in ENGINE_FILES if not os.access(base / f, os.X_OK)]
+    if not os.access(PYTHON3, os.X_OK):
+        missing.append(PYTHON3)
+    if missing:
+        raise FleetError(
+            f"the real-daemon fleet needs Debian's engine packages in {base}; missing: "
+            + ", ".join(missing),
+            hint="run scripts/fetch-dockerd --engine (scripts/test does) or set "
+            "FLEETCFG_ENGINE_DIR",
+        )
+    return base
 
 
 @contextlib.contextmanager
