@@ -274,6 +274,7 @@ def plan_from_facts(
         facts=facts.to_host_facts(h.mask),
         warnings=h.warnings,
         errors=h.errors,
+        lint_disabled=sorted(h.lint.disable),
     )
     contents = {} if action is Action.ERROR else dict(h.contents)
     return PlannedHost(plan=plan, contents=contents, facts=facts)

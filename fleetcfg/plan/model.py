@@ -111,6 +111,9 @@ class HostPlan(_Data):
     errors: list[str] = Field(default_factory=list)
     #: the host could not be reached (counted apart in the summary)
     unreachable: bool = False
+    #: rule ids the inventory's ``lint: disable`` turns off: the plan did not
+    #: count them as errors, so apply's model check does not either
+    lint_disabled: list[str] = Field(default_factory=list)
 
     @property
     def changes(self) -> list[str]:

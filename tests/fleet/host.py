@@ -666,9 +666,7 @@ class FleetHost:
 
     def _start_listener(self) -> None:
         (self.dir / "sshd.pid").unlink(missing_ok=True)
-        script = (
-            self._binds() + ' && exec /usr/sbin/sshd -D -f "$1/sshd_config" -E "$1/sshd.log"'
-        )
+        script = self._binds() + ' && exec /usr/sbin/sshd -D -f "$1/sshd_config" -E "$1/sshd.log"'
         argv = ["unshare", "--mount", "--propagation", "unchanged"]
         if self.real:
             # its own hostname, as dockerd reports it (docker info's Name)

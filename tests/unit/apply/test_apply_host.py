@@ -23,6 +23,7 @@ from tests.unit.apply.helpers import (
     backups_of,
     canonical,
     daemon_json,
+    inventory_text,
     leftovers,
     locked,
     setup,
@@ -377,6 +378,21 @@ def test_a_plan_forced_through_for_a_host_the_planner_refuses_is_stale(
     assert "the action is now error (the plan says restart)" in result.reason
     assert daemon_json(s.hosts["web-01"]) == OLD
     assert s.hosts["web-01"].restarts == 0
+
+
+def test_a_rule_the_inventory_disables_does_not_stop_apply_either(tmp_path: Path) -> None:
+    # FC009: the default runtime is not defined; the repo turned the rule off,
+    # so the plan reloads and apply must not refuse what the plan accepted
+    # (the host's dockerd is the judge: it starts or apply rolls back)
+    inventory = inventory_text(["web-01"]).replace("hosts:", "lint:\n  disable: [FC009]\nhosts:")
+    s = setup(tmp_path, target={**OLD, "default-runtime": "crun"}, inventory=inventory)
+    plan = s.plan()
+    assert plan.hosts[0].action is Action.RELOAD, plan.hosts[0].errors
+    assert plan.hosts[0].lint_disabled == ["FC009"]
+    result = s.apply(plan).results[0]
+    validate = next(x for x in result.steps if x.step == "validate-model")
+    assert validate.status.value == "ok", validate.detail
+    assert daemon_json(s.hosts["web-01"]) == {**OLD, "default-runtime": "crun"}
 
 
 def test_a_plan_claiming_another_engine_than_the_host_runs_is_stale(
