@@ -142,6 +142,23 @@ def test_a_reload_dockerd_refuses_is_detected_in_its_log_and_undone(tmp_path: Pa
     assert host.reloads == 2 and host.restarts == 0
 
 
+def test_a_reload_dockerd_never_finishes_is_not_reported_as_done(tmp_path: Path) -> None:
+    # dockerd logs that it got the signal and then nothing (a real dockerd
+    # looking for a missing authorization plugin retries, then exits)
+    s = setup(tmp_path, target=RELOADABLE)
+    host = s.hosts["web-01"]
+
+    def reload(argv: tuple[str, ...], stdin: bytes | None, fake: FakeTransport) -> CommandResult:
+        host.log("Got signal to reload configuration, reloading from: /etc/docker/daemon.json")
+        return CommandResult((), 0)
+
+    host.on(["systemctl", "reload", "docker"], reload)
+    result = s.apply(s.plan()).results[0]
+    assert result.status is HostStatus.FAILED and result.rolled_back
+    assert "dockerd is reloading (its log has no verdict yet)" in result.reason
+    assert daemon_json(host) == OLD
+
+
 def test_a_failing_reload_command_is_rolled_back(tmp_path: Path) -> None:
     s = setup(tmp_path, target=RELOADABLE)
     host = s.hosts["web-01"]
