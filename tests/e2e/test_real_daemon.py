@@ -363,3 +363,134 @@ def test_plan_reads_its_facts_from_a_real_daemon(real_fleet: Fleet, tmp_path: Pa
     assert facts["live_restore"] is True
     assert facts["running_containers"] == 2
     assert "--iptables=true" in facts["exec_start"]
+
+
+# -- the reload table, key by key --------------------------------------------------------
+
+#: a value for every key the reload table calls reloadable, and for a sample
+#: of restart-only keys: (daemon.json to write, the value dockerd then runs)
+RELOAD_VALUES: dict[str, tuple[dict[str, object], object]] = {
+    "allow-nondistributable-artifacts": (
+        {"allow-nondistributable-artifacts": ["reg.example.com:5000"]},
+        ["reg.example.com:5000"],
+    ),
+    "debug": ({"debug": True}, True),
+    "default-cgroupns-mode": ({"default-cgroupns-mode": "private"}, "private"),
+    "default-ipc-mode": ({"default-ipc-mode": "shareable"}, "shareable"),
+    "default-runtime": (
+        {"default-runtime": "crun", "runtimes": {"crun": {"path": "/usr/bin/crun"}}},
+        "crun",
+    ),
+    "default-shm-size": ({"default-shm-size": "128m"}, 128 * 1024 * 1024),
+    "features": ({"features": {"buildkit": False}}, {"buildkit": False}),
+    "labels": ({"labels": ["team=payments"]}, ["team=payments"]),
+    "live-restore": ({"live-restore": True}, True),
+    "max-concurrent-downloads": ({"max-concurrent-downloads": 4}, 4),
+    "max-concurrent-uploads": ({"max-concurrent-uploads": 6}, 6),
+    "max-download-attempts": ({"max-download-attempts": 7}, 7),
+    "network-diagnostic-port": ({"network-diagnostic-port": 7946}, 7946),
+    "runtimes": (
+        {"runtimes": {"crun": {"path": "/usr/bin/crun"}}},
+        {"crun": {"path": "/usr/bin/crun"}},
+    ),
+    "shutdown-timeout": ({"shutdown-timeout": 20}, 20),
+    "insecure-registries": ({"insecure-registries": ["10.9.0.0/16"]}, ["10.9.0.0/16"]),
+    "registry-mirrors": (
+        {"registry-mirrors": ["https://mirror.example.com"]},
+        ["https://mirror.example.com"],
+    ),
+    # restart-only keys (a sample)
+    "log-level": ({"log-level": "warn"}, "warn"),
+    "mtu": ({"mtu": 1400}, 1400),
+    "icc": ({"icc": False}, False),
+    "ip": ({"ip": "127.0.0.1"}, "127.0.0.1"),
+    "experimental": ({"experimental": True}, True),
+    "log-opts": ({"log-opts": {"max-size": "5m"}}, {"max-size": "5m"}),
+    "default-ulimits": (
+        {"default-ulimits": {"nofile": {"Name": "nofile", "Soft": 100, "Hard": 200}}},
+        {"nofile": {"Name": "nofile", "Soft": 100, "Hard": 200}},
+    ),
+}
+#: reloadable keys that cannot be observed here: a reload that names an
+#: authorization plugin dockerd cannot find stops dockerd (see
+#: test_a_reload_that_stops_dockerd_is_a_failure_rolled_back), and there is
+#: no plugin on the fleet's hosts
+NOT_OBSERVABLE = {"authorization-plugins"}
+
+
+def _listening_ports(host: FleetHost) -> set[int]:
+    """TCP ports dockerd listens on (in its own network namespace)."""
+    table = sh(host, f"cat /proc/{main_pid(host)}/net/tcp")
+    ports = set()
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A":
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def observe(host: FleetHost, key: str, config: str) -> object:
+    """Reload ``config`` and return the value of ``key`` dockerd runs with
+    afterwards (from its "Reloaded configuration" log line)."""
+    logged, errors = reload_and_read(host, config)
+    assert logged is not None, f"dockerd refused the reload of {config}: {errors}"
+    if key == "network-diagnostic-port":
+        return 7946 if 7946 in _listening_ports(host) else None
+    return logged.get(key)
+
+
+def reload_table() -> dict[str, str]:
+    from fleetcfg.dockerd.daemon import key_metadata
+
+    return {k: m.reload.value for k, m in key_metadata().items()}
+
+
+def test_the_reload_table_covers_every_reloadable_key() -> None:
+    table = reload_table()
+    reloadable = {k for k, r in table.items() if r in ("if-present", "always")}
+    assert reloadable <= set(RELOAD_VALUES) | NOT_OBSERVABLE
+    assert any(table[k] == "restart" for k in RELOAD_VALUES)
+
+
+@pytest.mark.parametrize("key", sorted(RELOAD_VALUES))
+def test_the_reload_table_matches_what_sighup_applies(real_fleet: Fleet, key: str) -> None:
+    """For each key: what the table says SIGHUP does is what dockerd does:
+    a reloadable key is applied without a restart; an "always" key goes
+    back to its default when removed, an "if-present" key keeps its value;
+    a restart-only key is not applied."""
+    kind = reload_table()[key]
+    config, want = RELOAD_VALUES[key]
+    host = real_fleet.hosts[sorted(RELOAD_VALUES).index(key) % len(real_fleet)]
+    pid = main_pid(host)
+    before = observe(host, key, "{}\n")
+    applied = observe(host, key, json.dumps(config) + "\n")
+    after_removal = observe(host, key, "{}\n")
+    assert main_pid(host) == pid
+    assert before != want
+    if kind == "restart":
+        assert applied != want, f"{key}: SIGHUP applied it; the table says restart"
+        return
+    assert applied == want, f"{key}: SIGHUP did not apply it; the table says {kind}"
+    if kind == "always":
+        assert after_removal == before, f"{key}: kept after removal; the table says always"
+    else:
+        assert after_removal == want, f"{key}: reset by removal; the table says if-present"
+
+
+def test_a_reload_that_stops_dockerd_is_a_failure_rolled_back(
+    real_fleet: Fleet, tmp_path: Path
+) -> None:
+    # dockerd looks for the authorization plugin for ~14 s (retrying), then
+    # exits: fleetcfg must wait for that verdict, not report "reload done"
+    host = real_fleet.hosts[0]
+    restart_with(host, '{"labels": ["team=payments"]}\n')
+    profile = 'labels: ["team=payments"]\nauthorization-plugins: ["nope"]\n'
+    path = write_repo(tmp_path, real_fleet, [host], profile)
+    code, out, err = cli("apply", "-i", path, "--yes")
+    assert code == EXIT_FAILED, out + err
+    assert "reload done" not in out + err
+    assert "host-01: failed, rolled back, healthy again:" in out
+    assert 'Error validating authorization plugin: plugin "nope" not found' in out
+    assert host.read_file(DAEMON_JSON) == '{"labels": ["team=payments"]}\n'
+    assert sh(host, "systemctl is-active docker").strip() == "active"
+    assert info(host)["Labels"] == ["team=payments"]
