@@ -143,6 +143,19 @@ def test_every_real_host_runs_its_own_dockerd(real_fleet: Fleet) -> None:
     assert len(pids) == len(real_fleet)
 
 
+def test_systemctl_stop_and_start_drive_the_real_dockerd(real_fleet: Fleet) -> None:
+    host = real_fleet.hosts[-1]
+    pid = main_pid(host)
+    assert host.ssh("systemctl stop docker").returncode == 0
+    assert host.ssh("systemctl is-active docker").stdout.strip() == "inactive"
+    stopped = host.ssh("docker info")
+    assert stopped.returncode != 0 and "Cannot connect to the Docker daemon" in stopped.stderr
+    assert host.ssh("systemctl start docker").returncode == 0
+    assert main_pid(host) not in (0, pid)
+    assert "Daemon has completed initialization" in host.journal_text()
+    assert info(host)["Name"] == host.name
+
+
 # -- reload ----------------------------------------------------------------------------
 
 RELOAD_PROFILE = """\

@@ -77,6 +77,7 @@ class Engine:
         self.dirty = False  # reloaded or started with a file since the baseline
         self.journal_lock = threading.Lock()
         self.baseline_flags = [str(f) for f in self.settings.get("exec_start_flags", [])]
+        self.listening = False
 
     # ------------------------------------------------------------ state files
     def set(self, name: str, value: object) -> None:
@@ -138,6 +139,33 @@ class Engine:
             return hashlib.sha256(path.read_bytes()).hexdigest()
         except FileNotFoundError:
             return "absent"
+
+    # ---------------------------------------------------------- docker.socket
+    def open_socket(self) -> None:
+        """Listen on /run/docker.sock (fd 3, handed to dockerd for ``-H
+        fd://``), like docker.socket."""
+        if self.listening:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(DOCKER_SOCK)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.bind(DOCKER_SOCK)
+            os.chmod(DOCKER_SOCK, 0o660)
+            sock.listen(128)
+            os.dup2(sock.fileno(), _LISTEN_FD, inheritable=True)
+        self.listening = True
+
+    def close_socket(self) -> None:
+        """Stop listening once dockerd is gone: clients get "Cannot connect to
+        the Docker daemon" at once instead of waiting on a socket nobody
+        serves (systemd would try to start dockerd again through the socket;
+        a failed start stays failed here until the next start)."""
+        if not self.listening:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(DOCKER_SOCK)
+        reserve_fd()
+        self.listening = False
 
     # -------------------------------------------------------------- processes
     def reap(self) -> None:
@@ -231,6 +259,7 @@ class Engine:
         env = self.env() | {"NOTIFY_SOCKET": str(self.runtime / "notify.sock")}
         env |= {"LISTEN_FDS": "1", "LISTEN_FDNAMES": "docker.socket"}
         dockerd = str(self.engine_dir / "usr/sbin/dockerd")
+        self.open_socket()
         started = _now()
         self.stopping = False
         proc = self.spawn(
@@ -301,6 +330,7 @@ class Engine:
         ):
             self.set(name, value)
         self.unit("failed")
+        self.close_socket()
         self.event("exited", pid=pid, status=number)
 
     def stop(self) -> str:
@@ -329,6 +359,7 @@ class Engine:
         ):
             self.set(name, value)
         self.unit("inactive")
+        self.close_socket()
         self.systemd(f"{UNIT}: Deactivated successfully.")
         self.systemd(f"Stopped {UNIT} - {DESCRIPTION}.")
         self.event("stopped", pid=proc.pid)
@@ -435,18 +466,12 @@ class Engine:
             conn.sendall(reply.encode() + b"\n")
 
     def serve(self) -> None:
+        reserve_fd()
         self.runtime.mkdir(exist_ok=True)
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         socket.sethostname(str(self.settings.get("host_name", self.host_dir.name)))
         loopback_up()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(DOCKER_SOCK)
-        docker_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        docker_sock.bind(DOCKER_SOCK)
-        os.chmod(DOCKER_SOCK, 0o660)
-        docker_sock.listen(128)
-        os.dup2(docker_sock.fileno(), _LISTEN_FD, inheritable=True)
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify_path = self.runtime / "notify.sock"
         notify_path.unlink(missing_ok=True)
@@ -463,6 +488,15 @@ class Engine:
         while True:
             conn, _ = ctl.accept()
             threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+
+def reserve_fd() -> None:
+    """Keep fd 3 taken (by /dev/null) while nothing listens: nothing else may
+    get it, so that putting the next docker.socket there closes nothing."""
+    null = os.open("/dev/null", os.O_RDONLY)
+    if null != _LISTEN_FD:
+        os.dup2(null, _LISTEN_FD, inheritable=True)
+        os.close(null)
 
 
 def loopback_up() -> None:
