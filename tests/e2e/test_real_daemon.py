@@ -23,7 +23,7 @@ from fleetcfg.cli.app import app
 from tests.fleet import Fleet, FleetHost, wait_until
 from tests.fleet.repo import write_fleet_repo
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("real")]
+pytestmark = pytest.mark.e2e
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 IMAGE = "busybox:fleet"

@@ -11,12 +11,13 @@ Fixtures:
   every one reset to the clean default state before the test.
 - ``fleet_of`` (function): ``fleet_of(n)`` grows the worker's fleet to at
   least n hosts (at most 254) and returns its first n hosts, reset.
-- ``real_fleet`` (function): the session's real-daemon fleet
-  (``FLEETCFG_REAL_HOSTS`` hosts, default 5, block ``FLEETCFG_FLEET_BLOCK`` + 9),
-  every host reset: no daemon.json, dockerd active (restarted only when its
-  config changed), no containers. Tests that use it carry
-  ``pytest.mark.xdist_group("real")`` so that one worker runs them all and the
-  session starts one real fleet (``--dist loadgroup`` is in the pytest options).
+- ``real_fleet`` (function): the worker's real-daemon fleet
+  (``FLEETCFG_REAL_HOSTS`` hosts, default 3, started on first use; block
+  ``FLEETCFG_FLEET_BLOCK`` + 9 without xdist, + 8 for gw0, + 7 for gw1), every host reset: no daemon.json, dockerd active
+  (restarted only when its config or flags changed), no containers. Each
+  xdist worker that runs a real-daemon test starts its own (pytest-xdist's
+  ``--dist loadgroup`` would keep them on one worker, but it schedules every
+  other test module by module, which made the whole suite slower).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from tests.fleet.fleet import Fleet
 from tests.fleet.registry import HOSTS_PER_BLOCK, BlockBusyError
 
 DEFAULT_HOSTS = 3
-DEFAULT_REAL_HOSTS = 5
+DEFAULT_REAL_HOSTS = 3
 #: the real fleet's block, above the workers' (base + 1 + worker number)
 REAL_BLOCK_OFFSET = 9
 _FALLBACK_STEP = 40
@@ -52,7 +53,7 @@ def worker_octet(worker_id: str) -> int:
 def start_worker_fleet(worker_id: str, n: int, *, real: bool = False) -> Fleet:
     octet = worker_octet(worker_id)
     if real:
-        octet = worker_octet("master") + REAL_BLOCK_OFFSET
+        octet = worker_octet("master") + REAL_BLOCK_OFFSET - (octet - worker_octet("master"))
     last_error: BlockBusyError | None = None
     for attempt in range(4):
         third = octet + attempt * _FALLBACK_STEP
