@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleetcfg.apply.report import EXIT_FAILED, EXIT_OK
 from fleetcfg.cli.app import app
+from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.dockerd.reload import RELOADABLE, Reload
 from tests.fleet import Fleet, FleetHost, wait_until
 from tests.fleet.repo import write_fleet_repo
 
@@ -176,7 +177,7 @@ def test_a_reload_only_change_keeps_dockerd_running_and_shows_in_docker_info(
     pids = {h.name: main_pid(h) for h in hosts}
     path = write_repo(tmp_path, real_fleet, hosts, RELOAD_PROFILE)
     code, out, err = cli("apply", "-i", path, "--yes", "--verbose")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert "Plan: 2 to reload, 0 to restart, 0 unchanged." in out
     assert "dockerd reloaded the file" in err
     for host in hosts:
@@ -206,7 +207,7 @@ def test_a_reload_dockerd_refuses_is_a_failure_never_reload_done(
     profile = 'labels: ["team=payments"]\ndefault-runtime: "nope"\n'
     path = write_repo(tmp_path, real_fleet, [host, later], profile, disable=["FC009"])
     code, out, err = cli("apply", "-i", path, "--yes")
-    assert code == EXIT_FAILED, out + err
+    assert code == ExitCode.ERROR, out + err
     assert "reload done" not in out + err
     assert "dockerd refused the reloaded configuration" in out
     assert "specified default runtime 'nope' does not exist" in out
@@ -230,7 +231,7 @@ def test_a_restart_keeps_live_restore_containers_running_with_the_same_pid(
     profile = 'live-restore: true\nlog-opts:\n  max-size: "10m"\n  max-file: "3"\n'
     path = write_repo(tmp_path, real_fleet, [host], profile)
     code, out, err = cli("apply", "-i", path, "--yes", "--verbose")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     assert "Plan: 0 to reload, 1 to restart, 0 unchanged." in out
     assert "1 containers running" in err  # the health gate counted it
     assert main_pid(host) != pid
@@ -251,7 +252,7 @@ def test_the_health_gate_counts_the_real_containers_after_a_restart(
     profile = 'log-opts:\n  max-size: "10m"\n'
     path = write_repo(tmp_path, real_fleet, [kept, lost], profile)
     code, out, err = cli("apply", "-i", path, "--yes", "--verbose")
-    assert code == EXIT_OK, out + err
+    assert code == ExitCode.OK, out + err
     # without live-restore dockerd stops the containers; the plan says so, and
     # only the one with --restart always comes back
     assert "warning: restart kills 1 running container" in out
@@ -321,7 +322,7 @@ def test_a_start_failure_rolls_the_host_back_and_halts_the_rollout(
         disable=disable,
     )
     code, out, err = cli("apply", "-i", path, "--yes")
-    assert code == EXIT_FAILED, out + err
+    assert code == ExitCode.ERROR, out + err
     assert "host-02: failed, rolled back, healthy again:" in out, out
     assert words in out, "dockerd's own error message is in the report"
     assert "not reached: host-03" in out
@@ -350,7 +351,7 @@ def test_hosts_in_the_file_with_an_h_flag_is_refused_by_the_plan_as_dockerd_refu
     profile = "hosts: ['unix:///run/docker.sock']\n"
     path = write_repo(tmp_path, real_fleet, [host], profile, disable=["FC015", "FC036"])
     code, out, err = cli("apply", "-i", path, "--yes")
-    assert code == EXIT_FAILED, out + err
+    assert code == ExitCode.ERROR, out + err
     assert "specified both as a flag and in the configuration file: hosts" in out
     assert not host.exists(DAEMON_JSON)
 
@@ -453,16 +454,14 @@ def observe(host: FleetHost, key: str, config: str) -> object:
 
 
 def reload_table() -> dict[str, str]:
-    from fleetcfg.dockerd.daemon import key_metadata
-
-    return {k: m.reload.value for k, m in key_metadata().items()}
+    """fleetcfg's reload table (dockerd/reload.py): key -> what SIGHUP does."""
+    return {k: RELOADABLE[k].value if k in RELOADABLE else "restart" for k in RELOAD_VALUES}
 
 
 def test_the_reload_table_covers_every_reloadable_key() -> None:
-    table = reload_table()
-    reloadable = {k for k, r in table.items() if r in ("if-present", "always")}
+    reloadable = {k for k, r in RELOADABLE.items() if r in (Reload.IF_PRESENT, Reload.ALWAYS)}
     assert reloadable <= set(RELOAD_VALUES) | NOT_OBSERVABLE
-    assert any(table[k] == "restart" for k in RELOAD_VALUES)
+    assert any(reload_table()[k] == "restart" for k in RELOAD_VALUES)
 
 
 @pytest.mark.parametrize("key", sorted(RELOAD_VALUES))
@@ -500,7 +499,7 @@ def test_a_reload_that_stops_dockerd_is_a_failure_rolled_back(
     profile = 'labels: ["team=payments"]\nauthorization-plugins: ["nope"]\n'
     path = write_repo(tmp_path, real_fleet, [host], profile)
     code, out, err = cli("apply", "-i", path, "--yes")
-    assert code == EXIT_FAILED, out + err
+    assert code == ExitCode.ERROR, out + err
     assert "reload done" not in out + err
     assert "host-01: failed, rolled back, healthy again:" in out
     assert 'Error validating authorization plugin: plugin "nope" not found' in out
