@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from fleetcfg.apply.pull_policy import hold
 from fleetcfg.apply.report import ApplyReport, HostStatus
 from fleetcfg.apply.rollout import ApplyOptions, EventCallback, RunEnv, apply_plan
 from fleetcfg.core.errors import FleetcfgError
@@ -35,6 +36,7 @@ from fleetcfg.host.pull import (
     PullPaths,
     Revision,
     converge_lock,
+    first_seen,
     last_revision,
     older_revision,
     read_disabled,
@@ -61,6 +63,9 @@ class ConvergeResult:
     revision: Revision | None = None
     #: sha256 over inventory.yaml and profiles/ (the revision outside git)
     repo_sha256: str | None = None
+    #: the rollout settings held the change back (nothing was written)
+    held: bool = False
+    restart_pending: bool = False
 
     @property
     def revision_label(self) -> str | None:
@@ -125,10 +130,14 @@ def converge(
     """Converge ``host_name`` (this host) and write the metrics."""
     started = now()
     last = read_last(paths)
-    result = _converge(inventory, host_name, paths=paths, user=user, on_event=on_event, last=last)
+    result = _converge(
+        inventory, host_name, paths=paths, user=user, on_event=on_event, last=last, now=now
+    )
     success = result.exit_code in (ExitCode.OK, ExitCode.CHANGES)
     last_success = started if success else last.get("success_at")
-    if success:
+    if success and result.held:
+        record_last(paths, dict(last, success_at=started, host=host_name))
+    elif success:
         record = dict(last, success_at=started, host=host_name)
         if result.revision is not None:
             record |= {"revision": result.revision.commit, "revision_time": result.revision.time}
@@ -138,7 +147,8 @@ def converge(
     plan = result.plan
     drifted = sum(1 for w in plan.warnings if w.startswith("drift:")) if plan else 0
     fallback = last_revision(last)
-    label = result.revision_label or (fallback.commit if fallback else None)
+    applied = None if result.held else result.revision_label
+    label = applied or (fallback.commit if fallback else None)
     try:
         write_metrics(
             paths,
@@ -148,7 +158,7 @@ def converge(
                 exit_code=result.exit_code,
                 revision=label or "unknown",
                 files_drifted=drifted,
-                restart_pending=False,
+                restart_pending=result.restart_pending,
                 disabled=read_disabled(paths) is not None,
             ),
         )
@@ -165,6 +175,7 @@ def _converge(
     user: str | None,
     on_event: EventCallback | None,
     last: dict[str, object],
+    now: Callable[[], float],
 ) -> ConvergeResult:
     disabled = read_disabled(paths)
     if disabled is not None:
@@ -174,7 +185,15 @@ def _converge(
         )
     try:
         with converge_lock(paths):
-            return _run(inventory, host_name, user=user, on_event=on_event, last=last)
+            return _run(
+                inventory,
+                host_name,
+                paths=paths,
+                user=user,
+                on_event=on_event,
+                last=last,
+                now=now,
+            )
     except ConvergeLockedError as exc:
         return ConvergeResult(ExitCode.LOCKED, exc.message)
     except FleetcfgError as exc:
@@ -185,9 +204,11 @@ def _run(
     inventory: Inventory,
     host_name: str,
     *,
+    paths: PullPaths,
     user: str | None,
     on_event: EventCallback | None,
     last: dict[str, object],
+    now: Callable[[], float],
 ) -> ConvergeResult:
     revision = repo_revision(inventory.path.parent)
     if revision is not None:
@@ -213,6 +234,26 @@ def _run(
             plan=planned,
             revision=revision,
             repo_sha256=plan.repo_sha256,
+        )
+    label = revision.commit if revision is not None else f"sha256:{plan.repo_sha256 or ''}"
+    moment = now()
+    held = hold(
+        inventory.rollout,
+        host.name,
+        planned.action,
+        revision=label,
+        first_seen=first_seen(paths, label, moment),
+        now=moment,
+    )
+    if held is not None:
+        return ConvergeResult(
+            ExitCode.OK,
+            held.message,
+            plan=planned,
+            revision=revision,
+            repo_sha256=plan.repo_sha256,
+            held=True,
+            restart_pending=held.restart_pending,
         )
     target = host.target()
 

@@ -51,6 +51,10 @@ class PullPaths:
         return self.state_dir / "converge-last.json"
 
     @property
+    def seen_file(self) -> Path:
+        return self.state_dir / "converge-seen.json"
+
+    @property
     def metrics_file(self) -> Path:
         return self.textfile_dir / METRICS_FILE
 
@@ -178,6 +182,28 @@ def older_revision(new: Revision, last: Revision | None) -> str | None:
         f"(committed at {last.time}), the last one this host applied: refusing to go back "
         "(update the checkout; to roll back, commit a revert)"
     )
+
+
+#: how many revisions converge-seen.json remembers (the newest ones)
+SEEN_KEPT = 32
+
+
+def first_seen(paths: PullPaths, revision: str, now: float) -> float:
+    """When this host first saw ``revision`` (recorded now if it never did)."""
+    seen = _read_json(paths.seen_file) or {}
+    when = seen.get(revision)
+    if isinstance(when, int | float) and not isinstance(when, bool):
+        return float(when)
+    kept = sorted(
+        ((k, v) for k, v in seen.items() if isinstance(v, int | float)), key=lambda kv: kv[1]
+    )[-(SEEN_KEPT - 1) :]
+    _state_dir(paths)
+    write_atomic(
+        paths.seen_file,
+        json.dumps(dict(kept) | {revision: now}, indent=2, sort_keys=True) + "\n",
+        0o600,
+    )
+    return now
 
 
 # -- metrics --------------------------------------------------------------------------

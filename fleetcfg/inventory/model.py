@@ -36,7 +36,12 @@ Top-level sections
     in a first batch of their own, default 1; 0 for none), ``max_failures``
     (failed hosts tolerated before the run halts, an integer or ``"N%"``,
     default 0), ``pause`` (wait between batches: seconds, or ``"30s"``,
-    ``"5m"``, ``"1h30m"``; default 0).
+    ``"5m"``, ``"1h30m"``; default 0). For ``fleetcfg converge`` (pull mode):
+    ``canary_percent`` (hosts picked by a stable hash of their name that
+    apply a new revision at once, default 100), ``converge_delay`` (how long
+    the others wait after they first saw that revision, default 0) and
+    ``maintenance_window`` (``"HH:MM-HH:MM"`` UTC, daily: a change that needs
+    a restart waits for it; reload-only changes apply anytime).
 ``secrets``
     ``env``: the environment variables profiles may read with ``env("NAME")``
     (``[PROXY_PASSWORD]``). Any other name is an error (lint FC058, and in
@@ -489,6 +494,26 @@ BatchSize = Annotated[
 ]
 
 
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _maintenance_window(value: Any) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    match = _WINDOW.match(text)
+    if match is None or match.group(1, 2) == match.group(3, 4):
+        raise ValueError(
+            f'{value!r} is not a daily UTC window; write e.g. "02:00-04:00" (may span midnight)'
+        )
+    return text
+
+
+MaintenanceWindow = Annotated[
+    str,
+    PlainValidator(_maintenance_window),
+    WithJsonSchema({"type": "string", "pattern": _WINDOW.pattern}),
+]
+
+
 def _resolve_count(value: int | str, total: int) -> int:
     if isinstance(value, int):
         return value
@@ -504,6 +529,23 @@ class Rollout(_Model):
         0, description='failed hosts tolerated before the run halts: a number or "N%"'
     )
     pause: Duration = Field(0.0, description='wait between batches: seconds or "30s", "5m"')
+    canary_percent: int = Field(
+        100,
+        ge=0,
+        le=100,
+        description="fleetcfg converge: percent of hosts (by a hash of the name) that apply a "
+        "new revision at once; the others wait converge_delay",
+    )
+    converge_delay: Duration = Field(
+        0.0,
+        description="fleetcfg converge: how long a host outside the canary set waits after it "
+        'first saw a revision: seconds or "30m", "4h"',
+    )
+    maintenance_window: MaintenanceWindow | None = Field(
+        None,
+        description='fleetcfg converge: restarts only inside this daily UTC window "HH:MM-HH:MM" '
+        "(reload-only changes apply anytime)",
+    )
 
     def batch_size_for(self, total: int) -> int:
         """Hosts per batch when ``total`` hosts are selected (at least 1)."""

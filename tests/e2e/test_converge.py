@@ -10,6 +10,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -52,13 +53,16 @@ def host(fleet: Fleet) -> Iterator[FleetHost]:
         subprocess.run(["umount", "-l", str(target)], check=True)
 
 
-def write_repo(root: Path, fleet: Fleet, host: FleetHost, profile: str = PROFILE) -> Path:
+def write_repo(
+    root: Path, fleet: Fleet, host: FleetHost, profile: str = PROFILE, sections: str = ""
+) -> Path:
     return write_fleet_repo(
         root,
         identity_file=fleet.identity_file,
         known_hosts=fleet.known_hosts,
         hosts=[(host.name, host.address)],
         profiles={"base.yaml.j2": profile},
+        sections=sections,
     )
 
 
@@ -177,3 +181,35 @@ def test_a_second_converge_while_one_runs_exits_4(
     assert "another fleetcfg converge runs on this host (pid 4242" in result.stderr
     assert not host.exists(DAEMON_JSON)
     assert metrics(host)["fleetcfg_converge_exit_code"] == 4
+
+
+def test_a_restart_outside_the_maintenance_window_waits_and_is_reported_pending(
+    fleet: Fleet, host: FleetHost, tmp_path: Path
+) -> None:
+    start = datetime.now(UTC) + timedelta(hours=2)  # a window that is not now
+    window = f"{start:%H}:00-{start + timedelta(hours=1):%H}:00"
+    inventory = write_repo(
+        tmp_path / "repo", fleet, host, sections=f'rollout: {{maintenance_window: "{window}"}}\n'
+    )
+    deferred = converge(host, inventory)
+    assert deferred.returncode == 0, deferred.stderr
+    assert f"deferred to the maintenance window {window} UTC" in deferred.stderr
+    assert not host.exists(DAEMON_JSON)
+    assert metrics(host)["fleetcfg_converge_restart_pending"] == 1
+    inventory = write_repo(tmp_path / "repo", fleet, host)  # no window: restarts now
+    applied = converge(host, inventory)
+    assert applied.returncode == 2, applied.stderr
+    assert metrics(host)["fleetcfg_converge_restart_pending"] == 0
+
+
+def test_a_host_outside_the_canary_set_waits_for_the_converge_delay(
+    fleet: Fleet, host: FleetHost, tmp_path: Path
+) -> None:
+    sections = "rollout: {canary_percent: 0, converge_delay: 1h}\n"
+    inventory = write_repo(tmp_path / "repo", fleet, host, sections=sections)
+    waiting = converge(host, inventory)
+    assert waiting.returncode == 0, waiting.stderr
+    assert "is outside the canary set (0% of hosts)" in waiting.stderr
+    assert not host.exists(DAEMON_JSON)
+    seen = host.read_file("/etc/docker/.fleetcfg/converge-seen.json")
+    assert "sha256:" in seen  # the first sight of this revision, counted from
