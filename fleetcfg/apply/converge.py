@@ -20,6 +20,7 @@ locked.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from fleetcfg.apply.report import ApplyReport, HostStatus
 from fleetcfg.apply.rollout import ApplyOptions, EventCallback, RunEnv, apply_plan
 from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.host.bundle import load_trusted_keys, unpack, verify_bundle
 from fleetcfg.host.pull import (
     ConvergeLockedError,
     ConvergeMetrics,
@@ -47,7 +49,7 @@ from fleetcfg.host.pull import (
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.host.transport.local import LocalTransport
 from fleetcfg.host.transport.targets import LocalTarget, SshTarget
-from fleetcfg.inventory import Host, Inventory
+from fleetcfg.inventory import Host, Inventory, load_inventory
 from fleetcfg.plan.fleet import plan_fleet
 from fleetcfg.plan.model import Action, HostPlan
 from fleetcfg.plan.replan import RenderedTargets
@@ -93,6 +95,15 @@ def repo_revision(root: Path) -> Revision | None:
     return Revision(parts[0], int(parts[1]))
 
 
+@dataclass(frozen=True)
+class BundleSource:
+    """Converge from a bundle made by ``fleetcfg bundle``, verified with the
+    keys in ``trusted_keys`` before anything of it is written."""
+
+    path: Path
+    trusted_keys: Path
+
+
 class _LocalOnly:
     """A connector that never opens SSH: converge reaches only its own host."""
 
@@ -119,7 +130,7 @@ def _exit_code(report: ApplyReport) -> tuple[ExitCode, str]:
 
 
 def converge(
-    inventory: Inventory,
+    inventory: Inventory | BundleSource,
     host_name: str,
     *,
     paths: PullPaths,
@@ -168,7 +179,7 @@ def converge(
 
 
 def _converge(
-    inventory: Inventory,
+    inventory: Inventory | BundleSource,
     host_name: str,
     *,
     paths: PullPaths,
@@ -185,6 +196,16 @@ def _converge(
         )
     try:
         with converge_lock(paths):
+            if isinstance(inventory, BundleSource):
+                return _run_bundle(
+                    inventory,
+                    host_name,
+                    paths=paths,
+                    user=user,
+                    on_event=on_event,
+                    last=last,
+                    now=now,
+                )
             return _run(
                 inventory,
                 host_name,
@@ -200,6 +221,44 @@ def _converge(
         return ConvergeResult(ExitCode.ERROR, str(exc))
 
 
+def _run_bundle(
+    source: BundleSource,
+    host_name: str,
+    *,
+    paths: PullPaths,
+    user: str | None,
+    on_event: EventCallback | None,
+    last: dict[str, object],
+    now: Callable[[], float],
+) -> ConvergeResult:
+    """Verify the bundle in memory, then unpack it to a private temporary
+    folder in the state folder and converge from there."""
+    try:
+        data = source.path.read_bytes()
+    except OSError as exc:
+        raise FleetcfgError(
+            f"cannot read the bundle: {exc.strerror or exc}", file=str(source.path)
+        ) from None
+    verified = verify_bundle(
+        data,
+        load_trusted_keys(source.trusted_keys),
+        last=last_revision(last),
+        source=str(source.path),
+    )
+    with tempfile.TemporaryDirectory(prefix="bundle.", dir=paths.state_dir) as folder:
+        inventory = load_inventory(unpack(verified, Path(folder)))
+        return _run(
+            inventory,
+            host_name,
+            paths=paths,
+            user=user,
+            on_event=on_event,
+            last=last,
+            now=now,
+            revision=verified.revision,
+        )
+
+
 def _run(
     inventory: Inventory,
     host_name: str,
@@ -209,8 +268,10 @@ def _run(
     on_event: EventCallback | None,
     last: dict[str, object],
     now: Callable[[], float],
+    revision: Revision | None = None,
 ) -> ConvergeResult:
-    revision = repo_revision(inventory.path.parent)
+    if revision is None:
+        revision = repo_revision(inventory.path.parent)
     if revision is not None:
         refusal = older_revision(revision, last_revision(last))
         if refusal is not None:

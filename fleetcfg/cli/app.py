@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "schema": "fleetcfg.cli.schema_cmd",
     "cloud-init": "fleetcfg.cli.cloudinit_cmd",
     "converge": "fleetcfg.cli.converge_cmd",
+    "bundle": "fleetcfg.cli.bundle_cmd",
 }
 
 

@@ -18,13 +18,14 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from fleetcfg.apply.converge import converge
+from fleetcfg.apply.converge import BundleSource, converge
 from fleetcfg.apply.rollout import ApplyEvent
 from fleetcfg.cli.common import InventoryOption
 from fleetcfg.cli.exits import exits_on_error
 from fleetcfg.cli.output import print_error, stderr_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.host.bundle import DEFAULT_TRUSTED_KEYS
 from fleetcfg.host.pull import (
     DEFAULT_TEXTFILE_DIR,
     SYSTEMD_DIR,
@@ -36,7 +37,7 @@ from fleetcfg.host.pull import (
     timer_units,
 )
 from fleetcfg.host.state import STATE_DIR
-from fleetcfg.inventory import DEFAULT_INVENTORY, load_inventory
+from fleetcfg.inventory import DEFAULT_INVENTORY, Inventory, load_inventory
 
 
 def _who() -> str:
@@ -76,6 +77,23 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         enable_: Annotated[bool, typer.Option("--enable", help="remove the disable file")] = False,
+        bundle: Annotated[
+            Path | None,
+            typer.Option(
+                "--bundle",
+                help="converge from this file made by `fleetcfg bundle` (verified before "
+                "anything is unpacked) instead of -i",
+                metavar="FILE",
+            ),
+        ] = None,
+        trusted_keys: Annotated[
+            Path,
+            typer.Option(
+                "--trusted-keys",
+                help="--bundle: the ssh-ed25519 public keys whose signature this host accepts",
+                metavar="FILE",
+            ),
+        ] = Path(DEFAULT_TRUSTED_KEYS),
         textfile_dir: Annotated[
             Path,
             typer.Option(
@@ -128,15 +146,20 @@ def register(app: typer.Typer) -> None:
                 else "converge was not disabled"
             )
             return
-        inventory = load_inventory(inventory_path)
         host = _host_name(as_host)
-        inventory.host(host)  # an unknown host is a usage error
+        source: BundleSource | Inventory
+        if bundle is not None:
+            source = BundleSource(bundle.absolute(), trusted_keys.absolute())
+            where = ["--bundle", str(source.path), "--trusted-keys", str(source.trusted_keys)]
+        else:
+            source = load_inventory(inventory_path)
+            source.host(host)  # an unknown host is a usage error
+            where = ["-i", str(source.path.absolute())]
         if install_timer:
             argv = [
                 str(Path(sys.argv[0]).absolute()),
                 "converge",
-                "-i",
-                str(inventory.path.absolute()),
+                *where,
                 "--as",
                 host,
                 "--textfile-dir",
@@ -156,7 +179,7 @@ def register(app: typer.Typer) -> None:
                 detail = f": {event.step.detail}" if event.step.detail else ""
                 _echo(f"  {event.step.step} {event.step.status.value}{detail}")
 
-        result = converge(inventory, host, paths=paths, user=_who(), on_event=progress)
+        result = converge(source, host, paths=paths, user=_who(), on_event=progress)
         label = result.revision_label
         revision = f" (revision {label[:19]})" if label else ""
         text = f"{host}: {result.message}{revision}"

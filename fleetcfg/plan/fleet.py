@@ -221,21 +221,25 @@ def plan_fleet(
     )
 
 
+def repo_files(inventory: Inventory) -> dict[str, Path]:
+    """inventory.yaml and every file under profiles/, by their name in the
+    repo (what the repo's sha256 and ``fleetcfg bundle`` cover)."""
+    files = {"inventory.yaml": inventory.path}
+    root = inventory.profiles_dir
+    if root.is_dir():
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            files[f"profiles/{path.relative_to(root).as_posix()}"] = path
+    return files
+
+
 def repo_sha256(inventory: Inventory) -> str:
     """sha256 over inventory.yaml and every file under profiles/ (names and
     contents), for the stale-plan check."""
     digest = hashlib.sha256()
-
-    def add(name: str, path: Path) -> None:
+    for name, path in repo_files(inventory).items():
         data = path.read_bytes()
         digest.update(f"{name}\0{len(data)}\0".encode())
         digest.update(data)
-
-    add("inventory.yaml", inventory.path)
-    root = inventory.profiles_dir
-    if root.is_dir():
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            add(f"profiles/{path.relative_to(root).as_posix()}", path)
     return digest.hexdigest()
 
 

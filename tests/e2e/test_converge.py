@@ -14,10 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fleet import Fleet, FleetHost
 from tests.fleet.repo import write_fleet_repo
+from tests.unit.image.test_bundle import private_key_file, retar, trusted_file
 
 pytestmark = pytest.mark.e2e
 
@@ -213,3 +215,38 @@ def test_a_host_outside_the_canary_set_waits_for_the_converge_delay(
     assert not host.exists(DAEMON_JSON)
     seen = host.read_file("/etc/docker/.fleetcfg/converge-seen.json")
     assert "sha256:" in seen  # the first sight of this revision, counted from
+
+
+def test_a_host_converges_from_a_signed_bundle_and_a_tampered_one_is_refused_before_unpacking(
+    fleet: Fleet, host: FleetHost, tmp_path: Path
+) -> None:
+    inventory = write_repo(tmp_path / "repo", fleet, host)
+    key = Ed25519PrivateKey.generate()
+    sign = private_key_file(tmp_path / "id_ed25519", key)
+    trusted = trusted_file(tmp_path / "trusted-keys", key)
+    good = tmp_path / "repo.bundle"
+    made = subprocess.run(
+        [FLEETCFG, "bundle", "-i", str(inventory), "-o", str(good), "--sign-key", str(sign)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    tampered = tmp_path / "tampered.bundle"
+    profile = PROFILE.replace("'20m'", "'99m'").encode()
+    tampered.write_bytes(retar(good.read_bytes(), {"profiles/base.yaml.j2": profile}))
+
+    def from_bundle(path: Path) -> subprocess.CompletedProcess[str]:
+        argv = [FLEETCFG, "converge", "--bundle", str(path), "--trusted-keys", str(trusted)]
+        argv += ["--as", host.name, "--textfile-dir", METRICS]
+        return host.ssh(shlex.join(argv), timeout=300)
+
+    refused = from_bundle(tampered)
+    assert refused.returncode == 1, refused.stderr
+    assert "does not match the manifest's sha256" in refused.stderr
+    assert not host.exists(DAEMON_JSON)
+    assert host.listdir("/etc/docker/.fleetcfg") == ["converge.lock"]  # nothing unpacked
+    applied = from_bundle(good)
+    assert applied.returncode == 2, applied.stderr
+    assert '"max-size": "20m"' in host.read_file(DAEMON_JSON)
+    assert not [n for n in host.listdir("/etc/docker/.fleetcfg") if n.startswith("bundle.")]

@@ -1,0 +1,256 @@
+"""`fleetcfg bundle` and `fleetcfg converge --bundle`: a signed file whose
+checksums and signature are verified before anything of it is unpacked; links,
+devices and paths outside the repo are refused, and so is an older revision."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typer.testing import CliRunner
+
+from fleetcfg.apply.converge import BundleSource, converge
+from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.cli.app import app
+from fleetcfg.host.bundle import (
+    MANIFEST,
+    SIGNATURE,
+    BundleError,
+    load_trusted_keys,
+    make_bundle,
+    verify_bundle,
+)
+from fleetcfg.host.pull import PullPaths, Revision
+from tests.unit.image.test_render_tree import ENV, repo
+
+runner = CliRunner()
+REVISION = Revision("a" * 40, 1_700_000_000)
+FILES = {"inventory.yaml": b"hosts: {ci-01: {}}\n", "profiles/base.yaml.j2": b"debug: true\n"}
+
+
+def private_key_file(path: Path, key: Ed25519PrivateKey) -> Path:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def trusted_file(path: Path, *keys: Ed25519PrivateKey) -> Path:
+    lines = [
+        k.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+        + " ci@example"
+        for k in keys
+    ]
+    path.write_text("# keys this host trusts\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}  # type: ignore[union-attr]
+
+
+def retar(
+    data: bytes, changed: Mapping[str, bytes | None], extra: Sequence[tarfile.TarInfo] = ()
+) -> bytes:
+    """The bundle with members replaced (None: left out) and ``extra`` added."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, content in {**members(data), **changed}.items():
+            if content is None:
+                continue
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+        for info in extra:
+            tar.addfile(info)
+    return out.getvalue()
+
+
+@pytest.fixture
+def key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def bundle(key: Ed25519PrivateKey) -> bytes:
+    return make_bundle(FILES, REVISION, key)
+
+
+def verify(
+    data: bytes, key: Ed25519PrivateKey, last: Revision | None = None
+) -> Mapping[str, bytes]:
+    return verify_bundle(data, [key.public_key()], last=last, source="b.tgz").files
+
+
+def test_a_bundle_holds_the_files_and_a_signed_manifest_of_their_sha256_and_revision(
+    bundle: bytes, key: Ed25519PrivateKey
+) -> None:
+    inside = members(bundle)
+    manifest = json.loads(inside[MANIFEST])
+    assert manifest["revision"] == {"commit": "a" * 40, "time": 1_700_000_000}
+    assert (
+        manifest["files"]["profiles/base.yaml.j2"]["sha256"]
+        == hashlib.sha256(b"debug: true\n").hexdigest()
+    )
+    assert SIGNATURE in inside
+    assert verify(bundle, key) == FILES
+
+
+def test_a_tampered_member_is_refused(bundle: bytes, key: Ed25519PrivateKey) -> None:
+    evil = retar(bundle, {"profiles/base.yaml.j2": b"debug: false\n"})
+    with pytest.raises(BundleError, match="does not match the manifest's sha256"):
+        verify(evil, key)
+
+
+def test_a_tampered_manifest_breaks_the_signature(bundle: bytes, key: Ed25519PrivateKey) -> None:
+    doc = json.loads(members(bundle)[MANIFEST])
+    doc["files"]["profiles/base.yaml.j2"]["sha256"] = hashlib.sha256(b"x").hexdigest()
+    evil = retar(bundle, {MANIFEST: json.dumps(doc).encode(), "profiles/base.yaml.j2": b"x"})
+    with pytest.raises(BundleError, match="not from a key this host trusts"):
+        verify(evil, key)
+
+
+def test_an_unsigned_bundle_is_refused(bundle: bytes, key: Ed25519PrivateKey) -> None:
+    with pytest.raises(BundleError, match="not signed"):
+        verify(retar(bundle, {SIGNATURE: None}), key)
+
+
+def test_a_bundle_signed_by_a_key_the_host_does_not_trust_is_refused(
+    key: Ed25519PrivateKey,
+) -> None:
+    other = make_bundle(FILES, REVISION, Ed25519PrivateKey.generate())
+    with pytest.raises(BundleError, match="not from a key this host trusts"):
+        verify(other, key)
+
+
+def test_an_added_member_not_in_the_manifest_is_refused(
+    bundle: bytes, key: Ed25519PrivateKey
+) -> None:
+    with pytest.raises(BundleError, match="members and manifest differ"):
+        verify(retar(bundle, {"profiles/extra.j2": b"{}"}), key)
+
+
+@pytest.mark.parametrize(
+    "name", ["../etc/cron.d/x", "/etc/passwd", "profiles/../../x", "other/file", "profiles"]
+)
+def test_a_member_outside_the_repo_is_refused(
+    bundle: bytes, key: Ed25519PrivateKey, name: str
+) -> None:
+    with pytest.raises(BundleError, match=r"outside inventory\.yaml and profiles/"):
+        verify(retar(bundle, {name: b"x"}), key)
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        (tarfile.SYMTYPE, "link"),
+        (tarfile.LNKTYPE, "link"),
+        (tarfile.CHRTYPE, "device"),
+        (tarfile.FIFOTYPE, "fifo"),
+    ],
+)
+def test_links_and_devices_are_refused(
+    bundle: bytes, key: Ed25519PrivateKey, kind: bytes, said: str
+) -> None:
+    info = tarfile.TarInfo("profiles/base2.yaml.j2")
+    info.type, info.linkname = kind, "/etc/shadow"
+    with pytest.raises(BundleError, match=said):
+        verify(retar(bundle, {}, [info]), key)
+
+
+def test_an_older_revision_than_the_last_applied_is_refused(
+    bundle: bytes, key: Ed25519PrivateKey
+) -> None:
+    with pytest.raises(BundleError, match="is older than"):
+        verify(bundle, key, last=Revision("b" * 40, REVISION.time + 1))
+    assert verify(bundle, key, last=Revision("b" * 40, REVISION.time - 1)) == FILES
+
+
+def test_trusted_keys_must_be_ed25519_public_keys_and_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "trusted"
+    path.write_text("# comment\n\nssh-rsa AAAAB3NzaC1yc2E= x\n")
+    with pytest.raises(BundleError) as bad:
+        load_trusted_keys(path)
+    assert bad.value.line == 3
+    path.write_text("# nothing\n")
+    with pytest.raises(BundleError, match="no trusted key"):
+        load_trusted_keys(path)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "said"),
+    [
+        ("member", "does not match the manifest's sha256"),
+        ("unsigned", "not signed"),
+        ("stranger", "not from a key this host trusts"),
+        ("traversal", "outside inventory.yaml"),
+    ],
+)
+def test_converge_refuses_a_bad_bundle_before_anything_is_unpacked(
+    tmp_path: Path, key: Ed25519PrivateKey, bundle: bytes, tamper: str, said: str
+) -> None:
+    bad = {
+        "member": lambda: retar(bundle, {"inventory.yaml": b"hosts: {evil: {}}\n"}),
+        "unsigned": lambda: retar(bundle, {SIGNATURE: None}),
+        "stranger": lambda: make_bundle(FILES, REVISION, Ed25519PrivateKey.generate()),
+        "traversal": lambda: retar(bundle, {"profiles/../../../tmp/x": b"x"}),
+    }[tamper]()
+    path = tmp_path / "b.tgz"
+    path.write_bytes(bad)
+    paths = PullPaths(state_dir=tmp_path / "state", textfile_dir=tmp_path / "textfile")
+    source = BundleSource(path, trusted_file(tmp_path / "trusted", key))
+    result = converge(source, "ci-01", paths=paths, now=lambda: 1_800_000_000.0)
+    assert result.exit_code == ExitCode.ERROR
+    assert said in result.message
+    assert str(path) in result.message
+    written = sorted(p.name for p in (tmp_path / "state").rglob("*"))
+    assert written == ["converge.lock"]  # nothing unpacked, no temporary folder left
+    assert not (tmp_path / "tmp").exists()
+    assert "fleetcfg_converge_exit_code 1" in (tmp_path / "textfile" / "fleetcfg.prom").read_text()
+
+
+def test_fleetcfg_bundle_writes_a_bundle_the_trusted_key_verifies(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    inv = repo(tmp_path)
+    out = tmp_path / "repo.bundle"
+    sign = private_key_file(tmp_path / "id_ed25519", key)
+    result = runner.invoke(
+        app, ["bundle", "-i", str(inv), "-o", str(out), "--sign-key", str(sign)], env=ENV
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "wrote" in result.stderr and "3 files" in result.stderr
+    files = verify_bundle(
+        out.read_bytes(),
+        load_trusted_keys(trusted_file(tmp_path / "t", key)),
+        last=None,
+        source="x",
+    ).files
+    assert sorted(files) == ["inventory.yaml", "profiles/base.yaml.j2", "profiles/client.json.j2"]
+    assert files["inventory.yaml"] == inv.read_bytes()
+
+
+def test_fleetcfg_bundle_refuses_a_key_that_is_not_ed25519(tmp_path: Path) -> None:
+    inv = repo(tmp_path)
+    sign = tmp_path / "not-a-key"
+    sign.write_text("hello\n")
+    result = runner.invoke(
+        app, ["bundle", "-i", str(inv), "-o", str(tmp_path / "b"), "--sign-key", str(sign)], env=ENV
+    )
+    assert result.exit_code == 1
+    assert "Ed25519" in result.stderr and str(sign) in result.stderr
+    assert not (tmp_path / "b").exists()
