@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from fleetcfg.apply.converge import BundleSource, converge
-from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.cli.app import app
+from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.bundle import (
     MANIFEST,
     SIGNATURE,
