@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
-from fleetcfg.core.errors import LockError, StepFailedError, TransportError
+from fleetcfg.core.errors import LockError, RemoteCommandError, StepFailedError, TransportError
 from fleetcfg.host.programs import Unlock, lock_argv
 from fleetcfg.host.programs.apply import UNLOCK_FAILURES, UNLOCK_NOT_OURS
 from fleetcfg.host.programs.files import read_argv
@@ -61,7 +61,7 @@ def lock(
     owner = run.ctx.owner().to_bytes()
     commands: dict[str, list[str]] = {
         "lock": lock_argv(STATE_DIR, BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, owner),
-        "state": ["cat", STATE_PATH],
+        "state": read_argv(STATE_PATH),
     }
     for index, argv in enumerate(lock_age_commands()):
         commands[f"age:{index}"] = argv
@@ -121,9 +121,13 @@ def _take(run: HostRun, result: CommandResult, age: float | None) -> None:
             "(fleetcfg needs root on the host: connect as root or set ssh.become)",
         )
     holder = LockOwner.from_bytes(result.stdout_bytes) if result.stdout.strip() else None
+    unreadable = None
+    if holder is None and (result.stdout.strip() or result.stderr.strip()):
+        problem = first_lines(result.stderr).removeprefix("fleetcfg: ")
+        unreadable = problem or f"{LOCK_OWNER_PATH} is not an owner record fleetcfg can decode"
     alive = holder_alive(run, holder, age)
     if not run.ctx.break_lock:
-        message = held_message(run, holder, age, alive)
+        message = held_message(run, holder, age, alive, unreadable)
         run.step("lock", StepStatus.FAILED, message)
         raise LockError(message)
     if alive is not None:
@@ -152,9 +156,15 @@ def holder_alive(run: HostRun, holder: LockOwner | None, age: float | None) -> s
 
 
 def held_message(
-    run: HostRun, holder: LockOwner | None, age: float | None, alive: str | None
+    run: HostRun,
+    holder: LockOwner | None,
+    age: float | None,
+    alive: str | None,
+    unreadable: str | None = None,
 ) -> str:
-    if holder is None:
+    if holder is None and unreadable is not None:
+        who = f"a run whose owner cannot be read ({unreadable})"
+    elif holder is None:
         who = (
             "a run that recorded no owner (it may have died while taking the lock, "
             "or be taking it right now)"
@@ -196,16 +206,30 @@ def _break(run: HostRun, holder: LockOwner | None) -> None:
 
 
 def _read_state(run: HostRun, raw: CommandResult) -> None:
-    if not raw.ok:
-        if "No such file" not in raw.stderr:
-            raise StepFailedError("lock", f"cannot read {STATE_PATH}: {first_lines(raw.stderr)}")
-        return
+    """state.json, read like any file of a host (at most 1 MiB, nested at most
+    64 levels): one that is not fleetcfg's (or too large or deep to decode)
+    is moved aside and the run starts a new one."""
     try:
-        run.state = HostState.from_bytes(raw.stdout_bytes)
-    except StateFileError as exc:
-        aside = f"{STATE_PATH}.unreadable-{run.ctx.run_id}"
-        run.t.run(["cp", "-p", STATE_PATH, aside])
-        run.step("state", StepStatus.SKIPPED, f"{exc}; kept it as {aside} and started afresh")
+        found = parse_read_file(
+            STATE_PATH, raw.exit_status, raw.stdout_bytes, raw.stderr.encode(), run.host
+        )
+    except RemoteCommandError as exc:
+        if exc.exit_status != 6:
+            raise StepFailedError("lock", first_lines(exc.message)) from None
+        problem = f"{STATE_PATH} is not read: {exc.stderr.removeprefix('fleetcfg: ')}"
+    except TransportError as exc:
+        raise StepFailedError("lock", first_lines(exc.message)) from None
+    else:
+        if not found.exists:
+            return
+        try:
+            run.state = HostState.from_bytes(found.content)
+            return
+        except StateFileError as exc:
+            problem = str(exc)
+    aside = f"{STATE_PATH}.unreadable-{run.ctx.run_id}"
+    run.t.run(["mv", "-f", "--", STATE_PATH, aside])
+    run.step("state", StepStatus.SKIPPED, f"{problem}; moved it to {aside} and started afresh")
 
 
 # -- releasing ------------------------------------------------------------------------
@@ -248,12 +272,12 @@ def unlock(run: HostRun, *, prune: bool = True) -> None:
     only if it is still this run's; clear this run's pending mark first."""
     started = run.ctx.clock()
     argv = unlock_argv(run, prune=prune, state=settled_state(run))
-    results = run.t.run_many([argv, ["cat", LOCK_OWNER_PATH]])
+    results = run.t.run_many([argv, read_argv(LOCK_OWNER_PATH)])
     run.reach(Phase.UNLOCKED)
     if results[0].ok:
         run.step("unlock", StepStatus.OK, unlock_note(run, prune=prune), started)
         return
-    holder = LockOwner.from_bytes(results[1].stdout_bytes) if results[1].ok else None
+    holder = read_owner(run, results[1])
     if results[0].exit_status == UNLOCK_NOT_OURS and holder is not None:
         why = (
             f"{LOCK_DIR} is now held by {holder.describe(run.ctx.now())} (another run broke "
@@ -268,11 +292,26 @@ def unlock(run: HostRun, *, prune: bool = True) -> None:
 def reclaim(run: HostRun) -> None:
     """The connection dropped while taking the lock: remove it if it names
     this run as its owner."""
-    owner = run.t.run(["cat", LOCK_OWNER_PATH])
-    holder = LockOwner.from_bytes(owner.stdout_bytes) if owner.ok else None
+    holder = read_owner(run, run.t.run(read_argv(LOCK_OWNER_PATH)))
     if holder is not None and holder.token == run.ctx.token:
         run.reach(Phase.LOCKED)
         unlock(run, prune=False)
+
+
+def read_owner(run: HostRun, result: CommandResult) -> LockOwner | None:
+    """The lock's owner from a read of owner.json (at most 1 MiB; None when
+    absent, unreadable, too large or too deep to decode)."""
+    try:
+        found = parse_read_file(
+            LOCK_OWNER_PATH,
+            result.exit_status,
+            result.stdout_bytes,
+            result.stderr.encode(),
+            run.host,
+        )
+    except TransportError:
+        return None
+    return LockOwner.from_bytes(found.content) if found.exists and found.content else None
 
 
 def pid_alive(pid: int) -> bool:

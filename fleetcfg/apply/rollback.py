@@ -26,10 +26,12 @@ from fleetcfg.apply.lock import file_reads, lock
 from fleetcfg.apply.recheck import refuse_stale
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.apply.steps import Step, commit, finish, health_gate, validate_model
-from fleetcfg.core.errors import StepFailedError
+from fleetcfg.core.errors import StepFailedError, TransportError
 from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.programs.files import read_argv
 from fleetcfg.host.state import FileRecord, HostState, backup_path
 from fleetcfg.host.transport.base import CommandResult
+from fleetcfg.host.transport.scripts import parse_read_file
 from fleetcfg.plan.diff import semantic_diff
 from fleetcfg.plan.facts import fact_commands, parse_facts
 from fleetcfg.plan.files import needs_restart
@@ -169,18 +171,30 @@ def _read_backups(run: HostRun) -> dict[str, CommandResult]:
     reads: dict[str, list[str]] = dict(file_reads(run))
     for index, change in enumerate(run.changes):
         if change.copy_from is not None:
-            reads[f"backup:{index}"] = ["cat", change.copy_from]
+            reads[f"backup:{index}"] = read_argv(change.copy_from)
     more = run.run_keyed(reads)
     for index, change in enumerate(run.changes):
         read = more.get(f"backup:{index}")
         if read is None:
             continue
-        if not read.ok:
-            raise StepFailedError(
-                "recheck",
-                f"cannot read the backup {change.copy_from}: {first_lines(read.stderr)}",
+        assert change.copy_from is not None
+        try:  # at most 1 MiB, like every file fleetcfg reads from a host
+            found = parse_read_file(
+                change.copy_from,
+                read.exit_status,
+                read.stdout_bytes,
+                read.stderr.encode(),
+                run.host,
             )
-        change.new = read.stdout_bytes
+        except TransportError as exc:
+            raise StepFailedError(
+                "recheck", f"cannot read the backup {change.copy_from}: {first_lines(exc.message)}"
+            ) from None
+        if not found.exists:
+            raise StepFailedError(
+                "recheck", f"cannot read the backup {change.copy_from}: it no longer exists"
+            )
+        change.new = found.content or b""
         expected = change.restoring.sha256 if change.restoring is not None else None
         if expected is not None and sha256_hex(change.new) != expected:
             raise StepFailedError(

@@ -61,6 +61,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from fleetcfg.core.jsondoc import MAX_DEPTH, too_deep
+from fleetcfg.host.programs.files import READ_CAP
+
 STATE_DIR = "/etc/docker/.fleetcfg"
 STATE_PATH = f"{STATE_DIR}/state.json"
 BACKUP_DIR = f"{STATE_DIR}/backups"
@@ -75,6 +78,17 @@ STAGE_SUFFIX = ".fleetcfg-new"
 #: may be broken (from another control machine; on the same machine, the
 #: holder's process tells)
 LOCK_HEARTBEAT_TIMEOUT = 300.0
+
+
+def json_problem(raw: bytes) -> str | None:
+    """Why ``raw`` (bytes a host sent) is not decoded at all: larger than
+    :data:`~fleetcfg.host.programs.files.READ_CAP` or nested deeper than ``MAX_DEPTH`` (a hostile
+    file must neither exhaust memory nor the parser's stack); None: decode it."""
+    if len(raw) > READ_CAP:
+        return f"it is {len(raw)} bytes, more than the {READ_CAP} bytes fleetcfg reads"
+    if too_deep(raw):
+        return f"it nests arrays or objects deeper than {MAX_DEPTH} levels"
+    return None
 
 
 def utc_stamp(moment: datetime) -> str:
@@ -140,7 +154,10 @@ class LockOwner:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> LockOwner | None:
-        """The owner recorded in ``raw``, or None when it is unreadable."""
+        """The owner recorded in ``raw``, or None when it is unreadable (or
+        too large or too deep to decode: :func:`json_problem`)."""
+        if json_problem(raw) is not None:
+            return None
         try:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -384,6 +401,9 @@ class HostState:
         :class:`StateFileError` when the file is not fleetcfg's."""
         if raw is None or not raw.strip():
             return cls()
+        problem = json_problem(raw)
+        if problem is not None:
+            raise StateFileError(f"{STATE_PATH} is not decoded: {problem}")
         try:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

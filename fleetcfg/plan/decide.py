@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.secrets import mask_text, secrets_in_place
 from fleetcfg.inventory import Host
-from fleetcfg.plan.facts import DAEMON_JSON, Facts, FileFacts
+from fleetcfg.plan.facts import DAEMON_JSON, STATE_FILE, Facts, FileFacts
 from fleetcfg.plan.files import (
     CLIENT_MODE,
     DAEMON_MODE,
@@ -86,6 +86,12 @@ def _host_checks(host: Host, facts: Facts, h: HostNotes, has_daemon: bool) -> No
                 f"{facts.engine}; the plan renders and validates for {facts.engine} "
                 "(fix engine_version so that lint checks the right release)"
             )
+    if facts.state_problem:
+        h.warn(
+            f"fleetcfg's record of this host ({STATE_FILE}) is not used: {facts.state_problem} "
+            "(drift and an interrupted apply cannot be seen from it; apply moves it aside "
+            "and starts a new one)"
+        )
     unit = facts.unit
     if not has_daemon:
         return

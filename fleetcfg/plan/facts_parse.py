@@ -226,10 +226,11 @@ def parse_properties(text: str) -> dict[str, list[str]]:
 
 def parse_env_files(raw: bytes) -> tuple[dict[str, str | None], str | None]:
     """The EnvironmentFile= part of ``facts_unit.sh``'s output: path -> content
-    (``None`` when it exists but cannot be read; absent files are left out)."""
+    (``None`` when it exists but cannot be read or is larger than the cap;
+    absent files are left out)."""
     files: dict[str, str | None] = {}
     pos = 0
-    header_re = re.compile(rb"(file|unreadable|absent) (\d+) ([^\n]*)\n")
+    header_re = re.compile(rb"(file|unreadable|toolarge|absent) (\d+) ([^\n]*)\n")
     while pos < len(raw):
         m = header_re.match(raw, pos)
         if m is None:
@@ -239,7 +240,7 @@ def parse_env_files(raw: bytes) -> tuple[dict[str, str | None], str | None]:
         if kind == b"file":
             files[path] = raw[pos : pos + size].decode("utf-8", "replace")
             pos += size
-        elif kind == b"unreadable":
+        elif kind in (b"unreadable", b"toolarge"):
             files[path] = None
     return files, None
 

@@ -354,3 +354,75 @@ def test_a_hand_edited_saved_plan_cannot_steer_paths_modes_or_owners(
     assert (host.read_bytes("/root/.bashrc") if host.exists("/root/.bashrc") else None) == bashrc
     assert host.events("started") == []
     assert not host.exists(LOCK_DIR)
+
+
+# -- size and depth caps on fleetcfg's own files (state.json, owner.json) --------------
+
+#: what a broken or hostile file of fleetcfg's own holds: 20 MiB (sparse), or
+#: 200,000 nested arrays (under the size cap)
+HOSTILE = {"giant": None, "deep": "[" * 200_000 + "]" * 200_000}
+HOSTILE_MESSAGE = {
+    "giant": "20971520 bytes, more than the 1048576 bytes fleetcfg reads",
+    "deep": "deeper than 64 levels",
+}
+
+
+def write_hostile(host: FleetHost, remote: str, kind: str) -> None:
+    content = HOSTILE[kind]
+    if content is None:
+        host.write_file(remote, b"", mode=0o600)
+        os.truncate(host.path(remote), 20 * 1024 * 1024)
+    else:
+        host.write_file(remote, content, mode=0o600)
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_a_giant_or_deeply_nested_state_file_is_not_decoded_but_moved_aside(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path, kind: str
+) -> None:
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    os.makedirs(host.path("/etc/docker/.fleetcfg"), mode=0o700, exist_ok=True)
+    write_hostile(host, STATE_PATH, kind)
+    size = os.stat(host.path(STATE_PATH)).st_size
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    code, out, err = cli("plan", "-i", str(path))
+    assert code == 0, out + err
+    assert f"({STATE_PATH}) is not used" in out and HOSTILE_MESSAGE[kind] in out, out
+    assert "bug" not in (out + err).lower()
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.OK, out + err
+    aside = [n for n in host.listdir("/etc/docker/.fleetcfg") if ".unreadable-" in n]
+    assert len(aside) == 1
+    assert os.stat(host.path(f"/etc/docker/.fleetcfg/{aside[0]}")).st_size == size
+    state = json.loads(host.read_file(STATE_PATH))
+    assert state["files"][DAEMON_JSON]["sha256"] == sha256_hex(host.read_bytes(DAEMON_JSON))
+    assert mode_owner(host, STATE_PATH) == (0o600, 0, 0)
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_a_giant_or_deeply_nested_lock_owner_is_named_as_unreadable_not_decoded(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path, kind: str
+) -> None:
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    hold_lock(host, owner())
+    write_hostile(host, LOCK_OWNER_PATH, kind)
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.LOCKED, out + err
+    assert "bug" not in (out + err).lower()
+    assert "owner cannot be read" in out, out
+    if kind == "giant":
+        assert HOSTILE_MESSAGE[kind] in out, out
+    # its heartbeat is fresh: --break-lock still refuses
+    code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
+    assert code == ExitCode.LOCKED and "--break-lock refused" in out, out + err
+    assert os.stat(host.path(LOCK_OWNER_PATH)).st_size > 100_000
+    assert host.events("started") == [] and not host.exists(DAEMON_JSON)
+    # once its heartbeat stopped, --break-lock takes it
+    then = time.time() - 3600
+    os.utime(host.path(LOCK_OWNER_PATH), (then, then))
+    code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
+    assert code == ExitCode.OK, out + err
+    assert not host.exists(LOCK_DIR)

@@ -9,7 +9,7 @@ order, each only if the one before succeeded, run inside one program:
     creates or repairs the state folders (0700 root; refused when they or a
     folder above them is a symlink, not root's, or writable by others), takes
     the lock with ``mkdir`` and writes its owner (opaque JSON). Exit 0: locked;
-    3: held (the holder's owner.json on stdout); 4: the owner could not be
+    3: held (the holder's owner.json on stdout, when it has at most 1 MiB); 4: the owner could not be
     written (the lock is released again; stderr says why, e.g. a full disk);
     2: the folders or the lock cannot be created.
 :class:`Install` (``install.sh``), the new content on stdin:
@@ -62,6 +62,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from fleetcfg.host.programs.base import HostProgram, encode, quote_argv, upload_arguments
+from fleetcfg.host.programs.files import READ_CAP
 from fleetcfg.host.transport.base import CommandResult
 
 LOCK = "lock"
@@ -71,7 +72,8 @@ UNLOCK = "unlock"
 
 @dataclass(frozen=True, slots=True)
 class Lock(HostProgram):
-    """One ``lock.sh`` call: ``info`` is the owner record (opaque here)."""
+    """One ``lock.sh`` call: ``info`` is the owner record (opaque here); a
+    held lock's owner file is printed when it has at most ``cap`` bytes."""
 
     SCRIPT: ClassVar[str] = LOCK
 
@@ -80,6 +82,7 @@ class Lock(HostProgram):
     lock: str
     owner: str
     info: str
+    cap: int = READ_CAP
 
 
 def lock_argv(

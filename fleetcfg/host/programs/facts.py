@@ -30,8 +30,10 @@ class FactsFiles(HostProgram):
 
 @dataclass(frozen=True, slots=True)
 class FactsUnit(HostProgram):
-    """``systemctl show`` of ``unit`` and its EnvironmentFile= contents."""
+    """``systemctl show`` of ``unit`` and its EnvironmentFile= contents (at
+    most ``cap`` bytes each)."""
 
     SCRIPT: ClassVar[str] = "facts_unit"
 
     unit: str
+    cap: int = READ_CAP

@@ -1,6 +1,9 @@
-# fleetcfg-facts: unit v1
+# fleetcfg-facts: unit v2
+# systemctl show UNIT, then (when ExecStart uses $VARIABLES) each
+# EnvironmentFile=: "file SIZE PATH" and at most CAP bytes of it, or
+# "unreadable 0 PATH", "toolarge SIZE PATH" (more than CAP bytes), "absent 0 PATH".
 export LC_ALL=C TZ=UTC
-unit=$1
+unit=$1 cap=$2
 out=$(systemctl show "$unit" -p LoadState -p ActiveState -p SubState -p MainPID -p ExecStart \
   -p FragmentPath -p DropInPaths -p Environment -p EnvironmentFiles -p ActiveEnterTimestamp)
 s=$?
@@ -14,8 +17,13 @@ printf '%s\n' "$out" | while IFS= read -r line; do
   f=${f% (ignore_errors=*)}
   if [ -f "$f" ] && [ -r "$f" ]; then
     n=$(wc -c <"$f")
-    printf 'file %s %s\n' "${n##* }" "$f"
-    cat -- "$f"
+    n=${n##* }
+    if [ "$n" -gt "$cap" ]; then
+      printf 'toolarge %s %s\n' "$n" "$f"
+      continue
+    fi
+    printf 'file %s %s\n' "$n" "$f"
+    head -c "$n" -- "$f"
   elif [ -e "$f" ]; then
     printf 'unreadable 0 %s\n' "$f"
   else

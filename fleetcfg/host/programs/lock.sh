@@ -1,11 +1,11 @@
-# fleetcfg-apply: lock v2
+# fleetcfg-apply: lock v3
 # Creates the state folders (0700 root, repaired when they exist), takes the lock with mkdir and writes its
 # owner (OWNER_JSON is opaque here). Exit 0: locked; 3: held (the holder's
-# owner file on stdout); 4: the owner could not be written (the lock is
+# owner file on stdout, unless it has more than CAP bytes: stderr says so); 4: the owner could not be written (the lock is
 # released again; stderr says why); 2: the folders or the lock cannot be made.
 export LC_ALL=C
 umask 077
-state=$1 backups=$2 lock=$3 owner=$4 info=$5
+state=$1 backups=$2 lock=$3 owner=$4 info=$5 cap=$6
 fc_private_dir "$state" && fc_private_dir "$backups" || exit 2
 if mkdir -m 0755 -- "$lock" 2>/dev/null; then
   if ! printf '%s\n' "$info" >"$owner"; then
@@ -19,5 +19,10 @@ if [ ! -d "$lock" ]; then
   mkdir -m 0755 -- "$lock"
   exit 2
 fi
-cat -- "$owner" 2>/dev/null
+n=$(stat -c %s -- "$owner" 2>/dev/null) || exit 3
+if [ "$n" -gt "$cap" ]; then
+  echo "fleetcfg: $owner is $n bytes, more than the $cap bytes fleetcfg reads" >&2
+  exit 3
+fi
+head -c "$cap" -- "$owner" 2>/dev/null
 exit 3

@@ -110,6 +110,25 @@ def test_the_unit_program_expands_variables_from_environment_files_the_same_way(
         assert unit.variables == {"DOCKER_OPTS": str(env_file)}
 
 
+def test_an_environment_file_over_the_cap_is_unreadable_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / "default-docker"
+    env_file.write_text('DOCKER_OPTS="--debug"\n' + "#" * 100 + "\n")
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "show.txt").write_text(SHOW % env_file)
+    systemctl = shims / "systemctl"
+    systemctl.write_text(f"#!/bin/sh\ncat {shims / 'show.txt'}\n")
+    systemctl.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    result = LocalTransport().run(FactsUnit(UNIT, cap=64).argv())
+    assert b"DOCKER_OPTS" not in result.stdout_bytes.partition(b"#fleetcfg-envfiles")[2]
+    unit, _, _ = parse_unit(result)
+    assert unit is not None and unit.unreadable_env_files == (str(env_file),)
+    assert unit.exec_start == ("/usr/sbin/dockerd", "-H", "fd://")
+
+
 def test_a_file_over_the_cap_is_reported_not_read(host: Transport, tmp_path: Path) -> None:
     path = str(tmp_path / "etc/daemon.json")
     result = host.run(FactsFiles(".docker/config.json", [path], cap=8).argv())
