@@ -79,11 +79,8 @@ ActiveEnterTimestamp=Tue 2024-05-07 10:15:00 UTC
 """
 
 
-def test_the_unit_program_expands_variables_from_environment_files_the_same_way(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    env_file = tmp_path / "default-docker"
-    env_file.write_text('DOCKER_OPTS="--debug --log-level=warn"\n')
+def systemctl_showing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_file: Path) -> None:
+    """A ``systemctl`` first on PATH that shows :data:`SHOW` with ``env_file``."""
     shims = tmp_path / "bin"
     shims.mkdir()
     (shims / "show.txt").write_text(SHOW % env_file)
@@ -91,6 +88,14 @@ def test_the_unit_program_expands_variables_from_environment_files_the_same_way(
     systemctl.write_text(f"#!/bin/sh\ncat {shims / 'show.txt'}\n")
     systemctl.chmod(0o755)
     monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+
+
+def test_the_unit_program_expands_variables_from_environment_files_the_same_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / "default-docker"
+    env_file.write_text('DOCKER_OPTS="--debug --log-level=warn"\n')
+    systemctl_showing(tmp_path, monkeypatch, env_file)
     real, _, _ = parse_unit(LocalTransport().run(FactsUnit(UNIT).argv()))
 
     fake = FakeDockerHost("box")
@@ -115,13 +120,7 @@ def test_an_environment_file_over_the_cap_is_unreadable_not_read(
 ) -> None:
     env_file = tmp_path / "default-docker"
     env_file.write_text('DOCKER_OPTS="--debug"\n' + "#" * 100 + "\n")
-    shims = tmp_path / "bin"
-    shims.mkdir()
-    (shims / "show.txt").write_text(SHOW % env_file)
-    systemctl = shims / "systemctl"
-    systemctl.write_text(f"#!/bin/sh\ncat {shims / 'show.txt'}\n")
-    systemctl.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    systemctl_showing(tmp_path, monkeypatch, env_file)
     result = LocalTransport().run(FactsUnit(UNIT, cap=64).argv())
     assert b"DOCKER_OPTS" not in result.stdout_bytes.partition(b"#fleetcfg-envfiles")[2]
     unit, _, _ = parse_unit(result)
