@@ -89,7 +89,7 @@ def _settings_tree(model: Settings | None) -> dict[str, Any]:
         value = getattr(model, name)
         if value is None:
             continue
-        if name in ("ssh", "service"):
+        if name in ("ssh", "service", "proxy", "buildkit"):
             value = value.model_dump(exclude_unset=True, exclude_none=True)
             if not value:
                 continue

@@ -56,8 +56,8 @@ Settings (in ``defaults``, any group, any host)
 -----------------------------------------------
 
 Each layer overrides the one below: ``defaults < parent group < child group <
-host``; mappings (``vars``, ``ssh``) are merged key by key, everything else
-(lists included) is replaced.
+host``; mappings (``vars``, ``ssh``, ``service``, ``proxy``, ``buildkit``) are
+merged key by key, everything else (lists included) is replaced.
 
 ``vars``
     Variables for the profiles (``{{ name }}``). Names are identifiers
@@ -100,6 +100,25 @@ host``; mappings (``vars``, ``ssh``) are merged key by key, everything else
     by default) and ``health_timeout`` (how long the daemon has to come back
     healthy: seconds or ``"2m"``; default 60). Commands are a string (split like
     a shell would, never run through one) or a list of arguments.
+
+``proxy``
+    The proxy dockerd pulls through: ``http``, ``https`` (URLs; the user in
+    the URL, the password from ``password_env``, a variable declared in
+    ``secrets.env``), ``no_proxy`` (one list, used everywhere), ``where``:
+    ``daemon`` (daemon.json ``proxies``, Engine >= 23.0), ``dropin``
+    (``/etc/systemd/system/docker.service.d/http-proxy.conf``, any Engine),
+    ``both``, or ``auto`` (the default: daemon.json from 23.0, the drop-in
+    below), and ``dropin_lines`` (hand-written ``[Service]`` lines added to
+    the drop-in as they are). A profile that sets ``proxies`` itself while
+    ``proxy:`` goes to daemon.json must set the same values (else FC083).
+``buildkit``
+    BuildKit's ``/etc/buildkit/buildkitd.toml``, rendered from the daemon's
+    registry mirrors, insecure registries and registry CAs: ``enabled``
+    (default true; ``buildkit: {enabled: true}`` alone manages the file),
+    ``builder`` (the ``docker buildx`` builder, driver docker-container,
+    recreated with the file; default ``fleetcfg``) or
+    ``service`` (a standalone buildkitd unit, restarted), ``settings`` (more
+    buildkitd.toml tables, merged over the generated ones).
 
 Host entries also take ``address`` (IP or DNS name, default: the host name).
 A host is defined in one place; other groups list it with an empty entry
@@ -231,6 +250,22 @@ def _str_or_list(value: Any) -> Any:
     return value
 
 
+#: a list of strings, or one comma-separated string
+CommaList = Annotated[
+    list[str] | None,
+    BeforeValidator(_str_or_list),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+
+
 class SshSettings(_Model):
     """How to reach a host over SSH; unset settings fall back to ssh_config."""
 
@@ -240,19 +275,9 @@ class SshSettings(_Model):
         None, description="private key file(s) to offer, ~ expanded"
     )
     known_hosts: str | None = Field(None, description="the known_hosts file to check and record")
-    proxy_jump: Annotated[
-        list[str] | None,
-        BeforeValidator(_str_or_list),
-        WithJsonSchema(
-            {
-                "anyOf": [
-                    {"type": "string"},
-                    {"type": "array", "items": {"type": "string"}},
-                    {"type": "null"},
-                ]
-            }
-        ),
-    ] = Field(None, description="jump hosts, [user@]host[:port], first hop first")
+    proxy_jump: CommaList = Field(
+        None, description="jump hosts, [user@]host[:port], first hop first"
+    )
     become: bool | None = Field(None, description="run commands through sudo -n")
     connect_timeout: int | float | None = Field(None, gt=0, description="seconds to connect")
     command_timeout: int | float | None = Field(
@@ -265,6 +290,81 @@ class SshSettings(_Model):
         None, description='ssh_config to read ("none": do not read ~/.ssh/config)'
     )
     use_agent: bool | None = Field(None, description="offer ssh-agent keys")
+
+
+#: where ``proxy:`` goes: daemon.json ``proxies`` (Engine >= 23.0), the systemd
+#: drop-in (any Engine), ``auto`` (daemon.json from 23.0, the drop-in below) or both
+ProxyWhere = Literal["auto", "daemon", "dropin", "both"]
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def _proxy_url(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a proxy URL such as http://proxy.corp.example.com:3128")
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in _PROXY_SCHEMES or not rest.rpartition("@")[2].strip("/"):
+        raise ValueError(
+            "not a proxy URL; write scheme://[user@]host:port with scheme "
+            f"{', '.join(_PROXY_SCHEMES)} (e.g. http://proxy.corp.example.com:3128)"
+        )
+    if any(c.isspace() or c in "\"'" for c in text):
+        raise ValueError("a proxy URL has no white space or quotes; URL-encode them")
+    return text
+
+
+ProxyUrl = Annotated[
+    str,
+    PlainValidator(_proxy_url),
+    WithJsonSchema({"type": "string", "description": "scheme://[user@]host:port"}),
+]
+
+
+class ProxySettings(_Model):
+    """The corporate proxy dockerd uses to pull (``proxy:``)."""
+
+    http: ProxyUrl | None = Field(None, description="proxy for http:// requests (HTTP_PROXY)")
+    https: ProxyUrl | None = Field(None, description="proxy for https:// requests (HTTPS_PROXY)")
+    no_proxy: CommaList = Field(
+        None, description="hosts, domains and CIDRs reached directly (NO_PROXY)"
+    )
+    where: ProxyWhere | None = Field(
+        None,
+        description="daemon (daemon.json proxies, Engine >= 23.0), dropin (the systemd "
+        "drop-in), both, or auto (default: daemon.json from 23.0, the drop-in below)",
+    )
+    password_env: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = (
+        Field(
+            None,
+            description="environment variable holding the proxy password (declare it in "
+            "secrets.env); put the user in the URL (http://user@proxy:3128)",
+        )
+    )
+    dropin_lines: list[str] | None = Field(
+        None,
+        description="hand-written [Service] lines added to the drop-in as they are "
+        '(Environment="NAME=value", ...)',
+    )
+
+
+BuildkitKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class BuildkitSettings(_Model):
+    """BuildKit's ``/etc/buildkit/buildkitd.toml`` and the builder that reads it."""
+
+    enabled: bool | None = Field(None, description="manage buildkitd.toml (default: true)")
+    builder: BuildkitKey | None = Field(
+        None,
+        description="the docker buildx builder (driver docker-container) recreated with the "
+        "file (default: fleetcfg)",
+    )
+    service: BuildkitKey | None = Field(
+        None, description="a standalone buildkitd systemd unit restarted instead of a builder"
+    )
+    settings: dict[str, Any] | None = Field(
+        None, description="more buildkitd.toml settings, as TOML tables (debug, [worker.oci], ...)"
+    )
 
 
 def parse_duration(value: Any) -> float:
@@ -379,6 +479,12 @@ class Settings(_Model):
     )
     service: ServiceSettings | None = Field(
         None, description="how apply reloads, restarts and checks dockerd (default: systemd)"
+    )
+    proxy: ProxySettings | None = Field(
+        None, description="the proxy dockerd pulls through: daemon.json proxies or a drop-in"
+    )
+    buildkit: BuildkitSettings | None = Field(
+        None, description="BuildKit's buildkitd.toml, from the registries and mirrors"
     )
 
 
