@@ -303,6 +303,9 @@ class Lookups:
     are :class:`SecretLookupError` without a location (the renderer adds the
     template line and host)."""
 
+    #: True where every lookup answers a stand-in, never the value (lint)
+    stand_in = False
+
     def __init__(
         self,
         base_dir: Path,

@@ -8,8 +8,10 @@ resolved per host from these layers, each overriding the ones before it::
 
     defaults  <  parent group  <  child group  <  host
 
-Mappings (``vars`` and ``ssh``, and mappings inside ``vars``) are merged key by
-key; any other value, lists included, replaces what the lower layer had.
+Mappings (``vars``, ``ssh``, ``service``, ``registries``, and mappings inside
+``vars``) are merged key by key (``registries``: by registry name, then field
+by field; ``NAME: null`` removes a registry); any other value, lists included,
+replaces what the lower layer had.
 
 A host's groups are the groups that list it in ``hosts:`` plus, transitively,
 every group that has one of those in ``children:``. When two of its groups

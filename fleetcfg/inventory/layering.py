@@ -93,6 +93,12 @@ def _settings_tree(model: Settings | None) -> dict[str, Any]:
             value = value.model_dump(exclude_unset=True, exclude_none=True)
             if not value:
                 continue
+        elif name == "registries":
+            # one mapping per registry, merged field by field; null removes it
+            value = {
+                key: None if entry is None else entry.model_dump(exclude_unset=True)
+                for key, entry in value.items()
+            }
         tree[name] = value
     return tree
 

@@ -56,8 +56,9 @@ Settings (in ``defaults``, any group, any host)
 -----------------------------------------------
 
 Each layer overrides the one below: ``defaults < parent group < child group <
-host``; mappings (``vars``, ``ssh``, ``service``, ``proxy``, ``buildkit``) are
-merged key by key, everything else (lists included) is replaced.
+host``; mappings (``vars``, ``ssh``, ``service``, ``proxy``, ``buildkit``,
+``registries``) are merged key by key, everything else (lists included) is
+replaced.
 
 ``vars``
     Variables for the profiles (``{{ name }}``). Names are identifiers
@@ -119,6 +120,23 @@ merged key by key, everything else (lists included) is replaced.
     recreated with the file; default ``fleetcfg``) or
     ``service`` (a standalone buildkitd unit, restarted), ``settings`` (more
     buildkitd.toml tables, merged over the generated ones).
+``registries``
+    Private registries and pull-through mirrors, by name:
+    ``NAME: {host, port, ca | ca_file, client_cert | client_cert_file,
+    client_key_file | client_key_env, mirror_of, insecure}``. ``host``
+    defaults to the name. Layers merge registries by name and each registry
+    field by field (a host may change only ``port``); ``NAME: null`` removes
+    a registry a lower layer defined. From each registry fleetcfg writes
+    ``/etc/docker/certs.d/<host[:port]>/ca.crt`` (and ``client.cert``,
+    ``client.key`` 0600 for mutual TLS), adds ``https://host[:port]`` to
+    daemon.json ``registry-mirrors`` when ``mirror_of: docker.io`` (``http://``
+    when ``insecure``), and ``host[:port]`` to ``insecure-registries`` when
+    ``insecure: true``; these come after the entries the profile writes
+    itself (no duplicates). ``ca_file`` and ``client_cert_file`` are read from
+    the repo (like ``file()``: relative, never outside it). The client key is
+    a secret: ``client_key_file`` (a file of the repo, e.g. one a deploy step
+    puts there) or ``client_key_env`` (a variable declared in
+    ``secrets.env``); never inline.
 
 Host entries also take ``address`` (IP or DNS name, default: the host name).
 A host is defined in one place; other groups list it with an empty entry
@@ -454,6 +472,68 @@ class ServiceSettings(_Model):
     )
 
 
+REGISTRY_NAME_RE = r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$"
+RegistryName = Annotated[str, StringConstraints(pattern=REGISTRY_NAME_RE)]
+
+
+def _registry_host(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a DNS name or an IP address such as registry.corp.example.com")
+    text = value.strip()
+    if ":" in text and not text.startswith("["):
+        try:
+            ipaddress.IPv6Address(text)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} has a port or a scheme; write the name only and the port in 'port'"
+            ) from None
+        return text
+    return _address(text)
+
+
+RegistryHost = Annotated[
+    str,
+    PlainValidator(_registry_host),
+    WithJsonSchema({"type": "string", "description": "a DNS name or an IP address, no port"}),
+]
+
+
+class Registry(_Model):
+    """One registry of a host: its certs.d folder and its daemon.json entries.
+
+    Every field is optional in a layer (a host may override only ``port``);
+    after layering the registry needs its ``host`` (default: its name)."""
+
+    host: RegistryHost | None = Field(
+        None, description="DNS name or IP of the registry, no port (default: the entry's name)"
+    )
+    port: int | None = Field(
+        None, ge=1, le=65535, description="the port clients use (part of the certs.d folder name)"
+    )
+    ca: str | None = Field(None, description="the CA certificate (PEM) that signed the registry's")
+    ca_file: str | None = Field(None, description="the CA certificate (PEM), a file of the repo")
+    client_cert: str | None = Field(None, description="client certificate (PEM) for mutual TLS")
+    client_cert_file: str | None = Field(
+        None, description="client certificate (PEM) for mutual TLS, a file of the repo"
+    )
+    client_key_file: str | None = Field(
+        None, description="the client certificate's private key (PEM), a file of the repo (secret)"
+    )
+    client_key_env: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None
+    ) = Field(
+        None,
+        description="environment variable holding the client key (PEM); declare it in secrets.env",
+    )
+    mirror_of: RegistryHost | None = Field(
+        None,
+        description="the registry this one mirrors (docker.io: added to registry-mirrors)",
+    )
+    insecure: bool | None = Field(
+        None, description="add to insecure-registries (prefer a CA: certs.d)"
+    )
+
+
 class Settings(_Model):
     """What every layer (defaults, group, host) may set."""
 
@@ -485,6 +565,11 @@ class Settings(_Model):
     )
     buildkit: BuildkitSettings | None = Field(
         None, description="BuildKit's buildkitd.toml, from the registries and mirrors"
+    )
+    registries: dict[RegistryName, Registry | None] | None = Field(
+        None,
+        description="private registries and mirrors: certs.d files, registry-mirrors, "
+        "insecure-registries (merged by name; null removes one)",
     )
 
 

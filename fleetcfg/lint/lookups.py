@@ -23,6 +23,8 @@ class StandInLookups(Lookups):
     """:class:`Lookups` that check each lookup and answer :data:`STAND_IN`,
     remembering which lookups it stood in for (:attr:`missing`)."""
 
+    stand_in = True
+
     def __init__(self, base_dir: Path, allowed_env: frozenset[str]) -> None:
         super().__init__(base_dir, {}, allowed_env=allowed_env)
         self.missing: set[str] = set()

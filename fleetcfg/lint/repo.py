@@ -10,7 +10,10 @@ What it checks, in order:
 2. Every host's daemon profile and every client user's profile render
    (FC056-FC058) and validate for the host's ``engine_version`` (FC001-FC020,
    located at the template line, or at the inventory line of the variable that
-   supplied the value).
+   supplied the value). Every host's surface files (certs.d from
+   ``registries:``, :mod:`fleetcfg.render.surface`) render and their
+   certificates are checked (FC070-FC077, at the inventory line; the client
+   key is a stand-in, never read).
 3. Fleet rules on each rendered document against the whole inventory
    (FC030-FC041, :mod:`fleetcfg.lint.fleet_rules`), and repo rules on the
    files themselves (literal secrets in inventory variables, syntax errors in
@@ -19,8 +22,9 @@ What it checks, in order:
    the hosts it applies to), then ``lint: {disable, severity}`` of
    inventory.yaml is applied.
 
-Lint executes nothing and reads nothing outside the repo: every ``env()`` and
-``file()`` renders as a stand-in (:mod:`fleetcfg.lint.lookups`), ssh_config
+Lint executes nothing and reads nothing outside the repo: the registries'
+certificates are read from the repo (confined like ``file()``), every ``env()``
+and ``file()`` (and a registry's client key) renders as a stand-in (:mod:`fleetcfg.lint.lookups`), ssh_config
 files are only scanned for commands (FC059), never evaluated, and no host is
 contacted. Hosts are rendered one at a time
 and only their findings are kept, so memory grows with the number of distinct
@@ -52,6 +56,7 @@ from fleetcfg.lint.repo_rules import (
 from fleetcfg.render import RenderedConfig, Renderer
 from fleetcfg.render.outputs import value_at
 from fleetcfg.render.result import supplies
+from fleetcfg.render.surface import render_surface
 
 
 @dataclass
@@ -113,10 +118,16 @@ class _RepoLint:
         inventory = self.inventory
         hosts = list(inventory.hosts.values())
         renderable = [h for h in hosts if h.name not in inventory.ambiguous]
+        daemons: dict[str, RenderedConfig] = {}
         for host, result in self.renderer.render_many(
             [h for h in renderable if h.daemon_profile is not None], "daemon"
         ):
             self.collect(host, result)
+            if isinstance(result, RenderedConfig):
+                daemons[host.name] = result
+        for host in renderable:
+            surface = render_surface(self.renderer, host, daemons.get(host.name))
+            self.found.extend(surface.findings)
         for host in renderable:
             if host.client_profile is None:
                 continue

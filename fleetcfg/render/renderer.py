@@ -23,6 +23,7 @@ from fleetcfg.render.merge import (
 )
 from fleetcfg.render.outputs import EXTENSION_KEY, Output, parse_output, resolve_path, value_at
 from fleetcfg.render.profiles import ProfileFile, read_source
+from fleetcfg.render.registries import daemon_contribution, with_contribution
 from fleetcfg.render.result import Kind, RenderedConfig
 from fleetcfg.render.templates import Analysis, EngineVersionVar, TemplateSet
 
@@ -121,6 +122,11 @@ class Renderer:
         except FleetcfgError as exc:
             raise self._masked(exc) from None
         self.secrets.update(merged.secrets)
+        extra: tuple[Finding, ...] = ()
+        if kind == "daemon":
+            contribution = daemon_contribution(host, data)
+            data = with_contribution(data, contribution)
+            extra = contribution.findings
         check = self._check(kind, host, data)
         rendered = RenderedConfig(
             host=host,
@@ -135,9 +141,9 @@ class Renderer:
             secrets=merged.secrets,
             merged=merged,
         )
-        if check.findings:
+        if check.findings or extra:
             located = tuple(self._locate(f, rendered) for f in check.findings)
-            return replace(rendered, findings=located)
+            return replace(rendered, findings=located + extra)
         return rendered
 
     def render_many(

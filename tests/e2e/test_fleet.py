@@ -17,6 +17,8 @@ from tests.fleet.errors import FleetError
 pytestmark = pytest.mark.e2e
 
 GOOD_CONFIG = '{\n  "log-level": "warn",\n  "registry-mirrors": ["https://mirror.example"]\n}\n'
+DROPIN_DIR = "/etc/systemd/system/docker.service.d"
+SURFACE_DIRS = (DROPIN_DIR, "/etc/buildkit")
 OTHER_GOOD_CONFIG = '{\n  "log-level": "info",\n  "max-concurrent-downloads": 6\n}\n'
 
 
@@ -64,15 +66,29 @@ def test_a_file_written_on_one_host_is_seen_by_no_other_host_nor_the_machine(
     marker = f"fleet-isolation-{fleet.address_block}.json"
     ok(one, f"echo one > /etc/docker/{marker} && echo one > /root/{marker}")
     ok(one, f"echo one > /usr/local/sbin/{marker}")
+    ok(one, f"echo one > {DROPIN_DIR}/{marker} && echo one > /etc/buildkit/{marker}")
 
     ok(one, f"echo one > ~/{marker}", user="deploy")
 
     assert one.read_file(f"/etc/docker/{marker}") == "one\n"
     assert one.path(f"/root/{marker}").exists()
     assert one.read_file(f"/home/deploy/{marker}") == "one\n"
-    for inside in ("/etc/docker", "/root", "/usr/local/sbin", "/home/deploy"):
+    assert one.read_file(f"{DROPIN_DIR}/{marker}") == one.read_file(f"/etc/buildkit/{marker}")
+    for inside in ("/etc/docker", "/root", "/usr/local/sbin", "/home/deploy", *SURFACE_DIRS):
         assert two.ssh(f"test -e {inside}/{marker}").returncode == 1
         assert not Path(inside, marker).exists()
+
+
+def test_a_reset_empties_the_hosts_drop_in_and_buildkit_folders(fleet: Fleet) -> None:
+    host = fleet.hosts[0]
+    host.write_file(f"{DROPIN_DIR}/http-proxy.conf", "[Service]\n")
+    host.write_file("/etc/buildkit/buildkitd.toml", "debug = true\n")
+
+    fleet.reset()
+
+    assert host.listdir(DROPIN_DIR) == []
+    assert host.listdir("/etc/buildkit") == []
+    assert ok(host, f"ls -A {DROPIN_DIR}; ls -A /etc/buildkit") == ""
 
 
 def test_fleet_of_gives_a_reset_fleet_of_the_size_asked_for(

@@ -1,6 +1,7 @@
 """A typical Docker host on top of :class:`~tests.fakes.transport.FakeTransport`.
 
-:class:`FakeDockerHost` has ``/etc/docker/daemon.json``, an active
+:class:`FakeDockerHost` has ``/etc/docker/daemon.json``, empty
+``/etc/systemd/system/docker.service.d`` and ``/etc/buildkit`` folders, an active
 ``docker.service`` and answers the commands facts, planner and executor tests
 need, like the real tools (and the e2e fleet's shims) do:
 
@@ -53,6 +54,9 @@ from tests.fakes.transport import (
 )
 
 DAEMON_JSON = "/etc/docker/daemon.json"
+#: the folders of the host's other managed files (empty on a new host):
+#: docker.service drop-ins and BuildKit's config
+SURFACE_DIRS = ("/etc/systemd/system/docker.service.d", "/etc/buildkit")
 FACTS_FILES = "facts_files"
 FACTS_UNIT = "facts_unit"
 AS_USER = "as_user"
@@ -136,6 +140,8 @@ class FakeDockerHost(FakeTransport):
         #: user -> (home, uid, gid, primary group), as ``getent`` answers
         self.users: dict[str, tuple[str, int, int, str]] = {"root": ("/root", 0, 0, "root")}
         self.add_dir("/etc/docker")
+        for folder in SURFACE_DIRS:
+            self.add_dir(folder)
         self.add_dir("/root")
         if daemon_json is not None:
             self.add_file(DAEMON_JSON, _as_bytes(daemon_json))

@@ -2,9 +2,11 @@
 be a Docker host managed by systemd.
 
 Each host is ``/usr/sbin/sshd`` on ``127.0.X.N:22`` in its own mount namespace
-where ``/etc/docker``, ``/root``, ``/home`` and ``/usr/local/sbin`` are the
-host's own folders (``<fleet>/hosts/<name>/{etc-docker,root,home,sbin}`` on the
-real machine); everything else is the real machine's, shared by all hosts.
+where ``/etc/docker``, ``/etc/systemd/system/docker.service.d``,
+``/etc/buildkit``, ``/root``, ``/home`` and ``/usr/local/sbin`` are the host's
+own folders (``<fleet>/hosts/<name>/{etc-docker,etc-docker-service-d,
+etc-buildkit,root,home,sbin}`` on the real machine); everything else is the
+real machine's, shared by all hosts.
 ``/usr/local/sbin`` holds bash shims (``dockerd``, ``docker``, ``systemctl``,
 ``journalctl``) that behave like a systemd-managed dockerd; ``dockerd
 --validate`` and every start/reload run Debian's real dockerd 26.1.5

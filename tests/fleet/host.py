@@ -3,6 +3,8 @@
 Folder layout (``<fleet>/hosts/<name>``)::
 
     etc-docker/           the host's /etc/docker
+    etc-docker-service-d/ the host's /etc/systemd/system/docker.service.d
+    etc-buildkit/         the host's /etc/buildkit
     root/                 the host's /root
     home/                 the host's /home (deploy's and nopriv's homes)
     sbin/                 the host's /usr/local/sbin: the shims
@@ -61,10 +63,14 @@ REAL_SHIMS = SHIMS | {
 #: inside the host -> folder name on the host side
 PRIVATE_DIRS = {
     "/etc/docker": "etc-docker",
+    "/etc/systemd/system/docker.service.d": "etc-docker-service-d",
+    "/etc/buildkit": "etc-buildkit",
     "/root": "root",
     "/home": "home",
     "/usr/local/sbin": "sbin",
 }
+#: the host's configuration folders a reset empties
+CONFIG_DIRS = ("etc-docker", "etc-docker-service-d", "etc-buildkit")
 #: a real-daemon host also has its own /run (docker.sock, containerd's
 #: state) and its own image and container stores
 REAL_PRIVATE_DIRS = PRIVATE_DIRS | {
@@ -167,7 +173,9 @@ class FleetHost:
 
     def path(self, remote: str) -> Path:
         """The host-side path of ``remote`` (a path inside the host). Only the
-        host's private folders map: /etc/docker, /root, /home and /usr/local/sbin."""
+        host's private folders map: /etc/docker,
+        /etc/systemd/system/docker.service.d, /etc/buildkit, /root, /home and
+        /usr/local/sbin."""
         pure = PurePosixPath(remote)
         if not pure.is_absolute() or ".." in pure.parts:
             raise FleetError(f"{remote!r} is not an absolute path", host=self.name)
@@ -761,7 +769,8 @@ class FleetHost:
         """Files, settings, unit state, logs and faults back to the defaults
         (the caller has cut the host's connections first)."""
         self.restore_disk()
-        _clear_dir(self.dir / "etc-docker")
+        for folder in CONFIG_DIRS:
+            _clear_dir(self.dir / folder)
         _clear_dir(self.dir / "root")
         _clear_dir(self.dir / "home")
         for user in system.BECOME_USERS:

@@ -1,0 +1,270 @@
+"""certs.d: ``/etc/docker/certs.d/<host[:port]>/ca.crt``, ``client.cert`` and
+``client.key`` (0600) per registry, checked before any host is touched.
+
+dockerd reads these files on every pull: a change needs nothing to reload.
+The checks: the CA parses as PEM, is a CA (basicConstraints CA:TRUE), is
+valid now (a warning within 30 days of its end); the client certificate and
+key parse and belong together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from fleetcfg.core.findings import Finding
+from fleetcfg.core.rules import (
+    REGISTRY_CA,
+    REGISTRY_CA_EXPIRED,
+    REGISTRY_CA_EXPIRING,
+    REGISTRY_CLIENT_PAIR,
+    Rule,
+)
+from fleetcfg.render.registries import RegistryTarget
+from fleetcfg.render.surface.model import (
+    FILE_MODE,
+    SECRET_MODE,
+    ApplyAction,
+    SurfaceContext,
+    SurfaceFile,
+    SurfaceOutput,
+)
+
+CA_FILE = "ca.crt"
+CLIENT_CERT_FILE = "client.cert"
+CLIENT_KEY_FILE = "client.key"
+#: a CA that ends within this is a warning
+EXPIRY_WARNING = timedelta(days=30)
+_REASON = "certs.d only: dockerd reads it on every pull"
+
+
+def _pem_bytes(text: str) -> bytes:
+    return (text.strip() + "\n").encode("ascii", errors="replace")
+
+
+def certs_d_files(ctx: SurfaceContext) -> SurfaceOutput:
+    """The certs.d producer: the files of every registry of the host with a
+    CA or a client certificate, and the findings about them."""
+    files: list[SurfaceFile] = []
+    findings: list[Finding] = []
+    for target in ctx.registries:
+        entry = target.entry
+        folder = entry.certs_dir
+        if target.ca_pem is not None:
+            findings += check_ca(target, ctx.now, ctx.host.name)
+            files.append(
+                SurfaceFile(
+                    kind="certs.d",
+                    path=f"{folder}/{CA_FILE}",
+                    content=_pem_bytes(target.ca_pem),
+                    mode=FILE_MODE,
+                    owned_dir=folder,
+                    action=ApplyAction.NONE,
+                    reason=_REASON,
+                    source=entry.where("ca_file") or entry.where("ca"),
+                )
+            )
+        if target.client_cert_pem is not None or target.client_key_pem is not None:
+            findings += check_client_pair(target, ctx.host.name, stand_in=ctx.lookups.stand_in)
+        if target.client_cert_pem is not None:
+            files.append(
+                SurfaceFile(
+                    kind="certs.d",
+                    path=f"{folder}/{CLIENT_CERT_FILE}",
+                    content=_pem_bytes(target.client_cert_pem),
+                    mode=FILE_MODE,
+                    owned_dir=folder,
+                    action=ApplyAction.NONE,
+                    reason=_REASON,
+                    source=entry.where("client_cert_file") or entry.where("client_cert"),
+                )
+            )
+        if target.client_key_pem is not None:
+            files.append(
+                SurfaceFile(
+                    kind="certs.d",
+                    path=f"{folder}/{CLIENT_KEY_FILE}",
+                    content=target.client_key_pem.encode(),
+                    mode=SECRET_MODE,
+                    secret=True,
+                    owned_dir=folder,
+                    action=ApplyAction.NONE,
+                    reason=_REASON,
+                    source=entry.where("client_key_file") or entry.where("client_key_env"),
+                )
+            )
+    return SurfaceOutput(files=tuple(files), findings=tuple(findings))
+
+
+def _finding(rule: Rule, message: str, target: RegistryTarget, field: str, host: str) -> Finding:
+    entry = target.entry
+    where = entry.where(field) if field in entry.locations else entry.where()
+    return Finding(
+        rule.id,
+        rule.severity,
+        f"registry {entry.name!r} ({entry.address}): {message}",
+        path=f"registries.{entry.name}.{field}",
+        file=where.file if where else None,
+        line=where.line if where else None,
+        column=where.column if where else None,
+        hosts=(host,),
+    )
+
+
+def _load_certificates(text: str) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(text.strip().encode("ascii", errors="replace"))
+
+
+def check_ca(target: RegistryTarget, now: datetime, host: str) -> list[Finding]:
+    """FC070-FC072 for the registry's CA: parses, is a CA, is valid at ``now``."""
+    field = "ca_file" if "ca_file" in target.entry.fields else "ca"
+    text = target.ca_pem or ""
+    try:
+        certs = _load_certificates(text)
+    except ValueError:
+        return [
+            _finding(
+                REGISTRY_CA,
+                "the CA is not a PEM certificate (-----BEGIN CERTIFICATE-----)",
+                target,
+                field,
+                host,
+            )
+        ]
+    out: list[Finding] = []
+    for index, cert in enumerate(certs):
+        which = "the CA" if len(certs) == 1 else f"certificate {index + 1} of the CA file"
+        subject = cert.subject.rfc4514_string() or "(no subject)"
+        if not _is_ca(cert):
+            out.append(
+                _finding(
+                    REGISTRY_CA,
+                    f"{which} ({subject}) is not a CA certificate (no basicConstraints "
+                    "CA:TRUE): give the CA that signed the registry's certificate, "
+                    "not the registry's own",
+                    target,
+                    field,
+                    host,
+                )
+            )
+        start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+        if now < start:
+            out.append(
+                _finding(
+                    REGISTRY_CA_EXPIRED,
+                    f"{which} ({subject}) is not valid before {start:%Y-%m-%d %H:%M} UTC",
+                    target,
+                    field,
+                    host,
+                )
+            )
+        elif now > end:
+            out.append(
+                _finding(
+                    REGISTRY_CA_EXPIRED,
+                    f"{which} ({subject}) expired on {end:%Y-%m-%d} UTC",
+                    target,
+                    field,
+                    host,
+                )
+            )
+        elif end - now < EXPIRY_WARNING:
+            days = (end - now).days
+            out.append(
+                _finding(
+                    REGISTRY_CA_EXPIRING,
+                    f"{which} ({subject}) expires on {end:%Y-%m-%d} UTC, in {days} days",
+                    target,
+                    field,
+                    host,
+                )
+            )
+    return out
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        return False
+    return bool(ext.value.ca)
+
+
+def _public_numbers(key: Any) -> Any:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def check_client_pair(
+    target: RegistryTarget, host: str, *, stand_in: bool = False
+) -> list[Finding]:
+    """FC073: both of the pair, each parses, the key is the certificate's.
+    ``stand_in``: the key is lint's stand-in (never read): only the
+    certificate is checked."""
+    cert_field = "client_cert_file" if "client_cert_file" in target.entry.fields else "client_cert"
+    key_field = "client_key_file" if "client_key_file" in target.entry.fields else "client_key_env"
+    if target.client_cert_pem is None:
+        return [
+            _finding(
+                REGISTRY_CLIENT_PAIR,
+                "a client key without its client certificate: give client_cert_file too",
+                target,
+                key_field,
+                host,
+            )
+        ]
+    if target.client_key_pem is None:
+        return [
+            _finding(
+                REGISTRY_CLIENT_PAIR,
+                "a client certificate without its key: dockerd refuses the registry; "
+                "give client_key_file or client_key_env too",
+                target,
+                cert_field,
+                host,
+            )
+        ]
+    try:
+        certs = _load_certificates(target.client_cert_pem)
+    except ValueError:
+        return [
+            _finding(
+                REGISTRY_CLIENT_PAIR,
+                "the client certificate is not a PEM certificate",
+                target,
+                cert_field,
+                host,
+            )
+        ]
+    if stand_in:
+        return []
+    try:
+        key: PrivateKeyTypes = serialization.load_pem_private_key(
+            target.client_key_pem.encode("ascii", errors="replace"), password=None
+        )
+    except (ValueError, TypeError):
+        return [
+            _finding(
+                REGISTRY_CLIENT_PAIR,
+                "the client key is not an unencrypted PEM private key",
+                target,
+                key_field,
+                host,
+            )
+        ]
+    if _public_numbers(key.public_key()) != _public_numbers(certs[0].public_key()):
+        return [
+            _finding(
+                REGISTRY_CLIENT_PAIR,
+                "the client key does not match the client certificate",
+                target,
+                key_field,
+                host,
+            )
+        ]
+    return []
