@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -87,6 +88,34 @@ def make_cert(
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     signer = issuer.key if issuer else key
     return Issued(builder.sign(signer, hashes.SHA256()), key)
+
+
+#: a registries: section (at the top level of a settings layer) with a CA and
+#: a client pair read from certs/ (see :func:`write_certs`); its folder
+REGISTRY_YAML = """\
+registries:
+  corp:
+    host: registry.corp.example.com
+    port: 5000
+    ca_file: certs/ca.pem
+    client_cert_file: certs/client.cert
+    client_key_file: certs/client.key
+"""
+REGISTRY_FOLDER = "/etc/docker/certs.d/registry.corp.example.com:5000"
+
+
+def write_certs(root: Path, ca: Issued, client: Issued) -> None:
+    """certs/ca.pem, certs/client.cert and certs/client.key under ``root``
+    (those that are not there yet)."""
+    certs = root / "certs"
+    certs.mkdir(exist_ok=True)
+    for name, text in (
+        ("ca.pem", ca.cert_pem),
+        ("client.cert", client.cert_pem),
+        ("client.key", client.key_pem),
+    ):
+        if not (certs / name).exists():
+            (certs / name).write_text(text)
 
 
 def make_ca(common_name: str = "fleetcfg test CA", **kw: object) -> Issued:

@@ -28,6 +28,7 @@ from fleetcfg.apply.hostrun import HostRun, first_lines
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import StepFailedError, TransportError
 from fleetcfg.dockerd.log import reload_outcome, start_error
+from fleetcfg.host.programs.base import quote_argv
 from fleetcfg.host.state import heartbeat_argv
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.plan.model import Action
@@ -40,10 +41,22 @@ DOCKER_PS = ("timeout", "10", "docker", "ps", "-q")
 #: handled asynchronously) before passing the host without that confirmation;
 #: once dockerd logged the signal, health waits for its verdict
 RELOAD_SETTLE = 10.0
+#: run before the restart when a unit drop-in changed
+DAEMON_RELOAD = ("systemctl", "daemon-reload")
 
 
 def action_name(action: Action) -> str:
     return "restart" if action is Action.RESTART else "reload"
+
+
+def restart_command(run: HostRun) -> tuple[str, ...]:
+    """The restart, after ``systemctl daemon-reload`` when a unit drop-in
+    changed (one command line: the restart runs only if the daemon-reload
+    succeeded)."""
+    if not run.daemon_reload:
+        return run.service.restart
+    line = f"{quote_argv(DAEMON_RELOAD)} && {quote_argv(run.service.restart)}"
+    return ("sh", "-c", line)
 
 
 def action_commands(run: HostRun) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -52,8 +65,31 @@ def action_commands(run: HostRun) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if run.action is Action.RELOAD:
         return (), run.service.reload
     if run.action is Action.RESTART:
-        return run.service.reset_failed, run.service.restart
+        return run.service.reset_failed, restart_command(run)
     return (), ()
+
+
+def builder_commands(run: HostRun) -> list[list[str]]:
+    """How the run recreates the BuildKit builder once the daemon is
+    healthy (``run.recreate_builder``): each argv in order, each only after
+    the one before succeeded. The hook for the builder's file kind; none yet."""
+    return []
+
+
+def recreate_builder(run: HostRun) -> None:
+    """Recreate the builder when its config changed (after the health gate)."""
+    commands = builder_commands(run) if run.recreate_builder else []
+    if not commands:
+        return
+    started = run.ctx.clock()
+    for argv in commands:
+        result = run.t.run(argv)
+        if not result.ok:
+            raise StepFailedError(
+                "builder",
+                f"`{' '.join(argv)}` failed: {first_lines(result.stderr or result.stdout)}",
+            )
+    run.step("builder", StepStatus.OK, "; ".join(" ".join(c) for c in commands), started)
 
 
 def first_check(run: HostRun) -> dict[str, Any]:
@@ -109,13 +145,22 @@ def act(run: HostRun) -> None:
             raise StepFailedError("restart", f"`{' '.join(run.service.restart)}` failed: {why}")
         run.step("restart", StepStatus.OK, " ".join(run.service.restart), started)
     else:
-        run.step("service", StepStatus.SKIPPED, "client config only: dockerd is not touched")
+        run.step("service", StepStatus.SKIPPED, _untouched(run))
+
+
+def _untouched(run: HostRun) -> str:
+    """Why dockerd is not touched: only files it does not read on start changed."""
+    surface = [c for c in run.changes if c.kind.surface]
+    if surface and len(surface) == len(run.changes):
+        return "certs.d only: dockerd reads it on every pull, nothing to reload"
+    return "client config only: dockerd is not touched"
 
 
 def restart(run: HostRun) -> CommandResult:
+    command = list(restart_command(run))
     if run.service.reset_failed:
-        return run.t.run_many([list(run.service.reset_failed), list(run.service.restart)])[1]
-    return run.t.run(list(run.service.restart))
+        return run.t.run_many([list(run.service.reset_failed), command])[1]
+    return run.t.run(command)
 
 
 def daemon_error(run: HostRun) -> str | None:

@@ -30,12 +30,16 @@ from fleetcfg.plan.model import Action, FileKind, FilePlan, HostFacts, HostPlan
 class TargetResolver(Protocol):
     """What apply asks the inventory (:class:`fleetcfg.plan.targets.RenderedTargets`)."""
 
-    def __call__(self, host: HostPlan, file: FilePlan, live: bytes | None) -> bytes:
+    def __call__(self, host: HostPlan, file: FilePlan, live: bytes | None) -> bytes | None:
         """The exact bytes to write for ``file`` on ``host``, given the live
-        content (``None``: absent); raises FleetcfgError when it cannot render."""
+        content (``None``: absent; the result ``None``: the file is removed);
+        raises FleetcfgError when it cannot render."""
 
     def users(self, host: str) -> tuple[str, ...]:
         """The client users of ``host``."""
+
+    def surface_paths(self, saved: HostPlan, facts: Facts) -> list[str]:
+        """The surface files to read to plan ``saved``'s host again."""
 
     def replan(self, saved: HostPlan, facts: Facts) -> HostPlan:
         """``saved``'s host planned again from ``facts`` gathered now."""
@@ -188,6 +192,15 @@ class HostRun:
         self.marked = False
         #: the state.json this run recorded with its new files
         self.recorded: HostState | None = None
+        #: from the host planned again under the lock (never from a saved
+        #: plan): folders created for surface files (fleetcfg owns them), and
+        #: folders fleetcfg created to remove once their files are gone
+        self.created_dirs: tuple[str, ...] = ()
+        self.remove_dirs: tuple[str, ...] = ()
+        #: ``systemctl daemon-reload`` before the restart (a unit drop-in changed)
+        self.daemon_reload = False
+        #: recreate the BuildKit builder once the daemon is healthy
+        self.recreate_builder = False
 
     def set_facts(self, facts: HostFacts) -> None:
         self.facts = facts

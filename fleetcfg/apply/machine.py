@@ -51,6 +51,7 @@ from fleetcfg.core.errors import (
 from fleetcfg.host.programs import Install
 from fleetcfg.host.programs.files import as_owner
 from fleetcfg.host.state import LOCK_DIR, STATE_PATH, backup_path
+from fleetcfg.render.surface import DIR_MODE as SURFACE_DIR_MODE
 
 _LOST = (ConnectError, ConnectionLostError)
 
@@ -146,6 +147,7 @@ def _restore(run: HostRun) -> None:
                 owner=change.live_owner or change.owner,
                 group=change.live_group or change.group,
                 user=change.user,
+                dir_mode=SURFACE_DIR_MODE if change.kind.surface else None,
             )
             result = run.t.run(program.argv(), stdin=change.live)
         if result.ok:
@@ -158,6 +160,8 @@ def _restore(run: HostRun) -> None:
         run.result.rolled_back = False
         run.result.reason += f"; restoring the backup failed: {'; '.join(problems)}"
         return
+    if run.created_dirs:  # the folders this run made for new files, now empty
+        run.t.run_many([["rmdir", "--", d] for d in run.created_dirs])
     run.result.rolled_back = True
     run.result.written = []
     run.step("restore", StepStatus.OK, "restored " + ", ".join(restored), started)

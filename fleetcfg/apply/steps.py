@@ -63,8 +63,18 @@ from fleetcfg.host.state import (
     prune_backups,
     utc_stamp,
 )
-from fleetcfg.plan.facts import Facts, fact_commands, follow_config_file, parse_facts
+from fleetcfg.plan.facts import (
+    Facts,
+    fact_commands,
+    files_command,
+    follow_config_file,
+    gather_surface,
+    parse_facts,
+    with_surface,
+)
 from fleetcfg.plan.model import Action, FileKind, FilePlan, HostPlan
+from fleetcfg.plan.surface import CREATED_DIR
+from fleetcfg.render.surface import DIR_MODE as SURFACE_DIR_MODE
 
 Step = Callable[[HostRun], None]
 
@@ -78,12 +88,23 @@ def apply_steps(plan: HostPlan, targets: TargetResolver) -> list[Step]:
         users = list(targets.users(plan.host))
         gather = fact_commands(users)
         reads = {f"fact:{i}": argv for i, argv in enumerate(gather)}
+        surface = sorted(f.path for f in plan.files if f.kind.surface)
+        if surface:
+            reads["surface"] = files_command(surface)
         results = lock(run, {**daemon.extra_reads(run), **reads})
         daemon.store_extra_reads(run, results)
         found = parse_facts(run.host, users, [results[f"fact:{i}"] for i in range(len(gather))])
         found = follow_config_file(run.t, found)
+        if surface:
+            found = with_surface(found, results["surface"], surface)
+        more = [p for p in targets.surface_paths(plan, found) if p not in found.surface]
+        found = gather_surface(run.t, found, more)
         now = targets.replan(plan, found)
         run.set_facts(now.facts)
+        run.created_dirs = tuple(now.created_dirs)
+        run.remove_dirs = tuple(now.remove_dirs)
+        run.daemon_reload = now.daemon_reload
+        run.recreate_builder = now.recreate_builder
         fresh.append(now)
         refuse_untrusted(run, plan, now)
         run.changes = [_change_of(fp, found) for fp in plan.files if fp.changed]
@@ -105,6 +126,7 @@ def _change_of(fp: FilePlan, facts: Facts) -> FileChange:
     facts by :func:`refuse_untrusted`), with the live file the facts read."""
     live = {facts.daemon_json.path: facts.daemon_json}
     live.update((u.config.path, u.config) for u in facts.users.values() if u.config)
+    live.update(facts.surface)
     found = live[fp.path]
     return FileChange(
         path=fp.path,
@@ -133,6 +155,10 @@ def validate_model(run: HostRun, ignore: frozenset[str] = frozenset()) -> None:
     notes: list[str] = []
     for change in run.changes:
         if change.new is None:
+            continue
+        if change.kind.surface:
+            # checked by the plan made again under the lock (its errors refuse the host)
+            notes.append(f"{change.path} checked by the plan")
             continue
         if change.kind is FileKind.DAEMON:
             check: Any = check_daemon_bytes(change.new, file=change.path, engine=run.engine)
@@ -187,12 +213,31 @@ def commit(run: HostRun) -> None:
         record_state(run)
         run.reach(Phase.ACTED if run.action in (Action.RELOAD, Action.RESTART) else run.phase)
         daemon.act(run)
+    remove_dirs(run)
+
+
+def remove_dirs(run: HostRun) -> None:
+    """The folders fleetcfg created whose files are gone (a registry left
+    the inventory): each removed only when empty (``rmdir``), so a file
+    someone else put there keeps its folder."""
+    if not run.remove_dirs:
+        return
+    started = run.ctx.clock()
+    results = run.t.run_many([["rmdir", "--", d] for d in run.remove_dirs])
+    gone = [d for d, r in zip(run.remove_dirs, results, strict=True) if r.ok]
+    kept = [d for d, r in zip(run.remove_dirs, results, strict=True) if not r.ok]
+    detail = "removed " + ", ".join(gone) if gone else ""
+    if kept:
+        detail += ("; " if detail else "") + "kept (not empty: files fleetcfg did not write) "
+        detail += ", ".join(kept)
+    run.step("folders", StepStatus.OK if not kept else StepStatus.SKIPPED, detail, started)
 
 
 def health_gate(run: HostRun) -> None:
     if run.phase < Phase.HEALTHY:
         daemon.health(run, after=run.action)
         run.reach(Phase.HEALTHY)
+    daemon.recreate_builder(run)
 
 
 def finish(run: HostRun) -> None:
@@ -248,6 +293,7 @@ def _install(run: HostRun, change: FileChange, *, first: bool, last: bool) -> No
         state_path=STATE_PATH if last or first else None,
         state=state.to_bytes() if state is not None else None,
         pending=pending.to_bytes() if pending is not None else None,
+        dir_mode=SURFACE_DIR_MODE if change.kind.surface else None,
         pre=pre,
         action=action,
         finish=finish_commands,
@@ -409,6 +455,12 @@ def new_state(run: HostRun, *, restored: bool) -> HostState:
             command = run.ctx.command
             backups, dropped = prune_backups(backups, run.ctx.keep_backups)
             run.pruned.extend(dropped)
+        extra = dict(old.extra) if old else {}
+        folder = posixpath.dirname(change.path)
+        if not restored and folder in run.created_dirs:
+            extra[CREATED_DIR] = folder
+        elif restored and folder in run.created_dirs and old is None:
+            extra.pop(CREATED_DIR, None)
         record = FileRecord(
             path=change.path,
             kind=change.kind.value,
@@ -420,7 +472,7 @@ def new_state(run: HostRun, *, restored: bool) -> HostState:
             plan_id=run.ctx.plan_id,
             command=command,
             backups=backups,
-            extra=old.extra if old else {},
+            extra=extra,
         )
         state = state.with_record(record)
     if not restored:

@@ -59,7 +59,9 @@ def _file_header(f: FilePlan) -> Line:
     if f.credentials:
         shown = any(n.endswith(f"-> {f.mode:04o} {f.owner}:{f.group}") for n in notes)
         notes.append("holds credentials" if shown else f"holds credentials: {f.mode:04o}")
-    symbol = "+" if f.live_sha256 is None else "~"
+    if f.remove:
+        notes = ["removed"]
+    symbol = "-" if f.remove else "+" if f.live_sha256 is None else "~"
     extra = f" [{', '.join(notes)}]" if notes else ""
     return f"  {symbol} {f.path}{who}{extra}", "bold"
 
@@ -70,6 +72,10 @@ def host_lines(host: HostPlan) -> list[Line]:
         return []
     address = f" ({host.address})" if host.address and host.address != host.host else ""
     state = "unreachable" if host.unreachable else _ACTION_WORDS[host.action]
+    if host.action is Action.RESTART and host.daemon_reload:
+        state = "daemon-reload + restart"
+    if host.recreate_builder and host.action is not Action.ERROR:
+        state += " + builder recreation"
     lines: list[Line] = [(f"# {host.host}{address}: {state}", _ACTION_STYLE[host.action])]
     for f in host.files:
         if not f.changed:

@@ -18,6 +18,7 @@ from fleetcfg.core.findings import Finding, Severity, has_errors
 from fleetcfg.core.secrets import SecretRegistry
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
 from fleetcfg.render import Kind, RenderedConfig, Renderer
+from fleetcfg.render.surface import SurfaceFile, render_surface
 
 
 def _finding_line(finding: Finding) -> str:
@@ -91,6 +92,14 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--show-secrets", help="print env()/file() values and credentials"),
         ] = False,
+        surface: Annotated[
+            bool,
+            typer.Option(
+                "--surface",
+                help="print HOST's other files (certs.d, unit drop-ins, buildkitd.toml) "
+                "instead; a key file shows its sha256 only",
+            ),
+        ] = False,
         limit: LimitOption = None,
         output: Annotated[
             str | None,
@@ -132,6 +141,13 @@ def register(app: typer.Typer) -> None:
         inventory = load_inventory(inventory_path)
         target = inventory.host(host)
         renderer = Renderer(inventory)
+        if surface:
+            if explain or user is not None or kind is not FileKind.daemon:
+                raise UsageError(
+                    "--surface prints every other file: drop --kind, --user, --explain"
+                )
+            _print_surface(renderer, target)
+            return
         kind_name: Kind = "client" if kind is FileKind.client else "daemon"
         rendered: RenderedConfig | FleetcfgError
         try:
@@ -159,3 +175,39 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(ExitCode.ERROR)
         if not explain:
             typer.echo(rendered.canonical_json(show_secrets=show_secrets), nl=False)
+            if kind_name == "daemon":
+                files = render_surface(renderer, target, rendered).files
+                for line in surface_summary(files, target.name):
+                    console.print(escape(line), highlight=False, style="dim")
+
+
+def surface_summary(files: tuple[SurfaceFile, ...], host: str) -> list[str]:
+    """The note under daemon.json that names the host's other files."""
+    if not files:
+        return []
+    lines = [f"# {host} also gets (fleetcfg render {host} --surface prints them):"]
+    lines += [f"#   {f.path} ({f.mode:04o}, {f.action.label} on change)" for f in files]
+    return lines
+
+
+def _print_surface(renderer: Renderer, host: Host) -> None:
+    """Every surface file of ``host``: a header, then its content (a secret
+    file: its size and sha256 only); findings on stderr."""
+    daemon: RenderedConfig | None = None
+    if host.daemon_profile is not None:
+        try:
+            daemon = renderer.render(host, "daemon")
+        except FleetcfgError:
+            daemon = None
+    result = render_surface(renderer, host, daemon)
+    console = stderr_console()
+    for finding in result.findings:
+        style = "red" if finding.severity is Severity.ERROR else "yellow"
+        console.print(f"[{style}]{escape(_finding_line(finding))}[/]", highlight=False)
+    for file in result.files:
+        typer.echo(f"==> {file.path} ({file.mode:04o} root:root, {file.action.label} on change)")
+        typer.echo(renderer.mask(file.display_text()), nl=False)
+    if not result.files:
+        console.print(f"{host.name} has no other files (no registries with certificates)")
+    if has_errors(result.findings):
+        raise typer.Exit(ExitCode.ERROR)

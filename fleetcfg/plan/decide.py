@@ -47,8 +47,10 @@ from fleetcfg.plan.files import (
 )
 from fleetcfg.plan.model import Action, HostPlan
 from fleetcfg.plan.notes import HostNotes, LintSettings, short_sha
+from fleetcfg.plan.surface import SurfaceNotes, plan_surface
 from fleetcfg.plan.targets import Targets, decode_live
 from fleetcfg.render import RenderedConfig
+from fleetcfg.render.surface import ApplyAction, combined_action
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,41 @@ def _decide(facts: Facts, h: HostNotes) -> Action:
     return Action.NONE
 
 
-_SEVERITY = {Action.NONE: 0, Action.WRITE: 1, Action.RELOAD: 2, Action.RESTART: 3}
+_SEVERITY: dict[Action, int] = {
+    Action.NONE: 0,
+    Action.WRITE: 1,
+    Action.RELOAD: 2,
+    Action.RESTART: 3,
+}
+#: the host action a surface file's effect needs at least
+_SURFACE_ACTION: dict[ApplyAction, Action] = {
+    ApplyAction.NONE: Action.WRITE,
+    ApplyAction.RELOAD: Action.RELOAD,
+    ApplyAction.RESTART: Action.RESTART,
+    ApplyAction.DAEMON_RELOAD_RESTART: Action.RESTART,
+    ApplyAction.RECREATE_BUILDER: Action.WRITE,
+}
+
+
+def _with_surface(
+    action: Action, notes: SurfaceNotes, facts: Facts, h: HostNotes
+) -> tuple[Action, tuple[ApplyAction, ...]]:
+    """The host's action once its surface files join: the strongest of the
+    daemon.json action and what each changed surface file needs (a certs.d
+    file: nothing to reload; a unit drop-in: daemon-reload + restart; a
+    builder config: builder recreation), with one reason per effect."""
+    if action is Action.ERROR or not notes.actions:
+        return action, ()
+    effects = combined_action(a for a, _ in notes.actions)
+    final: Action = action
+    for effect, reason in dict.fromkeys(notes.actions):
+        final = max(final, _SURFACE_ACTION[effect], key=lambda a: _SEVERITY[a])
+        h.reasons.append(f"{effect.label}: {reason}")
+    if final is Action.RESTART and action is not Action.RESTART:
+        _restart_warnings(facts, h)
+    return final, effects
+
+
 _ACTIONS = {a.value for a in _SEVERITY}
 
 
@@ -257,7 +293,14 @@ def plan_from_facts(
         client = plan_client(user, target, facts, h)
         if client is not None:
             h.files.append(client)
-    action = _finish_pending(host, facts, h, _decide(facts, h))
+    surface = targets.surface
+    if isinstance(surface, FleetcfgError):
+        h.fail(str(surface))
+        surface = None
+    surface_files, surface_notes = plan_surface(surface, facts, h)
+    h.files.extend(surface_files)
+    action, effects = _with_surface(_decide(facts, h), surface_notes, facts, h)
+    action = _finish_pending(host, facts, h, action)
     unit = facts.unit
     if (
         action is Action.NONE
@@ -281,6 +324,10 @@ def plan_from_facts(
         warnings=h.warnings,
         errors=h.errors,
         lint_disabled=sorted(h.lint.disable),
+        daemon_reload=ApplyAction.DAEMON_RELOAD_RESTART in effects and action is Action.RESTART,
+        recreate_builder=ApplyAction.RECREATE_BUILDER in effects and action is not Action.ERROR,
+        created_dirs=surface_notes.created_dirs,
+        remove_dirs=surface_notes.remove_dirs,
     )
     contents = {} if action is Action.ERROR else dict(h.contents)
     return PlannedHost(plan=plan, contents=contents, facts=facts)

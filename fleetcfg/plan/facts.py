@@ -36,7 +36,12 @@ hosts whose plan is a restart of a running daemon.
 
 A second round trip happens only when the unit's ExecStart passes
 ``--config-file``: dockerd then reads that file instead of
-``/etc/docker/daemon.json``, and the facts describe that file.
+``/etc/docker/daemon.json``, and the facts describe that file. Another one
+reads the host's surface files (:func:`gather_surface`: the certs.d files,
+drop-ins and buildkitd.toml the inventory gives the host, and those fleetcfg
+wrote earlier in folders it created), only for hosts that have some; their
+paths depend on the render, which depends on the Engine version the first
+round trip reports.
 
 The parsing functions are pure (a :class:`~fleetcfg.host.transport.base.CommandResult`
 in, a dataclass out), so the fake and the real transports share them.
@@ -69,7 +74,7 @@ from fleetcfg.core.errors import UsageError
 from fleetcfg.dockerd.flags import DAEMON_JSON, Flag, config_file_of, exec_start_argv, parse_flags
 from fleetcfg.host.programs.facts import FactsFiles, FactsUnit
 from fleetcfg.host.programs.files import AsUser
-from fleetcfg.host.transport.base import Transport
+from fleetcfg.host.transport.base import CommandResult, Transport
 from fleetcfg.plan.facts_model import (
     CLIENT_CONFIG,
     STATE_DIR,
@@ -194,6 +199,23 @@ def follow_config_file(transport: Transport, facts: Facts) -> Facts:
         files, _ = parse_files(transport.run(files_command([path])), [path])
         facts = replace(facts, daemon_json=files[path])
     return facts
+
+
+def with_surface(facts: Facts, result: CommandResult, paths: Sequence[str]) -> Facts:
+    """``facts`` with the surface files ``files_command(paths)`` read (added
+    to those it has)."""
+    files, _ = parse_files(result, list(paths))
+    return replace(facts, surface={**facts.surface, **files})
+
+
+def gather_surface(transport: Transport, facts: Facts, paths: Sequence[str]) -> Facts:
+    """``facts`` with the surface files at ``paths`` (certs.d, drop-ins,
+    buildkitd.toml), read like daemon.json: at most 1 MiB each, refused when
+    they or a folder above them are a symlink, someone else's or writable by
+    others (one more round trip; none without paths)."""
+    if not paths:
+        return facts
+    return with_surface(facts, transport.run(files_command(paths)), paths)
 
 
 def containers_command() -> list[str]:

@@ -143,6 +143,8 @@ class Facts:
     #: what fleetcfg last wrote on the host (state.json)
     state: HostState = field(default_factory=HostState)
     state_problem: str | None = None
+    #: the surface files read (certs.d, drop-ins, buildkitd.toml): path -> file
+    surface: Mapping[str, FileFacts] = field(default_factory=dict)
 
     @property
     def has_validate(self) -> bool:

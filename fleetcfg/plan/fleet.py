@@ -18,7 +18,8 @@ cancel=None, accept_new_host_keys=False, renderer=None) -> Plan``
 
 ``plan_host(inventory, host, transport, *, renderer=None) -> PlannedHost``
     One host over an open transport: facts (one round trip), render (with
-    the Engine version the host reports), plan; for a restart of a running
+    the Engine version the host reports), the surface files (one more round
+    trip, for hosts that have some), plan; for a restart of a running
     daemon, one more exec asks ``docker info`` how many containers it stops.
     ``PlannedHost.contents`` holds the exact bytes to write per path; apply calls this right before it
     touches a host and compares the result with the saved plan
@@ -71,9 +72,10 @@ from fleetcfg.host.transport.local import LocalTransport
 from fleetcfg.host.transport.targets import SshTarget, refuse_repo_ssh_config_commands
 from fleetcfg.inventory import Host, Inventory
 from fleetcfg.plan.decide import LintSettings, PlannedHost, failed_host, plan_from_facts
-from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts
+from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts, gather_surface
 from fleetcfg.plan.model import PLAN_FORMAT_VERSION, Action, HostPlan, Plan
 from fleetcfg.plan.streams import plan_file_chunks
+from fleetcfg.plan.surface import surface_paths
 from fleetcfg.plan.targets import client_users, known_secrets, render_targets
 from fleetcfg.render import Renderer
 
@@ -118,6 +120,7 @@ def plan_host(
     lint = lint_settings(inventory)
     facts: Facts = gather_facts(transport, client_users(host))
     targets = render_targets(renderer, host, facts.engine)
+    facts = gather_surface(transport, facts, surface_paths(targets.surface_result, facts))
     secrets = known_secrets(renderer)
     planned = plan_from_facts(host, facts, targets, secrets=secrets, lint=lint)
     running = facts.unit is None or facts.unit.active

@@ -31,6 +31,14 @@ class Action(StrEnum):
 class FileKind(StrEnum):
     DAEMON = "daemon"
     CLIENT = "client"
+    #: the surface files (:mod:`fleetcfg.render.surface`)
+    CERTS_D = "certs.d"
+    DROPIN = "dropin"
+    BUILDKIT = "buildkit"
+
+    @property
+    def surface(self) -> bool:
+        return self not in (FileKind.DAEMON, FileKind.CLIENT)
 
 
 class _Data(BaseModel):
@@ -71,12 +79,21 @@ class FilePlan(_Data):
     live_group: str | None = None
     #: the file's folder exists on the host (e.g. ~/.docker; else apply creates it)
     parent_exists: bool = True
-    #: the target holds a credential (a URL password, an env()/file() value):
-    #: written readable by its owner only
+    #: the target holds a credential (a URL password, an env()/file() value,
+    #: a client key): written readable by its owner only; a surface file's
+    #: content is then never shown (its sha256 only)
     credentials: bool = False
+    #: a surface file: how a change to it takes effect (``none``, ``reload``,
+    #: ``restart``, ``daemon-reload+restart``, ``recreate-builder``)
+    effect: str | None = None
+    #: the file is removed (a surface file fleetcfg wrote that the inventory
+    #: no longer gives)
+    remove: bool = False
 
     @property
     def changed(self) -> bool:
+        if self.remove:
+            return self.live_sha256 is not None
         return self.target_sha256 is not None and self.target_sha256 != self.live_sha256
 
 
@@ -114,6 +131,14 @@ class HostPlan(_Data):
     #: rule ids the inventory's ``lint: disable`` turns off: the plan did not
     #: count them as errors, so apply's model check does not either
     lint_disabled: list[str] = Field(default_factory=list)
+    #: ``systemctl daemon-reload`` before the restart (a unit drop-in changed)
+    daemon_reload: bool = False
+    #: the BuildKit builder is recreated after the daemon (its config changed)
+    recreate_builder: bool = False
+    #: folders apply creates for surface files (fleetcfg owns them afterwards)
+    created_dirs: list[str] = Field(default_factory=list)
+    #: folders fleetcfg created that apply removes once their files are gone
+    remove_dirs: list[str] = Field(default_factory=list)
 
     @property
     def changes(self) -> list[str]:

@@ -16,6 +16,7 @@ from fleetcfg.plan.decide import plan_from_facts
 from fleetcfg.plan.facts import Facts
 from fleetcfg.plan.fleet import lint_settings
 from fleetcfg.plan.model import FileKind, FilePlan, HostFacts, HostPlan
+from fleetcfg.plan.surface import surface_paths
 from fleetcfg.plan.targets import Targets, client_users, file_target, known_secrets, render_targets
 from fleetcfg.render import RenderedConfig, Renderer
 
@@ -64,8 +65,26 @@ class RenderedTargets:
         )
         return planned.plan
 
-    def __call__(self, host: HostPlan, file: FilePlan, live: bytes | None) -> bytes:
+    def surface_paths(self, saved: HostPlan, facts: Facts) -> list[str]:
+        """The surface files apply must read to plan ``saved``'s host again
+        from ``facts`` (the rendered ones, and fleetcfg's own that may go)."""
+        engine = str(facts.engine) if facts.engine is not None else None
+        targets = self._targets(
+            saved.model_copy(update={"facts": HostFacts(engine_version=engine)})
+        )
+        return surface_paths(targets.surface_result, facts)
+
+    def __call__(self, host: HostPlan, file: FilePlan, live: bytes | None) -> bytes | None:
         targets = self._targets(host)
+        if file.kind.surface:
+            if file.remove:
+                return None
+            found = targets.surface_file(file.path)
+            if found is None:
+                raise PlanError(
+                    f"the inventory no longer gives {host.host} {file.path}", host=host.host
+                )
+            return found.content
         rendered: RenderedConfig | FleetcfgError | None
         if file.kind is FileKind.DAEMON:
             rendered = targets.daemon

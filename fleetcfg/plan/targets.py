@@ -25,6 +25,7 @@ from fleetcfg.core.jsondoc import JsonSyntaxError, loads_fast
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.inventory import Host
 from fleetcfg.render import RenderedConfig, Renderer
+from fleetcfg.render.surface import SurfaceFile, SurfaceResult, render_surface
 
 # --------------------------------------------------------------------------
 # the exact bytes
@@ -84,6 +85,8 @@ class Targets:
 
     daemon: RenderedConfig | FleetcfgError | None = None
     clients: Mapping[str, RenderedConfig | FleetcfgError] = field(default_factory=dict)
+    #: the host's surface files (certs.d, drop-ins, buildkitd.toml)
+    surface: SurfaceResult | FleetcfgError | None = None
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -91,7 +94,18 @@ class Targets:
         for target in (self.daemon, *self.clients.values()):
             if isinstance(target, RenderedConfig):
                 found |= target.secrets
+        if isinstance(self.surface, SurfaceResult):
+            found |= self.surface.secrets
         return frozenset(found)
+
+    @property
+    def surface_result(self) -> SurfaceResult | None:
+        return self.surface if isinstance(self.surface, SurfaceResult) else None
+
+    def surface_file(self, path: str) -> SurfaceFile | None:
+        if isinstance(self.surface, SurfaceResult):
+            return next((f for f in self.surface.files if f.path == path), None)
+        return None
 
 
 _LOCKS: weakref.WeakKeyDictionary[Renderer, threading.Lock] = weakref.WeakKeyDictionary()
@@ -132,7 +146,8 @@ def client_users(host: Host) -> tuple[str, ...]:
 
 
 def render_targets(renderer: Renderer, host: Host, engine: EngineVersion | None) -> Targets:
-    """Render ``host``'s daemon.json and client configs for ``engine``."""
+    """Render ``host``'s daemon.json, client configs and surface files for
+    ``engine``."""
     seen = _host_for_engine(host, engine)
     with _render_lock(renderer):
         daemon: RenderedConfig | FleetcfgError | None = None
@@ -147,4 +162,11 @@ def render_targets(renderer: Renderer, host: Host, engine: EngineVersion | None)
                 clients[user] = renderer.render(seen, "client", user)
             except FleetcfgError as exc:
                 clients[user] = exc
-    return Targets(daemon=daemon, clients=clients)
+        surface: SurfaceResult | FleetcfgError
+        try:
+            surface = render_surface(
+                renderer, seen, daemon if isinstance(daemon, RenderedConfig) else None
+            )
+        except FleetcfgError as exc:
+            surface = exc
+    return Targets(daemon=daemon, clients=clients, surface=surface)

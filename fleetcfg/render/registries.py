@@ -17,7 +17,7 @@ from typing import Any
 
 from fleetcfg.core.errors import SecretLookupError
 from fleetcfg.core.findings import Finding
-from fleetcfg.core.rules import REGISTRY_DEFINITION, REGISTRY_INSECURE_WITH_CA
+from fleetcfg.core.rules import CERTS_D_FOLDER, REGISTRY_DEFINITION, REGISTRY_INSECURE_WITH_CA
 from fleetcfg.core.secrets import Lookups
 from fleetcfg.core.yamlsource import SourceLocation
 from fleetcfg.inventory import Host
@@ -185,7 +185,47 @@ def daemon_contribution(host: Host, profile_data: Mapping[str, Any]) -> DaemonCo
                     host.name,
                 )
             )
+    findings += _port_mismatches(entries, [*have_mirrors, *have_insecure], host.name)
     return DaemonContribution(tuple(mirrors), tuple(insecure), tuple(findings))
+
+
+def _address_of(reference: str) -> tuple[str, int | None] | None:
+    """``(host, port)`` of a registry-mirrors URL or insecure-registries entry."""
+    text = reference.split("://", 1)[-1].split("/", 1)[0].lower()
+    host, sep, port = text.rpartition(":")
+    if sep and port.isdigit() and not host.endswith(":"):
+        return host, int(port)
+    return text, None
+
+
+def _port_mismatches(
+    entries: Sequence[RegistryEntry], references: Sequence[str], host: str
+) -> list[Finding]:
+    """FC074: the profile names a registry at another port than the entry
+    with its CA: dockerd reads certs.d/<host:port> of the address it pulls
+    from, so the CA would sit in a folder it never reads."""
+    out: list[Finding] = []
+    for reference in references:
+        found = _address_of(reference)
+        if found is None:
+            continue
+        name, port = found
+        for entry in entries:
+            if entry.host.lower() != name or entry.port == port or not entry.has_ca:
+                continue
+            want = f"{entry.host}:{port}" if port is not None else entry.host
+            out.append(
+                _finding(
+                    CERTS_D_FOLDER,
+                    f"the profile uses {reference} but registry {entry.name!r} is "
+                    f"{entry.address}: dockerd reads certs.d/{want}/ for it, and fleetcfg "
+                    f"writes the CA to certs.d/{entry.address}/"
+                    + (f"; set port: {port}" if port is not None else "; drop its port"),
+                    entry.where("port") or entry.where(),
+                    host,
+                )
+            )
+    return out
 
 
 def _strings(value: Any) -> set[str]:

@@ -106,6 +106,9 @@ def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> Co
         return _result(status, "".join(line + "\n" for line in out), stderr)
 
     directory = posixpath.dirname(target) or "/"
+    if not fake.is_dir(directory) and args.get("dir_mode"):
+        fake.add_dir(directory)  # with its parents
+        fake.dir_meta[directory] = (int(args["dir_mode"], 8), "root", "root")
     if not fake.is_dir(directory) and fake.is_dir(posixpath.dirname(directory) or "/"):
         # the program creates a missing folder (one level), as the file's user
         fake.add_dir(directory)

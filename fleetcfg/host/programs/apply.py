@@ -15,7 +15,8 @@ order, each only if the one before succeeded, run inside one program:
 :class:`Install` (``install.sh``), the new content on stdin:
 
     0. refuses a root target whose path someone else controls (exit 9),
-       creates the target's folder (0700) when it is missing;
+       creates the target's folder (0700) when it is missing (with
+       ``dir_mode``: with its parents, and that mode);
     1. writes it to a new temporary file next to the target
        (``.NAME.fleetcfg-XXXXXX``, created with ``mktemp``: never a path
        someone else prepared), checks its size and sha256, sets mode and
@@ -152,6 +153,9 @@ class Install(HostProgram):
     #: state.json with the run's pending mark, written to ``state_path`` right
     #: before the rename
     pending: bytes | None = None
+    #: a root target's missing folder is created with its parents and this
+    #: mode (None: one level, 0700, as the file's user)
+    dir_mode: int | None = None
 
     def arguments(self) -> dict[str, str]:
         return {
@@ -170,6 +174,7 @@ class Install(HostProgram):
             "want": encode(self.want),
             "finish": " && ".join(quote_argv(c) for c in self.finish),
             "pending": encode(self.pending),
+            "dir_mode": f"{self.dir_mode:o}" if self.dir_mode is not None else "",
         }
 
 

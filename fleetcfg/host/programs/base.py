@@ -15,7 +15,7 @@ lists quoted with :func:`shlex.quote`, so nothing a user wrote is ever parsed as
 shell code. Programs whose body calls ``fc_*`` functions get ``lib.sh`` (the
 shared routines: the atomic write, the trust check of root's paths, dropping
 privileges to a user) inlined after their first line; the first line names
-the program and its version (``# fleetcfg-apply: install v2``), which is how
+the program and its version (``# fleetcfg-apply: install v3``), which is how
 the fake host recognises it.
 """
 

@@ -1,4 +1,4 @@
-# fleetcfg-apply: install v2
+# fleetcfg-apply: install v3
 # Installs stdin (SIZE bytes, SHA256) as TARGET, each step only after the one
 # before succeeded, printing "fleetcfg-step NAME" after each (see
 # fleetcfg/host/programs/apply.py for the steps and exit statuses). Without
@@ -11,7 +11,7 @@ export LC_ALL=C
 umask 077
 target=$1 mode=$2 owner=$3 group=$4 size=$5 sum=$6 user=$7 backup=$8 validate=$9
 state_path=${10} state=${11} pre=${12} action=${13} status=${14} info=${15}
-health=${16} want=${17} finish=${18} pending=${19}
+health=${16} want=${17} finish=${18} pending=${19} dir_mode=${20}
 stage=
 step() { printf 'fleetcfg-step %s\n' "$1"; }
 drop() { [ -z "$stage" ] || fc_as "$user" rm -f -- "$stage"; }
@@ -28,7 +28,12 @@ for f in "$backup" "$state_path"; do
   fi
 done
 d=${target%/*}
-fc_as "$user" test -d "${d:-/}" || fc_as "$user" mkdir -m 0700 -- "$d" || exit 10
+if [ -n "$dir_mode" ]; then
+  # a root folder fleetcfg owns (certs.d/<host:port>): created with its parents
+  test -d "${d:-/}" || { (umask 022 && mkdir -p -- "$d") && chmod "$dir_mode" -- "$d"; } || exit 10
+else
+  fc_as "$user" test -d "${d:-/}" || fc_as "$user" mkdir -m 0700 -- "$d" || exit 10
+fi
 stage=$(fc_stage "$target" "$user") || exit 10
 printf 'fleetcfg-stage %s\n' "$stage"
 trap 'drop; exit 129' HUP

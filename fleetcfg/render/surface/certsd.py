@@ -52,52 +52,34 @@ def certs_d_files(ctx: SurfaceContext) -> SurfaceOutput:
     files: list[SurfaceFile] = []
     findings: list[Finding] = []
     for target in ctx.registries:
-        entry = target.entry
-        folder = entry.certs_dir
         if target.ca_pem is not None:
             findings += check_ca(target, ctx.now, ctx.host.name)
-            files.append(
-                SurfaceFile(
-                    kind="certs.d",
-                    path=f"{folder}/{CA_FILE}",
-                    content=_pem_bytes(target.ca_pem),
-                    mode=FILE_MODE,
-                    owned_dir=folder,
-                    action=ApplyAction.NONE,
-                    reason=_REASON,
-                    source=entry.where("ca_file") or entry.where("ca"),
-                )
-            )
         if target.client_cert_pem is not None or target.client_key_pem is not None:
             findings += check_client_pair(target, ctx.host.name, stand_in=ctx.lookups.stand_in)
-        if target.client_cert_pem is not None:
-            files.append(
-                SurfaceFile(
-                    kind="certs.d",
-                    path=f"{folder}/{CLIENT_CERT_FILE}",
-                    content=_pem_bytes(target.client_cert_pem),
-                    mode=FILE_MODE,
-                    owned_dir=folder,
-                    action=ApplyAction.NONE,
-                    reason=_REASON,
-                    source=entry.where("client_cert_file") or entry.where("client_cert"),
-                )
-            )
-        if target.client_key_pem is not None:
-            files.append(
-                SurfaceFile(
-                    kind="certs.d",
-                    path=f"{folder}/{CLIENT_KEY_FILE}",
-                    content=target.client_key_pem.encode(),
-                    mode=SECRET_MODE,
-                    secret=True,
-                    owned_dir=folder,
-                    action=ApplyAction.NONE,
-                    reason=_REASON,
-                    source=entry.where("client_key_file") or entry.where("client_key_env"),
-                )
-            )
+        for name, text, fields in (
+            (CA_FILE, target.ca_pem, ("ca_file", "ca")),
+            (CLIENT_CERT_FILE, target.client_cert_pem, ("client_cert_file", "client_cert")),
+            (CLIENT_KEY_FILE, target.client_key_pem, ("client_key_file", "client_key_env")),
+        ):
+            if text is not None:
+                files.append(_file(target, name, text, fields))
     return SurfaceOutput(files=tuple(files), findings=tuple(findings))
+
+
+def _file(target: RegistryTarget, name: str, text: str, fields: tuple[str, str]) -> SurfaceFile:
+    entry = target.entry
+    secret = name == CLIENT_KEY_FILE
+    return SurfaceFile(
+        kind="certs.d",
+        path=f"{entry.certs_dir}/{name}",
+        content=text.encode() if secret else _pem_bytes(text),
+        mode=SECRET_MODE if secret else FILE_MODE,
+        secret=secret,
+        owned_dir=entry.certs_dir,
+        action=ApplyAction.NONE,
+        reason=_REASON,
+        source=entry.where(fields[0]) if fields[0] in entry.locations else entry.where(fields[1]),
+    )
 
 
 def _finding(rule: Rule, message: str, target: RegistryTarget, field: str, host: str) -> Finding:

@@ -11,6 +11,7 @@ import pytest
 from fleetcfg.core.findings import Severity
 from fleetcfg.inventory import Inventory, load_inventory
 from fleetcfg.render import Renderer
+from fleetcfg.render.surface import render_surface
 
 REPO = Path(__file__).resolve().parents[3]
 INVENTORY = load_inventory(REPO / "inventory.yaml")
@@ -91,11 +92,26 @@ def test_the_gpu_group_wins_by_priority_on_a_ci_runner(renderer: Renderer) -> No
 
 
 def test_the_airgapped_site_uses_its_private_registry_and_no_proxy(renderer: Renderer) -> None:
-    data = renderer.render("airgap-01").to_json_dict()
+    daemon = renderer.render("airgap-01")
+    data = daemon.to_json_dict()
     assert "proxies" not in data
-    assert data["insecure-registries"] == ["registry.airgap.example.com:5000"]
-    assert data["registry-mirrors"] == ["http://registry.airgap.example.com:5000"]
+    # trusted through its CA in certs.d, never insecure
+    assert "insecure-registries" not in data
+    assert data["registry-mirrors"] == ["https://registry.airgap.example.com:5000"]
     assert "proxies" not in renderer.render("airgap-01", "client").to_json_dict()
+    surface = render_surface(renderer, INVENTORY.host("airgap-01"), daemon)
+    assert [f.path for f in surface.files] == [
+        "/etc/docker/certs.d/registry.airgap.example.com:5000/ca.crt"
+    ]
+    assert surface.findings == ()
+
+
+def test_every_host_trusts_the_corporate_ca_through_certs_d(renderer: Renderer) -> None:
+    ca = (REPO / "certs" / "corp-ca.pem").read_bytes()
+    for name in INVENTORY.hosts:
+        surface = render_surface(renderer, INVENTORY.host(name))
+        assert surface.findings == (), name
+        assert [f.content for f in surface.files] == [ca], name
 
 
 def test_ci_runners_add_their_cache_after_the_company_mirror(renderer: Renderer) -> None:

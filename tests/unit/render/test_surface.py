@@ -251,25 +251,25 @@ def test_a_ca_file_outside_the_repo_is_refused_at_its_line(tmp_path: Path) -> No
     assert all("registry.corp.example.com:5000" not in f.path for f in result.files)
 
 
-def test_ca_and_ca_file_together_are_refused(tmp_path: Path) -> None:
+def _with_mirror_lines(tmp_path: Path, extra: str) -> list[tuple[str, str]]:
     inventory = INVENTORY.replace(
-        "      mirror_of: docker.io\ngroups",
-        "      mirror_of: docker.io\n      ca: inline\ngroups",
+        "      mirror_of: docker.io\ngroups", f"      mirror_of: docker.io\n{extra}groups"
     )
     renderer = Renderer(load_inventory(_repo(tmp_path, inventory)))
     result = render_surface(renderer, renderer.inventory.host("ci-01"))
-    assert [f.rule for f in result.findings] == ["FC077"]
-    assert "give ca or ca_file, not both" in result.findings[0].message
+    return [(f.rule, f.message) for f in result.findings]
+
+
+def test_ca_and_ca_file_together_are_refused(tmp_path: Path) -> None:
+    found = _with_mirror_lines(tmp_path, "      ca: inline\n")
+    assert [r for r, _ in found] == ["FC077"]
+    assert "give ca or ca_file, not both" in found[0][1]
 
 
 def test_two_registries_at_one_address_are_refused(tmp_path: Path) -> None:
-    inventory = INVENTORY.replace(
-        "      mirror_of: docker.io\ngroups",
-        "      mirror_of: docker.io\n    again: {host: mirror.corp.example.com}\ngroups",
-    )
-    renderer = Renderer(load_inventory(_repo(tmp_path, inventory)))
-    result = render_surface(renderer, renderer.inventory.host("ci-01"))
-    assert [f.rule for f in result.findings] == ["FC077"]
+    found = _with_mirror_lines(tmp_path, "    again: {host: mirror.corp.example.com}\n")
+    assert [r for r, _ in found] == ["FC077"]
+    assert "registries 'again' and 'mirror' are both mirror.corp.example.com" in found[0][1]
 
 
 def test_buildkit_mirrors_are_host_names_not_urls(renderer: Renderer) -> None:
@@ -307,3 +307,17 @@ def test_lint_reports_a_bad_ca_at_the_inventory_line_with_its_hosts(
         (second, ("ci-01",)),
     ]
     assert not report.ok
+
+
+def test_a_profile_mirror_on_another_port_than_the_registrys_ca_is_a_finding(
+    tmp_path: Path,
+) -> None:
+    path = _repo(tmp_path)
+    (tmp_path / "profiles" / "base.yaml.j2").write_text(
+        "registry-mirrors: [https://mirror.corp.example.com:5000]\n"
+    )
+    rendered = Renderer(load_inventory(path)).render("ci-01")
+    [found] = [f for f in rendered.findings if f.rule == "FC074"]
+    assert "dockerd reads certs.d/mirror.corp.example.com:5000/ for it" in found.message
+    assert "set port: 5000" in found.message
+    assert found.line == line_of(path, "host: mirror.corp.example.com")

@@ -1,0 +1,203 @@
+"""The plan of a host's surface files (pure): certs.d certificates, unit
+drop-ins, buildkitd.toml (:mod:`fleetcfg.render.surface`).
+
+For each rendered file: the live file (read like daemon.json, refused when a
+path component is a symlink, someone else's or writable by others), a text
+diff (a secret file, the client key: its sha256 only), and the action a
+change to it needs. A file fleetcfg wrote earlier that the inventory no
+longer gives is removed when fleetcfg created its folder (state.json records
+that); the folder goes with it once empty. Files in folders fleetcfg did not
+create are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.state import FileRecord
+from fleetcfg.plan.diff import text_diff
+from fleetcfg.plan.facts import Facts, FileFacts
+from fleetcfg.plan.model import FileKind, FilePlan, KeyChange
+from fleetcfg.plan.notes import HostNotes, short_sha
+from fleetcfg.render.surface import SURFACE_KINDS, ApplyAction, SurfaceFile, SurfaceResult
+
+#: state.json: the folder fleetcfg created for a file (and removes with it)
+CREATED_DIR = "created_dir"
+
+
+@dataclass
+class SurfaceNotes:
+    """What the surface files add to a host's action."""
+
+    #: (action, reason) of each changed file
+    actions: list[tuple[ApplyAction, str]] = field(default_factory=list)
+    #: folders apply creates for new files (fleetcfg owns them afterwards)
+    created_dirs: list[str] = field(default_factory=list)
+    #: folders fleetcfg created that go once their files are removed
+    remove_dirs: list[str] = field(default_factory=list)
+
+
+def surface_paths(result: SurfaceResult | None, facts: Facts) -> list[str]:
+    """The files plan reads for the surface: the rendered ones and those
+    fleetcfg wrote earlier in folders it created (candidates for removal)."""
+    paths = [f.path for f in result.files] if result is not None else []
+    for record in removable_records(facts, paths):
+        paths.append(record.path)
+    return sorted(set(paths))
+
+
+def removable_records(facts: Facts, keep: Sequence[str]) -> list[FileRecord]:
+    """The surface files state.json says fleetcfg wrote, in a folder it
+    created, that are not in ``keep``."""
+    out = []
+    for path, record in sorted(facts.state.files.items()):
+        if record.kind not in SURFACE_KINDS or path in keep or record.sha256 is None:
+            continue
+        if isinstance(record.extra.get(CREATED_DIR), str):
+            out.append(record)
+    return out
+
+
+def _display(file: SurfaceFile, live: FileFacts, h: HostNotes) -> str:
+    if file.secret:
+        return (
+            f"~ {file.path}: secret, sha256 {short_sha(live.sha256)} -> "
+            f"{short_sha(file.sha256)} ({len(file.content)} bytes, mode {file.mode:04o})"
+        )
+    verb = "~" if live.exists else "+"
+    return f"{verb} {file.path} ({len(file.content)} bytes, sha256 {short_sha(file.sha256)})"
+
+
+def plan_surface_file(
+    file: SurfaceFile, facts: Facts, h: HostNotes, notes: SurfaceNotes
+) -> FilePlan | None:
+    live = facts.surface.get(file.path)
+    if live is None or not live.known:
+        why = live.problem if live is not None else "it was not read"
+        h.fail(f"cannot read {file.path}: {why}")
+        return None
+    write = not live.exists or live.sha256 != file.sha256
+    mode_only = not write and live.mode is not None and live.mode != file.mode
+    diff = ""
+    changes: list[KeyChange] = []
+    if write or mode_only:
+        notes.actions.append((file.action, file.reason))
+        h.contents[file.path] = file.content
+        changes.append(
+            KeyChange(
+                path=file.path,
+                kind="changed" if live.exists else "added",
+                display=h.mask(_display(file, live, h))
+                if write
+                else f"~ {file.path}: mode {live.mode:04o} -> {file.mode:04o}",
+                reload="no-effect",
+            )
+        )
+        if write and not file.secret:
+            old = live.content.decode("utf-8", "replace") if live.content is not None else None
+            diff = text_diff(
+                old if live.exists else None,
+                file.content.decode("utf-8", "replace"),
+                path=file.path,
+                secrets=h.secrets,
+            )
+        if not live.parent_exists and file.owned_dir and file.owned_dir not in notes.created_dirs:
+            notes.created_dirs.append(file.owned_dir)
+    _drift(facts, live, h)
+    return FilePlan(
+        kind=FileKind(file.kind),
+        path=file.path,
+        live_sha256=live.sha256,
+        target_sha256=file.sha256 if write or mode_only else None,
+        mode=file.mode,
+        owner="root",
+        group="root",
+        changes=changes,
+        text_diff=h.mask(diff),
+        credentials=file.secret,
+        live_mode=live.mode,
+        live_owner=live.owner,
+        live_group=live.group,
+        parent_exists=live.parent_exists,
+        effect=file.action.value,
+    )
+
+
+def _drift(facts: Facts, live: FileFacts, h: HostNotes) -> None:
+    entry = facts.state.record(live.path)
+    if entry is None or entry.sha256 is None or not live.known:
+        return
+    if live.sha256 != entry.sha256:
+        what = "changed" if live.exists else "deleted"
+        h.warn(
+            f"drift: {live.path} was {what} outside fleetcfg since fleetcfg last wrote it "
+            f"({entry.written_at} by {entry.written_by})"
+        )
+
+
+def plan_removal(
+    record: FileRecord, facts: Facts, h: HostNotes, notes: SurfaceNotes
+) -> FilePlan | None:
+    """A file fleetcfg wrote in a folder it created, which the inventory no
+    longer gives: removed (and the folder once empty)."""
+    live = facts.surface.get(record.path)
+    if live is None or not live.known:
+        why = live.problem if live is not None else "it was not read"
+        h.fail(f"cannot read {record.path}: {why}")
+        return None
+    folder = str(record.extra[CREATED_DIR])
+    if folder not in notes.remove_dirs:
+        notes.remove_dirs.append(folder)
+    if not live.exists:
+        return None
+    notes.actions.append((ApplyAction.NONE, f"{record.path} is no longer in the inventory"))
+    return FilePlan(
+        kind=FileKind(record.kind),
+        path=record.path,
+        live_sha256=live.sha256,
+        target_sha256=None,
+        remove=True,
+        mode=live.mode or 0o644,
+        owner="root",
+        group="root",
+        changes=[
+            KeyChange(
+                path=record.path,
+                kind="removed",
+                display=f"- {record.path} (fleetcfg wrote it; its registry left the inventory)",
+                reload="no-effect",
+            )
+        ],
+        credentials=record.path.endswith(".key"),
+        live_mode=live.mode,
+        live_owner=live.owner,
+        live_group=live.group,
+        parent_exists=live.parent_exists,
+        effect=ApplyAction.NONE.value,
+    )
+
+
+def plan_surface(
+    result: SurfaceResult | None, facts: Facts, h: HostNotes
+) -> tuple[list[FilePlan], SurfaceNotes]:
+    """Every surface file of the host: rendered ones, then removals."""
+    notes = SurfaceNotes()
+    plans: list[FilePlan] = []
+    if result is not None:
+        h.findings(result.findings)
+        for file in result.files:
+            planned = plan_surface_file(file, facts, h, notes)
+            if planned is not None:
+                plans.append(planned)
+    keep = [f.path for f in result.files] if result is not None else []
+    for record in removable_records(facts, keep):
+        planned = plan_removal(record, facts, h, notes)
+        if planned is not None:
+            plans.append(planned)
+    return plans, notes
+
+
+def content_sha(content: bytes) -> str:
+    return sha256_hex(content)

@@ -1,0 +1,146 @@
+"""certs.d end to end against FakeDockerHosts: plan shows the files and the
+one combined action, apply writes them with their folder and modes, touches
+nothing else, removes what a removed registry left, and rolls every file of
+the host back together."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+from fleetcfg.apply.report import HostStatus
+from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.plan.model import Action, FileKind
+from tests.pki import REGISTRY_FOLDER, REGISTRY_YAML, make_ca, make_cert, write_certs
+from tests.unit.apply.helpers import OLD, RESTARTING, Setup, daemon_json, setup, state_of
+
+CA = make_ca("Corp Root CA")
+CLIENT = make_cert("web-01", ca=False, issuer=CA)
+FOLDER = REGISTRY_FOLDER
+REGISTRY = textwrap.indent(REGISTRY_YAML, "  ")
+
+
+def _setup(tmp_path: Path, *, target: dict[str, object] = OLD) -> Setup:
+    inventory = "\n".join(
+        [
+            "defaults:",
+            "  daemon_profile: base",
+            '  engine_version: "26.1"',
+            REGISTRY.strip("\n"),
+            "hosts:",
+            "  web-01: {address: 10.0.0.1}",
+        ]
+    )
+    s = setup(tmp_path, target=target, inventory=inventory + "\n")
+    write_certs(tmp_path, CA, CLIENT)
+    return s
+
+
+def _drop_registry(s: Setup) -> None:
+    path = s.tmp_path / "inventory.yaml"
+    path.write_text(path.read_text().replace(REGISTRY.strip("\n") + "\n", ""))
+    s.set_profile(OLD)
+
+
+def test_a_new_ca_is_planned_as_write_only_with_nothing_to_reload(tmp_path: Path) -> None:
+    s = _setup(tmp_path)
+    host = s.plan().hosts[0]
+    assert host.action is Action.WRITE, host.errors
+    assert host.reasons == ["nothing to reload: certs.d only: dockerd reads it on every pull"]
+    surface = [f for f in host.files if f.kind is FileKind.CERTS_D]
+    assert [(f.path, f.mode, f.credentials) for f in surface] == [
+        (f"{FOLDER}/ca.crt", 0o644, False),
+        (f"{FOLDER}/client.cert", 0o644, False),
+        (f"{FOLDER}/client.key", 0o600, True),
+    ]
+    assert all(f.effect == "none" and f.changed for f in surface)
+    assert host.created_dirs == [FOLDER]
+    key = surface[2]
+    assert key.text_diff == ""
+    plan_json = json.dumps(host.model_dump(mode="json"))
+    assert CLIENT.key_pem.splitlines()[1] not in plan_json
+    assert "BEGIN CERTIFICATE" in surface[0].text_diff
+
+
+def test_apply_writes_certs_d_with_its_folder_and_modes_and_restarts_nothing(
+    tmp_path: Path,
+) -> None:
+    s = _setup(tmp_path)
+    report = s.apply(s.plan())
+    result = report.results[0]
+    assert report.exit_code == ExitCode.OK, result.reason
+    fake = s.hosts["web-01"]
+    assert fake.content(f"{FOLDER}/ca.crt") == CA.cert_pem.encode()
+    assert fake.file(f"{FOLDER}/ca.crt").mode == 0o644  # type: ignore[union-attr]
+    assert fake.file(f"{FOLDER}/client.key").mode == 0o600  # type: ignore[union-attr]
+    assert fake.content(f"{FOLDER}/client.key") == CLIENT.key_pem.encode()
+    assert fake.dir_meta[FOLDER] == (0o755, "root", "root")
+    assert fake.restarts == 0 and fake.reloads == 0
+    assert daemon_json(fake) == OLD
+    records = state_of(fake).files
+    assert records[f"{FOLDER}/ca.crt"].extra["created_dir"] == FOLDER
+    assert ("service", "skipped") in [(r.step, r.status.value) for r in result.steps]
+    assert s.plan().hosts[0].action is Action.NONE
+
+
+def test_a_removed_registry_removes_the_files_and_the_folder_fleetcfg_created(
+    tmp_path: Path,
+) -> None:
+    s = _setup(tmp_path)
+    s.apply(s.plan())
+    fake = s.hosts["web-01"]
+    fake.add_dir("/etc/docker/certs.d/other.example.com")
+    fake.add_file("/etc/docker/certs.d/other.example.com/ca.crt", b"theirs\n")
+    _drop_registry(s)
+    plan = s.plan()
+    host = plan.hosts[0]
+    assert host.action is Action.WRITE, host.errors
+    assert sorted(f.path for f in host.files if f.remove) == [
+        f"{FOLDER}/ca.crt",
+        f"{FOLDER}/client.cert",
+        f"{FOLDER}/client.key",
+    ]
+    assert host.remove_dirs == [FOLDER]
+    report = s.apply(plan)
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
+    assert not fake.exists(FOLDER)
+    assert fake.content("/etc/docker/certs.d/other.example.com/ca.crt") == b"theirs\n"
+    assert s.plan().hosts[0].action is Action.NONE
+
+
+def test_a_folder_with_other_files_is_kept_when_its_registry_goes(tmp_path: Path) -> None:
+    s = _setup(tmp_path)
+    s.apply(s.plan())
+    fake = s.hosts["web-01"]
+    fake.add_file(f"{FOLDER}/extra.crt", b"someone else's\n")
+    _drop_registry(s)
+    report = s.apply(s.plan())
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
+    assert fake.content(f"{FOLDER}/extra.crt") == b"someone else's\n"
+    assert not fake.exists(f"{FOLDER}/ca.crt")
+
+
+def test_a_bad_ca_is_an_error_before_the_host_is_touched(tmp_path: Path) -> None:
+    s = _setup(tmp_path)
+    leaf = make_cert("registry.corp.example.com", ca=False, issuer=CA)
+    (tmp_path / "certs" / "ca.pem").write_text(leaf.cert_pem)
+    host = s.plan().hosts[0]
+    assert host.action is Action.ERROR
+    assert any("FC070" in e and "not a CA certificate" in e for e in host.errors)
+
+
+def test_a_failed_restart_rolls_back_daemon_json_and_certs_d_together(tmp_path: Path) -> None:
+    s = _setup(tmp_path, target=RESTARTING)
+    fake = s.hosts["web-01"]
+    fake.fail_restarts = 1
+    plan = s.plan()
+    assert plan.hosts[0].action is Action.RESTART
+    report = s.apply(plan)
+    result = report.results[0]
+    assert result.status is HostStatus.FAILED
+    assert result.rolled_back
+    assert daemon_json(fake) == OLD
+    assert not fake.exists(f"{FOLDER}/ca.crt")
+    assert not fake.exists(f"{FOLDER}/client.key")
+    assert not fake.exists(FOLDER)
