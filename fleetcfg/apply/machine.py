@@ -40,6 +40,7 @@ from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import HostResult, HostStatus, StepStatus
 from fleetcfg.apply.steps import Step, new_state
 from fleetcfg.core.errors import (
+    ConnectCancelled,
     ConnectError,
     ConnectionLostError,
     FleetcfgError,
@@ -63,6 +64,11 @@ def execute(run: HostRun, steps: Sequence[Step]) -> HostResult:
         for step in steps:
             step(run)
         run.result.status = HostStatus.CHANGED
+        return run.result
+    except ConnectCancelled:
+        # its first connection was cancelled (Ctrl-C, a halt): no command
+        # ever ran on the host, there is nothing to recover
+        run.result.status = HostStatus.NOT_REACHED
         return run.result
     except (LockError, StalePlanError) as refused:
         stale = isinstance(refused, StalePlanError)

@@ -276,6 +276,9 @@ class _Rolling:
             job = outcome.item
             if outcome.value is not None:
                 result = outcome.value
+                if result.status is HostStatus.NOT_REACHED and not result.reason:
+                    # its connection was still being opened: cancelled
+                    result.reason = self.halt_reason if self.halting else "interrupted"
             elif outcome.cancelled:
                 why = self.halt_reason if self.halting else "interrupted before its turn"
                 result = HostResult(job.host, job.action, HostStatus.NOT_REACHED, why)

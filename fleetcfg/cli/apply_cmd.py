@@ -25,6 +25,7 @@ from fleetcfg.cli.common import (
 )
 from fleetcfg.cli.env import CommandEnv
 from fleetcfg.cli.exits import exits_on_error
+from fleetcfg.cli.interrupts import planning_aborts, planning_stops
 from fleetcfg.cli.rolling import (
     EXIT_HELP,
     BatchSizeOption,
@@ -123,17 +124,19 @@ def register(app: typer.Typer) -> None:
         try:
             if saved is None:
                 hosts = env.select_hosts(inventory, limit)
-                plan = plan_fleet(
-                    inventory,
-                    shard.select(hosts) if shard is not None else hosts,
-                    connector=connector,
-                    forks=env.forks,
-                    cancel=env.cancel,
-                    accept_new_host_keys=env.accept_new_host_keys,
-                    trust_repo_ssh_config=env.trust_repo_ssh_config,
-                    renderer=renderer,
-                    shard=str(shard) if shard is not None else None,
-                )
+                with planning_aborts(env):
+                    plan = plan_fleet(
+                        inventory,
+                        shard.select(hosts) if shard is not None else hosts,
+                        connector=connector,
+                        forks=env.forks,
+                        cancel=env.cancel,
+                        accept_new_host_keys=env.accept_new_host_keys,
+                        trust_repo_ssh_config=env.trust_repo_ssh_config,
+                        renderer=renderer,
+                        shard=str(shard) if shard is not None else None,
+                        on_interrupt=planning_stops(env),
+                    )
                 if env.cancel.is_set():
                     env.err.print("interrupted while planning: nothing was changed", markup=False)
                     raise typer.Exit(ExitCode.INTERRUPTED)

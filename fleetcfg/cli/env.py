@@ -9,7 +9,6 @@ Tests replace :func:`make_connector` (hosts become fakes) or build a
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ from rich.console import Console
 
 from fleetcfg.cli.output import stderr_console, stdout_console
 from fleetcfg.core.errors import UsageError
+from fleetcfg.core.parallel import CancelEvent
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
 from fleetcfg.plan.fleet import Connector, open_transport
@@ -42,8 +42,8 @@ class CommandEnv:
     trust_repo_ssh_config: bool = False
     out: Console = field(default_factory=stdout_console)
     err: Console = field(default_factory=stderr_console)
-    #: set on Ctrl-C: no new host is started
-    cancel: threading.Event = field(default_factory=threading.Event)
+    #: set on Ctrl-C: no new host is started, connections being opened are cancelled
+    cancel: CancelEvent = field(default_factory=CancelEvent)
 
     def load_inventory(self, default: str = DEFAULT_INVENTORY) -> Inventory:
         return load_inventory(self.inventory_path or default)
@@ -59,8 +59,13 @@ class CommandEnv:
         return hosts
 
     def connector(self) -> Connector:
-        """A new SSH connector for this run (close it at the end)."""
-        return make_connector()
+        """A new SSH connector for this run (close it at the end); Ctrl-C
+        cancels the connections it is opening (``cancel_opening``)."""
+        connector = make_connector()
+        cancel_opening = getattr(connector, "cancel_opening", None)
+        if callable(cancel_opening):
+            self.cancel.on_set(cancel_opening)
+        return connector
 
     def opener(self, inventory: Inventory, connector: Connector) -> Callable[[str], Transport]:
         """Opens the transport of an inventory host by name."""

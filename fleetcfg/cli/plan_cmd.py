@@ -42,6 +42,7 @@ from fleetcfg.cli.common import (
 )
 from fleetcfg.cli.env import CommandEnv
 from fleetcfg.cli.exits import exits_on_error
+from fleetcfg.cli.interrupts import planning_aborts, planning_stops
 from fleetcfg.cli.plan_view import exit_code, print_plan, write_plan_json
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory
@@ -141,6 +142,7 @@ def run_plan(
             accept_new_host_keys=env.accept_new_host_keys,
             trust_repo_ssh_config=env.trust_repo_ssh_config,
             shard=str(shard) if shard is not None else None,
+            on_interrupt=planning_stops(env),
         )
     finally:
         close = getattr(connector, "close", None)
@@ -231,7 +233,7 @@ def register(app: typer.Typer) -> None:
         hosts = env.select_hosts(inventory, limit)
         if shard is not None:
             hosts = shard.select(hosts)
-        with _Progress(len(hosts), env.err) as progress:
+        with planning_aborts(env), _Progress(len(hosts), env.err) as progress:
             result = run_plan(env, inventory, hosts, on_host_done=progress, shard=shard)
         if output_format is PlanFormat.json:
             # one line, host by host (pipe through jq to read it)

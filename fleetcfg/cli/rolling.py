@@ -12,7 +12,6 @@ finished or rolled back, no other host was started).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from fleetcfg.apply.journal import Journal, default_journal_path
 from fleetcfg.apply.report import ApplyReport
 from fleetcfg.apply.rollout import RunEnv
 from fleetcfg.cli.env import CommandEnv
+from fleetcfg.cli.interrupts import abort
 from fleetcfg.cli.rollout_view import Reporter, print_summary
 from fleetcfg.core.errors import UsageError
 from fleetcfg.core.exitcodes import ExitCode
@@ -148,14 +148,6 @@ def service_for(inventory: Inventory) -> Callable[[str], ServiceCommands]:
         return host.service if host is not None else DEFAULT_SERVICE
 
     return service
-
-
-def abort(code: int) -> NoReturn:
-    """Exit at once: the hosts still in flight are not waited for (a normal
-    exit would join their threads)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def roll_out(

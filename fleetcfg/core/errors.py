@@ -86,6 +86,11 @@ class ConnectError(TransportError):
     """The host could not be reached."""
 
 
+class ConnectCancelled(ConnectError):
+    """A connection still being opened was cancelled (Ctrl-C, or a halted
+    rollout): no command had run over it, so nothing was done on the host."""
+
+
 class AuthenticationError(TransportError):
     """The host refused every credential we offered."""
 

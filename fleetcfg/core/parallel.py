@@ -9,8 +9,10 @@ bug on one host never hides the results of the others).
 Ctrl-C (or a caller's ``cancel`` event) stops scheduling: hosts already running
 finish (an interrupted host would be in an unknown state; each one is quick
 and every file write is atomic), the others come back as ``cancelled``. The
-cancel event is left set, so the caller knows the run was interrupted. A
-second Ctrl-C while draining propagates ``KeyboardInterrupt`` at once, without
+cancel event is left set, so the caller knows the run was interrupted; a
+:class:`CancelEvent` also runs its callbacks then (a connector cancels the
+connections still being opened, so that a host waiting for a silent server is
+not waited out to its connect timeout). A second Ctrl-C while draining propagates ``KeyboardInterrupt`` at once, without
 waiting for the hosts still running (the caller reports and exits).
 
 Threads, not processes: the work is waiting on the network (SSH round trips,
@@ -19,6 +21,7 @@ remote commands), which releases the GIL.
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import threading
 from collections.abc import Callable, Iterable
@@ -52,6 +55,47 @@ def default_forks(hosts: int, open_files: int | None = None) -> int:
         open_files = soft if soft != resource.RLIM_INFINITY else 1 << 20
     by_files = (open_files - FDS_RESERVED) // FDS_PER_HOST
     return max(1, min(MAX_DEFAULT_FORKS, hosts, by_files))
+
+
+class CancelEvent(threading.Event):
+    """A cancel event that also runs callbacks, once, when it is set: what
+    blocks on the network (a connection being opened) registers a callback
+    that wakes it up (closes its socket)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._callbacks_lock = threading.Lock()
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._next_key = 0
+
+    def on_set(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the event is set (at once if it is set
+        already); returns a function that unregisters it."""
+        with self._callbacks_lock:
+            if not self.is_set():
+                key = self._next_key
+                self._next_key += 1
+                self._callbacks[key] = callback
+
+                def forget() -> None:
+                    with self._callbacks_lock:
+                        self._callbacks.pop(key, None)
+
+                return forget
+        callback()
+        return _nothing
+
+    def set(self) -> None:
+        with self._callbacks_lock:
+            super().set()
+            callbacks, self._callbacks = list(self._callbacks.values()), {}
+        for callback in callbacks:
+            with contextlib.suppress(Exception):  # a callback only wakes something up
+                callback()
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass(frozen=True, slots=True)

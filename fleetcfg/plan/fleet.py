@@ -13,8 +13,9 @@ cancel=None, accept_new_host_keys=False, renderer=None) -> Plan``
     :class:`HostPlan` with ``action=error`` (``unreachable=True`` for
     connection failures); the rest of the fleet is planned. ``on_host_done``
     is called in the calling thread with each host's plan as it finishes.
-    After Ctrl-C (or ``cancel``) the hosts not started yet come back as errors
-    ("not planned"), and ``cancel`` is set.
+    After Ctrl-C (or ``cancel``) the hosts not started yet, and those whose
+    connection was still being opened (cancelled, see ``SshConnector.cancel_opening``),
+    come back as errors ("not planned"), and ``cancel`` is set.
 
 ``plan_host(inventory, host, transport, *, renderer=None) -> PlannedHost``
     One host over an open transport: facts (one round trip), render (with
@@ -59,6 +60,7 @@ from pydantic import ValidationError
 
 from fleetcfg import __version__
 from fleetcfg.core.errors import (
+    ConnectCancelled,
     ConnectError,
     ConnectionLostError,
     FleetcfgError,
@@ -166,11 +168,12 @@ def _outcome_plan(outcome: Outcome[Host, HostPlan], renderer: Renderer) -> HostP
     host = outcome.item
     if outcome.value is not None:
         return outcome.value
-    if outcome.error is not None:
+    if outcome.error is not None and not isinstance(outcome.error, ConnectCancelled):
         error = outcome.error
         plan = failed_host(host, error, unreachable=unreachable(error))
         secrets = known_secrets(renderer)
         return plan.model_copy(update={"errors": [mask_text(e, secrets) for e in plan.errors]})
+    # not started, or its connection was still being opened (cancelled)
     return HostPlan(
         host=host.name,
         address=host.address,
@@ -192,9 +195,12 @@ def plan_fleet(
     renderer: Renderer | None = None,
     shard: str | None = None,
     trust_repo_ssh_config: bool = False,
+    on_interrupt: Callable[[int], None] | None = None,
 ) -> Plan:
     """Plan ``hosts`` (see the module docstring); ``shard`` (``K/N``) is
-    recorded in the plan when ``hosts`` is one shard of the selection."""
+    recorded in the plan when ``hosts`` is one shard of the selection.
+    ``on_interrupt`` is called at the first Ctrl-C with the number of hosts
+    in flight (a second one raises ``KeyboardInterrupt``)."""
     renderer = renderer or Renderer(inventory)
 
     def one(host: Host) -> HostPlan:
@@ -214,7 +220,9 @@ def plan_fleet(
         if on_host_done is not None:
             on_host_done(_outcome_plan(outcome, renderer))
 
-    outcomes = map_hosts(list(hosts), one, forks=forks, on_done=done, cancel=cancel)
+    outcomes = map_hosts(
+        list(hosts), one, forks=forks, on_done=done, cancel=cancel, on_interrupt=on_interrupt
+    )
     return Plan(
         fleetcfg_version=__version__,
         inventory=inventory.display,

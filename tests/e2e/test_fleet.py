@@ -376,6 +376,27 @@ def test_slow_restart_keeps_the_unit_activating_and_is_reversible(fleet: Fleet) 
     assert len(host.events("start-delayed")) == 1
 
 
+def test_a_held_start_waits_activating_until_the_test_releases_it(fleet: Fleet) -> None:
+    host = fleet.hosts[0]
+    host.fault_hold_start()
+    background = subprocess.Popen(
+        host.ssh_argv("systemctl restart docker"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: bool(host.events("start-held")), timeout=30)
+        assert host.unit_state() == "activating"
+        assert background.poll() is None
+        host.release_start()
+        assert background.wait(timeout=60) == 0
+    finally:
+        host.release_start()
+        if background.poll() is None:
+            background.kill()
+    assert host.unit_state() == "active"
+
+
 def test_refuse_next_config_fails_the_restart_until_the_old_config_is_back(
     fleet: Fleet,
 ) -> None:

@@ -20,6 +20,7 @@ from fleetcfg.core.errors import (
     BecomeError,
     ChangedHostKeyError,
     CommandTimeoutError,
+    ConnectCancelled,
     ConnectError,
     ConnectionLostError,
     RemoteCommandError,
@@ -491,6 +492,72 @@ def test_a_server_that_never_sends_a_banner_times_out(connector: SshConnector) -
             connector.open(target).run(["true"])
     finally:
         silent.close()
+
+
+def _silent_target(silent: socket.socket, name: str = "silent") -> SshTarget:
+    """A host whose "sshd" accepts TCP and never sends a banner; the connect
+    timeout is far longer than any test may wait."""
+    return SshTarget(
+        host=name,
+        address="127.0.0.1",
+        port=silent.getsockname()[1],
+        connect_timeout=3600,
+        ssh_config_file="none",
+        use_agent=False,
+    )
+
+
+def test_cancel_opening_ends_a_connection_waiting_for_a_banner_at_once(
+    connector: SshConnector,
+) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))
+    failure: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            connector.open(_silent_target(silent)).run(["true"])
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    try:
+        conn, _ = silent.accept()  # the client waits for the banner now
+        connector.cancel_opening()
+        thread.join(60)  # a generous bound, far below the connect timeout
+        assert not thread.is_alive()
+        [error] = failure
+        assert isinstance(error, ConnectCancelled)
+        assert error.host == "silent" and "was cancelled" in str(error)
+        assert "nothing was done" in str(error)
+        conn.close()
+        # a connection that starts after the cancel is refused at once
+        with pytest.raises(ConnectCancelled):
+            connector.open(_silent_target(silent, "later")).run(["true"])
+    finally:
+        silent.close()
+
+
+def test_cancel_opening_leaves_open_connections_and_their_reconnects_alone(
+    fleet: Fleet, connector: SshConnector
+) -> None:
+    host = fleet.hosts[0]
+    transport = connector.open(target_for(fleet, host))
+    assert transport.run(["true"]).ok
+    connector.cancel_opening()
+    assert transport.run(["true"]).ok
+    # a host in flight whose connection dropped reconnects to finish (or roll back)
+    host.drop_connections()
+    assert wait_until(lambda: _reconnects(transport), timeout=60)
+    with pytest.raises(ConnectCancelled):
+        connector.open(target_for(fleet, fleet.hosts[1])).run(["true"])
+
+
+def _reconnects(transport: SshTransport) -> bool:
+    try:
+        return transport.run(["true"]).ok
+    except ConnectionLostError:
+        return False  # the drop was seen on this call; the next one reconnects
 
 
 def test_a_server_that_closes_at_once_is_not_reported_as_a_banner_timeout(

@@ -410,6 +410,17 @@ class FleetHost:
         longer; the unit is ``activating`` meanwhile."""
         self._apply(replace(self._settings, slow_restart=float(seconds)))
 
+    def fault_hold_start(self) -> None:
+        """Every start of docker.service (start, restart) waits, ``activating``,
+        until :meth:`release_start` (an event ``start-held`` says it waits): a
+        test acts while a host is in the middle of its restart, whatever the
+        machine's load, instead of racing a delay."""
+        _write_atomic(self.state_dir / "faults" / "hold-start", b"", mode=0o666)
+
+    def release_start(self) -> None:
+        """Let the held starts go on (see :meth:`fault_hold_start`)."""
+        (self.state_dir / "faults" / "hold-start").unlink(missing_ok=True)
+
     def fault_refuse_next_config(self, message: str = config.DEFAULT_REFUSE_MESSAGE) -> None:
         """dockerd refuses, at start, any daemon.json other than the one it runs
         with now (even one ``--validate`` accepts): the next restart with a new
@@ -499,6 +510,7 @@ class FleetHost:
     def clear_faults(self) -> None:
         """Undo every fault (slow/refusing dockerd, unreachable, full disk)."""
         self._apply(self._settings.with_faults_cleared())
+        self.release_start()
         self.restore_reachable()
         self.restore_disk()
 

@@ -23,8 +23,8 @@ class Event:
     or ``refused``), ``stopping``, ``stopped``, ``reloading``, ``reloaded``,
     ``reload-failed``, ``reset-failed``, ``container-killed``,
     ``container-started``, ``validate`` (``exit``), ``start-delayed``
-    (``seconds``, the slow-restart fault), ``enable``, ``disable``,
-    ``unreachable``."""
+    (``seconds``, the slow-restart fault), ``start-held`` (the hold-start
+    fault), ``enable``, ``disable``, ``unreachable``."""
 
     time: float
     kind: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from pydantic import ValidationError
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from fleetcfg.apply.batches import make_batches, order_hosts, resolve_rollout
 from fleetcfg.apply.report import HostResult, HostStatus, exit_code
 from fleetcfg.apply.rollout import ApplyEvent
+from fleetcfg.core.errors import ConnectCancelled
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.state import LOCK_DIR
 from fleetcfg.inventory.model import Rollout
@@ -196,6 +198,51 @@ def test_ctrl_c_between_two_batches_stops_like_the_first_ctrl_c_and_says_so(
     [said] = [e.message for e in s.events if e.kind == "interrupt"]
     assert said == "stopping: no host is in flight; Ctrl-C again to abort"
     assert [e for e in s.journal.entries if e["event"] == "interrupt"]
+
+
+class _CancelledWhileConnecting:
+    """A host whose connection is still being opened when Ctrl-C comes: the
+    connector cancels it (``SshConnector.cancel_opening``)."""
+
+    def __init__(self, host: str, cancel: threading.Event) -> None:
+        self.host = host
+        self.cancel = cancel
+
+    def _connect(self, *args: object, **kwargs: object) -> NoReturn:
+        self.cancel.set()
+        raise ConnectCancelled(f"connecting to {self.host} was cancelled", host=self.host)
+
+    run = run_many = read_file = write_file = _connect
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_host_whose_connection_is_cancelled_is_not_reached_and_left_alone(
+    tmp_path: Path,
+) -> None:
+    s = setup(tmp_path, NAMES)
+    cancel = threading.Event()
+    connect = s.connect
+
+    def connecting(name: str) -> object:
+        if name == "web-02":
+            return _CancelledWhileConnecting(name, cancel)
+        return connect(name)
+
+    s.connect = connecting  # type: ignore[method-assign,assignment]
+    report = s.apply(s.plan(), cancel=cancel)
+    assert report.interrupted and report.exit_code == ExitCode.INTERRUPTED
+    assert report.result("web-01").status is HostStatus.CHANGED
+    cancelled = report.result("web-02")
+    assert cancelled.status is HostStatus.NOT_REACHED
+    assert cancelled.reason == "interrupted"
+    # nothing to recover on a host no command reached: no recovery step ran
+    assert [step.step for step in cancelled.steps] == []
+    assert not cancelled.lock_left
+    assert all(report.result(n).status is HostStatus.NOT_REACHED for n in NAMES[3:])
+    assert daemon_json(s.hosts["web-02"]) == OLD
+    assert not s.hosts["web-02"].exists(LOCK_DIR)
 
 
 def test_a_pause_separates_the_batches(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from fleetcfg.core.errors import ConnectError, InternalError, UsageError
-from fleetcfg.core.parallel import Outcome, default_forks, map_hosts
+from fleetcfg.core.errors import ConnectCancelled, ConnectError, InternalError, UsageError
+from fleetcfg.core.parallel import CancelEvent, Outcome, default_forks, map_hosts
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,46 @@ def test_a_second_ctrl_c_returns_at_once_without_waiting_for_running_hosts() -> 
         assert presses == 2 and not release.is_set()
     finally:
         release.set()
+
+
+def test_ctrl_c_runs_the_cancel_events_callbacks_to_wake_hosts_still_connecting() -> None:
+    cancel = CancelEvent()
+    connecting = threading.Event()
+    woken = threading.Event()
+    cancel.on_set(woken.set)  # what a connector registers: close what is being opened
+
+    def work(host: Host) -> str:
+        if host.host == "web1":
+            connecting.set()
+            if not woken.wait(30):
+                return "waited out"
+            raise ConnectCancelled("connecting was cancelled", host=host.host)
+        return host.host
+
+    def on_done(outcome: Outcome[Host, str]) -> None:
+        if outcome.item.host == "web0":
+            connecting.wait(10)
+            raise KeyboardInterrupt
+
+    outcomes = map_hosts(HOSTS[:4], work, forks=2, on_done=on_done, cancel=cancel)
+    assert woken.is_set()
+    assert isinstance(outcomes[1].error, ConnectCancelled)
+    assert [o.cancelled for o in outcomes] == [False, False, True, True]
+
+
+def test_a_cancel_events_callbacks_run_once_and_at_once_when_it_is_already_set() -> None:
+    cancel = CancelEvent()
+    calls: list[str] = []
+    cancel.on_set(lambda: calls.append("a"))
+    forget = cancel.on_set(lambda: calls.append("forgotten"))
+    forget()
+    cancel.on_set(lambda: 1 / 0)  # a failing callback does not stop the others
+    cancel.on_set(lambda: calls.append("b"))
+    cancel.set()
+    cancel.set()
+    assert calls == ["a", "b"] and cancel.is_set()
+    cancel.on_set(lambda: calls.append("late"))
+    assert calls == ["a", "b", "late"]
 
 
 def test_an_empty_list_is_fine() -> None:

@@ -12,7 +12,8 @@ jump hosts), banner, key exchange preferring the key types known_hosts lists,
 host key verification, then public key authentication with the identity files
 (parsed once per run), ssh-agent keys, or ``~/.ssh/id_*``.
 
-Modules: ``connector`` (the shared state and connecting), ``dial`` (TCP),
+Modules: ``connector`` (the shared state and connecting), ``openings`` (the
+connections being opened, cancelled at once on Ctrl-C), ``dial`` (TCP),
 ``hostkeys`` (negotiation and verification), ``auth`` (keys and agent),
 ``transport`` (one host's transport), ``channel`` (one command on a channel,
 timeouts), ``common`` (paramiko's failures as messages).

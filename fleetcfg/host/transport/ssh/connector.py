@@ -14,12 +14,13 @@ from typing import Any
 
 import paramiko
 
-from fleetcfg.core.errors import ConnectError, UsageError
+from fleetcfg.core.errors import ConnectCancelled, ConnectError, UsageError
 from fleetcfg.host.transport.known_hosts import KnownHostsStore
 from fleetcfg.host.transport.ssh.auth import KeyCache, authenticate
 from fleetcfg.host.transport.ssh.common import SSH_ERRORS, reason, remaining
 from fleetcfg.host.transport.ssh.dial import handshake_error, hop_prefix, tcp_connect
 from fleetcfg.host.transport.ssh.hostkeys import prefer_known_key_types, verify_host_key
+from fleetcfg.host.transport.ssh.openings import Attempt, Openings
 from fleetcfg.host.transport.ssh.transport import SshTransport
 from fleetcfg.host.transport.targets import (
     Endpoint,
@@ -77,7 +78,8 @@ def _prefer_aead_ciphers(transport: paramiko.Transport) -> None:
 
 class SshConnector:
     """Shared state for one run: open all SSH transports through one
-    connector and close it at the end (closing the jump host connections)."""
+    connector and close it at the end (closing the jump host connections).
+    :meth:`cancel_opening` (Ctrl-C) cancels the connections being opened."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -86,6 +88,7 @@ class SshConnector:
         self._configs: dict[str, SshConfigLookup] = {}
         self._jumps: dict[tuple[Endpoint, ...], paramiko.Transport] = {}
         self._jump_locks: dict[tuple[Endpoint, ...], threading.Lock] = {}
+        self._openings = Openings()
 
     def __enter__(self) -> SshConnector:
         return self
@@ -96,6 +99,12 @@ class SshConnector:
     def open(self, target: SshTarget) -> SshTransport:
         """A transport for ``target`` (it connects on first use)."""
         return SshTransport(target, connector=self)
+
+    def cancel_opening(self) -> None:
+        """Cancel the connections being opened now, and refuse to open new
+        ones (see :mod:`~fleetcfg.host.transport.ssh.openings`); they raise
+        :class:`~fleetcfg.core.errors.ConnectCancelled`."""
+        self._openings.cancel()
 
     def close(self) -> None:
         with self._lock:
@@ -145,17 +154,44 @@ class SshConnector:
 
     # -- connecting ---------------------------------------------------------
 
-    def connect(self, resolved: ResolvedSshTarget) -> paramiko.Transport:
-        """An authenticated connection to ``resolved`` (through its jump hosts)."""
+    def connect(
+        self, resolved: ResolvedSshTarget, *, cancellable: bool = True
+    ) -> paramiko.Transport:
+        """An authenticated connection to ``resolved`` (through its jump
+        hosts). ``cancellable``: :meth:`cancel_opening` may cancel it (a
+        first connection; not a host in flight reconnecting)."""
+        if not cancellable:
+            return self._connect(resolved, None)
+        with self._openings.attempt() as attempt:
+            try:
+                if self._openings.cancelled:
+                    raise self._cancelled(resolved)
+                return self._connect(resolved, attempt)
+            except Exception:  # whatever closing it mid-way made paramiko raise
+                if self._openings.cancelled:
+                    raise self._cancelled(resolved) from None
+                raise
+
+    @staticmethod
+    def _cancelled(resolved: ResolvedSshTarget) -> ConnectCancelled:
+        return ConnectCancelled(
+            f"connecting to {resolved.endpoint.describe()} was cancelled: the run was "
+            "interrupted before this host was reached (nothing was done on it)",
+            host=resolved.host,
+        )
+
+    def _connect(self, resolved: ResolvedSshTarget, attempt: Attempt | None) -> paramiko.Transport:
         if resolved.jumps:
-            jump = self._jump_transport(resolved.jumps, resolved)
+            jump = self._jump_transport(resolved.jumps, resolved, attempt)
             sock: Any = self._direct_channel(jump, resolved.jumps[-1], resolved.endpoint, resolved)
+            if attempt is not None:
+                attempt.hold(sock)
         else:
-            sock = self._socket(resolved.endpoint, resolved, "")
+            sock = self._socket(resolved.endpoint, resolved, "", attempt)
         return self._handshake(resolved.endpoint, sock, resolved, "")
 
     def _jump_transport(
-        self, chain: tuple[Endpoint, ...], resolved: ResolvedSshTarget
+        self, chain: tuple[Endpoint, ...], resolved: ResolvedSshTarget, attempt: Attempt | None
     ) -> paramiko.Transport:
         with self._lock:
             lock = self._jump_locks.setdefault(chain, threading.Lock())
@@ -167,10 +203,12 @@ class SshConnector:
             hop = chain[-1]
             where = hop_prefix(hop, len(chain), len(resolved.jumps))
             if len(chain) == 1:
-                sock: Any = self._socket(hop, resolved, where)
+                sock: Any = self._socket(hop, resolved, where, attempt)
             else:
-                previous = self._jump_transport(chain[:-1], resolved)
+                previous = self._jump_transport(chain[:-1], resolved, attempt)
                 sock = self._direct_channel(previous, chain[-2], hop, resolved)
+                if attempt is not None:
+                    attempt.hold(sock)
             transport = self._handshake(hop, sock, resolved, where)
             with self._lock:
                 self._jumps[chain] = transport
@@ -205,16 +243,22 @@ class SshConnector:
                 host=resolved.host,
             ) from None
 
-    def _socket(self, endpoint: Endpoint, resolved: ResolvedSshTarget, where: str) -> Any:
+    def _socket(
+        self, endpoint: Endpoint, resolved: ResolvedSshTarget, where: str, attempt: Attempt | None
+    ) -> Any:
         if endpoint.proxy_command:
             try:
-                return paramiko.ProxyCommand(endpoint.proxy_command)
+                proxy = paramiko.ProxyCommand(endpoint.proxy_command)
             except SSH_ERRORS as exc:
                 raise ConnectError(
                     f"{where}ProxyCommand {endpoint.proxy_command!r} failed: {reason(exc)}",
                     host=resolved.host,
                 ) from None
-        return tcp_connect(endpoint, resolved.connect_timeout, resolved.host, where)
+            if attempt is not None:
+                attempt.hold(proxy)
+            return proxy
+        hold = attempt.hold if attempt is not None else None
+        return tcp_connect(endpoint, resolved.connect_timeout, resolved.host, where, hold)
 
     def _handshake(
         self, endpoint: Endpoint, sock: Any, resolved: ResolvedSshTarget, where: str

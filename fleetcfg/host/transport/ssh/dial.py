@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from collections.abc import Callable
+from typing import Any
 
 from fleetcfg.core.errors import ConnectError, FleetcfgError
 from fleetcfg.host.transport.ssh.common import reason
@@ -16,23 +18,19 @@ def hop_prefix(hop: Endpoint, index: int, total: int) -> str:
     return f"{hop.label} (hop {index} of {total}, {hop.describe()}): "
 
 
-def tcp_connect(endpoint: Endpoint, timeout: float, owner: str, where: str) -> socket.socket:
+def tcp_connect(
+    endpoint: Endpoint,
+    timeout: float,
+    owner: str,
+    where: str,
+    hold: Callable[[socket.socket], None] | None = None,
+) -> socket.socket:
+    """A TCP connection to ``endpoint``; ``hold`` gets each socket before it
+    connects (to cancel a connect in progress, see ``openings``)."""
     host, port = endpoint.hostname, endpoint.port
     address = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     try:
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            sock = socket.create_connection((host, port), timeout=timeout)
-        else:  # an IP address: no name resolution at all
-            family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(timeout)
-                sock.connect((host, port))
-            except BaseException:
-                sock.close()
-                raise
+        sock = _connect_first(_addresses(host, port), timeout, hold)
     except socket.gaierror as exc:
         raise ConnectError(
             f"{where}cannot resolve host name {host!r}: {exc.strerror}",
@@ -63,6 +61,42 @@ def tcp_connect(endpoint: Endpoint, timeout: float, owner: str, where: str) -> s
         ) from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
+
+
+def _addresses(host: str, port: int) -> list[tuple[socket.AddressFamily, tuple[Any, ...]]]:
+    """Where ``host`` is: an IP address as it is (no name resolution at
+    all), a name through the resolver."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        found = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        return [(family, tuple(addr)) for family, _, _, _, addr in found]
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    return [(family, (host, port))]
+
+
+def _connect_first(
+    addresses: list[tuple[socket.AddressFamily, tuple[Any, ...]]],
+    timeout: float,
+    hold: Callable[[socket.socket], None] | None,
+) -> socket.socket:
+    """The first of ``addresses`` that accepts (as ``socket.create_connection``)."""
+    last: OSError | None = None
+    for family, addr in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if hold is not None:
+                hold(sock)
+            sock.settimeout(timeout)
+            sock.connect(addr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+        except BaseException:
+            sock.close()
+            raise
+    raise last if last is not None else OSError("no address to connect to")
 
 
 def _closed_by_peer(exc: BaseException) -> bool:

@@ -21,7 +21,9 @@ class Dialer(Protocol):
 
     def resolve(self, target: SshTarget) -> ResolvedSshTarget: ...
 
-    def connect(self, resolved: ResolvedSshTarget) -> paramiko.Transport: ...
+    def connect(
+        self, resolved: ResolvedSshTarget, *, cancellable: bool = True
+    ) -> paramiko.Transport: ...
 
 
 class SshTransport:
@@ -38,6 +40,8 @@ class SshTransport:
         self._connector = connector
         self._resolved: ResolvedSshTarget | None = None
         self._transport: paramiko.Transport | None = None
+        #: connected once: a reconnect (to finish or roll back) is not cancelled
+        self._was_open = False
 
     def __enter__(self) -> SshTransport:
         return self
@@ -76,7 +80,8 @@ class SshTransport:
             with contextlib.suppress(Exception):
                 self._transport.close()
             self._transport = None
-        self._transport = self._connector.connect(self.resolved)
+        self._transport = self._connector.connect(self.resolved, cancellable=not self._was_open)
+        self._was_open = True
         return self._transport
 
     # -- the protocol -------------------------------------------------------
