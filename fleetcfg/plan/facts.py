@@ -34,6 +34,9 @@ many containers a restart stops). :func:`fleetcfg.plan.fleet.plan_host` asks for
 it (:func:`gather_daemon_info`, one more exec on the same connection) only for
 hosts whose plan is a restart of a running daemon.
 
+Likewise ``docker plugin ls`` (:func:`fleetcfg.plan.plugins.gather_plugins`)
+only for a host whose new daemon.json names a logging plugin.
+
 A second round trip happens only when the unit's ExecStart passes
 ``--config-file``: dockerd then reads that file instead of
 ``/etc/docker/daemon.json``, and the facts describe that file. Another one

@@ -140,6 +140,10 @@ class Facts:
     unit_problem: str | None = None
     info: DaemonInfo | None = None
     info_problem: str | None = None
+    #: the daemon's plugins (``docker plugin ls``: name -> enabled), asked only
+    #: when the new daemon.json names a logging plugin (``plan.plugins``)
+    plugins: Mapping[str, bool] | None = None
+    plugins_problem: str | None = None
     #: what fleetcfg last wrote on the host (state.json)
     state: HostState = field(default_factory=HostState)
     state_problem: str | None = None

@@ -26,6 +26,7 @@ from fleetcfg.plan.diff import Change, ChangeKind, render_change, semantic_diff,
 from fleetcfg.plan.facts import Facts, FileFacts, UnitFacts
 from fleetcfg.plan.model import FileKind, FilePlan, KeyChange
 from fleetcfg.plan.notes import HostNotes, short_sha
+from fleetcfg.plan.plugins import check_logging_plugin
 from fleetcfg.plan.targets import file_target
 from fleetcfg.render import RenderedConfig
 
@@ -233,6 +234,7 @@ def plan_daemon(
         )
         h.contents[path] = target_bytes
         h.daemon_changed = True
+        check_logging_plugin(desired, facts, h)
     credentials = holds_credentials(canonical_json(desired), rendered.secrets)
     return FilePlan(
         kind=FileKind.DAEMON,

@@ -76,6 +76,7 @@ from fleetcfg.inventory import Host, Inventory
 from fleetcfg.plan.decide import LintSettings, PlannedHost, failed_host, plan_from_facts
 from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts, gather_surface
 from fleetcfg.plan.model import PLAN_FORMAT_VERSION, Action, HostPlan, Plan
+from fleetcfg.plan.plugins import gather_plugins, plugin_driver_of
 from fleetcfg.plan.streams import plan_file_chunks
 from fleetcfg.plan.surface import surface_paths
 from fleetcfg.plan.targets import client_users, known_secrets, render_targets
@@ -129,6 +130,10 @@ def plan_host(
     if planned.plan.action is Action.RESTART and facts.info is None and running:
         # how many containers the restart stops (docker info is slow: only now)
         facts = gather_daemon_info(transport, facts)
+        planned = plan_from_facts(host, facts, targets, secrets=secrets, lint=lint)
+    if plugin_driver_of(planned.contents.get(facts.daemon_json.path)) is not None:
+        # the new daemon.json names a logging plugin: does the host have it?
+        facts = gather_plugins(transport, facts, running=running)
         planned = plan_from_facts(host, facts, targets, secrets=secrets, lint=lint)
     return planned
 

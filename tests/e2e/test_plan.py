@@ -422,3 +422,35 @@ def test_a_failed_unit_needs_a_start(fleet: Fleet, tmp_path: Path) -> None:
         "restart: docker.service is failed (dockerd is not running), so it needs a start"
     )
     assert web.facts.running_containers is None
+
+
+LOKI_PROFILE = """
+log-driver: loki
+log-opts:
+  loki-url: "https://loki.example.com/loki/api/v1/push"
+"""
+
+
+def test_a_logging_plugin_missing_or_disabled_on_a_host_is_a_host_error_before_apply(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    has_it, lacks_it, disabled = fleet.hosts
+    has_it.install_plugin("loki:latest")
+    lacks_it.install_plugin("grafana/loki-docker-driver:latest")  # not under the alias
+    disabled.install_plugin("loki:latest", enabled=False)
+    path = write_repo(tmp_path, fleet, fleet.hosts, profiles={"base.yaml.j2": LOKI_PROFILE})
+    plan = plan_repo(path)
+    by_host = {h.host: h for h in plan.hosts}
+    assert by_host[has_it.name].action is Action.RESTART, by_host[has_it.name]
+    assert by_host[has_it.name].errors == []
+    [missing] = by_host[lacks_it.name].errors
+    assert by_host[lacks_it.name].action is Action.ERROR
+    assert 'log-driver "loki" is a logging plugin that is not installed on this host' in missing
+    assert "docker plugin install grafana/loki-docker-driver --alias loki" in missing
+    [off] = by_host[disabled.name].errors
+    assert "installed but disabled" in off and "docker plugin enable loki:latest" in off
+    # apply leaves the hosts without the plugin alone
+    result = runner.invoke(app, ["apply", "-i", str(path), "--yes"], env={"NO_COLOR": "1"})
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert has_it.exists(DAEMON_JSON)
+    assert not lacks_it.exists(DAEMON_JSON) and not disabled.exists(DAEMON_JSON)

@@ -10,7 +10,8 @@ need, like the real tools (and the e2e fleet's shims) do:
   ``validator`` is given)
 - ``systemctl is-active|show|cat|reload|restart|start|stop|reset-failed|daemon-reload``
   for docker(.service); ``show`` understands ``-p/--property`` and ``--value``
-- ``docker version|info --format '{{json .}}'`` or ``'{{.A.B}}'``; ``docker ps -q``
+- ``docker version|info --format '{{json .}}'`` or ``'{{.A.B}}'``; ``docker ps -q``;
+  ``docker plugin ls --format '{{.Name}} {{.Enabled}}'`` (``plugins``)
 - ``journalctl -u docker [-n N] [-o cat]``: what dockerd and systemd logged
   (:attr:`FakeDockerHost.journal`, one message per line; ``--since`` is
   accepted and ignored); ``date +%s`` (the simulated clock)
@@ -129,6 +130,8 @@ class FakeDockerHost(FakeTransport):
         self.journal: list[str] = []
         #: containers (restart=always) that run while the daemon is active
         self.containers = 2
+        #: installed plugins (``docker plugin ls``): name (``loki:latest``) -> enabled
+        self.plugins: dict[str, bool] = {}
         #: containers that do not come back after the next restarts
         self.lose_containers_on_restart = 0
         self.resets_failed = 0
@@ -446,7 +449,7 @@ class FakeDockerHost(FakeTransport):
             elif arg.startswith("--format="):
                 fmt = arg.split("=", 1)[1]
         verb = next((a for a in args if not a.startswith("-")), "")
-        if verb not in ("info", "version", "ps"):
+        if verb not in ("info", "version", "ps", "plugin"):
             return _result(1, "", f"docker: fake does not know {verb!r}\n")
         if self.unit_state != "active":
             return _result(
@@ -455,6 +458,9 @@ class FakeDockerHost(FakeTransport):
                 "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
                 "Is the docker daemon running?\n",
             )
+        if verb == "plugin":  # ls --format '{{.Name}} {{.Enabled}}'
+            lines = "".join(f"{n} {str(on).lower()}\n" for n, on in self.plugins.items())
+            return _result(0, lines)
         if verb == "ps":
             ids = "".join(f"{index:012x}\n" for index in range(1, self.containers_running + 1))
             return _result(0, ids if "-q" in args else "CONTAINER ID\n" + ids)

@@ -410,6 +410,15 @@ class FleetHost:
         longer; the unit is ``activating`` meanwhile."""
         self._apply(replace(self._settings, slow_restart=float(seconds)))
 
+    def install_plugin(self, name: str, *, enabled: bool = True) -> None:
+        """A Docker plugin ``docker plugin ls`` lists, by the name it prints
+        (``loki:latest`` for one installed ``--alias loki``)."""
+        path = self.state_dir / "plugins"
+        lines = path.read_text().splitlines() if path.exists() else []
+        lines = [line for line in lines if line.split(" ")[0] != name]
+        lines.append(f"{name} {'true' if enabled else 'false'}")
+        _write_atomic(path, ("\n".join(lines) + "\n").encode())
+
     def fault_hold_start(self) -> None:
         """Every start of docker.service (start, restart) waits, ``activating``,
         until :meth:`release_start` (an event ``start-held`` says it waits): a
