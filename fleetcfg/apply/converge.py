@@ -46,6 +46,7 @@ from fleetcfg.host.pull import (
     record_last,
     write_metrics,
 )
+from fleetcfg.host.pull_record import ConvergeRecord, write_record
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.host.transport.local import LocalTransport
 from fleetcfg.host.transport.targets import LocalTarget, SshTarget
@@ -157,25 +158,54 @@ def converge(
         record_last(paths, record)
     plan = result.plan
     drifted = sum(1 for w in plan.warnings if w.startswith("drift:")) if plan else 0
-    fallback = last_revision(last)
     applied = None if result.held else result.revision_label
-    label = applied or (fallback.commit if fallback else None)
-    try:
-        write_metrics(
-            paths,
-            ConvergeMetrics(
-                last_run=started,
-                last_success=float(last_success) if isinstance(last_success, int | float) else None,
-                exit_code=result.exit_code,
-                revision=label or "unknown",
-                files_drifted=drifted,
-                restart_pending=result.restart_pending,
-                disabled=read_disabled(paths) is not None,
-            ),
-        )
-    except OSError as exc:
-        result.message += f" (metrics not written to {paths.metrics_file}: {exc.strerror or exc})"
+    label = applied or _last_label(last)
+    metrics = ConvergeMetrics(
+        last_run=started,
+        last_success=float(last_success) if isinstance(last_success, int | float) else None,
+        exit_code=result.exit_code,
+        revision=label or "unknown",
+        files_drifted=drifted,
+        restart_pending=result.restart_pending,
+        disabled=read_disabled(paths) is not None,
+    )
+    state = converge_record(host_name, metrics, result.message, paths)
+    for path, write in (
+        (paths.status_file, lambda: write_record(paths, state)),
+        (paths.metrics_file, lambda: write_metrics(paths, metrics)),
+    ):
+        try:
+            write()
+        except OSError as exc:
+            result.message += f" (not written: {path}: {exc.strerror or exc})"
     return result
+
+
+def _last_label(last: dict[str, object]) -> str | None:
+    """The revision this host last applied, as the metrics name it."""
+    revision = last_revision(last)
+    if revision is not None:
+        return revision.commit
+    sha = last.get("repo_sha256")
+    return f"sha256:{sha[:16]}" if isinstance(sha, str) and sha else None
+
+
+def converge_record(
+    host_name: str, metrics: ConvergeMetrics, message: str, paths: PullPaths
+) -> ConvergeRecord:
+    """What ``fleetcfg status`` reads: the values of the metrics, and what
+    the run said."""
+    return ConvergeRecord(
+        host=host_name,
+        last_run=metrics.last_run,
+        last_success=metrics.last_success,
+        exit_code=int(metrics.exit_code),
+        message=message,
+        revision=None if metrics.revision == "unknown" else metrics.revision,
+        files_drifted=metrics.files_drifted,
+        restart_pending=metrics.restart_pending,
+        metrics_file=str(paths.metrics_file),
+    )
 
 
 def _converge(

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "cloud-init": "fleetcfg.cli.cloudinit_cmd",
     "converge": "fleetcfg.cli.converge_cmd",
     "bundle": "fleetcfg.cli.bundle_cmd",
+    "status": "fleetcfg.cli.status_cmd",
 }
 
 

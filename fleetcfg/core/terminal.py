@@ -22,3 +22,12 @@ def _visible(match: re.Match[str]) -> str:
 def escape_controls(text: str) -> str:
     """``text`` with control characters shown as escapes (tab and newline kept)."""
     return _CONTROL.sub(_visible, text)
+
+
+#: how long one string from a host may be once read (longer ones are cut)
+TEXT_CAP = 400
+
+
+def clip(text: str, cap: int = TEXT_CAP) -> str:
+    """``text`` cut to ``cap`` characters (a host may send megabytes)."""
+    return text if len(text) <= cap else text[: cap - 1] + "…"

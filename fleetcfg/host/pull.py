@@ -20,6 +20,7 @@ from typing import Any
 
 from fleetcfg.core.atomicfile import write_atomic
 from fleetcfg.core.errors import FleetcfgError, LockError
+from fleetcfg.core.terminal import clip
 from fleetcfg.host.state import STATE_DIR
 
 #: Debian's prometheus-node-exporter reads *.prom files here
@@ -53,6 +54,11 @@ class PullPaths:
     @property
     def seen_file(self) -> Path:
         return self.state_dir / "converge-seen.json"
+
+    @property
+    def status_file(self) -> Path:
+        """What the last run did (:mod:`fleetcfg.host.pull_record`)."""
+        return self.state_dir / "converge-status.json"
 
     @property
     def metrics_file(self) -> Path:
@@ -132,13 +138,35 @@ def enable(paths: PullPaths) -> Disabled | None:
 
 
 def read_disabled(paths: PullPaths) -> Disabled | None:
-    if not paths.disable_file.exists():
+    try:
+        data = paths.disable_file.read_bytes()
+    except FileNotFoundError:
         return None
-    data = _read_json(paths.disable_file) or {}
+    except OSError:
+        data = b""
+    return disabled_from(data)
+
+
+def disabled_from(data: bytes) -> Disabled:
+    """What a disable file says. Its presence is what disables converge, so
+    a file that does not parse still means disabled. The bytes may come from
+    another host (``fleetcfg status``): every field is a string of bounded
+    length."""
+    try:
+        doc = json.loads(data.decode("utf-8", "replace"), parse_constant=float)
+    except (ValueError, RecursionError):
+        doc = None
+    if not isinstance(doc, dict):
+        doc = {"reason": "(the disable file does not hold a JSON object)"}
+
+    def text(key: str, default: str) -> str:
+        value = doc.get(key)
+        return clip(value if isinstance(value, str) and value.strip() else default)
+
     return Disabled(
-        reason=str(data.get("reason") or "(no reason recorded)"),
-        by=str(data.get("by") or "unknown"),
-        at=str(data.get("at") or "unknown"),
+        reason=text("reason", "(no reason recorded)"),
+        by=text("by", "unknown"),
+        at=text("at", "unknown"),
     )
 
 

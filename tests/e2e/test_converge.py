@@ -4,6 +4,7 @@ pipeline: the done-when of issue 15 that needs no bundle."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shlex
@@ -35,12 +36,11 @@ log-opts: {max-size: "{{ log_max_size | default('20m') }}"}
 PRIVATE = ("/root", "/home", "/etc/docker", "/usr/local/sbin")
 
 
-@pytest.fixture
-def host(fleet: Fleet) -> Iterator[FleetHost]:
-    """A fleet host that can run this checkout's fleetcfg: when the venv's base
+@contextlib.contextmanager
+def runs_fleetcfg(host: FleetHost) -> Iterator[FleetHost]:
+    """``host`` able to run this checkout's fleetcfg: when the venv's base
     Python lives in a folder private to each host (pyenv under /root), it is
-    bind-mounted there read-only for the test."""
-    host = fleet.hosts[0]
+    bind-mounted there read-only meanwhile."""
     base = Path(sys.base_prefix)
     if not str(base).startswith(PRIVATE):
         yield host
@@ -53,6 +53,13 @@ def host(fleet: Fleet) -> Iterator[FleetHost]:
         yield host
     finally:
         subprocess.run(["umount", "-l", str(target)], check=True)
+
+
+@pytest.fixture
+def host(fleet: Fleet) -> Iterator[FleetHost]:
+    """The first fleet host, able to run this checkout's fleetcfg."""
+    with runs_fleetcfg(fleet.hosts[0]) as host:
+        yield host
 
 
 def write_repo(
@@ -245,7 +252,8 @@ def test_a_host_converges_from_a_signed_bundle_and_a_tampered_one_is_refused_bef
     assert refused.returncode == 1, refused.stderr
     assert "does not match the manifest's sha256" in refused.stderr
     assert not host.exists(DAEMON_JSON)
-    assert host.listdir("/etc/docker/.fleetcfg") == ["converge.lock"]  # nothing unpacked
+    # nothing unpacked: the lock and the record of this run only
+    assert host.listdir("/etc/docker/.fleetcfg") == ["converge-status.json", "converge.lock"]
     applied = from_bundle(good)
     assert applied.returncode == 2, applied.stderr
     assert '"max-size": "20m"' in host.read_file(DAEMON_JSON)

@@ -1,7 +1,7 @@
 """Golden test (issue 10, item 3): a hostile secret, and the previous secret a
 host still holds, never appear in any form in any output: lint (text, json,
 sarif, github), render, render --explain, plan (text, json), plan.json, apply's
-output and journal, and error messages. Real sshd hosts (tests/fleet)."""
+output and journal, status, and error messages. Real sshd hosts (tests/fleet)."""
 
 from __future__ import annotations
 
@@ -84,6 +84,8 @@ def test_no_output_ever_holds_a_secret_in_any_form(
     outputs["apply"] = cli("apply", str(saved), "-i", str(repo), "--yes", "--journal", str(journal))
     outputs["journal"] = journal.read_text()
     outputs["plan after"] = cli("plan", "-i", str(repo))
+    outputs["status"] = cli("status", "-i", str(repo))
+    outputs["status json"] = cli("status", "-i", str(repo), "--format", "json")
 
     # the run did what it should: the secret reached the host, and only there
     assert HOSTILE in rotated.read_file(DAEMON_JSON).replace('\\"', '"')

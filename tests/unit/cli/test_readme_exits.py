@@ -45,6 +45,8 @@ def test_every_command_has_a_row_in_the_exit_code_table() -> None:
         (["render", "web-01", "-i", "REPO/ok"], 0, "printed"),
         (["render", "nope", "-i", "REPO/ok"], 2, "unknown host"),
         (["schema", "--kind", "daemon"], 0, "printed"),
+        (["status", "-i", "REPO/ok", "--limit", "nope"], 2, "a usage error also exits 2"),
+        (["status", "-i", "REPO/ok", "--stale-after", "soon"], 2, "a usage error also exits 2"),
         (["schema", "--kind", "nope"], 2, "unknown `--kind`"),
     ],
 )

@@ -218,7 +218,8 @@ def test_converge_refuses_a_bad_bundle_before_anything_is_unpacked(
     assert said in result.message
     assert str(path) in result.message
     written = sorted(p.name for p in (tmp_path / "state").rglob("*"))
-    assert written == ["converge.lock"]  # nothing unpacked, no temporary folder left
+    # nothing unpacked, no temporary folder left: the lock and what the run did
+    assert written == ["converge-status.json", "converge.lock"]
     assert not (tmp_path / "tmp").exists()
     assert "fleetcfg_converge_exit_code 1" in (tmp_path / "textfile" / "fleetcfg.prom").read_text()
 
