@@ -32,6 +32,7 @@ from fleetcfg.apply.rollout import ApplyOptions, EventCallback, RunEnv, apply_pl
 from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.bundle import load_trusted_keys, unpack, verify_bundle
+from fleetcfg.host.git_source import GitSource, export, resolve
 from fleetcfg.host.pull import (
     ConvergeLockedError,
     ConvergeMetrics,
@@ -131,7 +132,7 @@ def _exit_code(report: ApplyReport) -> tuple[ExitCode, str]:
 
 
 def converge(
-    inventory: Inventory | BundleSource,
+    inventory: Inventory | BundleSource | GitSource,
     host_name: str,
     *,
     paths: PullPaths,
@@ -209,7 +210,7 @@ def converge_record(
 
 
 def _converge(
-    inventory: Inventory | BundleSource,
+    inventory: Inventory | BundleSource | GitSource,
     host_name: str,
     *,
     paths: PullPaths,
@@ -226,6 +227,16 @@ def _converge(
         )
     try:
         with converge_lock(paths):
+            if isinstance(inventory, GitSource):
+                return _run_git(
+                    inventory,
+                    host_name,
+                    paths=paths,
+                    user=user,
+                    on_event=on_event,
+                    last=last,
+                    now=now,
+                )
             if isinstance(inventory, BundleSource):
                 return _run_bundle(
                     inventory,
@@ -286,6 +297,36 @@ def _run_bundle(
             last=last,
             now=now,
             revision=verified.revision,
+        )
+
+
+def _run_git(
+    source: GitSource,
+    host_name: str,
+    *,
+    paths: PullPaths,
+    user: str | None,
+    on_event: EventCallback | None,
+    last: dict[str, object],
+    now: Callable[[], float],
+) -> ConvergeResult:
+    """Fetch and resolve the ref, refuse an older revision, then converge
+    from the ref's tree exported to a private temporary folder."""
+    top, inventory_path, revision = resolve(source)
+    refusal = older_revision(revision, last_revision(last))
+    if refusal is not None:
+        return ConvergeResult(ExitCode.ERROR, refusal, revision=revision)
+    with tempfile.TemporaryDirectory(prefix="ref.", dir=paths.state_dir) as folder:
+        export(top, revision.commit, Path(folder))
+        return _run(
+            load_inventory(Path(folder) / inventory_path),
+            host_name,
+            paths=paths,
+            user=user,
+            on_event=on_event,
+            last=last,
+            now=now,
+            revision=revision,
         )
 
 

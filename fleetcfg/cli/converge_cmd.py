@@ -26,6 +26,7 @@ from fleetcfg.cli.output import print_error, stderr_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.bundle import DEFAULT_TRUSTED_KEYS
+from fleetcfg.host.git_source import GitSource
 from fleetcfg.host.pull import (
     DEFAULT_TEXTFILE_DIR,
     SYSTEMD_DIR,
@@ -86,6 +87,18 @@ def register(app: typer.Typer) -> None:
                 metavar="FILE",
             ),
         ] = None,
+        ref: Annotated[
+            str | None,
+            typer.Option(
+                "--ref",
+                help="converge from this git ref (origin/main, a tag) of the checkout -i is in: "
+                "git fetch, then its tree, without touching the working tree",
+                metavar="REF",
+            ),
+        ] = None,
+        fetch: Annotated[
+            bool, typer.Option("--fetch/--no-fetch", help="--ref: git fetch first")
+        ] = True,
         trusted_keys: Annotated[
             Path,
             typer.Option(
@@ -147,8 +160,15 @@ def register(app: typer.Typer) -> None:
             )
             return
         host = _host_name(as_host)
-        source: BundleSource | Inventory
-        if bundle is not None:
+        source: BundleSource | GitSource | Inventory
+        if bundle is not None and ref is not None:
+            raise UsageError("--bundle and --ref exclude each other")
+        if ref is not None:
+            # the working tree is not read: the ref's inventory is the one that counts
+            source = GitSource(Path(inventory_path).absolute(), ref, fetch=fetch)
+            where = ["-i", str(source.inventory), "--ref", ref]
+            where += [] if fetch else ["--no-fetch"]
+        elif bundle is not None:
             source = BundleSource(bundle.absolute(), trusted_keys.absolute())
             where = ["--bundle", str(source.path), "--trusted-keys", str(source.trusted_keys)]
         else:

@@ -258,3 +258,43 @@ def test_a_host_converges_from_a_signed_bundle_and_a_tampered_one_is_refused_bef
     assert applied.returncode == 2, applied.stderr
     assert '"max-size": "20m"' in host.read_file(DAEMON_JSON)
     assert not [n for n in host.listdir("/etc/docker/.fleetcfg") if n.startswith("bundle.")]
+
+
+def test_a_host_converges_from_a_git_ref_fetched_without_touching_the_checkout(
+    fleet: Fleet, host: FleetHost, tmp_path: Path
+) -> None:
+    origin, dev, checkout = tmp_path / "origin.git", tmp_path / "dev", tmp_path / "checkout"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(tmp_path, "clone", "-q", str(origin), str(checkout))  # the host's checkout: empty
+    git(tmp_path, "clone", "-q", str(origin), str(dev))
+    write_repo(dev, fleet, host)
+    git(dev, "add", "-A")
+    git(dev, "commit", "-qm", "v1", when=1_700_000_000)
+    v1 = git(dev, "rev-parse", "HEAD")
+    git(dev, "push", "-q", "origin", "HEAD:main")
+
+    def from_ref(*args: str) -> subprocess.CompletedProcess[str]:
+        return converge(host, checkout / "inventory.yaml", "--ref", "origin/main", *args)
+
+    first = from_ref()
+    assert first.returncode == 2, first.stderr
+    assert f"(revision {v1[:19]})" in first.stderr
+    assert '"max-size": "20m"' in host.read_file(DAEMON_JSON)
+    assert not (checkout / "inventory.yaml").exists()  # the working tree is not touched
+
+    write_repo(dev, fleet, host, PROFILE.replace("'20m'", "'30m'"))
+    git(dev, "commit", "-qam", "v2", when=1_700_000_100)
+    git(dev, "push", "-q", "origin", "HEAD:main")
+    assert from_ref("--no-fetch").returncode == 0  # not fetched: still v1
+    assert from_ref().returncode == 2
+    assert '"max-size": "30m"' in host.read_file(DAEMON_JSON)
+
+    git(dev, "push", "-q", "--force", "origin", f"{v1}:main")  # history rewritten to v1
+    refused = from_ref()
+    assert refused.returncode == 1
+    assert "is older than" in refused.stderr
+    assert '"max-size": "30m"' in host.read_file(DAEMON_JSON)
+    unknown = converge(host, checkout / "inventory.yaml", "--ref", "origin/nope")
+    assert unknown.returncode == 1
+    assert "origin/nope is not a commit of" in unknown.stderr
+    assert not [n for n in host.listdir("/etc/docker/.fleetcfg") if n.startswith("ref.")]
