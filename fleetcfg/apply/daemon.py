@@ -72,8 +72,10 @@ def action_commands(run: HostRun) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def builder_commands(run: HostRun) -> list[list[str]]:
     """How the run recreates the BuildKit builder once the daemon is
     healthy (``run.recreate_builder``): each argv in order, each only after
-    the one before succeeded. The hook for the builder's file kind; none yet."""
-    return []
+    the one before succeeded (``docker buildx rm --keep-state`` then
+    ``create``, or a standalone buildkitd's restart: the buildkit file's
+    commands, from the host planned again under the lock)."""
+    return run.builder_commands
 
 
 def recreate_builder(run: HostRun) -> None:

@@ -201,6 +201,8 @@ class HostRun:
         self.daemon_reload = False
         #: recreate the BuildKit builder once the daemon is healthy
         self.recreate_builder = False
+        #: how (each argv in order), from the host planned again under the lock
+        self.builder_commands: list[list[str]] = []
 
     def set_facts(self, facts: HostFacts) -> None:
         self.facts = facts

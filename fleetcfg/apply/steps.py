@@ -105,6 +105,7 @@ def apply_steps(plan: HostPlan, targets: TargetResolver) -> list[Step]:
         run.remove_dirs = tuple(now.remove_dirs)
         run.daemon_reload = now.daemon_reload
         run.recreate_builder = now.recreate_builder
+        run.builder_commands = now.builder_commands
         fresh.append(now)
         refuse_untrusted(run, plan, now)
         run.changes = [_change_of(fp, found) for fp in plan.files if fp.changed]

@@ -103,7 +103,8 @@ replaced.
     a shell would, never run through one) or a list of arguments.
 
 ``proxy``
-    The proxy dockerd pulls through: ``http``, ``https`` (URLs; the user in
+    The proxy dockerd pulls through: ``enabled`` (``false`` turns off a
+    proxy a lower layer set), ``http``, ``https`` (URLs; the user in
     the URL, the password from ``password_env``, a variable declared in
     ``secrets.env``), ``no_proxy`` (one list, used everywhere), ``where``:
     ``daemon`` (daemon.json ``proxies``, Engine >= 23.0), ``dropin``
@@ -341,6 +342,9 @@ ProxyUrl = Annotated[
 class ProxySettings(_Model):
     """The corporate proxy dockerd uses to pull (``proxy:``)."""
 
+    enabled: bool | None = Field(
+        None, description="false: no proxy for these hosts (default: true when a URL is set)"
+    )
     http: ProxyUrl | None = Field(None, description="proxy for http:// requests (HTTP_PROXY)")
     https: ProxyUrl | None = Field(None, description="proxy for https:// requests (HTTPS_PROXY)")
     no_proxy: CommaList = Field(

@@ -301,6 +301,7 @@ def plan_from_facts(
     h.files.extend(surface_files)
     action, effects = _with_surface(_decide(facts, h), surface_notes, facts, h)
     action = _finish_pending(host, facts, h, action)
+    recreate = ApplyAction.RECREATE_BUILDER in effects and action is not Action.ERROR
     unit = facts.unit
     if (
         action is Action.NONE
@@ -325,7 +326,8 @@ def plan_from_facts(
         errors=h.errors,
         lint_disabled=sorted(h.lint.disable),
         daemon_reload=ApplyAction.DAEMON_RELOAD_RESTART in effects and action is Action.RESTART,
-        recreate_builder=ApplyAction.RECREATE_BUILDER in effects and action is not Action.ERROR,
+        recreate_builder=recreate,
+        builder_commands=surface_notes.commands if recreate else [],
         created_dirs=surface_notes.created_dirs,
         remove_dirs=surface_notes.remove_dirs,
     )

@@ -135,6 +135,9 @@ class HostPlan(_Data):
     daemon_reload: bool = False
     #: the BuildKit builder is recreated after the daemon (its config changed)
     recreate_builder: bool = False
+    #: how: each argv in order (from the host planned again under the lock
+    #: when applying, never from a saved plan)
+    builder_commands: list[list[str]] = Field(default_factory=list)
     #: folders apply creates for surface files (fleetcfg owns them afterwards)
     created_dirs: list[str] = Field(default_factory=list)
     #: folders fleetcfg created that apply removes once their files are gone

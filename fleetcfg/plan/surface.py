@@ -37,6 +37,8 @@ class SurfaceNotes:
     created_dirs: list[str] = field(default_factory=list)
     #: folders fleetcfg created that go once their files are removed
     remove_dirs: list[str] = field(default_factory=list)
+    #: what applies the changed files after the daemon (the builder's commands)
+    commands: list[list[str]] = field(default_factory=list)
 
 
 def surface_paths(result: SurfaceResult | None, facts: Facts) -> list[str]:
@@ -84,6 +86,7 @@ def plan_surface_file(
     changes: list[KeyChange] = []
     if write or mode_only:
         notes.actions.append((file.action, file.reason))
+        notes.commands += [list(c) for c in file.commands if list(c) not in notes.commands]
         h.contents[file.path] = file.content
         changes.append(
             KeyChange(

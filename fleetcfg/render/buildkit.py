@@ -56,11 +56,13 @@ def render_buildkit(
     host: Host,
     daemon: Mapping[str, Any] | None,
     cas: Mapping[str, Iterable[str]] | None = None,
+    tables: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> HostBuildkit | None:
     """``host``'s buildkitd.toml from its daemon.json data (``registry-mirrors``,
-    ``insecure-registries``) and the CA files of its registries
-    (``host[:port]`` -> paths on the host); None when it has no ``buildkit:``
-    or ``enabled: false``."""
+    ``insecure-registries``), the CA files of its registries (``host[:port]``
+    -> paths on the host) and more ``[registry."..."]`` ``tables`` (client key
+    pairs, mirrors of other registries); None when it has no ``buildkit:`` or
+    ``enabled: false``."""
     settings = host.settings.get("buildkit")
     if not isinstance(settings, Mapping) or settings.get("enabled") is False:
         return None
@@ -98,11 +100,12 @@ def render_buildkit(
         )
     data = daemon or {}
     generated: dict[str, Any] = {}
-    tables = registry_tables(
+    generated_tables = registry_tables(
         _strings(data.get("registry-mirrors")), _strings(data.get("insecure-registries")), cas
     )
-    if tables:
-        generated["registry"] = tables
+    registries = deep_merge(generated_tables, dict(tables or {}))
+    if registries:
+        generated["registry"] = registries
     text: str | None = None
     try:
         text = to_toml(deep_merge(generated, extra))

@@ -44,7 +44,7 @@ from fleetcfg.core.rules import (
 )
 from fleetcfg.core.secrets import Lookups, holds_credentials
 from fleetcfg.core.versions import EngineVersion
-from fleetcfg.core.yamlsource import KeyPath, format_path
+from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path
 from fleetcfg.dockerd.dropin import check_dropin_lines, escape_specifiers, render_dropin
 from fleetcfg.inventory import Host
 
@@ -98,15 +98,21 @@ class HostProxy:
         return any(holds_credentials(u, self.secrets) for u in (self.http, self.https) if u)
 
 
-def finding_at(
-    host: Host, rule: Rule, message: str, setting: KeyPath, *, path: str | None = None
-) -> Finding:
-    """A finding at the inventory line that set ``setting`` for ``host``."""
+def setting_location(host: Host, setting: KeyPath) -> SourceLocation:
+    """The inventory line that set ``setting`` (or the first value below it)
+    for ``host``; the host's own line when no layer did."""
     origin = host.origin(setting)
     if origin is None:
         below = host.origins_under(setting)
         origin = below[0][1] if below else None
-    where = origin.location if origin is not None and origin.location else host.location
+    return origin.location if origin is not None and origin.location else host.location
+
+
+def finding_at(
+    host: Host, rule: Rule, message: str, setting: KeyPath, *, path: str | None = None
+) -> Finding:
+    """A finding at the inventory line that set ``setting`` for ``host``."""
+    where = setting_location(host, setting)
     return Finding(
         rule.id,
         rule.severity,
@@ -165,11 +171,14 @@ def _literal_password_findings(host: Host, settings: Mapping[str, Any]) -> list[
 
 
 def resolve_proxy(host: Host, lookups: Lookups) -> HostProxy | None:
-    """``host``'s proxy (None: it has no ``proxy:`` with a URL). Raises
+    """``host``'s proxy (None: it has no ``proxy:`` with a URL, or ``enabled:
+    false``). Raises
     :class:`~fleetcfg.core.errors.SecretLookupError` when ``password_env`` is
     not declared or not set."""
     settings = host.settings.get("proxy")
     if not isinstance(settings, Mapping) or not (settings.get("http") or settings.get("https")):
+        return None
+    if settings.get("enabled") is False:
         return None
     findings = _literal_password_findings(host, settings)
     secrets: set[str] = set()

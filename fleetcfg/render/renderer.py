@@ -23,6 +23,7 @@ from fleetcfg.render.merge import (
 )
 from fleetcfg.render.outputs import EXTENSION_KEY, Output, parse_output, resolve_path, value_at
 from fleetcfg.render.profiles import ProfileFile, read_source
+from fleetcfg.render.proxy import resolve_proxy, with_daemon_proxies
 from fleetcfg.render.registries import daemon_contribution, with_contribution
 from fleetcfg.render.result import Kind, RenderedConfig
 from fleetcfg.render.templates import Analysis, EngineVersionVar, TemplateSet
@@ -123,10 +124,17 @@ class Renderer:
             raise self._masked(exc) from None
         self.secrets.update(merged.secrets)
         extra: tuple[Finding, ...] = ()
+        secrets = merged.secrets
         if kind == "daemon":
             contribution = daemon_contribution(host, data)
             data = with_contribution(data, contribution)
             extra = contribution.findings
+            proxy = resolve_proxy(host, self.lookups)
+            data, conflicts = with_daemon_proxies(host, proxy, data)
+            extra += conflicts
+            if proxy is not None and proxy.to_daemon:
+                secrets = secrets | proxy.secrets
+                self.secrets.update(proxy.secrets)
         check = self._check(kind, host, data)
         rendered = RenderedConfig(
             host=host,
@@ -138,7 +146,7 @@ class Renderer:
             manage=host.manage if kind == "daemon" else "merge",
             check=check,
             findings=(),
-            secrets=merged.secrets,
+            secrets=secrets,
             merged=merged,
         )
         if check.findings or extra:

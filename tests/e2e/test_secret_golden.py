@@ -1,11 +1,13 @@
 """Golden test (issue 10, item 3): a hostile secret, and the previous secret a
 host still holds, never appear in any form in any output: lint (text, json,
 sarif, github), render, render --explain, plan (text, json), plan.json, apply's
-output and journal, status, and error messages. Real sshd hosts (tests/fleet)."""
+output and journal, status, and error messages; the same for the proxy drop-in
+(render --surface, its plan diff). Real sshd hosts (tests/fleet)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,6 +22,7 @@ from tests.leaks import assert_hidden
 pytestmark = pytest.mark.e2e
 
 DAEMON_JSON = "/etc/docker/daemon.json"
+DROPIN = "/etc/systemd/system/docker.service.d/http-proxy.conf"
 #: a generated password with every character that breaks naive masking
 HOSTILE = "p@ss/w:rd+x=%2F\"'"
 #: what host-02 still has from before the rotation
@@ -96,3 +99,43 @@ def test_no_output_ever_holds_a_secret_in_any_form(
     for name, text in outputs.items():
         for secret in (HOSTILE, OLD):
             assert_hidden(secret, text, name)
+
+
+def test_the_proxy_drop_in_never_shows_the_password_in_any_form(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROXY_PASSWORD", HOSTILE)
+    fleet = fleet_of(1)
+    (host,) = fleet.hosts
+    host.set_engine_version("20.10.24")
+    old_url = f"http://svc:{quote(OLD, safe='')}@proxy.corp:3128".replace("%", "%%")
+    host.write_file(DROPIN, f'[Service]\nEnvironment="HTTP_PROXY={old_url}"\n')
+    proxy = (
+        "proxy: {http: 'http://svc@proxy.corp:3128', password_env: PROXY_PASSWORD,"
+        " no_proxy: [localhost]}\n"
+    )
+    repo = write_fleet_repo(
+        tmp_path / "repo",
+        identity_file=fleet.identity_file,
+        known_hosts=fleet.known_hosts,
+        hosts=[(h.name, h.address) for h in fleet.hosts],
+        profiles={"base.yaml.j2": "log-driver: json-file\n"},
+        defaults=proxy,
+    )
+    outputs: dict[str, str] = {}
+    outputs["render --surface"] = cli("render", host.name, "-i", str(repo), "--surface")
+    outputs["plan"] = cli("plan", "-i", str(repo))
+    outputs["plan json"] = cli("plan", "-i", str(repo), "--format", "json")
+    saved = tmp_path / "plan.json"
+    outputs["plan -o"] = cli("plan", "-i", str(repo), "-o", str(saved))
+    outputs["plan.json"] = saved.read_text()
+    outputs["apply"] = cli("apply", str(saved), "-i", str(repo), "--yes")
+    outputs["plan after"] = cli("plan", "-i", str(repo))
+
+    written = host.read_file(DROPIN)
+    assert quote(HOSTILE, safe="").replace("%", "%%") in written
+    assert "HTTP_PROXY=http://svc:***@proxy.corp:3128" in outputs["plan"]
+    for name, text in outputs.items():
+        for secret in (HOSTILE, OLD):
+            assert_hidden(secret, text, name)
+            assert_hidden(quote(secret, safe="").replace("%", "%%"), text, name)

@@ -24,7 +24,8 @@ class Event:
     ``reload-failed``, ``reset-failed``, ``container-killed``,
     ``container-started``, ``validate`` (``exit``), ``start-delayed``
     (``seconds``, the slow-restart fault), ``start-held`` (the hold-start
-    fault), ``enable``, ``disable``, ``unreachable``."""
+    fault), ``enable``, ``disable``, ``unreachable``, ``daemon-reload``,
+    ``buildx`` (``args``: the stand-in ``docker buildx``'s arguments)."""
 
     time: float
     kind: str

@@ -44,7 +44,9 @@ from fleetcfg.render.registries import (
 )
 from fleetcfg.render.renderer import Renderer
 from fleetcfg.render.result import RenderedConfig
+from fleetcfg.render.surface.buildkitd import buildkitd_config
 from fleetcfg.render.surface.certsd import certs_d_files
+from fleetcfg.render.surface.dropin import proxy_dropin
 from fleetcfg.render.surface.model import (
     DIR_MODE,
     FILE_MODE,
@@ -62,7 +64,11 @@ from fleetcfg.render.surface.model import (
 Producer = Callable[[SurfaceContext], SurfaceOutput]
 
 #: one line per file kind: its producer, run in this order
-PRODUCERS: tuple[tuple[SurfaceKind, Producer], ...] = (("certs.d", certs_d_files),)
+PRODUCERS: tuple[tuple[SurfaceKind, Producer], ...] = (
+    ("certs.d", certs_d_files),
+    ("dropin", proxy_dropin),
+    ("buildkit", buildkitd_config),
+)
 
 
 def render_surface(

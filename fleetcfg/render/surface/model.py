@@ -101,6 +101,9 @@ class SurfaceFile:
     reason: str = ""
     #: where the file's content comes from (the inventory or template line)
     source: SourceLocation | None = None
+    #: the commands that apply a change once the daemon is healthy (the
+    #: builder's recreation), each run only after the one before succeeded
+    commands: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if not posixpath.isabs(self.path) or posixpath.normpath(self.path) != self.path:

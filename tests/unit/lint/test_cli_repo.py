@@ -30,7 +30,7 @@ def test_the_shipped_example_exits_0_and_prints_only_the_summary_line() -> None:
     # CliRunner's stdout is not a terminal: CI logs get the summary line too
     result = runner.invoke(app, ["lint", "-i", str(REPO / "inventory.yaml")], env={})
     assert result.exit_code == 0, result.stdout
-    assert result.stdout == "0 errors, 0 warnings, 12 hosts, 29 files\n"
+    assert result.stdout == "0 errors, 0 warnings, 13 hosts, 31 files\n"
     assert f"`{result.stdout.strip()}`" in (REPO / "README.md").read_text()  # as README says
 
 

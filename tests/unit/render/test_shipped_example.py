@@ -19,7 +19,8 @@ INVENTORY = load_inventory(REPO / "inventory.yaml")
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(load_inventory(REPO / "inventory.yaml"), environ={})
+    environ = {"PROXY_PASSWORD": "example-only"}
+    return Renderer(load_inventory(REPO / "inventory.yaml"), environ=environ)
 
 
 def test_the_example_models_the_enterprise_fleet() -> None:
@@ -62,9 +63,8 @@ def test_no_proxy_covers_local_internal_mirror_and_docker_ranges(renderer: Rende
     data = renderer.render("prod-eu-01").to_json_dict()
     no_proxy = data["proxies"]["no-proxy"].split(",")
     pools = [p["base"] for p in data["default-address-pools"]]
-    assert {"localhost", "127.0.0.0/8", ".corp.example.com", "mirror-eu.corp.example.com"} <= set(
-        no_proxy
-    )
+    assert {"localhost", "127.0.0.0/8", ".corp.example.com"} <= set(no_proxy)
+    assert data["registry-mirrors"][0].endswith("mirror-eu.corp.example.com")
     assert set(pools) <= set(no_proxy)
     assert "172.17.0.0/16" in no_proxy
 
@@ -111,7 +111,7 @@ def test_every_host_trusts_the_corporate_ca_through_certs_d(renderer: Renderer) 
     for name in INVENTORY.hosts:
         surface = render_surface(renderer, INVENTORY.host(name))
         assert surface.findings == (), name
-        assert [f.content for f in surface.files] == [ca], name
+        assert [f.content for f in surface.of_kind("certs.d")] == [ca], name
 
 
 def test_ci_runners_add_their_cache_after_the_company_mirror(renderer: Renderer) -> None:
@@ -132,3 +132,37 @@ def test_developer_machines_drop_the_metrics_endpoint(renderer: Renderer) -> Non
     assert "metrics-addr" not in rendered.to_json_dict()
     assert rendered.removed_keys == ("metrics-addr",)
     assert renderer.render("prod-eu-01").to_json_dict()["metrics-addr"] == "10.3.0.11:9323"
+
+
+def test_the_corporate_proxy_goes_to_daemon_json_from_engine_23(renderer: Renderer) -> None:
+    daemon = renderer.render("prod-us-01")
+    assert daemon.to_json_dict()["proxies"]["http-proxy"] == (
+        "http://svc-docker:example-only@proxy.corp.example.com:3128"
+    )
+    surface = render_surface(renderer, INVENTORY.host("prod-us-01"), daemon)
+    assert not surface.of_kind("dropin")
+
+
+def test_the_legacy_host_gets_the_proxy_drop_in_instead(renderer: Renderer) -> None:
+    daemon = renderer.render("legacy-01")
+    assert "proxies" not in daemon.to_json_dict()
+    surface = render_surface(renderer, INVENTORY.host("legacy-01"), daemon)
+    (dropin,) = surface.of_kind("dropin")
+    assert dropin.path == "/etc/systemd/system/docker.service.d/http-proxy.conf"
+    assert dropin.action.value == "daemon-reload+restart" and dropin.mode == 0o600
+    text = dropin.content.decode()
+    assert 'Environment="NO_PROXY=localhost,127.0.0.0/8,::1,.corp.example.com,' in text
+    assert surface.findings == ()
+
+
+def test_ci_runners_get_buildkitd_toml_with_the_same_mirrors_and_the_corporate_ca(
+    renderer: Renderer,
+) -> None:
+    daemon = renderer.render("ci-01")
+    surface = render_surface(renderer, INVENTORY.host("ci-01"), daemon)
+    (config,) = surface.of_kind("buildkit")
+    text = config.content.decode()
+    assert 'mirrors = ["mirror.corp.example.com", "ci-cache.corp.example.com"]' in text
+    assert "/etc/docker/certs.d/registry.corp.example.com/ca.crt" in text
+    assert config.commands[-1][:5] == ("docker", "buildx", "create", "--name", "ci")
+    assert not render_surface(renderer, INVENTORY.host("prod-us-01"), None).of_kind("buildkit")

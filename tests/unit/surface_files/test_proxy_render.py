@@ -137,3 +137,12 @@ def test_hand_written_drop_in_lines_are_checked_against_daemon_json(tmp_path: Pa
 def test_a_host_without_proxy_urls_has_no_proxy(tmp_path: Path) -> None:
     host = load_repo(tmp_path, "hosts: {web: {}}").hosts["web"]
     assert resolve_proxy(host, lookups(tmp_path)) is None
+
+
+def test_enabled_false_turns_off_a_proxy_a_lower_layer_set(tmp_path: Path) -> None:
+    text = INVENTORY.format(extra="").replace(
+        'old: {engine_version: "20.10"}', 'old: {engine_version: "20.10", proxy: {enabled: false}}'
+    )
+    found = load_repo(tmp_path, text).hosts
+    assert resolve_proxy(found["old"], lookups(tmp_path)) is None
+    assert resolve_proxy(found["new"], lookups(tmp_path)) is not None

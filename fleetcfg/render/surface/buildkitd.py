@@ -1,0 +1,102 @@
+"""The BuildKit producer: ``/etc/buildkit/buildkitd.toml`` from ``buildkit:``,
+the daemon's mirrors and insecure registries and the host's registries
+(:mod:`fleetcfg.render.buildkit`).
+
+Applying a change recreates the builder once dockerd is healthy: ``docker
+buildx rm --keep-state NAME`` (when it exists; its build cache is kept) then
+``docker buildx create --name NAME --driver docker-container
+--buildkitd-config /etc/buildkit/buildkitd.toml``; or, for a standalone
+buildkitd (``buildkit.service``), ``systemctl restart SERVICE``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from fleetcfg.dockerd.buildkitd import BUILDKITD_PATH
+from fleetcfg.render.buildkit import HostBuildkit, render_buildkit
+from fleetcfg.render.proxy import setting_location
+from fleetcfg.render.registries import DOCKER_HUB, RegistryTarget, mirror_hosts
+from fleetcfg.render.surface.certsd import CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE
+from fleetcfg.render.surface.model import (
+    FILE_MODE,
+    ApplyAction,
+    SurfaceContext,
+    SurfaceFile,
+    SurfaceOutput,
+)
+
+
+def apply_commands(out: HostBuildkit) -> tuple[tuple[str, ...], ...]:
+    """What applies a new buildkitd.toml: recreate the builder, or restart
+    the standalone buildkitd."""
+    if out.service is not None:
+        return (("systemctl", "restart", out.service),)
+    name = out.builder or ""
+    quoted = shlex.quote(name)
+    return (
+        (
+            "sh",
+            "-c",
+            f"if docker buildx inspect {quoted} >/dev/null 2>&1; then "
+            f"docker buildx rm --keep-state {quoted}; fi",
+        ),
+        (
+            "docker",
+            "buildx",
+            "create",
+            "--name",
+            name,
+            "--driver",
+            "docker-container",
+            "--buildkitd-config",
+            BUILDKITD_PATH,
+        ),
+    )
+
+
+def registry_tls_tables(registries: tuple[RegistryTarget, ...]) -> dict[str, dict[str, Any]]:
+    """``[registry."host:port"]`` tables for the registries' certs.d files
+    (``ca``, ``keypair``) and the mirrors of registries other than Docker
+    Hub (which daemon.json cannot express)."""
+    tables: dict[str, dict[str, Any]] = {}
+    for target in registries:
+        folder = target.entry.certs_dir
+        table: dict[str, Any] = {}
+        if target.ca_pem is not None:
+            table["ca"] = [f"{folder}/{CA_FILE}"]
+        if target.client_cert_pem is not None and target.client_key_pem is not None:
+            table["keypair"] = [
+                {"key": f"{folder}/{CLIENT_KEY_FILE}", "cert": f"{folder}/{CLIENT_CERT_FILE}"}
+            ]
+        if table:
+            tables[target.address] = table
+    others = {t.entry.mirror_of for t in registries if t.entry.mirror_of not in (None, DOCKER_HUB)}
+    for registry in sorted(o for o in others if o is not None):
+        tables.setdefault(registry, {})["mirrors"] = mirror_hosts(registries, registry)
+    return tables
+
+
+def buildkitd_config(ctx: SurfaceContext) -> SurfaceOutput:
+    """buildkitd.toml of a host with ``buildkit:``, and the findings about it."""
+    daemon = ctx.daemon.data if ctx.daemon is not None else None
+    out = render_buildkit(ctx.host, daemon, tables=registry_tls_tables(ctx.registries))
+    if out is None:
+        return SurfaceOutput()
+    files: tuple[SurfaceFile, ...] = ()
+    if out.text is not None:
+        what = f"builder {out.builder}" if out.service is None else f"service {out.service}"
+        files = (
+            SurfaceFile(
+                kind="buildkit",
+                path=BUILDKITD_PATH,
+                content=out.text.encode(),
+                mode=FILE_MODE,
+                action=ApplyAction.RECREATE_BUILDER,
+                reason=f"buildkitd.toml changed ({what})",
+                source=setting_location(ctx.host, ("buildkit",)),
+                commands=apply_commands(out),
+            ),
+        )
+    return SurfaceOutput(files=files, findings=out.findings)

@@ -1,0 +1,48 @@
+"""The proxy drop-in producer: ``/etc/systemd/system/docker.service.d/http-proxy.conf``
+from ``proxy:`` when it goes there (:mod:`fleetcfg.render.proxy`).
+
+Applying a change: ``systemctl daemon-reload`` then a restart of docker
+(systemd reads unit files only on daemon-reload, dockerd its environment only
+when it starts). The file holds the proxy password when there is one: it is
+then written 0600, and the password is masked in the plan's diff.
+"""
+
+from __future__ import annotations
+
+from fleetcfg.dockerd.dropin import DROPIN_PATH
+from fleetcfg.render.proxy import dropin_findings, resolve_proxy, setting_location
+from fleetcfg.render.surface.model import (
+    FILE_MODE,
+    SECRET_MODE,
+    ApplyAction,
+    SurfaceContext,
+    SurfaceFile,
+    SurfaceOutput,
+)
+
+REASON = "the proxy drop-in changed"
+
+
+def proxy_dropin(ctx: SurfaceContext) -> SurfaceOutput:
+    """The drop-in of a host whose proxy goes there, and the findings about
+    its proxy (FC080-FC082 and FC084, FC087; FC083 comes with daemon.json)."""
+    proxy = resolve_proxy(ctx.host, ctx.lookups)
+    if proxy is None:
+        return SurfaceOutput()
+    findings = list(proxy.findings)
+    files: list[SurfaceFile] = []
+    if proxy.to_dropin:
+        daemon = ctx.daemon.data if ctx.daemon is not None else None
+        findings += dropin_findings(ctx.host, proxy, daemon)
+        files.append(
+            SurfaceFile(
+                kind="dropin",
+                path=DROPIN_PATH,
+                content=proxy.dropin_text().encode(),
+                mode=SECRET_MODE if proxy.holds_credentials else FILE_MODE,
+                action=ApplyAction.DAEMON_RELOAD_RESTART,
+                reason=REASON,
+                source=setting_location(ctx.host, ("proxy",)),
+            )
+        )
+    return SurfaceOutput(files=tuple(files), findings=tuple(findings), secrets=proxy.secrets)
