@@ -259,8 +259,9 @@ def health(run: HostRun, *, after: Action, baseline: bool = True, step: str = "h
 
 
 def recover(run: HostRun) -> None:
-    """After the old files are back: bring the daemon back with them."""
-    if run.daemon_change is None:
+    """After the old files are back: bring the daemon back with them (a
+    restored unit drop-in too: the restart then runs daemon-reload first)."""
+    if run.daemon_change is None and not run.daemon_reload:
         return
     started = run.ctx.clock()
     status = run.t.run(list(run.service.status))

@@ -135,6 +135,8 @@ class FakeDockerHost(FakeTransport):
         #: containers that do not come back after the next restarts
         self.lose_containers_on_restart = 0
         self.resets_failed = 0
+        #: ``systemctl daemon-reload`` runs (unit drop-ins read again)
+        self.daemon_reloads = 0
         self.active_since = _EPOCH
         #: Environment= of docker.service, and its EnvironmentFile= paths
         #: (their content is the fake's files)
@@ -280,6 +282,7 @@ class FakeDockerHost(FakeTransport):
             return _result(1, "", "systemctl: fake needs a verb\n")
         verb, units = words[0], [u if "." in u else u + ".service" for u in words[1:]]
         if verb == "daemon-reload":
+            self.daemon_reloads += 1
             return _result()
         if verb == "reset-failed" and not units:
             units = [UNIT]
