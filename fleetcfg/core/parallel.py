@@ -140,6 +140,23 @@ def _call(fn: Callable[[T], R], item: T, label: Callable[[T], str]) -> Outcome[T
         return Outcome(item, error=error)
 
 
+#: the longest the calling thread blocks before it runs Python code again:
+#: only then does a Ctrl-C become ``KeyboardInterrupt``. A SIGINT the kernel
+#: hands to another thread (one waiting on a socket), or one that comes just
+#: before the calling thread blocks, does not wake it: waiting without a
+#: bound, it saw the Ctrl-C only once a host finished (never, for a host
+#: waiting out a long connect timeout).
+WAKE_INTERVAL = 0.25
+
+
+def _first_done(running: Iterable[Future[R]]) -> set[Future[R]]:
+    """The futures of ``running`` done first, waking every :data:`WAKE_INTERVAL`."""
+    while True:
+        done, _ = wait(running, timeout=WAKE_INTERVAL, return_when=FIRST_COMPLETED)
+        if done:
+            return done
+
+
 def map_hosts(
     items: Iterable[T],
     fn: Callable[[T], R],
@@ -189,8 +206,7 @@ def map_hosts(
         try:
             schedule()
             while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in _first_done(running):
                     finish(running.pop(future), future.result())
                 schedule()
         except KeyboardInterrupt:
@@ -200,8 +216,7 @@ def map_hosts(
             # let the hosts that are already running finish
             try:
                 while running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
+                    for future in _first_done(running):
                         finish(running.pop(future), future.result())
             except KeyboardInterrupt:
                 aborted = True  # the second Ctrl-C: return to the caller at once

@@ -662,6 +662,23 @@ def test_ctrl_c_cancels_a_connection_that_waits_for_a_silent_sshd(
         assert_untouched(host, None)
 
 
+def test_ctrl_c_cancels_a_connection_the_rollout_is_opening_and_leaves_the_host_alone(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    first = fleet.hosts[0]
+    path = write_repo(tmp_path, fleet, fleet.hosts, host_extra={first.name: _AN_HOUR})
+    plan_file = tmp_path / "plan.json"
+    code, out, err = cli("plan", "-i", str(path), "-o", str(plan_file))
+    assert code == 0, out + err
+    with _silent_sshd(first) as accepted:
+        code, out, err = _ctrl_c_once_connecting(["apply", str(plan_file), "--yes"], accepted)
+    assert code == ExitCode.INTERRUPTED, out + err
+    assert "stopping: waiting for 1 host in flight" in err
+    assert "not reached: host-01, host-02, host-03" in out
+    for host in fleet.hosts:
+        assert_untouched(host, None)
+
+
 def test_client_configs_are_written_for_their_users_through_sudo(
     fleet: Fleet, tmp_path: Path
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -9,6 +11,7 @@ import pytest
 
 from fleetcfg.core.errors import ConnectCancelled, ConnectError, InternalError, UsageError
 from fleetcfg.core.parallel import CancelEvent, Outcome, default_forks, map_hosts
+from tests.fleet import wait_until
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,45 @@ def test_a_cancel_events_callbacks_run_once_and_at_once_when_it_is_already_set()
     assert calls == ["a", "b"] and cancel.is_set()
     cancel.on_set(lambda: calls.append("late"))
     assert calls == ["a", "b", "late"]
+
+
+def _main_thread_waits_for_hosts() -> bool:
+    """The main thread is blocked in concurrent.futures.wait (map_hosts)."""
+    frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "wait" and code.co_filename.endswith("futures/_base.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_ctrl_c_the_kernel_hands_to_a_worker_thread_is_seen_while_it_runs() -> None:
+    # SIGINT goes to whichever thread the kernel picks: one blocked on a
+    # socket, as a host waiting for an SSH banner is. The calling thread must
+    # still see it while that host runs, not once it ends.
+    release, running = threading.Event(), threading.Event()
+    seen_while_running: list[bool] = []
+
+    def work(host: Host) -> str:
+        running.set()
+        wait_until(_main_thread_waits_for_hosts, timeout=60)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+        release.wait(60)  # a generous bound: the Ctrl-C must end this first
+        running.clear()
+        return host.host
+
+    def interrupted(in_flight: int) -> None:
+        seen_while_running.append(running.is_set() and in_flight == 1)
+        release.set()
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        outcomes = map_hosts(HOSTS[:2], work, forks=1, on_interrupt=interrupted)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen_while_running == [True]
+    assert outcomes[0].ok and outcomes[1].cancelled
 
 
 def test_an_empty_list_is_fine() -> None:
