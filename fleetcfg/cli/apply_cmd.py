@@ -43,6 +43,7 @@ from fleetcfg.cli.rolling import (
 from fleetcfg.cli.rollout_view import describe_rollout
 from fleetcfg.core.errors import UsageError
 from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.core.parallel import idle_connections_budget
 from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import DEFAULT_KEEP_BACKUPS
 from fleetcfg.inventory import DEFAULT_INVENTORY
@@ -120,7 +121,7 @@ def register(app: typer.Typer) -> None:
             pause=pause,
         )
         renderer = Renderer(inventory)
-        connector = ReusingConnector(env.connector())
+        connector = ReusingConnector(env.connector(), keep=idle_connections_budget(env.forks))
         try:
             if saved is None:
                 hosts = env.select_hosts(inventory, limit)
@@ -169,6 +170,7 @@ def register(app: typer.Typer) -> None:
             options = ApplyOptions(
                 rollout=rollout, forks=env.forks, break_lock=break_lock, keep_backups=keep_backups
             )
+            connector.last_use()  # each host is applied once
             roll_out(
                 env,
                 lambda run_env: apply_plan(

@@ -31,7 +31,7 @@ from fleetcfg.cli.rolling import (
 )
 from fleetcfg.core.errors import StepFailedError, UsageError
 from fleetcfg.core.exitcodes import ExitCode
-from fleetcfg.core.parallel import Outcome, map_hosts
+from fleetcfg.core.parallel import Outcome, idle_connections_budget, map_hosts
 from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import STATE_PATH, HostState, StateFileError
 from fleetcfg.host.transport.base import Transport
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
             max_failures=max_failures,
             pause=None,
         )
-        connector = ReusingConnector(env.connector())
+        connector = ReusingConnector(env.connector(), keep=idle_connections_budget(env.forks))
         try:
             connect = env.opener(inventory, connector)
             names = [h.name for h in selected]
@@ -132,6 +132,7 @@ def register(app: typer.Typer) -> None:
                     env.out.print("Rollback cancelled: nothing was changed.", markup=False)
                     raise typer.Exit(ExitCode.OK)
             renderer = Renderer(inventory)
+            connector.last_use()  # each host is rolled back once
             roll_out(
                 env,
                 lambda run_env: rollback_hosts(

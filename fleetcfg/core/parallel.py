@@ -45,14 +45,19 @@ FDS_PER_HOST = 4
 FDS_RESERVED = 64
 
 
+def open_files_limit() -> int:
+    """The soft open-files limit (``ulimit -n``)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
 def default_forks(hosts: int, open_files: int | None = None) -> int:
     """The default ``--forks`` for ``hosts`` hosts: the smallest of
     :data:`MAX_DEFAULT_FORKS`, the host count, and what the open-files limit
     (``ulimit -n``, or ``open_files``) allows at :data:`FDS_PER_HOST` each
     after :data:`FDS_RESERVED`; at least 1."""
     if open_files is None:
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        open_files = soft if soft != resource.RLIM_INFINITY else 1 << 20
+        open_files = open_files_limit()
     by_files = (open_files - FDS_RESERVED) // FDS_PER_HOST
     return max(1, min(MAX_DEFAULT_FORKS, hosts, by_files))
 
@@ -96,6 +101,18 @@ class CancelEvent(threading.Event):
 
 def _nothing() -> None:
     pass
+
+
+def idle_connections_budget(forks: int | None, open_files: int | None = None) -> int:
+    """How many idle connections a command may keep open for later use (one
+    file descriptor each) besides ``forks`` hosts in flight
+    (``None``: :data:`MAX_DEFAULT_FORKS`) at :data:`FDS_PER_HOST` each and
+    :data:`FDS_RESERVED`, within the open-files limit (``ulimit -n``, or
+    ``open_files``); at least 0."""
+    if open_files is None:
+        open_files = open_files_limit()
+    in_flight = (forks if forks is not None else MAX_DEFAULT_FORKS) * FDS_PER_HOST
+    return max(0, open_files - FDS_RESERVED - in_flight)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,3 +88,60 @@ def test_plan_and_apply_share_one_connection_per_host() -> None:
     connector.open(SshTarget("web-01"))
     assert inner.opened == ["web-01", "web-02", "web-01"]
     connector.close()
+
+
+class ClosingConnector(CountingConnector):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed: list[str] = []
+
+    def open(self, target: SshTarget) -> FakeTransport:
+        transport = super().open(target)
+        transport.close = lambda: self.closed.append(target.host)  # type: ignore[method-assign]
+        return transport
+
+
+def test_connections_kept_between_uses_are_bounded() -> None:
+    # one descriptor per idle connection: past the budget (from ulimit -n),
+    # a connection given back is closed and its host connects afresh later
+    inner = ClosingConnector()
+    connector = ReusingConnector(inner, keep=2)
+    for host in ("web-01", "web-02", "web-03"):
+        connector.open(SshTarget(host)).close()
+    assert inner.closed == ["web-03"]
+    connector.open(SshTarget("web-01")).close()
+    connector.open(SshTarget("web-03")).close()
+    assert inner.opened == ["web-01", "web-02", "web-03", "web-03"]
+    connector.close()
+    assert sorted(inner.closed) == ["web-01", "web-02", "web-03", "web-03"]
+
+
+def test_after_the_last_use_a_connection_given_back_is_closed_at_once() -> None:
+    # apply: planned over a connection, then applied over the same one, which
+    # is closed as soon as the host is done (not held open for the whole rollout)
+    inner = ClosingConnector()
+    connector = ReusingConnector(inner)
+    connector.open(SshTarget("web-01")).close()  # the plan
+    connector.last_use()
+    applying = connector.open(SshTarget("web-01"))
+    assert inner.closed == []
+    applying.close()
+    applying.close()  # giving it back twice closes it once
+    assert inner.opened == ["web-01"]
+    assert inner.closed == ["web-01"]
+    connector.close()
+    assert inner.closed == ["web-01"]
+
+
+def test_a_connection_two_users_hold_stays_open_until_both_are_done() -> None:
+    inner = ClosingConnector()
+    connector = ReusingConnector(inner)
+    connector.last_use()
+    first = connector.open(SshTarget("web-01"))
+    second = connector.open(SshTarget("web-01"))
+    first.close()
+    assert inner.closed == []
+    assert second.run(["true"]).ok
+    second.close()
+    assert inner.opened == ["web-01"]
+    assert inner.closed == ["web-01"]

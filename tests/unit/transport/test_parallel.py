@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import pytest
 
 from fleetcfg.core.errors import ConnectCancelled, ConnectError, InternalError, UsageError
-from fleetcfg.core.parallel import CancelEvent, Outcome, default_forks, map_hosts
+from fleetcfg.core.parallel import (
+    CancelEvent,
+    Outcome,
+    default_forks,
+    idle_connections_budget,
+    map_hosts,
+)
 from tests.fleet import wait_until
 
 
@@ -290,3 +296,12 @@ def test_without_forks_a_small_fleet_runs_all_at_once() -> None:
 
     assert all(o.ok for o in map_hosts(HOSTS, work))
     assert most == len(HOSTS)
+
+
+def test_idle_connections_kept_leave_room_for_the_hosts_in_flight() -> None:
+    # ulimit -n 1024 (a common default): 64 hosts in flight at 4 descriptors
+    # each and 64 reserved leave 704 for connections kept between uses
+    assert idle_connections_budget(64, open_files=1024) == 704
+    assert idle_connections_budget(None, open_files=1024) == 704
+    assert idle_connections_budget(16, open_files=128) == 0
+    assert idle_connections_budget(64, open_files=100) == 0
