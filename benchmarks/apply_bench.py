@@ -339,7 +339,7 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, nargs="+", default=[100], help="fleet sizes")
     parser.add_argument("--forks", type=int, default=None, help="default: fleetcfg's for N")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--block", default="127.0.70", help="the fleet's first address block")
+    parser.add_argument("--block", default="127.0.110", help="the fleet's first address block")
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--tools", action="append", default=[], help="where ansible/pyinfra are")
     parser.add_argument("--keep", action="store_true", help="leave the fleet running")
@@ -351,7 +351,7 @@ def main() -> int:
         return 0
     sys.path.insert(0, str(ROOT))  # the floor (above) runs without fleetcfg
     from benchmarks.fleetctl import start_fleet, stop_fleet
-    from benchmarks.measure import Result, Run, measure, sizes_table
+    from benchmarks.measure import Result, Run, fleet_memory_mib, measure, sizes_table
     from fleetcfg.core.parallel import default_forks
 
     TOOL_DIRS.extend(args.tools)
@@ -361,6 +361,13 @@ def main() -> int:
     started = time.perf_counter()
     info = start_fleet(sizes[-1], directory / "fleet", args.block)
     print(f"fleet up in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    fleet_dir = directory / "fleet"
+    mib, processes = fleet_memory_mib(fleet_dir)
+    memory = (
+        f"the idle fleet: {mib:.0f} MiB PSS in {processes} processes, "
+        f"{mib / sizes[-1]:.2f} MiB per host"
+    )
+    print(memory, file=sys.stderr)
     pycache = directory / "pycache"
     results: dict[str, list[Result]] = {}
     settings: list[str] = []
@@ -416,7 +423,7 @@ def main() -> int:
                     if name == "apply-saved":  # planned beforehand, not timed
                         plan = [*fleetcfg, "plan", "-i", inventory, "--forks", str(forks)]
                         measure([*plan, "-o", str(plan_file)], pycache)
-                    done = measure(argv, pycache, cwd, env)
+                    done = measure(argv, pycache, cwd, env, fleet=fleet_dir)
                     if name != "floor":
                         check_applied(subset, "50m")
                     runs[name].append(done)
@@ -435,6 +442,7 @@ def main() -> int:
             for line in sizes_table(name, values, results["floor"]):
                 print(line)
         print("\ntarget: apply within 1.5x of the floor (a restart per host, batches of 10%)")
+        print(memory)
         return 0
     finally:
         if args.keep:

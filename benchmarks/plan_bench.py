@@ -225,7 +225,7 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, nargs="+", default=[100], help="fleet sizes")
     parser.add_argument("--forks", type=int, default=None, help="default: fleetcfg's for N")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--block", default="127.0.60", help="the fleet's first address block")
+    parser.add_argument("--block", default="127.0.100", help="the fleet's first address block")
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--tuned-floor", action="store_true", help="also the raw-Transport floor")
     parser.add_argument("--keep", action="store_true", help="leave the fleet running")
@@ -237,7 +237,7 @@ def main() -> int:
         return 0
     sys.path.insert(0, str(ROOT))  # the floor (above) runs this file bare
     from benchmarks.fleetctl import start_fleet, stop_fleet
-    from benchmarks.measure import Result, Run, measure, sizes_table
+    from benchmarks.measure import Result, Run, fleet_memory_mib, measure, sizes_table
     from fleetcfg.core.parallel import default_forks
 
     sizes = sorted(set(args.hosts))
@@ -246,6 +246,13 @@ def main() -> int:
     started = time.perf_counter()
     info = start_fleet(sizes[-1], directory / "plan-fleet", args.block)
     print(f"fleet up in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    fleet_dir = directory / "plan-fleet"
+    mib, processes = fleet_memory_mib(fleet_dir)
+    memory = (
+        f"the idle fleet: {mib:.0f} MiB PSS in {processes} processes, "
+        f"{mib / sizes[-1]:.2f} MiB per host"
+    )
+    print(memory, file=sys.stderr)
     try:
         extras = prepare(info)
         pycache = directory / "pycache"
@@ -279,7 +286,7 @@ def main() -> int:
             for run in range(args.repeat):
                 line = []
                 for name, argv in commands.items():
-                    done = measure(argv, pycache)
+                    done = measure(argv, pycache, fleet=fleet_dir)
                     runs[name].append(done)
                     line.append(f"{name} {done.seconds:.2f}s/{done.cpu:.2f}s CPU")
                 print(f"{size} hosts, run {run + 1}: " + ", ".join(line), file=sys.stderr)
@@ -295,6 +302,7 @@ def main() -> int:
             "targets: CPU x <= 1.5, wall x <= 2, CPU per host flat (within 20%) "
             "from 100 to 2000 hosts, peak memory < 250 MB"
         )
+        print(memory)
         return 0
     finally:
         if args.keep:

@@ -98,18 +98,27 @@ def _read(name: str) -> str:
     return resources.files(__package__).joinpath(f"{name}.sh").read_text(encoding="utf-8")
 
 
+def _code(text: str) -> str:
+    """``text`` without its comment lines: they are for the reader, and a
+    host would receive and parse them on every run (the programs quote no
+    line that starts with ``#``: ``test_programs`` checks each still parses)."""
+    return "".join(
+        line for line in text.splitlines(keepends=True) if not line.lstrip().startswith("#")
+    )
+
+
 @cache
 def script(name: str) -> Script:
-    """The program ``NAME.sh`` (with lib.sh inlined when it uses it)."""
+    """The program ``NAME.sh`` (with lib.sh inlined when it uses it), as
+    sent to a host: its name line, then its code without comment lines."""
     body = _read(name)
     header, _, rest = body.partition("\n")
     if not header.startswith("# fleetcfg"):
         raise ProgramError(f"{name}.sh must start with its '# fleetcfg...' name line")
-    text = body
+    code = _code(rest)
     if name != LIB and "fc_" in rest:
-        lib = _read(LIB).partition("\n")[2]
-        text = f"{header}\n{lib}{rest}"
-    return Script(name, header, text, _params(name, rest))
+        code = _code(_read(LIB).partition("\n")[2]) + code
+    return Script(name, header, f"{header}\n{code}", _params(name, rest))
 
 
 def identify(argv: Sequence[str], names: Sequence[str]) -> Script | None:

@@ -3,6 +3,7 @@ and each HostProgram type names exactly those arguments."""
 
 from __future__ import annotations
 
+import subprocess
 from importlib import resources
 
 import pytest
@@ -68,6 +69,20 @@ def test_the_shared_routines_are_inlined_only_into_programs_that_use_them() -> N
     assert "fc_" not in script("run_many").text
     for name in _names():
         assert script(name).text.startswith(script(name).header + "\n")
+
+
+def test_programs_reach_the_host_without_their_comments_and_still_parse() -> None:
+    # every host receives and parses each program on every run: only the
+    # name line of the comments goes along
+    for name in _names():
+        text = script(name).text
+        first, _, code = text.partition("\n")
+        assert first == script(name).header
+        assert not [line for line in code.splitlines() if line.lstrip().startswith("#")]
+        checked = subprocess.run(
+            ["sh", "-n", "-c", text], capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, (name, checked.stderr)
 
 
 def test_a_program_given_the_wrong_arguments_is_a_bug_not_a_host_error() -> None:
