@@ -343,6 +343,10 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--tools", action="append", default=[], help="where ansible/pyinfra are")
     parser.add_argument("--keep", action="store_true", help="leave the fleet running")
+    parser.add_argument("--no-warm-up", action="store_true", help="no floor run before measuring")
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=("apply", "apply-saved"), help="not this"
+    )
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=10, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -351,7 +355,7 @@ def main() -> int:
         return 0
     sys.path.insert(0, str(ROOT))  # the floor (above) runs without fleetcfg
     from benchmarks.fleetctl import start_fleet, stop_fleet
-    from benchmarks.measure import Result, Run, fleet_memory_mib, measure, sizes_table
+    from benchmarks.measure import Result, Run, fleet_memory, measure, sizes_table
     from fleetcfg.core.parallel import default_forks
 
     TOOL_DIRS.extend(args.tools)
@@ -362,11 +366,7 @@ def main() -> int:
     info = start_fleet(sizes[-1], directory / "fleet", args.block)
     print(f"fleet up in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     fleet_dir = directory / "fleet"
-    mib, processes = fleet_memory_mib(fleet_dir)
-    memory = (
-        f"the idle fleet: {mib:.0f} MiB PSS in {processes} processes, "
-        f"{mib / sizes[-1]:.2f} MiB per host"
-    )
+    memory = fleet_memory(fleet_dir, sizes[-1])
     print(memory, file=sys.stderr)
     pycache = directory / "pycache"
     results: dict[str, list[Result]] = {}
@@ -401,6 +401,8 @@ def main() -> int:
                     None,
                 ),
             }
+            for name in args.skip:
+                del commands[name]
             ansible = write_ansible(subset, directory / f"ansible-{size}", forks, batch)
             if ansible is not None:
                 cfg = directory / f"ansible-{size}" / "ansible.cfg"
@@ -414,8 +416,8 @@ def main() -> int:
             elif size == sizes[0]:
                 print("pyinfra not found: skipping pyinfra (--tools DIR)", file=sys.stderr)
             reset_hosts(subset)
-            # warm up: sshd, page cache, the dockerd cache, the bytecode cache
-            measure(commands["floor"][0], pycache)
+            if not args.no_warm_up:  # sshd, page cache, the dockerd cache, the bytecode cache
+                measure(commands["floor"][0], pycache)
             runs: dict[str, list[Run]] = {name: [] for name in commands}
             for run in range(args.repeat):
                 for name, (argv, cwd, env) in commands.items():

@@ -107,6 +107,15 @@ def fleet_memory_mib(fleet: Path) -> tuple[float, int]:
     return kib / 1024, len(tree)
 
 
+def fleet_memory(fleet: Path, hosts: int) -> str:
+    """A line on the memory of a test fleet of ``hosts`` hosts."""
+    mib, processes = fleet_memory_mib(fleet)
+    return (
+        f"the idle fleet: {mib:.0f} MiB PSS in {processes} processes, "
+        f"{mib / hosts:.2f} MiB per host"
+    )
+
+
 def measure(
     argv: Sequence[str],
     pycache: Path,

@@ -237,7 +237,7 @@ def main() -> int:
         return 0
     sys.path.insert(0, str(ROOT))  # the floor (above) runs this file bare
     from benchmarks.fleetctl import start_fleet, stop_fleet
-    from benchmarks.measure import Result, Run, fleet_memory_mib, measure, sizes_table
+    from benchmarks.measure import Result, Run, fleet_memory, measure, sizes_table
     from fleetcfg.core.parallel import default_forks
 
     sizes = sorted(set(args.hosts))
@@ -247,11 +247,7 @@ def main() -> int:
     info = start_fleet(sizes[-1], directory / "plan-fleet", args.block)
     print(f"fleet up in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     fleet_dir = directory / "plan-fleet"
-    mib, processes = fleet_memory_mib(fleet_dir)
-    memory = (
-        f"the idle fleet: {mib:.0f} MiB PSS in {processes} processes, "
-        f"{mib / sizes[-1]:.2f} MiB per host"
-    )
+    memory = fleet_memory(fleet_dir, sizes[-1])
     print(memory, file=sys.stderr)
     try:
         extras = prepare(info)
