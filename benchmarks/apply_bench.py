@@ -6,7 +6,7 @@ at several fleet sizes.
     python -m benchmarks.apply_bench --tools /tmp/bench-venv/bin   # + Ansible, pyinfra
 
 It starts one test fleet of the largest size (``python -m tests.fleet start``;
-about 10 MB of memory per host) and for each size N writes an inventory of
+1.25 MiB of memory per idle host) and for each size N writes an inventory of
 the first N hosts and a profile whose target differs from every host's
 daemon.json in a key that needs a restart, then measures, each as a fresh
 process (interpreter start included) and each from the same starting state

@@ -5,7 +5,7 @@ at several fleet sizes.
     python -m benchmarks.plan_bench --hosts 100 500 1000 2000 --repeat 3
 
 It starts one test fleet of the largest size (``python -m tests.fleet start``;
-about 10 MB of memory per host), gives the hosts realistic daemon.json files
+1.25 MiB of memory per idle host), gives the hosts realistic daemon.json files
 (60% up to date, 10% up to date with a foreign key kept under ``manage:
 keys``, 10% with an old mirror: a reload, 10% with other log settings and 10%
 without a file: a restart), restarts every dockerd on its file (a managed
