@@ -27,10 +27,11 @@ from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import LockError, RemoteCommandError, StepFailedError, TransportError
 from fleetcfg.host.programs import Unlock, lock_argv
-from fleetcfg.host.programs.apply import UNLOCK_FAILURES, UNLOCK_NOT_OURS
+from fleetcfg.host.programs.apply import BUSY_MARK, UNLOCK_FAILURES, UNLOCK_NOT_OURS, busy_pid
 from fleetcfg.host.programs.files import read_argv
 from fleetcfg.host.state import (
     BACKUP_DIR,
+    LOCK_BUSY_PATH,
     LOCK_DIR,
     LOCK_HEARTBEAT_TIMEOUT,
     LOCK_OWNER_PATH,
@@ -60,7 +61,9 @@ def lock(
     started = run.ctx.clock()
     owner = run.ctx.owner().to_bytes()
     commands: dict[str, list[str]] = {
-        "lock": lock_argv(STATE_DIR, BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, owner),
+        "lock": lock_argv(
+            STATE_DIR, BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, owner, busy=LOCK_BUSY_PATH
+        ),
         "state": read_argv(STATE_PATH),
     }
     for index, argv in enumerate(lock_age_commands()):
@@ -121,11 +124,12 @@ def _take(run: HostRun, result: CommandResult, age: float | None) -> None:
             "(fleetcfg needs root on the host: connect as root or set ssh.become)",
         )
     holder = LockOwner.from_bytes(result.stdout_bytes) if result.stdout.strip() else None
+    said = "\n".join(x for x in result.stderr.splitlines() if not x.startswith(BUSY_MARK))
     unreadable = None
-    if holder is None and (result.stdout.strip() or result.stderr.strip()):
-        problem = first_lines(result.stderr).removeprefix("fleetcfg: ")
+    if holder is None and (result.stdout.strip() or said.strip()):
+        problem = first_lines(said).removeprefix("fleetcfg: ")
         unreadable = problem or f"{LOCK_OWNER_PATH} is not an owner record fleetcfg can decode"
-    alive = holder_alive(run, holder, age)
+    alive = holder_alive(run, holder, age, busy_pid(result.stderr))
     if not run.ctx.break_lock:
         message = held_message(run, holder, age, alive, unreadable)
         run.step("lock", StepStatus.FAILED, message)
@@ -141,10 +145,19 @@ def _take(run: HostRun, result: CommandResult, age: float | None) -> None:
     _break(run, holder)
 
 
-def holder_alive(run: HostRun, holder: LockOwner | None, age: float | None) -> str | None:
-    """Why the lock's holder counts as alive (None: it is gone): its process
-    runs on this control machine, or (from elsewhere, or unknown) its
-    heartbeat is younger than :data:`LOCK_HEARTBEAT_TIMEOUT`."""
+def holder_alive(
+    run: HostRun, holder: LockOwner | None, age: float | None, busy: int | None = None
+) -> str | None:
+    """Why the lock's holder counts as alive (None: it is gone): its install
+    program still runs on the host (``busy``: a restart or health check in
+    progress, whether or not the run that started it is still there), its
+    process runs on this control machine, or (from elsewhere, or unknown)
+    its heartbeat is younger than :data:`LOCK_HEARTBEAT_TIMEOUT`."""
+    if busy is not None:
+        return (
+            f"its install program (pid {busy} on the host) still runs: dockerd's restart "
+            "or health check is in progress"
+        )
     if holder is not None and holder.control_host == run.ctx.control_host:
         if pid_alive(holder.pid):
             return f"its process {holder.pid} runs on this machine"
@@ -192,7 +205,7 @@ def _break(run: HostRun, holder: LockOwner | None) -> None:
         [
             ["rm", "-f", LOCK_OWNER_PATH],
             ["rmdir", LOCK_DIR],
-            lock_argv(STATE_DIR, BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, owner),
+            lock_argv(STATE_DIR, BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, owner, busy=LOCK_BUSY_PATH),
         ]
     )
     if results[2].exit_status != 0:

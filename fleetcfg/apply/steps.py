@@ -53,6 +53,9 @@ from fleetcfg.host.programs import STAGE, Check, Install, check_of, install_fail
 from fleetcfg.host.programs import steps_done as program_steps
 from fleetcfg.host.programs.files import as_owner
 from fleetcfg.host.state import (
+    LOCK_BUSY_PATH,
+    LOCK_HEARTBEAT_EVERY,
+    LOCK_OWNER_PATH,
     STATE_PATH,
     BackupRecord,
     FileRecord,
@@ -299,6 +302,7 @@ def _install(run: HostRun, change: FileChange, *, first: bool, last: bool) -> No
         action=action,
         finish=finish_commands,
         **(daemon.first_check(run) if last else {}),
+        **(_heartbeat() if last else {}),
     )
     before = run.phase
     # until the host answers: the phase whose recovery undoes all it may do
@@ -348,6 +352,12 @@ def _install(run: HostRun, change: FileChange, *, first: bool, last: bool) -> No
     unchanged = "" if not run.result.nothing_written else " (nothing was changed)"
     run.step(step, StepStatus.FAILED, f"{what}: {output}", started)
     raise StepFailedError(step, f"{what}: {output or 'no error output'}{unchanged}")
+
+
+def _heartbeat() -> dict[str, Any]:
+    """The lock's heartbeat while the install program restarts or reloads
+    dockerd and waits for its first health check (one long round trip)."""
+    return {"beat": LOCK_OWNER_PATH, "busy": LOCK_BUSY_PATH, "every": LOCK_HEARTBEAT_EVERY}
 
 
 def _dropped_note(run: HostRun) -> str:

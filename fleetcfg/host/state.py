@@ -5,10 +5,14 @@
     holds ``owner.json`` (:class:`LockOwner`: run id, an owner token, user,
     control machine, pid, command, start time); its mtime is the holder's
     heartbeat, refreshed by each of its round trips while it waits for the
-    daemon. A run that finds the lock held refuses the host and names the
-    holder. ``--break-lock`` removes it only when the holder is gone: its
-    process is not running on this control machine, or (from another machine)
-    its heartbeat is older than :data:`LOCK_HEARTBEAT_TIMEOUT`. A run removes
+    daemon, and every :data:`LOCK_HEARTBEAT_EVERY` seconds by the install
+    program while it restarts dockerd and waits for the first health check
+    (one long round trip); meanwhile ``lock.busy`` names that program. A run
+    that finds the lock held refuses the host and names the holder.
+    ``--break-lock`` removes it only when the holder is gone: the program
+    ``lock.busy`` names has ended, and its process is not running on this
+    control machine, or (from another machine) its heartbeat is older than
+    :data:`LOCK_HEARTBEAT_TIMEOUT`. A run removes
     the lock only while ``owner.json`` holds its own token.
 ``backups/``
     A copy of each file made before fleetcfg replaced it, named
@@ -69,6 +73,9 @@ STATE_PATH = f"{STATE_DIR}/state.json"
 BACKUP_DIR = f"{STATE_DIR}/backups"
 LOCK_DIR = f"{STATE_DIR}/lock"
 LOCK_OWNER_PATH = f"{LOCK_DIR}/owner.json"
+#: "PID STARTTIME" of the install program while it restarts or reloads dockerd
+#: and waits for its first health check (its heartbeat runs meanwhile)
+LOCK_BUSY_PATH = f"{STATE_DIR}/lock.busy"
 STATE_FORMAT = 1
 #: backups kept per file after a successful write
 DEFAULT_KEEP_BACKUPS = 10
@@ -78,6 +85,9 @@ STAGE_SUFFIX = ".fleetcfg-new"
 #: may be broken (from another control machine; on the same machine, the
 #: holder's process tells)
 LOCK_HEARTBEAT_TIMEOUT = 300.0
+#: seconds between the heartbeats the install program gives while it restarts
+#: dockerd and waits for its first health check (a long step of one round trip)
+LOCK_HEARTBEAT_EVERY = 5
 
 
 def json_problem(raw: bytes) -> str | None:

@@ -255,15 +255,11 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
-@pytest.mark.parametrize("point", list(KILL_POINTS))
-def test_apply_killed_at_each_step_leaves_the_old_or_new_file_and_one_rerun_converges(
-    fleet_of: Callable[[int], Fleet], tmp_path: Path, point: str
-) -> None:
-    fleet = fleet_of(1)
-    host = fleet.hosts[0]
-    old = '{"log-driver": "json-file"}\n'
-    host.write_file(DAEMON_JSON, old)
-    sbin = host.path("/usr/local/sbin")
+def pausing_repo(fleet: Fleet, tmp_path: Path) -> tuple[Path, Path]:
+    """The host's /usr/local/sbin with the pausing `sync` and health command
+    (paused while .fleet-pause names the point), and an inventory that uses
+    that health command."""
+    sbin = fleet.hosts[0].path("/usr/local/sbin")
     (sbin / "sync").write_text(SYNC_PAUSE)
     (sbin / "fleet-health-pause").write_text(HEALTH_PAUSE)
     for name in ("sync", "fleet-health-pause"):
@@ -274,7 +270,12 @@ def test_apply_killed_at_each_step_leaves_the_old_or_new_file_and_one_rerun_conv
         fleet.hosts,
         defaults="service:\n  health: /usr/local/sbin/fleet-health-pause\n",
     )
-    (sbin / ".fleet-pause").write_text(KILL_POINTS[point] + "\n")
+    return sbin, path
+
+
+def kill_apply_when_paused(sbin: Path, path: Path) -> tuple[bool, str, str]:
+    """Run apply in its own process and kill -9 it once the host program
+    paused; (paused, its stdout, its stderr)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "fleetcfg", "apply", "-i", str(path), "--yes"],
         stdout=subprocess.PIPE,
@@ -289,6 +290,22 @@ def test_apply_killed_at_each_step_leaves_the_old_or_new_file_and_one_rerun_conv
     finally:
         if process.poll() is None:
             process.kill()
+    return paused, out, err
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_apply_killed_at_each_step_leaves_the_old_or_new_file_and_one_rerun_converges(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path, point: str
+) -> None:
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    old = '{"log-driver": "json-file"}\n'
+    host.write_file(DAEMON_JSON, old)
+    sbin, path = pausing_repo(fleet, tmp_path)
+    (sbin / ".fleet-pause").write_text(KILL_POINTS[point] + "\n")
+    try:
+        paused, out, err = kill_apply_when_paused(sbin, path)
+    finally:
         (sbin / ".fleet-pause").unlink(missing_ok=True)
     assert paused, f"apply never reached {point}: " + out + err
     # the program on the host goes on alone until it notices its caller is gone
@@ -312,6 +329,45 @@ def test_apply_killed_at_each_step_leaves_the_old_or_new_file_and_one_rerun_conv
     state = json.loads(host.read_file(STATE_PATH))
     assert "pending" not in state
     assert mode_owner(host, DAEMON_JSON) == (0o644, 0, 0)
+
+
+def test_break_lock_refuses_a_lock_whose_holder_is_in_a_long_health_gate(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    """The install program restarts dockerd and waits for its first health
+    check in one round trip: it keeps the lock's heartbeat meanwhile, and a
+    --break-lock refuses the lock while it runs, even from the machine whose
+    fleetcfg process was killed."""
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    sbin, path = pausing_repo(fleet, tmp_path)
+    (sbin / ".fleet-pause").write_text("health\n")
+    try:
+        paused, out, err = kill_apply_when_paused(sbin, path)
+        assert paused, out + err
+        then = time.time() - 3600
+        os.utime(host.path(LOCK_OWNER_PATH), (then, then))
+        assert wait_until(
+            lambda: time.time() - os.stat(host.path(LOCK_OWNER_PATH)).st_mtime < 60, timeout=30
+        ), "the install program did not refresh the lock's heartbeat"
+        held = host.read_bytes(LOCK_OWNER_PATH)
+        code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
+        assert code == ExitCode.LOCKED, out + err
+        assert "--break-lock refused" in out and "install program (pid" in out, out
+        assert host.read_bytes(LOCK_OWNER_PATH) == held
+        assert len(host.events("started")) == 1
+    finally:
+        (sbin / ".fleet-pause").unlink(missing_ok=True)
+    pids = [int(p) for p in (sbin / ".fleet-paused").read_text().split()]
+    assert wait_until(lambda: not any(_alive(p) for p in pids), timeout=60)
+    # once the program ended (it stops where it can no longer report), the
+    # lock is stale and one apply with --break-lock finishes the host
+    assert not host.exists("/etc/docker/.fleetcfg/lock.busy")
+    code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
+    assert code == ExitCode.OK, out + err
+    code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
+    assert code == 0, out + err
+    assert not host.exists(LOCK_DIR)
 
 
 # -- item 4: a saved plan is data about hashes and actions only ------------------------

@@ -84,13 +84,33 @@ class Lock(HostProgram):
     owner: str
     info: str
     cap: int = READ_CAP
+    #: the install program's "PID STARTTIME" file while it works (see install.sh)
+    busy: str = ""
 
 
 def lock_argv(
-    state_dir: str, backup_dir: str, lock_dir: str, owner_path: str, owner: bytes
+    state_dir: str,
+    backup_dir: str,
+    lock_dir: str,
+    owner_path: str,
+    owner: bytes,
+    *,
+    busy: str = "",
 ) -> list[str]:
     info = owner.decode().rstrip("\n")
-    return Lock(state_dir, backup_dir, lock_dir, owner_path, info).argv()
+    return Lock(state_dir, backup_dir, lock_dir, owner_path, info, busy=busy).argv()
+
+
+#: what lock.sh prints on stderr when the lock's install program still runs
+BUSY_MARK = "fleetcfg-busy "
+
+
+def busy_pid(stderr: str) -> int | None:
+    """The pid of the install program that still works under a held lock."""
+    for line in stderr.splitlines():
+        if line.startswith(BUSY_MARK) and line[len(BUSY_MARK) :].strip().isdigit():
+            return int(line[len(BUSY_MARK) :])
+    return None
 
 
 #: install.sh's exit statuses: (step, what failed; ``{path}`` is the target)
@@ -156,6 +176,12 @@ class Install(HostProgram):
     #: a root target's missing folder is created with its parents and this
     #: mode (None: one level, 0700, as the file's user)
     dir_mode: int | None = None
+    #: while the action and the first health check run: the file whose mtime
+    #: is the lock's heartbeat (touched every ``every`` seconds), and the file
+    #: that names this program meanwhile
+    beat: str | None = None
+    busy: str | None = None
+    every: int = 5
 
     def arguments(self) -> dict[str, str]:
         return {
@@ -175,6 +201,9 @@ class Install(HostProgram):
             "finish": " && ".join(quote_argv(c) for c in self.finish),
             "pending": encode(self.pending),
             "dir_mode": f"{self.dir_mode:o}" if self.dir_mode is not None else "",
+            "beat": encode(self.beat),
+            "busy": encode(self.busy),
+            "every": str(self.every),
         }
 
 

@@ -7,17 +7,29 @@
 # BACKUP and STATE_PATH. With USER, every step on the file (its folder, the
 # upload, reading it for the backup, the rename) runs as USER with their own
 # permissions (OWNER and GROUP are then theirs: no chown, no chmod as root).
+# With BEAT, while the action and the first health check run (they can take
+# long), a background loop touches BEAT (the lock's heartbeat) every EVERY
+# seconds, and BUSY holds "PID STARTTIME" of this program (lock.sh tells a
+# --break-lock that the program still works).
 export LC_ALL=C
 umask 077
 target=$1 mode=$2 owner=$3 group=$4 size=$5 sum=$6 user=$7 backup=$8 validate=$9
 state_path=${10} state=${11} pre=${12} action=${13} status=${14} info=${15}
 health=${16} want=${17} finish=${18} pending=${19} dir_mode=${20}
+beat=${21} busy=${22} every=${23}
 stage=
+beating=
 step() { printf 'fleetcfg-step %s\n' "$1"; }
 drop() { [ -z "$stage" ] || fc_as "$user" rm -f -- "$stage"; }
 fail() {
   drop
   exit "$1"
+}
+rest() {
+  [ -n "$beating" ] || return 0
+  kill "$beating" 2>/dev/null
+  rm -f -- "$busy"
+  beating=
 }
 if [ -z "$user" ]; then
   fc_trusted "$target" || exit 9
@@ -80,6 +92,18 @@ if [ -n "$state" ]; then
   fc_put "$state_path" "$state" || exit 50
   step state
 fi
+if [ -n "$beat" ] && [ -n "$action$status" ]; then
+  me=$(cut -d' ' -f22 "/proc/$$/stat" 2>/dev/null) || me=
+  [ -z "$me" ] || printf '%s %s\n' "$$" "$me" >"$busy"
+  (
+    while kill -0 "$$" 2>/dev/null; do
+      touch -c -- "$beat"
+      sleep "$every"
+    done
+  ) </dev/null >/dev/null 2>&1 &
+  beating=$!
+  trap rest EXIT
+fi
 if [ -n "$pre" ]; then
   eval "$pre" >/dev/null 2>&1
 fi
@@ -92,6 +116,7 @@ if [ -n "$status" ]; then
   eval "$status" >/dev/null 2>&1 || s=$?
   r=$(eval "$info" 2>/dev/null) || i=$?
   if [ -n "$health" ]; then eval "$health" >/dev/null 2>&1 || c=$?; fi
+  rest
   printf 'fleetcfg-check %s %s %s %s\n' "$s" "$i" "$c" "$r"
   [ "$s" = 0 ] && [ "$i" = 0 ] && [ "$c" = 0 ] || exit 70
   if [ -n "$want" ]; then
@@ -100,6 +125,7 @@ if [ -n "$status" ]; then
   fi
   step health
 fi
+rest
 if [ -n "$finish" ]; then
   eval "$finish" || exit 80
   step unlock

@@ -51,7 +51,8 @@ def test_each_program_type_names_exactly_the_arguments_its_sh_file_reads(
 def test_install_reads_its_arguments_by_name_in_the_order_of_its_sh_file() -> None:
     loaded = script("install")
     assert loaded.params[:7] == ("target", "mode", "owner", "group", "size", "sum", "user")
-    assert loaded.params[-3:] == ("finish", "pending", "dir_mode") and len(loaded.params) == 20
+    assert loaded.params[-6:] == ("finish", "pending", "dir_mode", "beat", "busy", "every")
+    assert len(loaded.params) == 23
     named, _ = loaded.parse(
         Install("/t", b"abc", 0o600, "root", "root", user="alice", want=3).argv()
     )
