@@ -47,6 +47,7 @@ from fleetcfg.plan.files import (
 )
 from fleetcfg.plan.model import Action, HostPlan
 from fleetcfg.plan.notes import HostNotes, LintSettings, short_sha
+from fleetcfg.plan.running import unloaded_reason
 from fleetcfg.plan.surface import SurfaceNotes, plan_surface
 from fleetcfg.plan.targets import Targets, decode_live
 from fleetcfg.render import RenderedConfig
@@ -221,6 +222,21 @@ def _finish_pending(host: Host, facts: Facts, h: HostNotes, action: Action) -> A
     return final
 
 
+def _restart_unloaded(facts: Facts, h: HostNotes, action: Action) -> Action:
+    """A daemon.json on disk newer than what the running dockerd loaded
+    (:mod:`fleetcfg.plan.running`) needs a restart, even when the file is
+    already the target (an apply killed after its replace, a hand copy or
+    edit without a restart); a pending mark is decided from the mark."""
+    if action is Action.ERROR or facts.state.pending is not None:
+        return action
+    why = unloaded_reason(facts)
+    if why is None:
+        return action
+    h.reasons.append(f"restart: {why}")
+    _restart_warnings(facts, h)
+    return Action.RESTART
+
+
 def _restart_warnings(facts: Facts, h: HostNotes) -> None:
     if facts.info is None:
         if facts.unit is None or facts.unit.active:
@@ -301,6 +317,8 @@ def plan_from_facts(
     h.files.extend(surface_files)
     action, effects = _with_surface(_decide(facts, h), surface_notes, facts, h)
     action = _finish_pending(host, facts, h, action)
+    if has_daemon:
+        action = _restart_unloaded(facts, h, action)
     recreate = ApplyAction.RECREATE_BUILDER in effects and action is not Action.ERROR
     unit = facts.unit
     if (

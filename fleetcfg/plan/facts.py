@@ -17,8 +17,10 @@ One ``run_many`` batch (:func:`fact_commands`) asks for everything:
  1    ``dockerd --version``                                            :func:`parse_engine`
  2    ``facts_unit.sh docker.service``: ``systemctl show``             :func:`parse_unit`
       (LoadState, ActiveState, ExecStart with drop-ins, Environment,
-      EnvironmentFiles), then the EnvironmentFile= contents when
-      ExecStart uses ``$VARIABLES`` (Debian's ``$DOCKER_OPTS``)
+      EnvironmentFiles, ExecMainStartTimestamp: when dockerd's process
+      started, see :mod:`fleetcfg.plan.running`), then the
+      EnvironmentFile= contents (at most 1 MiB each) when ExecStart uses
+      ``$VARIABLES`` (Debian's ``$DOCKER_OPTS``)
 3..   per client user: ``as_user.sh USER facts_files.sh ... @USER``:    :func:`parse_files`
       ``.docker/config.json`` in the home ``getent passwd`` reports,
       read AS the user (their own permissions; nothing root-only is

@@ -71,6 +71,9 @@ class UnitFacts:
     main_pid: int | None = None
     #: when the unit last became active (epoch seconds; None: unknown)
     active_since: int | None = None
+    #: when dockerd's process started (``ExecMainStartTimestamp``, epoch
+    #: seconds; a reload does not change it; None: unknown)
+    started: int | None = None
     #: ExecStart's argv with ``$VAR``/``${VAR}`` expanded from Environment=
     #: and EnvironmentFile= (the dockerd binary first)
     exec_start: tuple[str, ...] = ()

@@ -359,6 +359,7 @@ def parse_unit(result: CommandResult) -> tuple[UnitFacts | None, str | None, lis
             sub_state=one("SubState"),
             main_pid=int(pid_text) if pid_text.isdigit() else None,
             active_since=parse_systemd_utc(one("ActiveEnterTimestamp") or ""),
+            started=parse_systemd_utc(one("ExecMainStartTimestamp") or ""),
             exec_start=expanded,
             exec_start_raw=" ".join(argv),
             fragment_path=one("FragmentPath") or None,

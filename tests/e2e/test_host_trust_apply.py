@@ -276,6 +276,12 @@ def pausing_repo(fleet: Fleet, tmp_path: Path) -> tuple[Path, Path]:
 def kill_apply_when_paused(sbin: Path, path: Path) -> tuple[bool, str, str]:
     """Run apply in its own process and kill -9 it once the host program
     paused; (paused, its stdout, its stderr)."""
+    return kill_apply_when(path, (sbin / ".fleet-paused").exists)
+
+
+def kill_apply_when(path: Path, ready: Callable[[], bool]) -> tuple[bool, str, str]:
+    """Run apply in its own process and kill -9 it once ``ready``; (ready,
+    its stdout, its stderr)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "fleetcfg", "apply", "-i", str(path), "--yes"],
         stdout=subprocess.PIPE,
@@ -284,7 +290,7 @@ def kill_apply_when_paused(sbin: Path, path: Path) -> tuple[bool, str, str]:
         env={**os.environ, "NO_COLOR": "1"},
     )
     try:
-        paused = wait_until((sbin / ".fleet-paused").exists, timeout=90)
+        paused = wait_until(ready, timeout=90)
         process.kill()  # kill -9
         out, err = process.communicate(timeout=30)
     finally:
@@ -329,6 +335,122 @@ def test_apply_killed_at_each_step_leaves_the_old_or_new_file_and_one_rerun_conv
     state = json.loads(host.read_file(STATE_PATH))
     assert "pending" not in state
     assert mode_owner(host, DAEMON_JSON) == (0o644, 0, 0)
+
+
+def test_apply_killed_after_the_replace_is_finished_even_without_its_pending_mark(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    """The new daemon.json is on disk, dockerd runs the old one, and the
+    pending mark is gone with state.json (removed by hand, or unreadable):
+    plan still sees the file is newer than what dockerd loaded."""
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    old = '{"log-driver": "json-file"}\n'
+    host.write_file(DAEMON_JSON, old)
+    sbin, path = pausing_repo(fleet, tmp_path)
+    (sbin / ".fleet-pause").write_text(KILL_POINTS["replaced"] + "\n")
+    try:
+        paused, out, err = kill_apply_when_paused(sbin, path)
+    finally:
+        (sbin / ".fleet-pause").unlink(missing_ok=True)
+    assert paused, out + err
+    pids = [int(p) for p in (sbin / ".fleet-paused").read_text().split()]
+    assert wait_until(lambda: not any(_alive(p) for p in pids), timeout=60)
+    assert json.loads(host.read_file(DAEMON_JSON)) == target()
+    assert host.running_config_sha256() != sha256_hex(host.read_bytes(DAEMON_JSON))
+    host.remove_file(STATE_PATH)
+    code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
+    assert code == 2, out + err
+    assert "newer than what the running dockerd loaded" in out, out
+    assert "host-01 (127." in out and ": restart" in out
+    code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
+    assert code == ExitCode.OK, out + err
+    assert host.running_config_sha256() == sha256_hex(host.read_bytes(DAEMON_JSON))
+    code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
+    assert code == 0, out + err
+
+
+def test_a_target_copied_by_hand_without_a_restart_is_restarted(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    """A host without state.json whose daemon.json already is the target, put
+    there after dockerd started: plan says the restart it needs, apply does
+    it, and the next plan has nothing to do."""
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.OK, out + err
+    wanted = host.read_bytes(DAEMON_JSON)
+    host.write_file(DAEMON_JSON, '{"log-driver": "json-file"}\n')
+    assert host.ssh("systemctl restart docker").returncode == 0
+    host.remove_file(STATE_PATH)
+    host.write_file(DAEMON_JSON, wanted, loaded=False)  # cp by hand, no restart
+    assert host.running_config_sha256() != sha256_hex(wanted)
+    code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
+    assert code == 2, out + err
+    assert "fleetcfg has no record of it" in out and "only a restart is sure to run it" in out
+    starts = len(host.events("started"))
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.OK, out + err
+    assert len(host.events("started")) == starts + 1
+    assert host.read_bytes(DAEMON_JSON) == wanted
+    assert host.running_config_sha256() == sha256_hex(wanted)
+    code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
+    assert code == 0, out + err
+
+
+def test_a_reload_by_fleetcfg_is_not_taken_for_a_file_dockerd_did_not_load(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    """After fleetcfg's own reload (dockerd's start time unchanged, the file
+    newer) plan has nothing to do; a hand edit after it is seen."""
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    old = target(**{"registry-mirrors": ["https://old.example.com"]})
+    host.write_file(DAEMON_JSON, json.dumps(old) + "\n")
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.OK, out + err
+    assert "Plan: 1 to reload" in out and host.events("started") == [], out
+    code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
+    assert code == 0, out + err
+    edited = json.loads(host.read_file(DAEMON_JSON)) | {"debug": True}
+    host.write_file(DAEMON_JSON, json.dumps(edited) + "\n", loaded=False)
+    code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
+    assert code == 2, out + err
+    assert "newer than what the running dockerd loaded" in out, out
+    assert "fleetcfg last wrote sha256" in out
+
+
+def test_apply_killed_while_dockerd_refuses_the_new_file_is_an_error_naming_rollback(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    """Killed during the restart of a file dockerd refuses: nobody rolls back,
+    docker.service stays failed; plan says so and names `fleetcfg rollback`,
+    which puts the old file back."""
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    old = '{"log-driver": "json-file"}\n'
+    host.write_file(DAEMON_JSON, old)
+    assert host.ssh("systemctl restart docker").returncode == 0
+    host.fault_refuse_next_config()
+    host.fault_slow_restart(3)
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    killed, out, err = kill_apply_when(path, lambda: bool(host.events("start-delayed")))
+    assert killed, out + err
+    assert wait_until(lambda: host.unit_state() == "failed", timeout=60)
+    assert json.loads(host.read_file(DAEMON_JSON)) == target()
+    code, out, err = cli("plan", "-i", str(path), "--detailed-exitcode")
+    assert code == 1, out + err
+    assert "docker.service is failed after the interrupted" in out, out
+    assert f"fleetcfg rollback {host.name}" in out
+    code, out, err = cli("rollback", host.name, "-i", str(path), "--yes", "--break-lock")
+    assert code == ExitCode.OK, out + err
+    assert host.read_file(DAEMON_JSON) == old
+    assert host.unit_state() == "active"
+    assert "pending" not in json.loads(host.read_file(STATE_PATH))
+    assert not host.exists(LOCK_DIR)
 
 
 def test_break_lock_refuses_a_lock_whose_holder_is_in_a_long_health_gate(

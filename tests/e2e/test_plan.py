@@ -340,7 +340,7 @@ def test_facts_take_one_session_per_host(fleet: Fleet, tmp_path: Path) -> None:
 def test_a_restart_counts_containers_in_one_more_session(fleet: Fleet, tmp_path: Path) -> None:
     host = fleet.hosts[0]
     # a daemon.json written after dockerd started: only the daemon knows its live-restore
-    host.write_file(DAEMON_JSON, '{"live-restore": true}')
+    host.write_file(DAEMON_JSON, '{"live-restore": true}', loaded=False)
     before = len(host.commands())
     plan = plan_repo(write_repo(tmp_path, fleet, [host]))
     web = plan.host(host.name)

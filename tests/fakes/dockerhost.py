@@ -348,6 +348,7 @@ class FakeDockerHost(FakeTransport):
             "Environment": " ".join(f"{k}={v}" for k, v in self.environment.items()),
             "UnitFileState": "enabled",
             "ActiveEnterTimestamp": _systemd_time(self.active_since),
+            "ExecMainStartTimestamp": _systemd_time(self.active_since),
         }
 
     def _show(self, wanted: list[str], value_only: bool) -> CommandResult:
@@ -583,7 +584,7 @@ class FakeDockerHost(FakeTransport):
     def _unit_program(self, unit: str) -> CommandResult:
         props = ["LoadState", "ActiveState", "SubState", "MainPID", "ExecStart"]
         props += ["FragmentPath", "DropInPaths", "Environment", "EnvironmentFiles"]
-        props += ["ActiveEnterTimestamp"]
+        props += ["ActiveEnterTimestamp", "ExecMainStartTimestamp"]
         argv = ["systemctl", "show", unit]
         for prop in props:
             argv += ["-p", prop]

@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
+import posixpath
 import pwd
 import shutil
 import signal
@@ -191,10 +193,24 @@ class FleetHost:
 
     # ------------------------------------------------------------------ files
     def write_file(
-        self, remote: str, data: str | bytes, *, mode: int = 0o644, uid: int = 0, gid: int = 0
+        self,
+        remote: str,
+        data: str | bytes,
+        *,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        loaded: bool = True,
     ) -> Path:
         """Write a file inside the host (parents created). Fails like a real
-        write would when the host's disk is full."""
+        write would when the host's disk is full.
+
+        A daemon configuration (a ``.json`` file right in ``/etc/docker``) is
+        the one the host had when its daemon started: its mtime is set to
+        before the daemon's start (what ``systemctl show -p
+        ExecMainStartTimestamp`` reports), as a test that sets up a host
+        means it. ``loaded=False``: a change after the start that dockerd
+        did not load (its mtime is then after the start)."""
         target = self.path(remote)
         target.parent.mkdir(parents=True, exist_ok=True)
         raw = data.encode() if isinstance(data, str) else data
@@ -202,7 +218,19 @@ class FleetHost:
             fh.write(raw)
         os.chmod(target, mode)
         os.chown(target, uid, gid)
+        if posixpath.dirname(remote) == "/etc/docker" and remote.endswith(".json"):
+            self._date_config(target, loaded=loaded)
         return target
+
+    def _date_config(self, target: Path, *, loaded: bool) -> None:
+        try:
+            started = float(self._state("exec-main-start") or 0)
+        except ValueError:
+            started = 0.0
+        if started <= 0:
+            return
+        when = math.floor(started) - 1 if loaded else max(time.time(), math.floor(started) + 2)
+        os.utime(target, (when, when))
 
     def read_file(self, remote: str) -> str:
         return self.path(remote).read_text(encoding="utf-8")

@@ -1,11 +1,12 @@
-# fleetcfg-facts: unit v2
+# fleetcfg-facts: unit v3
 # systemctl show UNIT, then (when ExecStart uses $VARIABLES) each
 # EnvironmentFile=: "file SIZE PATH" and at most CAP bytes of it, or
 # "unreadable 0 PATH", "toolarge SIZE PATH" (more than CAP bytes), "absent 0 PATH".
 export LC_ALL=C TZ=UTC
 unit=$1 cap=$2
 out=$(systemctl show "$unit" -p LoadState -p ActiveState -p SubState -p MainPID -p ExecStart \
-  -p FragmentPath -p DropInPaths -p Environment -p EnvironmentFiles -p ActiveEnterTimestamp)
+  -p FragmentPath -p DropInPaths -p Environment -p EnvironmentFiles -p ActiveEnterTimestamp \
+  -p ExecMainStartTimestamp)
 s=$?
 printf '%s\n' "$out"
 [ "$s" -eq 0 ] || exit "$s"

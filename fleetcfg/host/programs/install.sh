@@ -1,4 +1,4 @@
-# fleetcfg-apply: install v3
+# fleetcfg-apply: install v4
 # Installs stdin (SIZE bytes, SHA256) as TARGET, each step only after the one
 # before succeeded, printing "fleetcfg-step NAME" after each (see
 # fleetcfg/host/programs/apply.py for the steps and exit statuses). Without
