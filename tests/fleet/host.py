@@ -229,8 +229,15 @@ class FleetHost:
             started = 0.0
         if started <= 0:
             return
-        when = math.floor(started) - 1 if loaded else max(time.time(), math.floor(started) + 2)
-        os.utime(target, (when, when))
+        if loaded:
+            when = math.floor(started) - 1
+            os.utime(target, (when, when))
+            return
+        # a second the daemon's start is not in (the facts count in seconds)
+        later = math.floor(started) + 1
+        if time.time() < later:
+            time.sleep(later - time.time() + 0.05)
+        os.utime(target, None)
 
     def read_file(self, remote: str) -> str:
         return self.path(remote).read_text(encoding="utf-8")
