@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
             f"fleetcfg cloud-init {selection_text(limit)}: {_count(len(hosts), 'host')} ({shown}), "
             f"validated for Engine {engines}",
             f"repo sha256 {repo_sha256(inventory)}",
-            "write_files lands daemon.json before docker.service starts: no restart at boot.",
+            "write_files lands the files before docker.service starts: no restart at boot.",
         ]
         if check:
             header.append("runcmd checks that dockerd came up with the files.")

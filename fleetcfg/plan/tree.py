@@ -5,7 +5,9 @@ No host is contacted. Each host is rendered for the Engine version the
 inventory gives it, and every file's bytes come from
 :func:`fleetcfg.plan.targets.file_target` with no live file: the bytes
 ``fleetcfg apply`` writes on a host that has no such file yet, so a host
-built from the tree plans as ``none``.
+built from the tree plans as ``none``. The host's surface files (certs.d,
+the docker.service drop-in, buildkitd.toml: :mod:`fleetcfg.render.surface`)
+are in the tree too, with their bytes, modes and apply actions.
 
 :func:`render_tree` renders one host into a :class:`HostTree` (its files with
 mode, owner and content; its problems). :func:`combine_trees` checks that
@@ -21,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from fleetcfg import __version__
 from fleetcfg.core.errors import FleetcfgError
@@ -39,6 +41,7 @@ from fleetcfg.plan.model import FileKind
 from fleetcfg.plan.notes import LintSettings
 from fleetcfg.plan.targets import decode_live, file_target, render_targets
 from fleetcfg.render import RenderedConfig, Renderer
+from fleetcfg.render.surface import ApplyAction, SurfaceFile
 
 MANIFEST_FORMAT_VERSION = 1
 #: the folder of the output that mirrors the host's root file system
@@ -48,8 +51,6 @@ MANIFEST = "manifest.json"
 _SHOWN_HOSTS = 5
 #: at most this many differing key paths are explained
 _SHOWN_PATHS = 20
-
-FileAction = Literal["restart", "reload", "none"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,13 @@ class TreeFile:
     #: what the file holds, decoded (for explaining differences)
     data: Mapping[str, Any] = field(default_factory=dict, repr=False)
     rendered: RenderedConfig | None = field(default=None, repr=False, compare=False)
+    #: the surface file (certs.d, drop-in, buildkitd.toml) this file is
+    surface: SurfaceFile | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def secret(self) -> bool:
+        """Its content is never shown (a client key): only its sha256."""
+        return self.surface is not None and self.surface.secret
 
     @property
     def sha256(self) -> str:
@@ -78,16 +86,18 @@ class TreeFile:
         """What must be equal for two hosts to get the same file."""
         return (self.path, self.sha256, self.mode, self.owner, self.group, self.manage)
 
-    def action(self) -> tuple[FileAction, list[str]]:
+    def action(self) -> tuple[ApplyAction, list[str]]:
         """What a host running dockerd without this file needs once the file
         is in place, and the keys that need a restart. An image that lands the
         file before dockerd first starts needs nothing."""
+        if self.surface is not None:
+            return self.surface.action, []
         if self.kind is FileKind.CLIENT:
-            return "none", []  # the docker CLI reads config.json on every call
+            return ApplyAction.NONE, []  # the docker CLI reads config.json on every call
         restart = sorted(
             {c.top_key for c in semantic_diff({}, self.data) if change_reload(c) is Reload.RESTART}
         )
-        return ("restart" if restart else "reload"), restart
+        return (ApplyAction.RESTART if restart else ApplyAction.RELOAD), restart
 
 
 @dataclass(frozen=True)
@@ -181,6 +191,36 @@ def _tree_file(rendered: RenderedConfig) -> TreeFile:
     )
 
 
+def _surface_tree_file(file: SurfaceFile) -> TreeFile:
+    """A surface file as the tree holds it: always root's, written whole."""
+    return TreeFile(
+        FileKind(file.kind),
+        file.path,
+        file.content,
+        file.mode,
+        "root",
+        "root",
+        "full",
+        surface=file,
+    )
+
+
+def _sort_findings(
+    checked: Iterable[tuple[str, Finding]],
+    lint: LintSettings,
+    secrets: frozenset[str],
+    errors: list[str],
+    warnings: list[str],
+) -> None:
+    """Each finding (as ``lint:`` rates it) into ``errors`` or ``warnings``, masked."""
+    for where, raw in checked:
+        finding = lint.apply(raw)
+        if finding is None or finding.severity is Severity.INFO:
+            continue
+        text = mask_text(_finding_text(where, finding), secrets)
+        (errors if finding.severity is Severity.ERROR else warnings).append(text)
+
+
 def render_tree(
     renderer: Renderer,
     host: Host,
@@ -214,13 +254,14 @@ def render_tree(
             for engine in extra:
                 findings = check_daemon(dict(file.data), engine).findings
                 checked += [(f"{label} for Engine {engine}", f) for f in findings]
-        for where, raw in checked:
-            finding = lint.apply(raw)
-            if finding is None or finding.severity is Severity.INFO:
-                continue
-            text = mask_text(_finding_text(where, finding), secrets)
-            (errors if finding.severity is Severity.ERROR else warnings).append(text)
+        _sort_findings(checked, lint, secrets, errors, warnings)
         files.append(file)
+    if isinstance(targets.surface, FleetcfgError):
+        errors.append(mask_text(str(targets.surface), secrets))
+    elif targets.surface is not None:
+        checked = [("registries", f) for f in targets.surface.findings]
+        _sort_findings(checked, lint, secrets, errors, warnings)
+        files += [_surface_tree_file(f) for f in targets.surface.files]
     return HostTree(
         host=host,
         engine=host.engine_version,
@@ -291,10 +332,31 @@ def _attribute_differences(trees: Sequence[HostTree], path: str) -> list[str]:
     return out
 
 
+def _surface_differences(files: Mapping[str, TreeFile], path: str) -> list[str]:
+    """A surface file whose bytes differ: each variant's sha256, its hosts
+    and where its content comes from (never the content: it may be a key)."""
+    variants: dict[str, list[str]] = {}
+    sources: dict[str, str] = {}
+    for name, file in files.items():
+        variants.setdefault(file.sha256, []).append(name)
+        source = file.surface.source if file.surface is not None else None
+        if source is not None:
+            sources.setdefault(file.sha256, str(source))
+    if len(variants) < 2:
+        return []
+    shown = "; ".join(
+        f"sha256 {sha[:12]} ({_names(hosts)})" + (f" from {sources[sha]}" if sha in sources else "")
+        for sha, hosts in variants.items()
+    )
+    return [f"{path}: content differs, {len(variants)} variants: {shown}"]
+
+
 def _content_differences(trees: Sequence[HostTree], path: str) -> list[str]:
     files = {t.name: next(f for f in t.files if f.path == path) for t in trees}
     secrets = frozenset().union(*(t.secrets for t in trees))
     reference = files[trees[0].name]
+    if reference.surface is not None:
+        return [mask_text(line, secrets) for line in _surface_differences(files, path)]
     locs: dict[tuple[str | int, ...], None] = {}
     for file in files.values():
         if file.sha256 != reference.sha256:
@@ -357,8 +419,8 @@ def combine_trees(trees: Sequence[HostTree], selection: str) -> Tree:
         )
     if not trees[0].files:
         raise TreeError(
-            f"{selection}: the inventory gives {trees[0].name} no daemon_profile and no "
-            "client_profile: there is nothing to render",
+            f"{selection}: the inventory gives {trees[0].name} no daemon_profile, no "
+            "client_profile and no registry certificates: there is nothing to render",
             [],
         )
     differences = tree_differences(trees)
@@ -403,6 +465,9 @@ def build_manifest(tree: Tree, *, selection: Sequence[str], repo_sha256: str) ->
         }
         if file.user is not None:
             entry["user"] = file.user
+        if file.surface is not None:
+            entry["reason"] = file.surface.reason
+            entry["secret"] = file.surface.secret
         if file.rendered is not None:
             entry["profiles"] = [p.name for p in file.rendered.profiles]
         files.append(entry)
