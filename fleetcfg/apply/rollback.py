@@ -148,13 +148,14 @@ def choose(
                 )
         if backup is None:
             raise StepFailedError("recheck", f"state.json records no backup of {record.path}")
-        kind = FileKind.DAEMON if record.kind == "daemon" else FileKind.CLIENT
+        kind = _record_kind(record)
         owner = record.user if kind is FileKind.CLIENT and record.user else "root"
+        secret = kind is FileKind.CLIENT or (kind.surface and record.path.endswith(".key"))
         change = FileChange(
             path=record.path,
             kind=kind,
             user=record.user,
-            mode=0o600 if kind is FileKind.CLIENT else 0o644,
+            mode=0o600 if secret else 0o644,
             owner=owner,
             group="" if kind is FileKind.CLIENT else "root",
             expect_live=record.sha256,
@@ -163,6 +164,15 @@ def choose(
         )
         picked.append((change, record))
     return picked
+
+
+def _record_kind(record: FileRecord) -> FileKind:
+    """The kind of file a state.json record is (an unknown kind: a client
+    config.json, as older versions recorded every file that was not daemon.json)."""
+    try:
+        return FileKind(record.kind)
+    except ValueError:
+        return FileKind.CLIENT
 
 
 def _read_backups(run: HostRun) -> dict[str, CommandResult]:

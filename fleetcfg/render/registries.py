@@ -17,7 +17,12 @@ from typing import Any
 
 from fleetcfg.core.errors import SecretLookupError
 from fleetcfg.core.findings import Finding
-from fleetcfg.core.rules import CERTS_D_FOLDER, REGISTRY_DEFINITION, REGISTRY_INSECURE_WITH_CA
+from fleetcfg.core.rules import (
+    CERTS_D_FILE_NAMES,
+    CERTS_D_FOLDER,
+    REGISTRY_DEFINITION,
+    REGISTRY_INSECURE_WITH_CA,
+)
 from fleetcfg.core.secrets import Lookups
 from fleetcfg.core.yamlsource import SourceLocation
 from fleetcfg.inventory import Host
@@ -319,6 +324,7 @@ def resolve_registries(host: Host, lookups: Lookups) -> ResolvedRegistries:
                     host.name,
                 )
             )
+        findings += _file_name_findings(entry, host.name)
         if problems:
             continue
         targets.append(
@@ -330,6 +336,36 @@ def resolve_registries(host: Host, lookups: Lookups) -> ResolvedRegistries:
             )
         )
     return ResolvedRegistries(tuple(targets), tuple(findings), frozenset(secrets))
+
+
+#: the suffixes certs.d gives each role (dockerd: *.crt CAs, *.cert client
+#: certificates, *.key their keys)
+_ROLE_SUFFIXES = {"ca_file": ".crt", "client_cert_file": ".cert", "client_key_file": ".key"}
+
+
+def _file_name_findings(entry: RegistryEntry, host: str) -> list[Finding]:
+    """FC075: a file named with another role's certs.d suffix (a client
+    certificate saved as .crt, a CA as .cert): the roles are likely swapped.
+    fleetcfg writes ca.crt, client.cert and client.key whatever the names."""
+    out: list[Finding] = []
+    for field, suffix in _ROLE_SUFFIXES.items():
+        name = entry.fields.get(field)
+        if not isinstance(name, str):
+            continue
+        for other_field, other in _ROLE_SUFFIXES.items():
+            if other != suffix and name.endswith(other):
+                role = other_field.removesuffix("_file").replace("_", " ")
+                out.append(
+                    _finding(
+                        CERTS_D_FILE_NAMES,
+                        f"registry {entry.name!r}: {field} {name} is named like a "
+                        f"{role} ({other}: certs.d reads *.crt as CAs, *.cert as client "
+                        "certificates with their *.key): are the files swapped?",
+                        entry.where(field),
+                        host,
+                    )
+                )
+    return out
 
 
 def _pem_field(

@@ -18,6 +18,7 @@ from fleetcfg.cli.app import app
 from tests.fleet import Fleet
 from tests.fleet.repo import write_fleet_repo
 from tests.leaks import assert_hidden
+from tests.pki import REGISTRY_FOLDER, REGISTRY_YAML, make_ca, make_cert, write_certs
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +43,10 @@ labels:
 log-level: {{ ("x" ~ env('PROXY_PASSWORD'))|to_json }}
 {% endif %}
 """
+
+CA = make_ca("Corp Root CA")
+#: mutual TLS with the registry: the key is a secret like the password
+CLIENT = make_cert("fleet client", ca=False, issuer=CA)
 
 runner = CliRunner()
 
@@ -71,12 +76,15 @@ def test_no_output_ever_holds_a_secret_in_any_form(
         profiles={"base.yaml.j2": PROFILE},
         host_extra={broken.name: "vars: {broken: true}"},
         sections="rollout: {batch_size: 1, canary: 1, max_failures: 5}\n",
+        defaults=REGISTRY_YAML,
     )
+    write_certs(repo.parent, CA, CLIENT)
     outputs: dict[str, str] = {}
     for fmt in ("text", "json", "sarif", "github"):
         outputs[f"lint -f {fmt}"] = cli("lint", "-i", str(repo), "-f", fmt)
     outputs["render"] = cli("render", first.name, "-i", str(repo))
     outputs["render --explain"] = cli("render", first.name, "-i", str(repo), "--explain")
+    outputs["render --surface"] = cli("render", first.name, "-i", str(repo), "--surface")
     outputs["render error"] = cli("render", broken.name, "-i", str(repo))
     outputs["plan"] = cli("plan", "-i", str(repo))
     outputs["plan json"] = cli("plan", "-i", str(repo), "--format", "json")
@@ -96,8 +104,12 @@ def test_no_output_ever_holds_a_secret_in_any_form(
     assert "log-level" in outputs["plan"] and "***" in outputs["plan"]
     assert "Apply: 2 changed, 1 skipped." in outputs["apply"]
     assert '"event": "host-end"' in outputs["journal"]
+    # the client key of the registry reached the hosts, and only there
+    assert first.read_file(f"{REGISTRY_FOLDER}/client.key") == CLIENT.key_pem
+    assert "client.key" in outputs["render --surface"] and "client.key" in outputs["plan"]
+    key_lines = [line for line in CLIENT.key_pem.splitlines() if not line.startswith("-----")]
     for name, text in outputs.items():
-        for secret in (HOSTILE, OLD):
+        for secret in (HOSTILE, OLD, CLIENT.key_pem, *key_lines):
             assert_hidden(secret, text, name)
 
 

@@ -9,9 +9,13 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from fleetcfg.apply.report import HostStatus
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.plan.model import Action, FileKind
+from fleetcfg.render import surface
+from fleetcfg.render.surface import ApplyAction, SurfaceContext, SurfaceFile, SurfaceOutput
 from tests.pki import REGISTRY_FOLDER, REGISTRY_YAML, make_ca, make_cert, write_certs
 from tests.unit.apply.helpers import OLD, RESTARTING, Setup, daemon_json, setup, state_of
 
@@ -144,3 +148,57 @@ def test_a_failed_restart_rolls_back_daemon_json_and_certs_d_together(tmp_path: 
     assert not fake.exists(f"{FOLDER}/ca.crt")
     assert not fake.exists(f"{FOLDER}/client.key")
     assert not fake.exists(FOLDER)
+
+
+def test_rollback_puts_a_replaced_ca_back_with_its_mode(tmp_path: Path) -> None:
+    s = _setup(tmp_path)
+    fake = s.hosts["web-01"]
+    fake.add_dir(FOLDER)
+    fake.add_file(f"{FOLDER}/ca.crt", b"the old CA\n", mode=0o644)
+    report = s.apply(s.plan())
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
+    assert fake.content(f"{FOLDER}/ca.crt") == CA.cert_pem.encode()
+    report = s.rollback(["web-01"])
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
+    assert fake.content(f"{FOLDER}/ca.crt") == b"the old CA\n"
+    assert fake.file(f"{FOLDER}/ca.crt").mode == 0o644  # type: ignore[union-attr]
+    assert not fake.exists(f"{FOLDER}/client.key")  # it was new: removed again
+    assert fake.restarts == 0 and fake.reloads == 0
+
+
+def _dropin_producer(ctx: SurfaceContext) -> SurfaceOutput:
+    """A stand-in for the drop-in kind: one unit drop-in that needs
+    daemon-reload + restart."""
+    return SurfaceOutput(
+        files=(
+            SurfaceFile(
+                kind="dropin",
+                path="/etc/systemd/system/docker.service.d/http-proxy.conf",
+                content=b'[Service]\nEnvironment="HTTP_PROXY=http://proxy:3128"\n',
+                action=ApplyAction.DAEMON_RELOAD_RESTART,
+                reason="the proxy drop-in changed",
+            ),
+        )
+    )
+
+
+def test_a_drop_in_kind_gets_daemon_reload_then_restart_as_one_combined_action(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(surface, "PRODUCERS", (*surface.PRODUCERS, ("dropin", _dropin_producer)))
+    s = _setup(tmp_path)
+    host = s.plan().hosts[0]
+    assert host.action is Action.RESTART and host.daemon_reload, host.errors
+    assert host.reasons == [
+        "nothing to reload: certs.d only: dockerd reads it on every pull",
+        "daemon-reload + restart: the proxy drop-in changed",
+    ]
+    report = s.apply(s.plan())
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
+    fake = s.hosts["web-01"]
+    assert fake.restarts == 1
+    argvs = [" ".join(a) for a in fake.argvs]
+    reload_at = next(i for i, a in enumerate(argvs) if "systemctl daemon-reload" in a)
+    assert "systemctl restart docker" in argvs[reload_at]  # one command line, in this order
+    assert argvs[reload_at].index("daemon-reload") < argvs[reload_at].index("restart docker")
+    assert fake.file("/etc/systemd/system/docker.service.d/http-proxy.conf").mode == 0o644  # type: ignore[union-attr]

@@ -321,3 +321,18 @@ def test_a_profile_mirror_on_another_port_than_the_registrys_ca_is_a_finding(
     assert "dockerd reads certs.d/mirror.corp.example.com:5000/ for it" in found.message
     assert "set port: 5000" in found.message
     assert found.line == line_of(path, "host: mirror.corp.example.com")
+
+
+def test_a_client_certificate_named_like_a_ca_is_a_finding(tmp_path: Path) -> None:
+    inventory = INVENTORY.replace("certs/client.cert", "certs/client.crt")
+    path = _repo(tmp_path, inventory, **{"client.crt": CLIENT.cert_pem})
+    renderer = Renderer(load_inventory(path))
+    result = render_surface(renderer, renderer.inventory.host("ci-01"))
+    [found] = result.findings
+    assert found.rule == "FC075" and found.line == line_of(path, "certs/client.crt")
+    assert "named like a ca" in found.message
+    assert [f.path.rsplit("/", 1)[1] for f in result.files if "5000" in f.path] == [
+        "ca.crt",
+        "client.cert",
+        "client.key",
+    ]
