@@ -15,12 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from fleetcfg.core.findings import Finding
 from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.core.rules import CERTS_D_FILE_NAMES, CERTS_D_FOLDER
 from fleetcfg.host.state import FileRecord
 from fleetcfg.plan.diff import text_diff
 from fleetcfg.plan.facts import Facts, FileFacts
 from fleetcfg.plan.model import FileKind, FilePlan, KeyChange
 from fleetcfg.plan.notes import HostNotes, short_sha
+from fleetcfg.render.registries import CERTS_D, RegistryEntry
 from fleetcfg.render.surface import SURFACE_KINDS, ApplyAction, SurfaceFile, SurfaceResult
 
 #: state.json: the folder fleetcfg created for a file (and removes with it)
@@ -42,12 +45,84 @@ class SurfaceNotes:
 
 
 def surface_paths(result: SurfaceResult | None, facts: Facts) -> list[str]:
-    """The files plan reads for the surface: the rendered ones and those
-    fleetcfg wrote earlier in folders it created (candidates for removal)."""
+    """The files plan reads for the surface: the rendered ones, those
+    fleetcfg wrote earlier in folders it created (candidates for removal),
+    and the places of the classic certs.d mistakes (:func:`probes`)."""
     paths = [f.path for f in result.files] if result is not None else []
     for record in removable_records(facts, paths):
         paths.append(record.path)
+    if result is not None:
+        paths.extend(probes(result))
     return sorted(set(paths))
+
+
+#: the folder dockerd never reads (the classic typo of certs.d)
+CERT_D = "/etc/docker/cert.d"
+
+
+def probes(result: SurfaceResult) -> dict[str, tuple[RegistryEntry | None, str]]:
+    """Paths whose presence on the host is a mistake about a registry of
+    the host: path -> (the registry, what is wrong). A folder named without
+    the port of a registry that has one (dockerd never reads it for that
+    registry), a client certificate saved as ``client.crt`` (read as a CA) or
+    a CA saved as ``ca.cert`` (read as a client certificate without its
+    key), and ``/etc/docker/cert.d``."""
+    found: dict[str, tuple[RegistryEntry | None, str]] = {}
+    owned = {e.certs_dir for e in result.registries}
+    for entry in result.registries:
+        if not (
+            entry.has_ca or "client_cert" in entry.fields or "client_cert_file" in entry.fields
+        ):
+            continue
+        folder = f"{CERTS_D}/{entry.host}"
+        if entry.port is not None and folder not in owned:
+            found[folder] = (
+                entry,
+                f"{folder} is named without the port: dockerd reads {entry.certs_dir} for "
+                f"{entry.address}, never {folder} (fleetcfg writes the registry's files to "
+                f"{entry.certs_dir}); move or remove {folder}",
+            )
+        for name, what in (
+            (
+                "client.crt",
+                "a *.crt file is read as a CA, not as a client certificate: name it "
+                "client.cert (with client.key)",
+            ),
+            (
+                "ca.cert",
+                "a *.cert file is read as a client certificate, and without its "
+                "ca.key dockerd refuses the registry: name a CA ca.crt",
+            ),
+        ):
+            path = f"{entry.certs_dir}/{name}"
+            found[path] = (entry, f"{path}: {what}")
+    if found or any(entry.has_ca for entry in result.registries):
+        found[CERT_D] = (None, f"{CERT_D} is never read: the folder dockerd reads is {CERTS_D}")
+    return found
+
+
+def probe_findings(result: SurfaceResult, facts: Facts) -> list[Finding]:
+    """FC074 and FC075 for what the host has at :func:`probes`' paths."""
+    out: list[Finding] = []
+    for path, (entry, message) in probes(result).items():
+        live = facts.surface.get(path)
+        if live is None or not live.exists:
+            continue
+        rule = CERTS_D_FILE_NAMES if path.endswith((".crt", ".cert")) else CERTS_D_FOLDER
+        where = entry.where() if entry is not None else None
+        out.append(
+            Finding(
+                rule.id,
+                rule.severity,
+                message,
+                path=f"registries.{entry.name}" if entry is not None else "",
+                file=where.file if where else None,
+                line=where.line if where else None,
+                column=where.column if where else None,
+                hosts=(result.host,),
+            )
+        )
+    return out
 
 
 def removable_records(facts: Facts, keep: Sequence[str]) -> list[FileRecord]:
@@ -190,6 +265,7 @@ def plan_surface(
     plans: list[FilePlan] = []
     if result is not None:
         h.findings(result.findings)
+        h.findings(probe_findings(result, facts))
         for file in result.files:
             planned = plan_surface_file(file, facts, h, notes)
             if planned is not None:

@@ -131,3 +131,21 @@ def test_a_failed_restart_rolls_back_every_file_of_the_host_together(
     assert bad.read_file("/etc/docker/daemon.json") == old
     assert not bad.exists(FOLDER)
     assert bad.unit_state() == "active"
+
+
+def test_a_symlinked_certs_d_folder_is_refused_and_nothing_is_written_through_it(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.hosts[0]
+    # someone points certs.d at a folder another user controls
+    elsewhere = host.path("/etc/docker/elsewhere")
+    elsewhere.mkdir()
+    elsewhere.chmod(0o777)
+    host.path("/etc/docker/certs.d").symlink_to("/etc/docker/elsewhere")
+    path = repo(tmp_path, fleet)
+    code, out, err = cli("plan", "-i", str(path))
+    assert code == ExitCode.ERROR, out + err
+    assert "/etc/docker/certs.d is a symbolic link" in out, out
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.ERROR, out + err
+    assert list(elsewhere.iterdir()) == []

@@ -108,6 +108,7 @@ def render_surface(
         files=tuple(sorted(files, key=lambda f: f.path)),
         findings=tuple(findings),
         secrets=frozenset(secrets),
+        registries=tuple(t.entry for t in resolved.targets),
     )
 
 

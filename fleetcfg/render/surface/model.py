@@ -18,7 +18,7 @@ from fleetcfg.core.yamlsource import SourceLocation
 if TYPE_CHECKING:
     from fleetcfg.core.secrets import Lookups
     from fleetcfg.inventory import Host
-    from fleetcfg.render.registries import RegistryTarget
+    from fleetcfg.render.registries import RegistryEntry, RegistryTarget
     from fleetcfg.render.result import RenderedConfig
 
 #: the kinds of surface files (each has one producer)
@@ -157,6 +157,8 @@ class SurfaceResult:
     files: tuple[SurfaceFile, ...] = ()
     findings: tuple[Finding, ...] = ()
     secrets: frozenset[str] = frozenset()
+    #: the host's registries (plan checks the host's certs.d against them)
+    registries: tuple[RegistryEntry, ...] = ()
 
     def of_kind(self, kind: SurfaceKind) -> tuple[SurfaceFile, ...]:
         return tuple(f for f in self.files if f.kind == kind)

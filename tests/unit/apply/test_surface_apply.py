@@ -202,3 +202,22 @@ def test_a_drop_in_kind_gets_daemon_reload_then_restart_as_one_combined_action(
     assert "systemctl restart docker" in argvs[reload_at]  # one command line, in this order
     assert argvs[reload_at].index("daemon-reload") < argvs[reload_at].index("restart docker")
     assert fake.file("/etc/systemd/system/docker.service.d/http-proxy.conf").mode == 0o644  # type: ignore[union-attr]
+
+
+def test_plan_warns_about_a_folder_without_the_port_and_a_client_crt_on_the_host(
+    tmp_path: Path,
+) -> None:
+    s = _setup(tmp_path)
+    fake = s.hosts["web-01"]
+    fake.add_dir("/etc/docker/certs.d/registry.corp.example.com")
+    fake.add_dir("/etc/docker/cert.d")
+    fake.add_dir(FOLDER)
+    fake.add_file(f"{FOLDER}/client.crt", CLIENT.cert_pem.encode())
+    host = s.plan().hosts[0]
+    assert host.action is Action.WRITE, host.errors
+    warnings = "\n".join(host.warnings)
+    assert "FC074" in warnings and "is named without the port" in warnings
+    assert "/etc/docker/cert.d is never read" in warnings
+    assert "FC075" in warnings and "client.crt: a *.crt file is read as a CA" in warnings
+    report = s.apply(s.plan())
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
