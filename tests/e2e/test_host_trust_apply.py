@@ -347,6 +347,9 @@ def test_apply_killed_after_the_replace_is_finished_even_without_its_pending_mar
     host = fleet.hosts[0]
     old = '{"log-driver": "json-file"}\n'
     host.write_file(DAEMON_JSON, old)
+    # the apply's replace must fall in a later second than dockerd's start
+    # (the facts compare whole seconds: the documented limit)
+    host.wait_past_daemon_start()
     sbin, path = pausing_repo(fleet, tmp_path)
     (sbin / ".fleet-pause").write_text(KILL_POINTS["replaced"] + "\n")
     try:

@@ -233,11 +233,27 @@ class FleetHost:
             when = math.floor(started) - 1
             os.utime(target, (when, when))
             return
+        self._past(started)
+        os.utime(target, None)
+
+    @staticmethod
+    def _past(started: float) -> None:
         # a second the daemon's start is not in (the facts count in seconds)
         later = math.floor(started) + 1
         if time.time() < later:
             time.sleep(later - time.time() + 0.05)
-        os.utime(target, None)
+
+    def wait_past_daemon_start(self) -> None:
+        """Return once the clock is in a later second than the daemon's start:
+        a file changed from now on counts as changed after the start (the
+        facts compare whole seconds; on an idle machine a test's apply can
+        otherwise write in the very second the daemon started)."""
+        try:
+            started = float(self._state("exec-main-start") or 0)
+        except ValueError:
+            started = 0.0
+        if started > 0:
+            self._past(started)
 
     def read_file(self, remote: str) -> str:
         return self.path(remote).read_text(encoding="utf-8")
