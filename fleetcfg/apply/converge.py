@@ -143,9 +143,7 @@ def converge(
     """Converge ``host_name`` (this host) and write the metrics."""
     started = now()
     last = read_last(paths)
-    result = _converge(
-        inventory, host_name, paths=paths, user=user, on_event=on_event, last=last, now=now
-    )
+    result = _converge(inventory, _Run(host_name, paths, user, on_event, last, now))
     success = result.exit_code in (ExitCode.OK, ExitCode.CHANGES)
     last_success = started if success else last.get("success_at")
     if success and result.held:
@@ -209,69 +207,41 @@ def converge_record(
     )
 
 
-def _converge(
-    inventory: Inventory | BundleSource | GitSource,
-    host_name: str,
-    *,
-    paths: PullPaths,
-    user: str | None,
-    on_event: EventCallback | None,
-    last: dict[str, object],
-    now: Callable[[], float],
-) -> ConvergeResult:
-    disabled = read_disabled(paths)
+@dataclass(frozen=True)
+class _Run:
+    """One converge run: this host, its state folder, and what the run was
+    given (the client user, the event callback, the last run's record, the
+    clock)."""
+
+    host_name: str
+    paths: PullPaths
+    user: str | None
+    on_event: EventCallback | None
+    last: dict[str, object]
+    now: Callable[[], float]
+
+
+def _converge(inventory: Inventory | BundleSource | GitSource, run: _Run) -> ConvergeResult:
+    disabled = read_disabled(run.paths)
     if disabled is not None:
         return ConvergeResult(
             ExitCode.LOCKED,
             f"converge is {disabled.describe()} (fleetcfg converge --enable turns it on again)",
         )
     try:
-        with converge_lock(paths):
+        with converge_lock(run.paths):
             if isinstance(inventory, GitSource):
-                return _run_git(
-                    inventory,
-                    host_name,
-                    paths=paths,
-                    user=user,
-                    on_event=on_event,
-                    last=last,
-                    now=now,
-                )
+                return _run_git(inventory, run)
             if isinstance(inventory, BundleSource):
-                return _run_bundle(
-                    inventory,
-                    host_name,
-                    paths=paths,
-                    user=user,
-                    on_event=on_event,
-                    last=last,
-                    now=now,
-                )
-            return _run(
-                inventory,
-                host_name,
-                paths=paths,
-                user=user,
-                on_event=on_event,
-                last=last,
-                now=now,
-            )
+                return _run_bundle(inventory, run)
+            return _run(inventory, run)
     except ConvergeLockedError as exc:
         return ConvergeResult(ExitCode.LOCKED, exc.message)
     except FleetcfgError as exc:
         return ConvergeResult(ExitCode.ERROR, str(exc))
 
 
-def _run_bundle(
-    source: BundleSource,
-    host_name: str,
-    *,
-    paths: PullPaths,
-    user: str | None,
-    on_event: EventCallback | None,
-    last: dict[str, object],
-    now: Callable[[], float],
-) -> ConvergeResult:
+def _run_bundle(source: BundleSource, run: _Run) -> ConvergeResult:
     """Verify the bundle in memory, then unpack it to a private temporary
     folder in the state folder and converge from there."""
     try:
@@ -283,71 +253,34 @@ def _run_bundle(
     verified = verify_bundle(
         data,
         load_trusted_keys(source.trusted_keys),
-        last=last_revision(last),
+        last=last_revision(run.last),
         source=str(source.path),
     )
-    with tempfile.TemporaryDirectory(prefix="bundle.", dir=paths.state_dir) as folder:
+    with tempfile.TemporaryDirectory(prefix="bundle.", dir=run.paths.state_dir) as folder:
         inventory = load_inventory(unpack(verified, Path(folder)))
-        return _run(
-            inventory,
-            host_name,
-            paths=paths,
-            user=user,
-            on_event=on_event,
-            last=last,
-            now=now,
-            revision=verified.revision,
-        )
+        return _run(inventory, run, revision=verified.revision)
 
 
-def _run_git(
-    source: GitSource,
-    host_name: str,
-    *,
-    paths: PullPaths,
-    user: str | None,
-    on_event: EventCallback | None,
-    last: dict[str, object],
-    now: Callable[[], float],
-) -> ConvergeResult:
+def _run_git(source: GitSource, run: _Run) -> ConvergeResult:
     """Fetch and resolve the ref, refuse an older revision, then converge
     from the ref's tree exported to a private temporary folder."""
     top, inventory_path, revision = resolve(source)
-    refusal = older_revision(revision, last_revision(last))
+    refusal = older_revision(revision, last_revision(run.last))
     if refusal is not None:
         return ConvergeResult(ExitCode.ERROR, refusal, revision=revision)
-    with tempfile.TemporaryDirectory(prefix="ref.", dir=paths.state_dir) as folder:
+    with tempfile.TemporaryDirectory(prefix="ref.", dir=run.paths.state_dir) as folder:
         export(top, revision.commit, Path(folder))
-        return _run(
-            load_inventory(Path(folder) / inventory_path),
-            host_name,
-            paths=paths,
-            user=user,
-            on_event=on_event,
-            last=last,
-            now=now,
-            revision=revision,
-        )
+        return _run(load_inventory(Path(folder) / inventory_path), run, revision=revision)
 
 
-def _run(
-    inventory: Inventory,
-    host_name: str,
-    *,
-    paths: PullPaths,
-    user: str | None,
-    on_event: EventCallback | None,
-    last: dict[str, object],
-    now: Callable[[], float],
-    revision: Revision | None = None,
-) -> ConvergeResult:
+def _run(inventory: Inventory, run: _Run, revision: Revision | None = None) -> ConvergeResult:
     if revision is None:
         revision = repo_revision(inventory.path.parent)
     if revision is not None:
-        refusal = older_revision(revision, last_revision(last))
+        refusal = older_revision(revision, last_revision(run.last))
         if refusal is not None:
             return ConvergeResult(ExitCode.ERROR, refusal, revision=revision)
-    host = _local(inventory.host(host_name))
+    host = _local(inventory.host(run.host_name))
     renderer = Renderer(inventory)
     plan = plan_fleet(inventory, [host], connector=_LocalOnly(), renderer=renderer)
     planned = plan.hosts[0]
@@ -368,13 +301,13 @@ def _run(
             repo_sha256=plan.repo_sha256,
         )
     label = revision.commit if revision is not None else f"sha256:{plan.repo_sha256 or ''}"
-    moment = now()
+    moment = run.now()
     held = hold(
         inventory.rollout,
         host.name,
         planned.action,
         revision=label,
-        first_seen=first_seen(paths, label, moment),
+        first_seen=first_seen(run.paths, label, moment),
         now=moment,
     )
     if held is not None:
@@ -397,9 +330,9 @@ def _run(
         RunEnv(
             connect=connect,
             service_for=lambda name: host.service,
-            on_event=on_event,
+            on_event=run.on_event,
             mask=renderer.mask,
-            user=user,
+            user=run.user,
         ),
         targets=RenderedTargets(inventory, renderer),
         options=ApplyOptions(),
