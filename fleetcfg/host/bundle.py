@@ -1,17 +1,20 @@
-"""``fleetcfg bundle``: the repo (inventory.yaml and profiles/) as one signed
-file that ``fleetcfg converge --bundle`` verifies **before** anything of it
-reaches the disk.
+"""``fleetcfg bundle``: the repo (inventory.yaml, profiles/ and every other
+repo file the hosts read: registry certificates, ``file()`` lookups) as one
+signed file that ``fleetcfg converge --bundle`` verifies **before** anything of
+it reaches the disk.
 
 A bundle is a gzip'd tar of regular files: ``fleetcfg-bundle.json`` (the
 manifest: the revision and the sha256 and size of every other member),
 ``fleetcfg-bundle.sig`` (an Ed25519 signature over the manifest and the public
-key that made it) and the repo's files. Verification reads the whole tar in
-memory (at most :data:`MAX_BYTES`): a member that is not a regular file or a
-folder (links, devices, fifos), a name that is absolute, holds ``..`` or lies
-outside inventory.yaml and profiles/, a duplicate, a missing or wrong
-signature, a member whose sha256 or size differs from the manifest, or a
-revision older than the last one applied is refused, and nothing is written.
-Only then :func:`unpack` writes the verified bytes (not the tar) to a folder.
+key that made it) and the repo's files, by their path in the repo.
+Verification reads the whole tar in memory (at most :data:`MAX_BYTES`): a
+member that is not a regular file or a folder (links, devices, fifos), a name
+that is absolute or holds ``..``, ``.``, an empty part or a backslash, a
+duplicate, a name that is both a file and a folder, a missing or wrong
+signature, a member whose sha256 or size differs from the manifest (or that it
+does not list), or a revision older than the last one applied is refused, and
+nothing is written. Only then :func:`unpack` writes the verified bytes (not
+the tar) to a folder.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -118,6 +121,7 @@ def make_bundle(files: Mapping[str, bytes], revision: Revision, key: Ed25519Priv
     """The signed bundle of ``files`` (relative path -> content)."""
     for name in files:
         _check_name(name, "bundle")
+    _check_folders(list(files), "bundle")
     manifest = json.dumps(
         {
             "format": 1,
@@ -148,18 +152,27 @@ def make_bundle(files: Mapping[str, bytes], revision: Revision, key: Ed25519Priv
 
 def _check_name(name: str, source: str) -> None:
     path = PurePosixPath(name)
-    parts = path.parts
     if (
-        not parts
+        not name
         or path.is_absolute()
         or any(p in ("..", ".", "") for p in name.split("/"))
         or "\\" in name
-        or not (name == "inventory.yaml" or (parts[0] == "profiles" and len(parts) > 1))
+        or name in (MANIFEST, SIGNATURE)
     ):
         raise BundleError(
-            f"bundle member {name!r} is outside inventory.yaml and profiles/ (absolute, "
-            "'..' or another folder): refused, nothing was unpacked",
+            f"bundle member {name!r} is outside the repo (absolute, '..', '.', an empty "
+            "part or a backslash): refused, nothing was unpacked",
             file=source,
+        )
+
+
+def _check_folders(names: Collection[str], source: str) -> None:
+    """No name is also the folder of another (``certs`` and ``certs/ca.pem``)."""
+    folders = {str(parent) for name in names for parent in PurePosixPath(name).parents}
+    clash = sorted(set(names) & folders)
+    if clash:
+        raise BundleError(
+            f"bundle member {clash[0]!r} is both a file and a folder: refused", file=source
         )
 
 
@@ -265,6 +278,7 @@ def verify_bundle(
             )
     if "inventory.yaml" not in members:
         raise BundleError("no inventory.yaml in the bundle: refused", file=source)
+    _check_folders(list(members), source)
     refusal = older_revision(revision, last)
     if refusal is not None:
         raise BundleError(refusal, file=source)

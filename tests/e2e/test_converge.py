@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fleet import Fleet, FleetHost
 from tests.fleet.repo import write_fleet_repo
+from tests.pki import REGISTRY_FOLDER, make_ca
 from tests.unit.image.test_bundle import private_key_file, retar, trusted_file
 
 pytestmark = pytest.mark.e2e
@@ -258,6 +260,48 @@ def test_a_host_converges_from_a_signed_bundle_and_a_tampered_one_is_refused_bef
     assert applied.returncode == 2, applied.stderr
     assert '"max-size": "20m"' in host.read_file(DAEMON_JSON)
     assert not [n for n in host.listdir("/etc/docker/.fleetcfg") if n.startswith("bundle.")]
+
+
+def test_a_host_with_a_registry_ca_converges_from_a_bundle_and_gets_certs_d(
+    fleet: Fleet, host: FleetHost, tmp_path: Path
+) -> None:
+    inventory = write_fleet_repo(
+        tmp_path / "repo",
+        identity_file=fleet.identity_file,
+        known_hosts=fleet.known_hosts,
+        hosts=[(host.name, host.address)],
+        profiles={"base.yaml.j2": PROFILE},
+        defaults="registries:\n  corp:\n    host: registry.corp.example.com\n"
+        "    port: 5000\n    ca_file: certs/ca.pem\n",
+    )
+    key = Ed25519PrivateKey.generate()
+    sign = private_key_file(tmp_path / "id_ed25519", key)
+    trusted = trusted_file(tmp_path / "trusted-keys", key)
+    out = tmp_path / "repo.bundle"
+    argv = [FLEETCFG, "bundle", "-i", str(inventory), "-o", str(out), "--sign-key", str(sign)]
+
+    def bundle() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+    missing = bundle()  # certs/ca.pem is not written yet
+    assert missing.returncode == 1
+    line = next(n for n, t in enumerate(inventory.read_text().splitlines(), 1) if "ca_file" in t)
+    assert f"{inventory}:{line}" in missing.stderr
+    assert "certs/ca.pem not found" in missing.stderr
+    assert not out.exists()
+
+    ca = make_ca("Corp Root CA")
+    (tmp_path / "repo/certs").mkdir()
+    (tmp_path / "repo/certs/ca.pem").write_text(ca.cert_pem)
+    made = bundle()
+    assert made.returncode == 0, made.stderr
+    shutil.rmtree(tmp_path / "repo")  # the host has the bundle, nothing else
+    argv = [FLEETCFG, "converge", "--bundle", str(out), "--trusted-keys", str(trusted)]
+    argv += ["--as", host.name, "--textfile-dir", METRICS]
+    applied = host.ssh(shlex.join(argv), timeout=300)
+    assert applied.returncode == 2, applied.stderr
+    assert host.read_file(f"{REGISTRY_FOLDER}/ca.crt") == ca.cert_pem
+    assert '"max-size": "20m"' in host.read_file(DAEMON_JSON)
 
 
 def test_a_host_converges_from_a_git_ref_fetched_without_touching_the_checkout(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import stat
 import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,10 +26,15 @@ from fleetcfg.host.bundle import (
     BundleError,
     load_trusted_keys,
     make_bundle,
+    unpack,
     verify_bundle,
 )
 from fleetcfg.host.pull import PullPaths, Revision
+from fleetcfg.inventory import load_inventory
+from fleetcfg.render.references import repo_references
+from tests.pki import make_ca, make_cert, write_certs
 from tests.unit.image.test_render_tree import ENV, repo
+from tests.unit.inventory.repo import line_of, write_repo
 
 runner = CliRunner()
 REVISION = Revision("a" * 40, 1_700_000_000)
@@ -145,13 +151,26 @@ def test_an_added_member_not_in_the_manifest_is_refused(
 
 
 @pytest.mark.parametrize(
-    "name", ["../etc/cron.d/x", "/etc/passwd", "profiles/../../x", "other/file", "profiles"]
+    "name", ["../etc/cron.d/x", "/etc/passwd", "profiles/../../x", "./x", "certs//ca.pem", "a\\b"]
 )
 def test_a_member_outside_the_repo_is_refused(
     bundle: bytes, key: Ed25519PrivateKey, name: str
 ) -> None:
-    with pytest.raises(BundleError, match=r"outside inventory\.yaml and profiles/"):
+    with pytest.raises(BundleError, match=r"outside the repo"):
         verify(retar(bundle, {name: b"x"}), key)
+
+
+@pytest.mark.parametrize("name", ["other/file", "profiles"])
+def test_a_member_the_signed_manifest_does_not_list_is_refused(
+    bundle: bytes, key: Ed25519PrivateKey, name: str
+) -> None:
+    with pytest.raises(BundleError, match="members and manifest differ"):
+        verify(retar(bundle, {name: b"x"}), key)
+
+
+def test_a_name_that_is_both_a_file_and_a_folder_is_refused(key: Ed25519PrivateKey) -> None:
+    with pytest.raises(BundleError, match="'certs' is both a file and a folder"):
+        make_bundle({**FILES, "certs": b"x", "certs/ca.pem": b"y"}, REVISION, key)
 
 
 @pytest.mark.parametrize(
@@ -197,7 +216,7 @@ def test_trusted_keys_must_be_ed25519_public_keys_and_errors_name_the_line(tmp_p
         ("member", "does not match the manifest's sha256"),
         ("unsigned", "not signed"),
         ("stranger", "not from a key this host trusts"),
-        ("traversal", "outside inventory.yaml"),
+        ("traversal", "outside the repo"),
     ],
 )
 def test_converge_refuses_a_bad_bundle_before_anything_is_unpacked(
@@ -255,3 +274,151 @@ def test_fleetcfg_bundle_refuses_a_key_that_is_not_ed25519(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert "Ed25519" in result.stderr and str(sign) in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+# --------------------------------------------------------------------------
+# the repo files the hosts read travel in the bundle
+
+REGISTRY_INVENTORY = """
+secrets: {env: [REGISTRY_KEY]}
+defaults:
+  daemon_profile: base
+  engine_version: "26.1"
+hosts:
+  ci-01:
+    address: 10.0.0.1
+    registries:
+      corp:
+        host: registry.corp.example.com
+        ca_file: certs/corp-ca.pem
+        client_cert_file: certs/client.cert
+        %s
+"""
+CA = make_ca("Corp Root CA")
+CLIENT = make_cert("fleet client", ca=False, issuer=CA)
+
+
+def registry_repo(tmp_path: Path, key_line: str, profile: str = "debug: true\n") -> Path:
+    inv = write_repo(tmp_path / "repo", REGISTRY_INVENTORY % key_line, {"base.yaml.j2": profile})
+    write_certs(tmp_path / "repo", CA, CLIENT)
+    (tmp_path / "repo/certs/ca.pem").rename(tmp_path / "repo/certs/corp-ca.pem")
+    return inv
+
+
+def bundle_cli(tmp_path: Path, inv: Path, *extra: str) -> tuple[int, str, Path]:
+    out = tmp_path / "repo.bundle"
+    sign = private_key_file(tmp_path / "id_ed25519", Ed25519PrivateKey.generate())
+    result = runner.invoke(
+        app,
+        ["bundle", "-i", str(inv), "-o", str(out), "--sign-key", str(sign), *extra],
+        env={"NO_COLOR": "1", "COLUMNS": "200"},
+    )
+    return result.exit_code, result.stderr, out
+
+
+def bundled(out: Path) -> dict[str, bytes]:
+    return {k: v for k, v in members(out.read_bytes()).items() if k not in (MANIFEST, SIGNATURE)}
+
+
+def test_the_bundle_carries_the_certificates_the_inventory_names_with_their_sha256(
+    tmp_path: Path,
+) -> None:
+    inv = registry_repo(tmp_path, "client_key_env: REGISTRY_KEY")
+    code, err, out = bundle_cli(tmp_path, inv)
+    assert code == 0, err
+    files = bundled(out)
+    assert sorted(files) == [
+        "certs/client.cert",
+        "certs/corp-ca.pem",
+        "inventory.yaml",
+        "profiles/base.yaml.j2",
+    ]
+    assert files["certs/corp-ca.pem"].decode() == CA.cert_pem
+    manifest = json.loads(members(out.read_bytes())[MANIFEST])
+    assert (
+        manifest["files"]["certs/corp-ca.pem"]["sha256"]
+        == hashlib.sha256(CA.cert_pem.encode()).hexdigest()
+    )
+    assert "certs/client.key" not in files  # on disk, but no host reads it
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+def test_a_missing_certificate_is_refused_at_bundle_time_with_the_file_and_inventory_line(
+    tmp_path: Path,
+) -> None:
+    inv = registry_repo(tmp_path, "client_key_env: REGISTRY_KEY")
+    (tmp_path / "repo/certs/corp-ca.pem").unlink()
+    code, err, out = bundle_cli(tmp_path, inv)
+    assert code == 1
+    line = line_of(inv, "ca_file: certs/corp-ca.pem")
+    assert f"{inv}:{line}" in err
+    assert "certs/corp-ca.pem not found" in err and "ci-01" in err
+    assert "nothing was written" in err
+    assert not out.exists()
+
+
+def test_a_certificate_outside_the_repo_is_refused_at_bundle_time(tmp_path: Path) -> None:
+    inv = registry_repo(tmp_path, "client_key_env: REGISTRY_KEY")
+    outside = tmp_path / "elsewhere.pem"
+    outside.write_text(CA.cert_pem)
+    (tmp_path / "repo/certs/corp-ca.pem").unlink()
+    (tmp_path / "repo/certs/corp-ca.pem").symlink_to(outside)
+    code, err, out = bundle_cli(tmp_path, inv)
+    assert code == 1
+    assert "leads outside the repo" in err
+    assert f"{inv}:{line_of(inv, 'ca_file:')}" in err
+    assert not out.exists()
+
+
+def test_a_client_key_file_is_refused_unless_include_secrets_naming_the_file_and_line(
+    tmp_path: Path,
+) -> None:
+    inv = registry_repo(tmp_path, "client_key_file: certs/client.key")
+    code, err, out = bundle_cli(tmp_path, inv)
+    assert code == 1
+    assert f"{inv}:{line_of(inv, 'client_key_file:')}" in err
+    assert "client_key_file: certs/client.key is a secret" in err
+    assert "--include-secrets" in err and "client_key_env" in err
+    assert CLIENT.key_pem.splitlines()[1] not in err
+    assert not out.exists()
+
+    code, err, out = bundle_cli(tmp_path, inv, "--include-secrets")
+    assert code == 0, err
+    assert "carries secrets in clear (certs/client.key)" in err
+    assert bundled(out)["certs/client.key"].decode() == CLIENT.key_pem
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_a_file_lookup_in_a_profile_is_refused_unless_include_secrets_at_the_template_line(
+    tmp_path: Path,
+) -> None:
+    profile = "labels: [\"token={{ file('secrets/token') }}\"]\n"
+    inv = registry_repo(tmp_path, "client_key_env: REGISTRY_KEY", profile)
+    (tmp_path / "repo/secrets").mkdir()
+    (tmp_path / "repo/secrets/token").write_text("t0ken-value\n")
+    code, err, out = bundle_cli(tmp_path, inv)
+    assert code == 1
+    assert "base.yaml.j2:1" in err and "secrets/token is a secret" in err
+    assert "t0ken-value" not in err
+    code, err, out = bundle_cli(tmp_path, inv, "--include-secrets")
+    assert code == 0, err
+    assert bundled(out)["secrets/token"] == b"t0ken-value\n"
+
+
+def test_converge_from_a_bundle_reads_the_carried_certificate(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    inv = registry_repo(tmp_path, "client_key_env: REGISTRY_KEY")
+    code, err, out = bundle_cli(tmp_path, inv)
+    assert code == 0, err
+    raw = out.read_bytes()
+    signer = json.loads(members(raw)[SIGNATURE])["key"]
+    trusted = tmp_path / "trusted"
+    trusted.write_text(signer + "\n")
+    verified = verify_bundle(raw, load_trusted_keys(trusted), last=None, source="b")
+    root = tmp_path / "unpacked"
+    root.mkdir()
+    inventory = load_inventory(unpack(verified, root))
+    refs = repo_references(inventory)
+    assert refs.problems == ()
+    assert sorted(refs.files) == ["certs/client.cert", "certs/corp-ca.pem"]
