@@ -26,11 +26,12 @@ from typing import Any
 
 from fleetcfg.apply.hostrun import HostRun, first_lines
 from fleetcfg.apply.report import StepStatus
-from fleetcfg.core.errors import StepFailedError, TransportError
+from fleetcfg.core.errors import OutputTooLargeError, StepFailedError, TransportError
 from fleetcfg.dockerd.log import reload_outcome, start_error
 from fleetcfg.host.programs.base import quote_argv
 from fleetcfg.host.state import heartbeat_argv
 from fleetcfg.host.transport.base import CommandResult
+from fleetcfg.host.transport.caps import MIB
 from fleetcfg.plan.model import Action
 
 #: bounded like the plan's facts: a dockerd that died behind a still-listening
@@ -43,6 +44,8 @@ DOCKER_PS = ("timeout", "10", "docker", "ps", "-q")
 RELOAD_SETTLE = 10.0
 #: run before the restart when a unit drop-in changed
 DAEMON_RELOAD = ("systemctl", "daemon-reload")
+#: the most fleetcfg reads of the daemon's log (``journalctl -n 50``)
+LOG_OUTPUT = MIB
 
 
 def action_name(action: Action) -> str:
@@ -170,7 +173,7 @@ def daemon_error(run: HostRun) -> str | None:
     if not run.service.logs:
         return None
     try:
-        logs = run.t.run(list(run.service.logs))
+        logs = run.t.run(list(run.service.logs), max_output=LOG_OUTPUT)
     except TransportError:
         return None
     return start_error(logs.stdout) if logs.ok else None
@@ -202,7 +205,13 @@ def health(run: HostRun, *, after: Action, baseline: bool = True, step: str = "h
             commands.append(list(service.health))
         if watch_reload:
             commands.append(_reload_log_command(run))
-        results = run.t.run_many(commands)[1:]
+        try:
+            results = run.t.run_many(commands)[1:]
+        except OutputTooLargeError as exc:
+            run.step(step, StepStatus.FAILED, exc.message, started)
+            raise StepFailedError(
+                step, f"cannot check the daemon after the {after.value}: {exc.message}"
+            ) from None
         status, info = results[0], results[1]
         checked = results[2] if service.health else None
         problems: list[str] = []

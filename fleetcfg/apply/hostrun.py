@@ -239,9 +239,13 @@ class HostRun:
         if self.on_step is not None:
             self.on_step(record)
 
-    def run_keyed(self, commands: Mapping[str, list[str]]) -> dict[str, CommandResult]:
-        """Run ``commands`` in one round trip; their results by key."""
+    def run_keyed(
+        self, commands: Mapping[str, list[str]], *, max_output: int | None = None
+    ) -> dict[str, CommandResult]:
+        """Run ``commands`` in one round trip; their results by key (each
+        command's output at most ``max_output``: the transport's default)."""
         if not commands:
             return {}
         keys = list(commands)
-        return dict(zip(keys, self.t.run_many([commands[k] for k in keys]), strict=True))
+        results = self.t.run_many([commands[k] for k in keys], max_output=max_output)
+        return dict(zip(keys, results, strict=True))

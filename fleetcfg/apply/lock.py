@@ -54,10 +54,15 @@ AfterLock = Callable[[dict[str, CommandResult]], dict[str, CommandResult]]
 
 
 def lock(
-    run: HostRun, reads: Mapping[str, list[str]] | None = None, after: AfterLock | None = None
+    run: HostRun,
+    reads: Mapping[str, list[str]] | None = None,
+    after: AfterLock | None = None,
+    *,
+    max_output: int | None = None,
 ) -> dict[str, CommandResult]:
     """Take the lock and read state.json, the live files of ``run.changes``
-    and ``reads`` in the same round trip; returns every result."""
+    and ``reads`` in the same round trip (each command's output at most
+    ``max_output``); returns every result."""
     started = run.ctx.clock()
     owner = run.ctx.owner().to_bytes()
     commands: dict[str, list[str]] = {
@@ -71,7 +76,7 @@ def lock(
     commands.update(file_reads(run))
     commands.update(reads or {})
     run.reach(Phase.LOCKING)
-    results = run.run_keyed(commands)
+    results = run.run_keyed(commands, max_output=max_output)
     _take(run, results["lock"], lock_age(results["age:0"].stdout, results["age:1"].stdout))
     _read_state(run, results["state"])
     if after is not None:

@@ -70,6 +70,7 @@ from fleetcfg.plan.facts import (
     Facts,
     fact_commands,
     files_command,
+    files_output_cap,
     follow_config_file,
     gather_surface,
     parse_facts,
@@ -92,9 +93,10 @@ def apply_steps(plan: HostPlan, targets: TargetResolver) -> list[Step]:
         gather = fact_commands(users)
         reads = {f"fact:{i}": argv for i, argv in enumerate(gather)}
         surface = sorted(f.path for f in plan.files if f.kind.surface)
+        cap = files_output_cap(surface)
         if surface:
             reads["surface"] = files_command(surface)
-        results = lock(run, {**daemon.extra_reads(run), **reads})
+        results = lock(run, {**daemon.extra_reads(run), **reads}, max_output=cap)
         daemon.store_extra_reads(run, results)
         found = parse_facts(run.host, users, [results[f"fact:{i}"] for i in range(len(gather))])
         found = follow_config_file(run.t, found)

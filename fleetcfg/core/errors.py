@@ -120,6 +120,12 @@ class CommandTimeoutError(TransportError):
     """A remote command did not finish in time."""
 
 
+class OutputTooLargeError(TransportError):
+    """A command on the host sent more output than fleetcfg reads from it
+    (every byte a host sends is untrusted): fleetcfg stopped reading and
+    stopped the command."""
+
+
 class RemoteCommandError(TransportError):
     """A remote command exited non-zero where success was required."""
 

@@ -39,14 +39,23 @@ class KeptTransport:
         self._release: Callable[[Transport], None] | None = release
 
     def run(
-        self, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+        max_output: int | None = None,
     ) -> CommandResult:
-        return self.inner.run(argv, stdin=stdin, timeout=timeout)
+        return self.inner.run(argv, stdin=stdin, timeout=timeout, max_output=max_output)
 
     def run_many(
-        self, commands: Sequence[Sequence[str]], *, timeout: float | None = None
+        self,
+        commands: Sequence[Sequence[str]],
+        *,
+        timeout: float | None = None,
+        max_output: int | None = None,
     ) -> list[CommandResult]:
-        return self.inner.run_many(commands, timeout=timeout)
+        return self.inner.run_many(commands, timeout=timeout, max_output=max_output)
 
     def read_file(self, path: str) -> FileState:
         return self.inner.read_file(path)

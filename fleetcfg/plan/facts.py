@@ -78,8 +78,9 @@ from dataclasses import replace
 from fleetcfg.core.errors import UsageError
 from fleetcfg.dockerd.flags import DAEMON_JSON, Flag, config_file_of, exec_start_argv, parse_flags
 from fleetcfg.host.programs.facts import FactsFiles, FactsUnit
-from fleetcfg.host.programs.files import AsUser
+from fleetcfg.host.programs.files import READ_CAP, AsUser
 from fleetcfg.host.transport.base import CommandResult, Transport
+from fleetcfg.host.transport.caps import KIB, MIB, OUTPUT_CAP
 from fleetcfg.plan.facts_model import (
     CLIENT_CONFIG,
     STATE_DIR,
@@ -163,6 +164,20 @@ def files_command(paths: Sequence[str]) -> list[str]:
     return FactsFiles(CLIENT_CONFIG, paths).argv()
 
 
+#: what ``facts_files.sh`` prints for one file at most: its content (at most
+#: ``READ_CAP``) and its entry, stat and folder lines
+FILE_OUTPUT = READ_CAP + 16 * KIB
+#: the most ``docker info --format`` (a few values) and ``docker ps -q`` (one
+#: short id a line) print
+INFO_OUTPUT = 64 * KIB
+CONTAINERS_OUTPUT = MIB
+
+
+def files_output_cap(paths: Sequence[str]) -> int:
+    """The most output fleetcfg reads from ``files_command(paths)``."""
+    return max(OUTPUT_CAP, len(paths) * FILE_OUTPUT)
+
+
 def user_files_command(user: str) -> list[str]:
     """Read ``user``'s ``~/.docker/config.json`` as ``user`` (their own
     permissions: a link to a file they cannot read stays unread)."""
@@ -220,7 +235,8 @@ def gather_surface(transport: Transport, facts: Facts, paths: Sequence[str]) -> 
     others (one more round trip; none without paths)."""
     if not paths:
         return facts
-    return with_surface(facts, transport.run(files_command(paths)), paths)
+    result = transport.run(files_command(paths), max_output=files_output_cap(paths))
+    return with_surface(facts, result, paths)
 
 
 def containers_command() -> list[str]:
@@ -262,9 +278,11 @@ def gather_daemon_info(transport: Transport, facts: Facts) -> Facts:
     state)."""
     live, source = running_live_restore(facts)
     if live is None:
-        info, problem = parse_info(transport.run(info_command()))
+        info, problem = parse_info(transport.run(info_command(), max_output=INFO_OUTPUT))
         return replace(facts, info=info, info_problem=problem)
-    count, problem = parse_containers(transport.run(containers_command()))
+    count, problem = parse_containers(
+        transport.run(containers_command(), max_output=CONTAINERS_OUTPUT)
+    )
     if count is None:
         return replace(facts, info=None, info_problem=problem)
     return replace(facts, info=DaemonInfo(count, live, None, source=source), info_problem=None)

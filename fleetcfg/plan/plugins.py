@@ -74,6 +74,10 @@ def install_command(driver: str) -> str:
     return f"docker plugin install {repo} --alias {driver}"
 
 
+#: the most ``docker plugin ls --format`` (one name a line) prints
+PLUGINS_OUTPUT = 1024 * 1024
+
+
 def plugins_command() -> list[str]:
     return [
         "timeout",
@@ -106,7 +110,7 @@ def gather_plugins(transport: Transport, facts: Facts, *, running: bool) -> Fact
     """``facts`` with the plugins of the running daemon (one exec)."""
     if not running:
         return replace(facts, plugins_problem="dockerd is not running to ask")
-    plugins, problem = parse_plugins(transport.run(plugins_command()))
+    plugins, problem = parse_plugins(transport.run(plugins_command(), max_output=PLUGINS_OUTPUT))
     return replace(facts, plugins=plugins, plugins_problem=problem)
 
 

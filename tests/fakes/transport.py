@@ -37,6 +37,7 @@ from fleetcfg.core.errors import (
 )
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.transport.base import CommandResult, FileState
+from fleetcfg.host.transport.caps import OUTPUT_CAP, OutputMeter, Overflow, too_large
 
 #: ``handler(argv, stdin, fake)`` returns what the command did (its ``argv``
 #: field is replaced by the real argv, so ``CommandResult((), 0, "out")`` is fine)
@@ -282,6 +283,7 @@ class FakeTransport:
         *,
         stdin: bytes | None = None,
         timeout: float | None = None,
+        max_output: int | None = None,
     ) -> CommandResult:
         argv = tuple(str(a) for a in argv)
         if not argv:
@@ -292,13 +294,17 @@ class FakeTransport:
         limit = timeout if timeout is not None else self.command_timeout
         if lost and not lost.completes:
             raise self._lost(f"`{' '.join(argv)}`")
-        result = self._dispatch(argv, stdin, limit)
+        result = self._capped(argv, self._dispatch(argv, stdin, limit), max_output)
         if lost:
             raise self._lost(f"`{' '.join(argv)}`")
         return result
 
     def run_many(
-        self, commands: Sequence[Sequence[str]], *, timeout: float | None = None
+        self,
+        commands: Sequence[Sequence[str]],
+        *,
+        timeout: float | None = None,
+        max_output: int | None = None,
     ) -> list[CommandResult]:
         argvs = [tuple(str(a) for a in argv) for argv in commands]
         if not argvs:
@@ -312,7 +318,9 @@ class FakeTransport:
             self.commands.append(RecordedCommand(argv, 0, self.round_trips))
             remaining = limit - (self.clock - start)
             what = f"a batch of {len(argvs)} commands"
-            results.append(self._dispatch(argv, None, remaining, what=what))
+            results.append(
+                self._capped(argv, self._dispatch(argv, None, remaining, what=what), max_output)
+            )
         if lost:
             raise self._lost(f"a batch of {len(argvs)} commands")
         return results
@@ -378,6 +386,17 @@ class FakeTransport:
         self.closed = True
 
     # -- internals ----------------------------------------------------------
+
+    def _capped(
+        self, argv: tuple[str, ...], result: CommandResult, max_output: int | None
+    ) -> CommandResult:
+        """``result``, or the real transports' error when its output passes the cap."""
+        try:
+            OutputMeter(max_output or OUTPUT_CAP)(result.stdout_bytes, result.stderr.encode())
+        except Overflow as over:
+            what = shlex.join(argv)
+            raise too_large(self.host, f"`{what}`", over.stream, over.cap) from None
+        return result
 
     def _begin_call(self) -> _Loss | None:
         """Count a round trip; returns the loss when this call is the one

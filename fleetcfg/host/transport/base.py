@@ -97,17 +97,26 @@ class Transport(Protocol):
         *,
         stdin: bytes | None = None,
         timeout: float | None = None,
+        max_output: int | None = None,
     ) -> CommandResult:
         """Run one command. Never raises for a non-zero exit status; raises
         :class:`~fleetcfg.core.errors.TransportError` subclasses when the host cannot
-        be reached or the command times out."""
+        be reached or the command times out, and
+        :class:`~fleetcfg.core.errors.OutputTooLargeError` (the command stopped)
+        when its stdout or its stderr passes ``max_output`` bytes (default
+        :data:`~fleetcfg.host.transport.caps.OUTPUT_CAP`)."""
         ...
 
     def run_many(
-        self, commands: Sequence[Sequence[str]], *, timeout: float | None = None
+        self,
+        commands: Sequence[Sequence[str]],
+        *,
+        timeout: float | None = None,
+        max_output: int | None = None,
     ) -> list[CommandResult]:
         """Run several independent commands in one round trip (used for facts).
-        Each command's result is returned in order, whatever the others did."""
+        Each command's result is returned in order, whatever the others did;
+        ``max_output`` caps each command's stdout and stderr as for :meth:`run`."""
         ...
 
     def read_file(self, path: str) -> FileState:

@@ -3,7 +3,9 @@
 Same semantics as the SSH transport: commands are argv lists (no shell),
 ``become`` runs them through ``sudo -n`` when fleetcfg is not root, a command
 that outlives its timeout is killed and raises
-:class:`~fleetcfg.core.errors.CommandTimeoutError`, and files are written
+:class:`~fleetcfg.core.errors.CommandTimeoutError`, one whose stdout or
+stderr passes its cap is killed and raises
+:class:`~fleetcfg.core.errors.OutputTooLargeError`, and files are written
 atomically (temp file in the same directory, fchmod, fchown, fsync, rename,
 directory fsync). With ``become`` as a non-root user, file operations run the
 same sh programs the SSH transport uses, through sudo.
@@ -16,6 +18,7 @@ import errno
 import grp
 import os
 import pwd
+import selectors
 import signal
 import subprocess
 import tempfile
@@ -27,10 +30,12 @@ from fleetcfg.core.errors import CommandTimeoutError, TransportError
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.transport import scripts
 from fleetcfg.host.transport.base import CommandResult, FileState
+from fleetcfg.host.transport.caps import OUTPUT_CAP, OutputMeter, Overflow, too_large
 from fleetcfg.host.transport.targets import LocalTarget
 
 #: after SIGTERM, how long a timed-out command (or sudo) gets before SIGKILL
 _KILL_GRACE = 2.0
+_CHUNK = 65536
 
 
 class LocalTransport:
@@ -63,16 +68,22 @@ class LocalTransport:
         *,
         stdin: bytes | None = None,
         timeout: float | None = None,
+        max_output: int | None = None,
     ) -> CommandResult:
         argv = [str(a) for a in argv]
         scripts.quote_argv(argv)  # rejects an empty command
         full = scripts.with_become(argv, self._become)
         limit = timeout if timeout is not None else self.target.command_timeout
-        status, out, err = self._spawn(full, stdin, limit, scripts.describe_argv(argv))
+        what = scripts.describe_argv(argv)
+        status, out, err = self._spawn(full, stdin, limit, what, max_output or OUTPUT_CAP)
         return CommandResult.from_bytes(argv, status, out, err)
 
     def run_many(
-        self, commands: Sequence[Sequence[str]], *, timeout: float | None = None
+        self,
+        commands: Sequence[Sequence[str]],
+        *,
+        timeout: float | None = None,
+        max_output: int | None = None,
     ) -> list[CommandResult]:
         limit = timeout if timeout is not None else self.target.command_timeout
         deadline = time.monotonic() + limit
@@ -84,11 +95,16 @@ class LocalTransport:
                     f"a batch of {len(commands)} commands did not finish within {limit:g}s",
                     host=self.host,
                 )
-            results.append(self.run(argv, timeout=remaining))
+            results.append(self.run(argv, timeout=remaining, max_output=max_output))
         return results
 
     def _spawn(
-        self, argv: Sequence[str], stdin: bytes | None, timeout: float, what: str
+        self,
+        argv: Sequence[str],
+        stdin: bytes | None,
+        timeout: float,
+        what: str,
+        cap: int = OUTPUT_CAP,
     ) -> tuple[int, bytes, bytes]:
         try:
             proc = subprocess.Popen(
@@ -104,7 +120,10 @@ class LocalTransport:
         except PermissionError:
             return 126, b"", f"fleetcfg: {argv[0]}: permission denied\n".encode()
         try:
-            out, err = proc.communicate(stdin, timeout=timeout)
+            out, err = _communicate(proc, stdin, time.monotonic() + timeout, OutputMeter(cap))
+        except Overflow as over:
+            _kill_group(proc)
+            raise too_large(self.host, what, over.stream, over.cap) from None
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise CommandTimeoutError(
@@ -129,7 +148,11 @@ class LocalTransport:
         if self._become:
             argv = scripts.read_file_argv(path)
             status, out, err = self._spawn(
-                scripts.with_become(argv, True), None, self.target.command_timeout, path
+                scripts.with_become(argv, True),
+                None,
+                self.target.command_timeout,
+                f"the read of {path}",
+                scripts.READ_OUTPUT_CAP,
             )
             return scripts.parse_read_file(path, status, out, err, self.host)
         scripts.read_file_argv(path)  # same path rules as remote hosts
@@ -237,6 +260,54 @@ class LocalTransport:
             host=self.host,
             hint=hint,
         )
+
+
+def _communicate(
+    proc: subprocess.Popen[bytes], stdin: bytes | None, deadline: float, meter: OutputMeter
+) -> tuple[bytes, bytes]:
+    """``proc.communicate`` that shows ``meter`` the output as it arrives
+    (its :class:`~fleetcfg.host.transport.caps.Overflow` stops reading) and
+    raises ``subprocess.TimeoutExpired`` at ``deadline``."""
+    out, err = bytearray(), bytearray()
+    pending = memoryview(stdin or b"")
+    with selectors.DefaultSelector() as selector:
+        if proc.stdin is not None:
+            if pending:
+                os.set_blocking(proc.stdin.fileno(), False)
+                selector.register(proc.stdin, selectors.EVENT_WRITE)
+            else:
+                proc.stdin.close()
+        for pipe, buffer in ((proc.stdout, out), (proc.stderr, err)):
+            if pipe is not None:
+                selector.register(pipe, selectors.EVENT_READ, buffer)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, 0)
+            for key, _ in selector.select(left):
+                if key.data is None:  # stdin has room
+                    try:
+                        pending = pending[os.write(key.fd, pending[:_CHUNK]) :]
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:  # it exited without reading all its input
+                        pending = pending[:0]
+                    if not pending:
+                        selector.unregister(key.fileobj)
+                        assert proc.stdin is not None
+                        proc.stdin.close()
+                    continue
+                data = os.read(key.fd, _CHUNK)
+                if not data:
+                    selector.unregister(key.fileobj)
+                    continue
+                key.data.extend(data)
+                meter(out, err)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+    proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+    return bytes(out), bytes(err)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

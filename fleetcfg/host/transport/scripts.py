@@ -21,6 +21,7 @@ from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.programs.base import quote_argv
 from fleetcfg.host.programs.files import READ_CAP, Read, RunMany, Write
 from fleetcfg.host.transport.base import CommandResult, FileState
+from fleetcfg.host.transport.caps import BatchMeter
 
 __all__ = ["quote_argv"]
 
@@ -110,6 +111,13 @@ def _split_on_markers(
         pos = search = m.end()
 
 
+def batch_meter(batch: Batch, cap: int) -> BatchMeter:
+    """Counts each command's output of ``batch`` while it arrives (at most
+    ``cap`` bytes of stdout and of stderr each)."""
+    marker = b"\n" + batch.nonce.encode()
+    return BatchMeter(marker, (_OUT_TAIL, _ERR_TAIL), len(batch.commands), cap)
+
+
 def parse_batch(batch: Batch, stdout: bytes, stderr: bytes) -> list[CommandResult]:
     """Split a batch's output into one result per command. Raises
     ``ValueError`` if the output was cut short (the program did not finish)."""
@@ -136,6 +144,12 @@ def parse_batch(batch: Batch, stdout: bytes, stderr: bytes) -> list[CommandResul
 def read_file_argv(path: str, cap: int = READ_CAP) -> list[str]:
     _check_path(path)
     return Read(path, cap).argv()
+
+
+#: what a file read prints besides the content (its stat line)
+READ_HEADER = 4096
+#: the most a read of a file (at most ``READ_CAP`` bytes) prints
+READ_OUTPUT_CAP = READ_CAP + READ_HEADER
 
 
 def parse_read_file(path: str, status: int, stdout: bytes, stderr: bytes, host: str) -> FileState:

@@ -71,7 +71,9 @@ class FakeConnector:
 
 
 class UnknownKeyHost(FakeDockerHost):
-    def run_many(self, commands: object, *, timeout: float | None = None) -> list[CommandResult]:
+    def run_many(
+        self, commands: object, *, timeout: float | None = None, max_output: int | None = None
+    ) -> list[CommandResult]:
         raise UnknownHostKeyError(
             "the host key of 10.0.0.2 is not known: it presented ED25519 key SHA256:abc",
             host=self.host,

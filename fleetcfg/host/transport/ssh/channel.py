@@ -1,7 +1,8 @@
 """One command on one session channel: stdin fed while stdout and stderr
-are read (so neither side blocks the other on a full window), a timeout per
-command fired by one watchdog thread, and a lost connection told apart from a
-command killed by a signal."""
+are read (so neither side blocks the other on a full window), their size
+metered as they arrive (past the cap the channel is closed, which stops the
+command), a timeout per command fired by one watchdog thread, and a lost
+connection told apart from a command killed by a signal."""
 
 from __future__ import annotations
 
@@ -16,7 +17,12 @@ from dataclasses import dataclass
 
 import paramiko
 
+from fleetcfg.host.transport.caps import OUTPUT_CAP, OutputMeter
 from fleetcfg.host.transport.ssh.common import SSH_ERRORS, reason
+
+#: sees the output read so far after each read; raises
+#: :class:`~fleetcfg.host.transport.caps.Overflow` past its cap
+Meter = Callable[[bytearray, bytearray], None]
 
 _CHUNK = 65536
 #: how long a closed channel may wait for its connection to be declared dead
@@ -52,11 +58,17 @@ class ChannelLost(Exception):
 
 
 def run_channel(
-    transport: paramiko.Transport, cmdline: str, stdin: bytes | None, timeout: float
+    transport: paramiko.Transport,
+    cmdline: str,
+    stdin: bytes | None,
+    timeout: float,
+    meter: Meter | None = None,
 ) -> Exec:
     """Run ``cmdline`` on a new session channel; collect stdout, stderr and
     the exit status while feeding ``stdin`` (interleaved, so that neither
-    side can block the other on a full window)."""
+    side can block the other on a full window). ``meter`` sees the output
+    after each read; its :class:`~fleetcfg.host.transport.caps.Overflow`
+    closes the channel (the command gets SIGPIPE or EOF) and propagates."""
     deadline = time.monotonic() + timeout
     try:
         channel = transport.open_session(timeout=timeout)
@@ -72,7 +84,13 @@ def run_channel(
     alarm = _WATCHDOG.schedule(timeout, expire)
     try:
         return _drive_channel(
-            transport, channel, cmdline, stdin=stdin, deadline=deadline, expired=expired
+            transport,
+            channel,
+            cmdline,
+            stdin=stdin,
+            deadline=deadline,
+            expired=expired,
+            meter=meter or OutputMeter(OUTPUT_CAP),
         )
     except SSH_ERRORS as exc:
         if expired.is_set():
@@ -153,6 +171,7 @@ def _drive_channel(
     stdin: bytes | None,
     deadline: float,
     expired: threading.Event,
+    meter: Meter,
 ) -> Exec:
     channel.exec_command(cmdline)
     out = bytearray()
@@ -170,6 +189,8 @@ def _drive_channel(
             if channel.recv_stderr_ready():
                 err += channel.recv_stderr(_CHUNK)
                 progressed = True
+            if progressed:
+                meter(out, err)
             if pending is not None and not channel.closed and channel.send_ready():
                 try:
                     sent = channel.send(bytes(pending[:_CHUNK]))
@@ -187,8 +208,10 @@ def _drive_channel(
         if channel.closed or (channel.eof_received and pending is None):
             while channel.recv_ready():
                 out += channel.recv(_CHUNK)
+                meter(out, err)
             while channel.recv_stderr_ready():
                 err += channel.recv_stderr(_CHUNK)
+                meter(out, err)
             break
         if not transport.is_active():
             raise ChannelLost("the connection dropped")

@@ -4,7 +4,7 @@ call, each operation one exec round trip (no sftp)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import paramiko
@@ -12,7 +12,14 @@ import paramiko
 from fleetcfg.core.errors import CommandTimeoutError, ConnectionLostError, TransportError
 from fleetcfg.host.transport import scripts
 from fleetcfg.host.transport.base import CommandResult, FileState
-from fleetcfg.host.transport.ssh.channel import ChannelLost, ChannelTimeout, Exec, run_channel
+from fleetcfg.host.transport.caps import OUTPUT_CAP, OutputMeter, Overflow, too_large
+from fleetcfg.host.transport.ssh.channel import (
+    ChannelLost,
+    ChannelTimeout,
+    Exec,
+    Meter,
+    run_channel,
+)
 from fleetcfg.host.transport.targets import ResolvedSshTarget, SshTarget
 
 
@@ -92,19 +99,34 @@ class SshTransport:
         *,
         stdin: bytes | None = None,
         timeout: float | None = None,
+        max_output: int | None = None,
     ) -> CommandResult:
         argv = [str(a) for a in argv]
-        result = self._exec(argv, stdin, timeout, scripts.describe_argv(argv))
+        what = scripts.describe_argv(argv)
+        meter = OutputMeter(max_output or OUTPUT_CAP)
+        result = self._exec(argv, stdin, timeout, what, meter=meter, culprit=lambda _: what)
         return CommandResult.from_bytes(argv, result.status, result.stdout, result.stderr)
 
     def run_many(
-        self, commands: Sequence[Sequence[str]], *, timeout: float | None = None
+        self,
+        commands: Sequence[Sequence[str]],
+        *,
+        timeout: float | None = None,
+        max_output: int | None = None,
     ) -> list[CommandResult]:
         if not commands:
             return []
         batch = scripts.build_batch(commands)
         what = f"a batch of {len(commands)} commands"
-        result = self._exec(batch.argv, None, timeout, what)
+        meter = scripts.batch_meter(batch, max_output or OUTPUT_CAP)
+        result = self._exec(
+            batch.argv,
+            None,
+            timeout,
+            what,
+            meter=meter,
+            culprit=lambda index: scripts.describe_argv(batch.commands[index]),
+        )
         try:
             return scripts.parse_batch(batch, result.stdout, result.stderr)
         except ValueError as exc:
@@ -118,7 +140,15 @@ class SshTransport:
 
     def read_file(self, path: str) -> FileState:
         argv = scripts.read_file_argv(path)
-        result = self._exec(argv, None, None, f"reading {path}")
+        meter = OutputMeter(scripts.READ_OUTPUT_CAP)
+        result = self._exec(
+            argv,
+            None,
+            None,
+            f"reading {path}",
+            meter=meter,
+            culprit=lambda _: f"the read of {path}",
+        )
         return scripts.parse_read_file(path, result.status, result.stdout, result.stderr, self.host)
 
     def write_file(
@@ -132,7 +162,15 @@ class SshTransport:
     ) -> None:
         argv = scripts.write_file_argv(path, data, mode=mode, owner=owner, group=group)
         try:
-            result = self._exec(argv, data, None, f"writing {path}")
+            meter = OutputMeter(OUTPUT_CAP)
+            result = self._exec(
+                argv,
+                data,
+                None,
+                f"writing {path}",
+                meter=meter,
+                culprit=lambda _: f"the write of {path}",
+            )
         except ConnectionLostError:
             raise ConnectionLostError(
                 f"connection lost while writing {path}; the file is either unchanged or "
@@ -145,14 +183,25 @@ class SshTransport:
     # -- exec ---------------------------------------------------------------
 
     def _exec(
-        self, argv: Sequence[str], stdin: bytes | None, timeout: float | None, what: str
+        self,
+        argv: Sequence[str],
+        stdin: bytes | None,
+        timeout: float | None,
+        what: str,
+        *,
+        meter: Meter,
+        culprit: Callable[[int], str],
     ) -> Exec:
+        """Run ``argv``; ``meter`` caps its output (``culprit``: the command
+        of a batch, by index, that sent too much)."""
         timeout = timeout if timeout is not None else self.resolved.command_timeout
         transport = self._live()
         become = self._become
         cmdline = scripts.quote_argv(scripts.with_become(argv, become))
         try:
-            result = run_channel(transport, cmdline, stdin, timeout)
+            result = run_channel(transport, cmdline, stdin, timeout, meter)
+        except Overflow as over:
+            raise too_large(self.host, culprit(over.index), over.stream, over.cap) from None
         except ChannelTimeout:
             raise CommandTimeoutError(
                 f"{what} did not finish within {timeout:g}s",
