@@ -32,7 +32,7 @@ from fleetcfg.host.programs.base import quote_argv
 from fleetcfg.host.state import heartbeat_argv
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.host.transport.caps import MIB
-from fleetcfg.plan.model import Action
+from fleetcfg.plan.model import Action, FileKind
 
 #: bounded like the plan's facts: a dockerd that died behind a still-listening
 #: docker.socket (or a wedged one) must not hang the health check forever
@@ -157,7 +157,9 @@ def _untouched(run: HostRun) -> str:
     """Why dockerd is not touched: only files it does not read on start changed."""
     surface = [c for c in run.changes if c.kind.surface]
     if surface and len(surface) == len(run.changes):
-        return "certs.d only: dockerd reads it on every pull, nothing to reload"
+        if all(c.kind is FileKind.CERTS_D for c in surface):
+            return "certs.d only: dockerd reads it on every pull, nothing to reload"
+        return "no file dockerd reads when it starts changed: dockerd is not touched"
     return "client config only: dockerd is not touched"
 
 

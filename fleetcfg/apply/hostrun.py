@@ -197,6 +197,9 @@ class HostRun:
         #: folders fleetcfg created to remove once their files are gone
         self.created_dirs: tuple[str, ...] = ()
         self.remove_dirs: tuple[str, ...] = ()
+        #: what state.json keeps with each surface file beyond its hash
+        #: (buildkitd.toml: its builder), from the host planned again
+        self.records: dict[str, dict[str, str]] = {}
         #: ``systemctl daemon-reload`` before the restart (a unit drop-in changed)
         self.daemon_reload = False
         #: recreate the BuildKit builder once the daemon is healthy

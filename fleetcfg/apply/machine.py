@@ -37,8 +37,9 @@ from fleetcfg.apply import daemon
 from fleetcfg.apply.hostrun import HostRun, first_lines
 from fleetcfg.apply.lock import reclaim, unlock
 from fleetcfg.apply.phases import Phase
+from fleetcfg.apply.record import new_state
 from fleetcfg.apply.report import HostResult, HostStatus, StepStatus
-from fleetcfg.apply.steps import Step, new_state
+from fleetcfg.apply.steps import Step
 from fleetcfg.core.errors import (
     ConnectCancelled,
     ConnectError,

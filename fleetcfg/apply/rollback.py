@@ -150,7 +150,8 @@ def choose(
             raise StepFailedError("recheck", f"state.json records no backup of {record.path}")
         kind = _record_kind(record)
         owner = record.user if kind is FileKind.CLIENT and record.user else "root"
-        secret = kind is FileKind.CLIENT or (kind.surface and record.path.endswith(".key"))
+        # a client key, and the proxy drop-in (it may hold the proxy password)
+        secret = kind in (FileKind.CLIENT, FileKind.DROPIN) or record.path.endswith(".key")
         change = FileChange(
             path=record.path,
             kind=kind,

@@ -44,6 +44,7 @@ from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver, first_li
 from fleetcfg.apply.lock import lock, unlock, unlock_argv, unlock_note
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.recheck import recheck_plan, refuse_changed, refuse_untrusted
+from fleetcfg.apply.record import new_state, record_state
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import StepFailedError, TransportError
 from fleetcfg.core.findings import Severity
@@ -58,12 +59,9 @@ from fleetcfg.host.state import (
     LOCK_OWNER_PATH,
     STATE_PATH,
     BackupRecord,
-    FileRecord,
-    HostState,
     Pending,
     backup_name,
     backup_path,
-    prune_backups,
     utc_stamp,
 )
 from fleetcfg.plan.facts import (
@@ -77,7 +75,6 @@ from fleetcfg.plan.facts import (
     with_surface,
 )
 from fleetcfg.plan.model import Action, FileKind, FilePlan, HostPlan
-from fleetcfg.plan.surface import CREATED_DIR
 from fleetcfg.render.surface import DIR_MODE as SURFACE_DIR_MODE
 
 Step = Callable[[HostRun], None]
@@ -107,6 +104,7 @@ def apply_steps(plan: HostPlan, targets: TargetResolver) -> list[Step]:
         now = targets.replan(plan, found)
         run.set_facts(now.facts)
         run.created_dirs = tuple(now.created_dirs)
+        run.records = {f.path: dict(f.record) for f in now.files if f.record}
         run.remove_dirs = tuple(now.remove_dirs)
         run.daemon_reload = now.daemon_reload
         run.recreate_builder = now.recreate_builder
@@ -443,58 +441,3 @@ def _remove(run: HostRun, change: FileChange) -> None:
     run.result.nothing_written = False
     run.result.written.append(change.path)
     run.step("replace", StepStatus.OK, f"removed {change.path}", started)
-
-
-# -- state ----------------------------------------------------------------------------
-
-
-def new_state(run: HostRun, *, restored: bool) -> HostState:
-    """state.json after this run (``restored``: after putting the old files back)."""
-    state = run.state
-    moment = utc_stamp(run.ctx.now())
-    run.pruned = []
-    if not restored:  # the mark stays until the health gate
-        state = state.with_pending(run.mark)
-    for change in run.changes:
-        old = state.record(change.path)
-        backups = old.backups if old else ()
-        if change.backup is not None and change.backup not in backups:
-            backups = (*backups, change.backup)
-        if restored:
-            sha = change.live_sha256
-            command = f"{run.ctx.command} (rolled back)"
-        else:
-            sha = change.new_sha256
-            command = run.ctx.command
-            backups, dropped = prune_backups(backups, run.ctx.keep_backups)
-            run.pruned.extend(dropped)
-        extra = dict(old.extra) if old else {}
-        folder = posixpath.dirname(change.path)
-        if not restored and folder in run.created_dirs:
-            extra[CREATED_DIR] = folder
-        elif restored and folder in run.created_dirs and old is None:
-            extra.pop(CREATED_DIR, None)
-        record = FileRecord(
-            path=change.path,
-            kind=change.kind.value,
-            user=change.user,
-            sha256=sha,
-            written_at=moment,
-            written_by=run.ctx.written_by,
-            run_id=run.ctx.run_id,
-            plan_id=run.ctx.plan_id,
-            command=command,
-            backups=backups,
-            extra=extra,
-        )
-        state = state.with_record(record)
-    if not restored:
-        run.recorded = state
-    return state
-
-
-def record_state(run: HostRun) -> None:
-    started = run.ctx.clock()
-    run.t.write_file(STATE_PATH, new_state(run, restored=False).to_bytes(), mode=0o600)
-    run.reach(max(run.phase, Phase.RECORDED))
-    run.step("state", StepStatus.OK, f"recorded in {STATE_PATH}", started)

@@ -34,7 +34,13 @@
                           "made_at": "...", "run_id": "..."}]}}}
 
     ``backups`` is oldest first; an entry with ``absent: true`` (and no name)
-    records that the file did not exist before the write. Keys this version
+    records that the file did not exist before the write. A surface file's
+    record also says whether fleetcfg created it (``"created": true``: it did
+    not exist before fleetcfg first wrote it; such a file is removed when
+    its source leaves the inventory, any other is left in place), the folder
+    fleetcfg created for it (``"created_dir"``) and, for buildkitd.toml, what
+    applies it (``"builder"`` or ``"service"``: removing the file recreates
+    that builder without it). Keys this version
     does not know are kept as they are. An older form (the path -> entry
     mapping at the top level, an entry being only the sha256) is read too.
 
@@ -85,6 +91,13 @@ STAGE_SUFFIX = ".fleetcfg-new"
 #: may be broken (from another control machine; on the same machine, the
 #: holder's process tells)
 LOCK_HEARTBEAT_TIMEOUT = 300.0
+#: state.json, a file's record: fleetcfg created the file (true) or it existed
+#: before fleetcfg first wrote it (false); a file fleetcfg created is removed
+#: when its source leaves the inventory, any other is left in place
+CREATED = "created"
+#: state.json, a file's record: the folder fleetcfg created for the file (and
+#: removes with it)
+CREATED_DIR = "created_dir"
 #: seconds between the heartbeats the install program gives while it restarts
 #: dockerd and waits for its first health check (a long step of one round trip)
 LOCK_HEARTBEAT_EVERY = 5
@@ -297,6 +310,21 @@ class FileRecord:
     @property
     def last_backup(self) -> BackupRecord | None:
         return self.backups[-1] if self.backups else None
+
+    @property
+    def created(self) -> bool:
+        """Whether fleetcfg created the file (it did not exist before
+        fleetcfg first wrote it): :data:`CREATED` in the record, or
+        ``created_dir`` (the file's folder was fleetcfg's too). A record of
+        an older version has neither: its oldest backup then tells (``absent``),
+        and once that was pruned the file counts as not fleetcfg's (it is
+        then never deleted)."""
+        flag = self.extra.get(CREATED)
+        if isinstance(flag, bool):
+            return flag
+        if isinstance(self.extra.get(CREATED_DIR), str):
+            return True
+        return bool(self.backups) and self.backups[0].absent
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -80,15 +80,19 @@ class FilePlan(_Data):
     #: the file's folder exists on the host (e.g. ~/.docker; else apply creates it)
     parent_exists: bool = True
     #: the target holds a credential (a URL password, an env()/file() value,
-    #: a client key): written readable by its owner only; a surface file's
-    #: content is then never shown (its sha256 only)
+    #: a client key): written readable by its owner only, its diff masked (a
+    #: client key's content is never shown: its sha256 only)
     credentials: bool = False
     #: a surface file: how a change to it takes effect (``none``, ``reload``,
     #: ``restart``, ``daemon-reload+restart``, ``recreate-builder``)
     effect: str | None = None
-    #: the file is removed (a surface file fleetcfg wrote that the inventory
-    #: no longer gives)
+    #: the file is removed (a surface file fleetcfg created that the
+    #: inventory no longer gives)
     remove: bool = False
+    #: what state.json keeps with the file once written (buildkitd.toml: the
+    #: builder it is for); apply takes it from the host planned again under
+    #: the lock, never from a saved plan
+    record: dict[str, str] = Field(default_factory=dict)
 
     @property
     def changed(self) -> bool:

@@ -4,10 +4,17 @@ drop-ins, buildkitd.toml (:mod:`fleetcfg.render.surface`).
 For each rendered file: the live file (read like daemon.json, refused when a
 path component is a symlink, someone else's or writable by others), a text
 diff (a secret file, the client key: its sha256 only), and the action a
-change to it needs. A file fleetcfg wrote earlier that the inventory no
-longer gives is removed when fleetcfg created its folder (state.json records
-that); the folder goes with it once empty. Files in folders fleetcfg did not
-create are left alone.
+change to it needs.
+
+A file fleetcfg wrote earlier that the inventory no longer gives (its
+registry, ``proxy:`` or ``buildkit:`` left, or the proxy moved to daemon.json)
+is removed when fleetcfg created it (state.json records that: ``created``, or
+``created_dir`` for a certs.d folder fleetcfg made, which goes with it once
+empty), with the action its removal needs: nothing for certs.d,
+daemon-reload + restart for the proxy drop-in, the builder recreated without
+buildkitd.toml. A file that existed before fleetcfg first wrote it is left in
+place, and the plan says so while it still holds what fleetcfg wrote
+(fleetcfg does not restore the content it had before: see the README).
 """
 
 from __future__ import annotations
@@ -18,16 +25,21 @@ from dataclasses import dataclass, field
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.rules import CERTS_D_FILE_NAMES, CERTS_D_FOLDER
-from fleetcfg.host.state import FileRecord
+from fleetcfg.host.state import CREATED_DIR, FileRecord
 from fleetcfg.plan.diff import text_diff
 from fleetcfg.plan.facts import Facts, FileFacts
 from fleetcfg.plan.model import FileKind, FilePlan, KeyChange
 from fleetcfg.plan.notes import HostNotes, short_sha
 from fleetcfg.render.registries import CERTS_D, RegistryEntry
-from fleetcfg.render.surface import SURFACE_KINDS, ApplyAction, SurfaceFile, SurfaceResult
-
-#: state.json: the folder fleetcfg created for a file (and removes with it)
-CREATED_DIR = "created_dir"
+from fleetcfg.render.surface import (
+    SECRET_MODE,
+    SURFACE_KINDS,
+    ApplyAction,
+    SurfaceFile,
+    SurfaceResult,
+)
+from fleetcfg.render.surface import buildkitd as buildkit_surface
+from fleetcfg.render.surface.dropin import REMOVED as DROPIN_REMOVED
 
 
 @dataclass
@@ -49,7 +61,7 @@ def surface_paths(result: SurfaceResult | None, facts: Facts) -> list[str]:
     fleetcfg wrote earlier in folders it created (candidates for removal),
     and the places of the classic certs.d mistakes (:func:`probes`)."""
     paths = [f.path for f in result.files] if result is not None else []
-    for record in removable_records(facts, paths):
+    for record in retired_records(facts, paths):
         paths.append(record.path)
     if result is not None:
         paths.extend(probes(result))
@@ -125,16 +137,15 @@ def probe_findings(result: SurfaceResult, facts: Facts) -> list[Finding]:
     return out
 
 
-def removable_records(facts: Facts, keep: Sequence[str]) -> list[FileRecord]:
-    """The surface files state.json says fleetcfg wrote, in a folder it
-    created, that are not in ``keep``."""
-    out = []
-    for path, record in sorted(facts.state.files.items()):
-        if record.kind not in SURFACE_KINDS or path in keep or record.sha256 is None:
-            continue
-        if isinstance(record.extra.get(CREATED_DIR), str):
-            out.append(record)
-    return out
+def retired_records(facts: Facts, keep: Sequence[str]) -> list[FileRecord]:
+    """The surface files state.json says fleetcfg wrote (and did not remove
+    since) that are not in ``keep``: removed when fleetcfg created them,
+    left in place otherwise (:func:`plan_retired`)."""
+    return [
+        record
+        for path, record in sorted(facts.state.files.items())
+        if record.kind in SURFACE_KINDS and path not in keep and record.sha256 is not None
+    ]
 
 
 def _display(file: SurfaceFile, live: FileFacts, h: HostNotes) -> str:
@@ -194,7 +205,8 @@ def plan_surface_file(
         group="root",
         changes=changes,
         text_diff=h.mask(diff),
-        credentials=file.secret,
+        credentials=file.holds_credentials,
+        record=dict(file.record),
         live_mode=live.mode,
         live_owner=live.owner,
         live_group=live.group,
@@ -215,22 +227,62 @@ def _drift(facts: Facts, live: FileFacts, h: HostNotes) -> None:
         )
 
 
-def plan_removal(
+#: why each kind of file left the inventory (the plan's line for its removal)
+_GONE = {
+    "certs.d": "its registry left the inventory",
+    "dropin": "the host's proxy no longer goes to the drop-in",
+    "buildkit": "the host has no buildkit: any more",
+}
+#: what a file left in place still does
+_STAYS = {
+    "certs.d": "dockerd still reads it",
+    "dropin": "systemd still gives dockerd its proxy",
+    "buildkit": "the builder still uses it",
+}
+
+
+def removal_effect(record: FileRecord) -> tuple[ApplyAction, str, list[list[str]]]:
+    """What removing the file of ``record`` needs: the action, why, and the
+    commands that apply it once the daemon is healthy (the builder's)."""
+    if record.kind == "dropin":
+        return ApplyAction.DAEMON_RELOAD_RESTART, DROPIN_REMOVED, []
+    if record.kind == "buildkit":
+        what, commands = buildkit_surface.removal(record.extra)
+        action = ApplyAction.RECREATE_BUILDER if commands else ApplyAction.NONE
+        return action, f"buildkitd.toml was removed ({what})", [list(c) for c in commands]
+    return ApplyAction.NONE, f"{record.path} is no longer in the inventory", []
+
+
+def plan_retired(
     record: FileRecord, facts: Facts, h: HostNotes, notes: SurfaceNotes
 ) -> FilePlan | None:
-    """A file fleetcfg wrote in a folder it created, which the inventory no
-    longer gives: removed (and the folder once empty)."""
+    """A file fleetcfg wrote that the inventory no longer gives: removed
+    when fleetcfg created it (and its folder once empty, when fleetcfg made
+    that too), with the action its removal needs; else left in place."""
     live = facts.surface.get(record.path)
     if live is None or not live.known:
         why = live.problem if live is not None else "it was not read"
         h.fail(f"cannot read {record.path}: {why}")
         return None
-    folder = str(record.extra[CREATED_DIR])
-    if folder not in notes.remove_dirs:
+    if not record.created:
+        if live.exists and live.sha256 == record.sha256:
+            h.warn(
+                f"{record.path} is no longer managed by fleetcfg ({_GONE.get(record.kind, '')}) "
+                f"and is left in place: it existed before fleetcfg first wrote it, and "
+                f"{_STAYS.get(record.kind, 'it stays as it is')}; delete it by hand, or put "
+                "back what it held before fleetcfg with `fleetcfg rollback --list` and "
+                "`--backup NAME`"
+            )
+        return None
+    folder = record.extra.get(CREATED_DIR)
+    if isinstance(folder, str) and folder not in notes.remove_dirs:
         notes.remove_dirs.append(folder)
     if not live.exists:
         return None
-    notes.actions.append((ApplyAction.NONE, f"{record.path} is no longer in the inventory"))
+    _drift(facts, live, h)
+    action, reason, commands = removal_effect(record)
+    notes.actions.append((action, reason))
+    notes.commands += [c for c in commands if c not in notes.commands]
     return FilePlan(
         kind=FileKind(record.kind),
         path=record.path,
@@ -244,16 +296,16 @@ def plan_removal(
             KeyChange(
                 path=record.path,
                 kind="removed",
-                display=f"- {record.path} (fleetcfg wrote it; its registry left the inventory)",
+                display=f"- {record.path} (fleetcfg created it; {_GONE.get(record.kind, '')})",
                 reload="no-effect",
             )
         ],
-        credentials=record.path.endswith(".key"),
+        credentials=record.path.endswith(".key") or live.mode == SECRET_MODE,
         live_mode=live.mode,
         live_owner=live.owner,
         live_group=live.group,
         parent_exists=live.parent_exists,
-        effect=ApplyAction.NONE.value,
+        effect=action.value,
     )
 
 
@@ -271,8 +323,8 @@ def plan_surface(
             if planned is not None:
                 plans.append(planned)
     keep = [f.path for f in result.files] if result is not None else []
-    for record in removable_records(facts, keep):
-        planned = plan_removal(record, facts, h, notes)
+    for record in retired_records(facts, keep):
+        planned = plan_retired(record, facts, h, notes)
         if planned is not None:
             plans.append(planned)
     return plans, notes

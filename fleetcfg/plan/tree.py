@@ -468,6 +468,7 @@ def build_manifest(tree: Tree, *, selection: Sequence[str], repo_sha256: str) ->
         if file.surface is not None:
             entry["reason"] = file.surface.reason
             entry["secret"] = file.surface.secret
+            entry["credentials"] = file.surface.holds_credentials
         if file.rendered is not None:
             entry["profiles"] = [p.name for p in file.rendered.profiles]
         files.append(entry)

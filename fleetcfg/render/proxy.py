@@ -94,8 +94,13 @@ class HostProxy:
 
     @property
     def holds_credentials(self) -> bool:
-        """Whether the proxy URLs carry credentials (files holding them: 0600)."""
-        return any(holds_credentials(u, self.secrets) for u in (self.http, self.https) if u)
+        """Whether the proxy carries credentials: its URLs, or a hand-written
+        ``dropin_lines`` line (a URL with a password, a secret); files
+        holding them are written 0600."""
+        texts = [u for u in (self.http, self.https) if u]
+        if self.to_dropin:
+            texts.append(self.dropin_text())
+        return any(holds_credentials(t, self.secrets) for t in texts)
 
 
 def setting_location(host: Host, setting: KeyPath) -> SourceLocation:

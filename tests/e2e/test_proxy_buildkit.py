@@ -161,3 +161,107 @@ def test_an_exec_start_adding_h_while_daemon_json_has_hosts_is_refused_before_an
     assert code == ExitCode.ERROR, out + err
     assert "FC082" in out + err and "-H fd://" in out + err
     untouched(fleet)
+
+
+def test_a_removed_proxy_removes_the_drop_in_fleetcfg_created_and_leaves_one_it_did_not(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    fleet = fleet_of(2)
+    ours, theirs = fleet.hosts
+    for host in fleet.hosts:
+        host.set_engine_version("20.10.24")
+    theirs.write_file(DROPIN_PATH, '[Service]\nEnvironment="HTTP_PROXY=http://old:8080"\n')
+    path = repo(tmp_path, fleet, defaults=PROXY)
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.OK, out + err
+    written = theirs.read_file(DROPIN_PATH)
+    marks = [len(h.events()) for h in fleet.hosts]
+    path = repo(tmp_path, fleet)
+    code, out, err = cli("plan", "-i", str(path))
+    assert code == 0, out + err
+    assert "daemon-reload + restart: the proxy drop-in was removed" in out
+    assert f"- {DROPIN_PATH} [removed]" in out
+    assert f"{DROPIN_PATH} is no longer managed by fleetcfg" in out and "left in place" in out
+    assert "Pass" not in out + err and "w0rd" not in out + err
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.OK, out + err
+    assert "Pass" not in out + err
+    assert not ours.exists(DROPIN_PATH)
+    assert kinds(ours, marks[0]) == ["daemon-reload", "stopping", "starting"]
+    assert theirs.read_file(DROPIN_PATH) == written
+    assert kinds(theirs, marks[1]) == []
+    assert cli("plan", "-i", str(path), "--detailed-exitcode")[0] == 0
+
+
+def proxied_20_10_host(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> tuple[Fleet, FleetHost, Path]:
+    """One 20.10 host that got the proxy drop-in from fleetcfg."""
+    fleet = fleet_of(1)
+    (host,) = fleet.hosts
+    host.set_engine_version("20.10.24")
+    path = repo(tmp_path, fleet, defaults=PROXY)
+    assert cli("apply", "-i", str(path), "--yes")[0] == ExitCode.OK
+    assert host.exists(DROPIN_PATH)
+    return fleet, host, path
+
+
+def test_a_proxy_that_moves_to_daemon_json_after_an_engine_upgrade_takes_the_drop_in_away(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    _fleet, host, path = proxied_20_10_host(fleet_of, tmp_path)
+    host.set_engine_version("26.1.5")
+    mark = len(host.events())
+    code, out, err = cli("plan", "-i", str(path))
+    assert code == 0, out + err
+    assert "daemon-reload + restart" in out.splitlines()[0]
+    assert "proxies" in out and f"- {DROPIN_PATH} [removed]" in out
+    assert "daemon-reload + restart: the proxy drop-in was removed" in out
+    assert "Pass" not in out + err
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.OK, out + err
+    assert not host.exists(DROPIN_PATH)
+    proxies = json.loads(host.read_file("/etc/docker/daemon.json"))["proxies"]
+    assert proxies["no-proxy"] == "localhost,127.0.0.1,.corp.example.com"
+    assert kinds(host, mark) == ["daemon-reload", "stopping", "starting"]  # one action
+    assert cli("plan", "-i", str(path), "--detailed-exitcode")[0] == 0
+
+
+def test_a_failed_restart_puts_the_removed_drop_in_back(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    fleet, host, path = proxied_20_10_host(fleet_of, tmp_path)
+    written = host.read_file(DROPIN_PATH)
+    host.fault_refuse_next_config()
+    path = repo(tmp_path, fleet, profile=PROFILE + "log-level: warn\n")
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.ERROR, out + err
+    assert "failed, rolled back" in out
+    assert host.read_file(DROPIN_PATH) == written
+    assert mode_of(host, DROPIN_PATH) == 0o600
+    assert host.unit_state() == "active"
+    assert "Pass" not in out + err
+
+
+def test_a_removed_buildkit_removes_buildkitd_toml_and_recreates_the_builder_without_it(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    fleet = fleet_of(1)
+    (host,) = fleet.hosts
+    path = repo(tmp_path, fleet, defaults="buildkit: {builder: ci, enabled: true}\n")
+    assert cli("apply", "-i", str(path), "--yes")[0] == ExitCode.OK
+    mark = len(host.events())
+    path = repo(tmp_path, fleet, defaults="buildkit: {builder: ci, enabled: false}\n")
+    code, out, err = cli("plan", "-i", str(path))
+    assert code == 0, out + err
+    assert "builder recreation: buildkitd.toml was removed (builder ci recreated without it)" in out
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.OK, out + err
+    assert not host.exists(BUILDKITD_PATH)
+    assert [e["args"] for e in host.events()[mark:] if e.kind == "buildx"] == [
+        "inspect ci",
+        "rm --keep-state ci",
+        "create --name ci --driver docker-container",
+    ]
+    assert kinds(host, mark) == []
+    assert cli("plan", "-i", str(path), "--detailed-exitcode")[0] == 0

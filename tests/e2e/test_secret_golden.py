@@ -124,29 +124,64 @@ def test_the_proxy_drop_in_never_shows_the_password_in_any_form(
     host.write_file(DROPIN, f'[Service]\nEnvironment="HTTP_PROXY={old_url}"\n')
     proxy = (
         "proxy: {http: 'http://svc@proxy.corp:3128', password_env: PROXY_PASSWORD,"
-        " no_proxy: [localhost]}\n"
+        " no_proxy: [localhost], where: dropin}\n"
     )
-    repo = write_fleet_repo(
-        tmp_path / "repo",
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in fleet.hosts],
-        profiles={"base.yaml.j2": "log-driver: json-file\n"},
-        defaults=proxy,
-    )
+
+    def write_repo(defaults: str) -> Path:
+        return write_fleet_repo(
+            tmp_path / "repo",
+            identity_file=fleet.identity_file,
+            known_hosts=fleet.known_hosts,
+            hosts=[(h.name, h.address) for h in fleet.hosts],
+            profiles={"base.yaml.j2": "log-driver: json-file\n"},
+            defaults=defaults,
+        )
+
+    repo = write_repo(proxy)
     outputs: dict[str, str] = {}
+    outputs["render"] = cli("render", host.name, "-i", str(repo))
     outputs["render --surface"] = cli("render", host.name, "-i", str(repo), "--surface")
+    outputs["render --limit"] = cli("render", "--limit", host.name, "-i", str(repo))
+    tree = tmp_path / "tree"
+    outputs["render -o"] = cli("render", "--limit", host.name, "-i", str(repo), "-o", str(tree))
+    outputs["manifest.json"] = (tree / "manifest.json").read_text()
+    outputs["cloud-init"] = cli("cloud-init", "--limit", host.name, "-i", str(repo))
+    user_data = tmp_path / "user-data"
+    outputs["cloud-init -o"] = cli(
+        "cloud-init", "--limit", host.name, "-i", str(repo), "-o", str(user_data)
+    )
     outputs["plan"] = cli("plan", "-i", str(repo))
     outputs["plan json"] = cli("plan", "-i", str(repo), "--format", "json")
     saved = tmp_path / "plan.json"
     outputs["plan -o"] = cli("plan", "-i", str(repo), "-o", str(saved))
     outputs["plan.json"] = saved.read_text()
-    outputs["apply"] = cli("apply", str(saved), "-i", str(repo), "--yes")
+    journal = tmp_path / "journal.jsonl"
+    outputs["apply"] = cli("apply", str(saved), "-i", str(repo), "--yes", "--journal", str(journal))
     outputs["plan after"] = cli("plan", "-i", str(repo))
+    # the proxy leaves the inventory: the drop-in (there before fleetcfg) stays
+    write_repo("")
+    outputs["plan removal"] = cli("plan", "-i", str(repo))
+    outputs["plan removal json"] = cli("plan", "-i", str(repo), "--format", "json")
+    outputs["apply removal"] = cli("apply", "-i", str(repo), "--yes", "--journal", str(journal))
+    outputs["journal"] = journal.read_text()
 
-    written = host.read_file(DROPIN)
+    # the password reached the host (0600) and the files meant to hold it, only there
+    written = (tree / "rootfs" / DROPIN.lstrip("/")).read_text()
+    assert host.read_file(DROPIN) == written
+    assert host.path(DROPIN).stat().st_mode & 0o777 == 0o600
     assert quote(HOSTILE, safe="").replace("%", "%%") in written
+    assert (tree / "rootfs" / DROPIN.lstrip("/")).stat().st_mode & 0o777 == 0o600
+    assert [
+        f["credentials"]
+        for f in json.loads(outputs["manifest.json"])["files"]
+        if f["path"] == DROPIN
+    ] == [True]
+    assert quote(HOSTILE, safe="").replace("%", "%%") in user_data.read_text()
+    assert "the document holds secrets" in outputs["cloud-init"]
     assert "HTTP_PROXY=http://svc:***@proxy.corp:3128" in outputs["plan"]
+    assert "holds credentials" in outputs["plan"]
+    assert f"{DROPIN} is no longer managed by fleetcfg" in outputs["plan removal"]
+    assert host.read_file(DROPIN) == written
     for name, text in outputs.items():
         for secret in (HOSTILE, OLD):
             assert_hidden(secret, text, name)

@@ -11,7 +11,9 @@ buildkitd (``buildkit.service``), ``systemctl restart SERVICE``.
 
 from __future__ import annotations
 
+import re
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from fleetcfg.dockerd.buildkitd import BUILDKITD_PATH
@@ -27,14 +29,25 @@ from fleetcfg.render.surface.model import (
     SurfaceOutput,
 )
 
+#: state.json keys of buildkitd.toml's record: what applies it
+BUILDER_KEY = "builder"
+SERVICE_KEY = "service"
+#: a builder or unit name fleetcfg accepts back from a host's state.json
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
-def apply_commands(out: HostBuildkit) -> tuple[tuple[str, ...], ...]:
+
+def apply_commands(
+    builder: str | None, service: str | None, *, config: bool = True
+) -> tuple[tuple[str, ...], ...]:
     """What applies a new buildkitd.toml: recreate the builder, or restart
-    the standalone buildkitd."""
-    if out.service is not None:
-        return (("systemctl", "restart", out.service),)
-    name = out.builder or ""
+    the standalone buildkitd. ``config=False``: the file was removed (the
+    builder is created again without ``--buildkitd-config``; a standalone
+    buildkitd restarts with its defaults)."""
+    if service is not None:
+        return (("systemctl", "restart", service),)
+    name = builder or ""
     quoted = shlex.quote(name)
+    create = ("docker", "buildx", "create", "--name", name, "--driver", "docker-container")
     return (
         (
             "sh",
@@ -42,18 +55,35 @@ def apply_commands(out: HostBuildkit) -> tuple[tuple[str, ...], ...]:
             f"if docker buildx inspect {quoted} >/dev/null 2>&1; then "
             f"docker buildx rm --keep-state {quoted}; fi",
         ),
-        (
-            "docker",
-            "buildx",
-            "create",
-            "--name",
-            name,
-            "--driver",
-            "docker-container",
-            "--buildkitd-config",
-            BUILDKITD_PATH,
-        ),
+        (*create, "--buildkitd-config", BUILDKITD_PATH) if config else create,
     )
+
+
+def record_of(out: HostBuildkit) -> dict[str, str]:
+    """What state.json keeps with buildkitd.toml: the builder or service it
+    is for (:func:`removal` reads it back)."""
+    if out.service is not None:
+        return {SERVICE_KEY: out.service}
+    return {BUILDER_KEY: out.builder or ""}
+
+
+def removal(record: Mapping[str, object]) -> tuple[str, tuple[tuple[str, ...], ...]]:
+    """What removing buildkitd.toml takes, from its state.json ``record``
+    (bytes from the host: a name that is not a plain builder or unit name is
+    not used): (what happens, the commands). No commands when the record
+    names neither (a file written by an older fleetcfg)."""
+    service, builder = record.get(SERVICE_KEY), record.get(BUILDER_KEY)
+    if isinstance(service, str) and _NAME.match(service):
+        return (
+            f"service {service} restarted with buildkitd's defaults",
+            apply_commands(None, service, config=False),
+        )
+    if isinstance(builder, str) and _NAME.match(builder):
+        return (
+            f"builder {builder} recreated without it",
+            apply_commands(builder, None, config=False),
+        )
+    return "the builder keeps its config until it is recreated by hand", ()
 
 
 def registry_tls_tables(registries: tuple[RegistryTarget, ...]) -> dict[str, dict[str, Any]]:
@@ -96,7 +126,8 @@ def buildkitd_config(ctx: SurfaceContext) -> SurfaceOutput:
                 action=ApplyAction.RECREATE_BUILDER,
                 reason=f"buildkitd.toml changed ({what})",
                 source=setting_location(ctx.host, ("buildkit",)),
-                commands=apply_commands(out),
+                commands=apply_commands(out.builder, out.service),
+                record=record_of(out),
             ),
         )
     return SurfaceOutput(files=files, findings=out.findings)

@@ -21,6 +21,8 @@ from fleetcfg.render.surface.model import (
 )
 
 REASON = "the proxy drop-in changed"
+#: why removing it needs daemon-reload + restart
+REMOVED = "the proxy drop-in was removed"
 
 
 def proxy_dropin(ctx: SurfaceContext) -> SurfaceOutput:
@@ -40,6 +42,7 @@ def proxy_dropin(ctx: SurfaceContext) -> SurfaceOutput:
                 path=DROPIN_PATH,
                 content=proxy.dropin_text().encode(),
                 mode=SECRET_MODE if proxy.holds_credentials else FILE_MODE,
+                credentials=proxy.holds_credentials,
                 action=ApplyAction.DAEMON_RELOAD_RESTART,
                 reason=REASON,
                 source=setting_location(ctx.host, ("proxy",)),

@@ -5,7 +5,7 @@ buildkitd.toml), with its exact bytes and how a change to it takes effect."""
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -87,7 +87,10 @@ class SurfaceFile:
     when the file's source leaves the inventory (``certs.d/<host:port>``);
     ``None``: the folder is not fleetcfg's (it is created when missing but
     never removed). A ``secret`` file's content is never displayed: plans show
-    its sha256 only."""
+    its sha256 only. A file that ``holds_credentials`` (the proxy drop-in with
+    a password; every ``secret`` file) is written 0600 and displayed masked.
+    ``record`` is what state.json keeps with the file beyond its hash (the
+    builder buildkitd.toml is for: what its removal recreates)."""
 
     kind: SurfaceKind
     #: absolute path on the host
@@ -104,12 +107,20 @@ class SurfaceFile:
     #: the commands that apply a change once the daemon is healthy (the
     #: builder's recreation), each run only after the one before succeeded
     commands: tuple[tuple[str, ...], ...] = ()
+    credentials: bool = False
+    record: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not posixpath.isabs(self.path) or posixpath.normpath(self.path) != self.path:
             raise ValueError(f"surface file path must be absolute and normal: {self.path!r}")
         if self.owned_dir is not None and posixpath.dirname(self.path) != self.owned_dir:
             raise ValueError(f"{self.path} is not directly in its folder {self.owned_dir}")
+        if self.holds_credentials and self.mode & 0o077:
+            raise ValueError(f"{self.path} holds credentials: mode {self.mode:04o} is not 0600")
+
+    @property
+    def holds_credentials(self) -> bool:
+        return self.secret or self.credentials
 
     @property
     def sha256(self) -> str:
