@@ -420,12 +420,12 @@ def main() -> int:
                 measure(commands["floor"][0], pycache)
             runs: dict[str, list[Run]] = {name: [] for name in commands}
             for run in range(args.repeat):
-                for name, (argv, cwd, env) in commands.items():
+                for name, (argv, cwd, environ) in commands.items():
                     reset_hosts(subset)
                     if name == "apply-saved":  # planned beforehand, not timed
                         plan = [*fleetcfg, "plan", "-i", inventory, "--forks", str(forks)]
                         measure([*plan, "-o", str(plan_file)], pycache)
-                    done = measure(argv, pycache, cwd, env, fleet=fleet_dir)
+                    done = measure(argv, pycache, cwd, environ, fleet=fleet_dir)
                     if name != "floor":
                         check_applied(subset, "50m")
                     runs[name].append(done)
@@ -434,8 +434,8 @@ def main() -> int:
                         f"{done.cpu:.2f}s CPU",
                         file=sys.stderr,
                     )
-            for name, values in runs.items():
-                results.setdefault(name, []).append(Result.of(size, values))
+            for name, measured in runs.items():
+                results.setdefault(name, []).append(Result.of(size, measured))
         print(f"a restart per host ({'; '.join(settings)}; median of {args.repeat} runs)")
         for name, values in results.items():
             if name == "floor":

@@ -102,7 +102,7 @@ def floor(description: Path, forks: int, *, tuned: bool) -> None:
 
     def plain(host: dict[str, object]) -> int:
         client = paramiko.SSHClient()
-        client._host_keys = known  # known_hosts parsed once into a dict for the run
+        client._host_keys = known  # type: ignore[attr-defined]  # known_hosts parsed once
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             client.connect(
@@ -280,12 +280,12 @@ def main() -> int:
             measure(plan_argv, pycache)
             runs: dict[str, list[Run]] = {name: [] for name in commands}
             for run in range(args.repeat):
-                line = []
+                done_text = []
                 for name, argv in commands.items():
                     done = measure(argv, pycache, fleet=fleet_dir)
                     runs[name].append(done)
-                    line.append(f"{name} {done.seconds:.2f}s/{done.cpu:.2f}s CPU")
-                print(f"{size} hosts, run {run + 1}: " + ", ".join(line), file=sys.stderr)
+                    done_text.append(f"{name} {done.seconds:.2f}s/{done.cpu:.2f}s CPU")
+                print(f"{size} hosts, run {run + 1}: " + ", ".join(done_text), file=sys.stderr)
             for name, values in runs.items():
                 results[name].append(Result.of(size, values))
         forks_text = ", ".join(f"{f} at {n}" for f, n in zip(forks_used, sizes, strict=True))
