@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import functools
 import json
 import os
 import re
@@ -114,6 +115,13 @@ def secret_forms(secret: str) -> set[str]:
     and twice: a JSON document inside a JSON string), as a Python repr,
     URL-encoded (every reserved character, Jinja's ``urlencode``, form
     encoding) and base64-encoded."""
+    return set(_secret_forms(secret))
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_forms(secret: str) -> frozenset[str]:
+    """:func:`secret_forms`, worked out once per secret (a fleet's hosts
+    share their secrets: masking runs for every string a plan prints)."""
     escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
     forms = {
         secret,
@@ -128,20 +136,35 @@ def secret_forms(secret: str) -> set[str]:
     forms |= {f.lower() for f in forms if "%" in f}
     if len(secret) >= MIN_SUBSTRING_SECRET:
         forms |= _base64_forms(secret)
-    return {f for f in forms if f}
+    return frozenset(f for f in forms if f)
+
+
+@functools.lru_cache(maxsize=256)
+def _maskers(secrets: frozenset[str]) -> tuple[tuple[str, re.Pattern[str] | None], ...]:
+    """The forms of ``secrets``, longest first, each with the pattern that
+    masks it where it is a whole word (None: masked wherever it occurs)."""
+    ordered = sorted({f for s in secrets if s for f in _secret_forms(s)}, key=len, reverse=True)
+    return tuple(
+        (
+            form,
+            None
+            if len(form) >= MIN_SUBSTRING_SECRET
+            else re.compile(rf"(?<![\w]){re.escape(form)}(?![\w])"),
+        )
+        for form in ordered
+    )
 
 
 def mask_text(text: str, secrets: Iterable[str]) -> str:
     """Replace every secret in ``text`` (in every form: :func:`secret_forms`)
     with ``***`` and mask URL credentials."""
-    ordered = sorted({f for s in secrets if s for f in secret_forms(s)}, key=len, reverse=True)
-    for secret in ordered:
+    for secret, whole_word in _maskers(frozenset(secrets)):
         if secret not in text:
             continue
-        if len(secret) >= MIN_SUBSTRING_SECRET:
+        if whole_word is None:
             text = text.replace(secret, MASK)
         else:
-            text = re.sub(rf"(?<![\w]){re.escape(secret)}(?![\w])", MASK, text)
+            text = whole_word.sub(MASK, text)
     return mask_url_credentials(text)
 
 
