@@ -161,10 +161,7 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
     for secret, whole_word in _maskers(frozenset(secrets)):
         if secret not in text:
             continue
-        if whole_word is None:
-            text = text.replace(secret, MASK)
-        else:
-            text = whole_word.sub(MASK, text)
+        text = text.replace(secret, MASK) if whole_word is None else whole_word.sub(MASK, text)
     return mask_url_credentials(text)
 
 

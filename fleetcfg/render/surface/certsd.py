@@ -9,12 +9,10 @@ key parse and belong together.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.rules import (
@@ -97,8 +95,80 @@ def _finding(rule: Rule, message: str, target: RegistryTarget, field: str, host:
     )
 
 
-def _load_certificates(text: str) -> list[x509.Certificate]:
-    return x509.load_pem_x509_certificates(text.strip().encode("ascii", errors="replace"))
+@dataclass(frozen=True, slots=True)
+class _Certificate:
+    """What the checks read of a certificate."""
+
+    subject: str
+    is_ca: bool
+    not_before: datetime
+    not_after: datetime
+    #: its public key (DER SubjectPublicKeyInfo; None: a kind cryptography cannot load)
+    public_key: bytes | None
+
+
+@functools.lru_cache(maxsize=256)
+def _load_certificates(text: str) -> tuple[_Certificate, ...]:
+    """The certificates of PEM ``text`` (ValueError: not PEM), parsed once
+    per content: every host of a group with a registry has the same CA.
+    cryptography is imported here, for the fleets that have registries."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    def is_ca(cert: x509.Certificate) -> bool:
+        try:
+            ext = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        except x509.ExtensionNotFound:
+            return False
+        return bool(ext.value.ca)
+
+    def public_key(cert: x509.Certificate) -> bytes | None:
+        try:
+            key = cert.public_key()
+        except UnsupportedAlgorithm:
+            return None
+        return key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    return tuple(
+        _Certificate(
+            subject=cert.subject.rfc4514_string(),
+            is_ca=is_ca(cert),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            public_key=public_key(cert),
+        )
+        for cert in x509.load_pem_x509_certificates(text.strip().encode("ascii", errors="replace"))
+    )
+
+
+#: sha256 of a client key's PEM -> its public key (DER), or None: not an
+#: unencrypted PEM private key (keyed by a digest: the cache keeps no key)
+_KEY_PUBLIC: dict[str, bytes | None] = {}
+
+
+def _key_public(pem: str) -> bytes | None:
+    """The public key (DER) of an unencrypted PEM private key, worked out
+    once per key; None when it is not one."""
+    digest = hashlib.sha256(pem.encode("utf-8", errors="replace")).hexdigest()
+    if digest in _KEY_PUBLIC:
+        return _KEY_PUBLIC[digest]
+    from cryptography.hazmat.primitives import serialization
+
+    public: bytes | None
+    try:
+        key = serialization.load_pem_private_key(
+            pem.encode("ascii", errors="replace"), password=None
+        )
+        public = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    except (ValueError, TypeError):
+        public = None
+    _KEY_PUBLIC[digest] = public
+    return public
 
 
 def check_ca(target: RegistryTarget, now: datetime, host: str) -> list[Finding]:
@@ -120,8 +190,8 @@ def check_ca(target: RegistryTarget, now: datetime, host: str) -> list[Finding]:
     out: list[Finding] = []
     for index, cert in enumerate(certs):
         which = "the CA" if len(certs) == 1 else f"certificate {index + 1} of the CA file"
-        subject = cert.subject.rfc4514_string() or "(no subject)"
-        if not _is_ca(cert):
+        subject = cert.subject or "(no subject)"
+        if not cert.is_ca:
             out.append(
                 _finding(
                     REGISTRY_CA,
@@ -133,7 +203,7 @@ def check_ca(target: RegistryTarget, now: datetime, host: str) -> list[Finding]:
                     host,
                 )
             )
-        start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+        start, end = cert.not_before, cert.not_after
         if now < start:
             out.append(
                 _finding(
@@ -166,20 +236,6 @@ def check_ca(target: RegistryTarget, now: datetime, host: str) -> list[Finding]:
                 )
             )
     return out
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.BasicConstraints)
-    except x509.ExtensionNotFound:
-        return False
-    return bool(ext.value.ca)
-
-
-def _public_numbers(key: Any) -> Any:
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def check_client_pair(
@@ -225,11 +281,8 @@ def check_client_pair(
         ]
     if stand_in:
         return []
-    try:
-        key: PrivateKeyTypes = serialization.load_pem_private_key(
-            target.client_key_pem.encode("ascii", errors="replace"), password=None
-        )
-    except (ValueError, TypeError):
+    public = _key_public(target.client_key_pem)
+    if public is None:
         return [
             _finding(
                 REGISTRY_CLIENT_PAIR,
@@ -239,7 +292,7 @@ def check_client_pair(
                 host,
             )
         ]
-    if _public_numbers(key.public_key()) != _public_numbers(certs[0].public_key()):
+    if certs[0].public_key is None or public != certs[0].public_key:
         return [
             _finding(
                 REGISTRY_CLIENT_PAIR,
