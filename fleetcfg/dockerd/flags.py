@@ -21,6 +21,7 @@ EnvironmentFile that only systemd expands) and the binary itself.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -181,8 +182,13 @@ def exec_start_argv(value: str) -> tuple[str, ...]:
     it)."""
     m = _ARGV_RE.search(value)
     text = m.group(1) if m else value.strip().strip("{}").strip()
-    if not text:
-        return ()
+    return _split_words(text) if text else ()
+
+
+@functools.lru_cache(maxsize=256)
+def _split_words(text: str) -> tuple[str, ...]:
+    """``text`` split as sh would (a fleet's hosts share a few command lines:
+    split once each)."""
     try:
         return tuple(shlex.split(text))
     except ValueError:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from fleetcfg.core import secrets
 from fleetcfg.inventory import load_inventory
 from fleetcfg.plan.fleet import plan_fleet
 from fleetcfg.plan.model import Action
@@ -54,3 +55,35 @@ def test_planning_another_host_compiles_no_regex(
     rest = plan_fleet(inventory, hosts[1:], connector=Connector(fakes), forks=2)
     assert {h.action for h in rest.hosts} == {Action.RESTART}
     assert compiled == []
+
+
+def test_planning_another_host_works_out_no_secret_forms_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the forms a secret may be printed in (JSON-escaped, URL-encoded,
+    # base64...) are the same for every host that masks it
+    monkeypatch.setenv("PROXY_PASSWORD", "s3cr3t-proxy-pass")
+    inventory_text = INVENTORY.replace("hosts:\n", "secrets: {env: [PROXY_PASSWORD]}\nhosts:\n")
+    profile = PROFILE + (
+        "proxies: {http-proxy: \"http://svc:{{ env('PROXY_PASSWORD') }}@proxy.example.com:3128\"}\n"
+    )
+    inventory = load_inventory(write_repo(tmp_path, inventory_text, {"base.yaml.j2": profile}))
+    live = {"log-driver": "json-file", "log-opts": {"max-size": "10m"}}
+    fakes = {name: FakeDockerHost(name, daemon_json=live) for name in inventory.hosts}
+    hosts = list(inventory.hosts.values())
+    first = plan_fleet(inventory, hosts[:1], connector=Connector(fakes), forks=1)
+    assert first.hosts[0].action is Action.RESTART
+    assert "s3cr3t-proxy-pass" not in first.hosts[0].model_dump_json()
+
+    worked_out: list[str] = []
+    real = secrets._base64_forms
+
+    def counting(secret: str) -> set[str]:
+        worked_out.append(secret)
+        return real(secret)
+
+    monkeypatch.setattr(secrets, "_base64_forms", counting)
+    rest = plan_fleet(inventory, hosts[1:], connector=Connector(fakes), forks=2)
+    assert {h.action for h in rest.hosts} == {Action.RESTART}
+    assert all("s3cr3t-proxy-pass" not in h.model_dump_json() for h in rest.hosts)
+    assert worked_out == []

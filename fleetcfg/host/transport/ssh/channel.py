@@ -136,7 +136,10 @@ class _Watchdog:
                     target=self._run, name="fleetcfg-ssh-watchdog", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is alarm:
+                # only an alarm due before every other one changes how long
+                # the thread sleeps (commands of equal timeouts come later)
+                self._cond.notify()
         return alarm
 
     def _next(self) -> _Alarm:
