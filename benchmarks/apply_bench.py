@@ -436,6 +436,11 @@ def main() -> int:
                     )
             for name, measured in runs.items():
                 results.setdefault(name, []).append(Result.of(size, measured))
+            # each size as soon as it is measured (a run stopped at a larger size keeps it)
+            for name in runs:
+                if name != "floor":
+                    last = sizes_table(name, results[name][-1:], results["floor"][-1:])
+                    print("\n".join(last), file=sys.stderr, flush=True)
         print(f"a restart per host ({'; '.join(settings)}; median of {args.repeat} runs)")
         for name, values in results.items():
             if name == "floor":

@@ -288,6 +288,9 @@ def main() -> int:
                 print(f"{size} hosts, run {run + 1}: " + ", ".join(done_text), file=sys.stderr)
             for name, values in runs.items():
                 results[name].append(Result.of(size, values))
+            # each size as soon as it is measured (a run stopped at a larger size keeps it)
+            for line in sizes_table("plan", results["plan"][-1:], results["floor"][-1:]):
+                print(line, file=sys.stderr, flush=True)
         forks_text = ", ".join(f"{f} at {n}" for f, n in zip(forks_used, sizes, strict=True))
         print(f"fleetcfg plan vs the floor (forks {forks_text}; median of {args.repeat} runs)")
         for line in sizes_table("plan", results["plan"], results["floor"]):
