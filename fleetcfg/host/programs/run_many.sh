@@ -19,10 +19,11 @@ run() {
   done
 }
 if command -v dd >/dev/null 2>&1; then
-  # dd writes its output in blocks of obs bytes: one write at the end for
-  # anything smaller (the status lines dd prints go to /dev/null)
-  { run "$@" 2>&1 >&3 3>&- | dd ibs=65536 obs=4194304 >&2 2>/dev/null 3>&-; } 3>&1 \
-    | dd ibs=65536 obs=4194304 2>/dev/null
+  # dd writes its output in blocks of obs bytes (1 MiB): one write at the
+  # end for anything smaller, and a command that floods still reaches
+  # fleetcfg's output cap a MiB at a time (dd's status lines go to /dev/null)
+  { run "$@" 2>&1 >&3 3>&- | dd ibs=65536 obs=1048576 >&2 2>/dev/null 3>&-; } 3>&1 \
+    | dd ibs=65536 obs=1048576 2>/dev/null
 else
   run "$@"
 fi
