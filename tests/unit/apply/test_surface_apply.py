@@ -221,3 +221,26 @@ def test_plan_warns_about_a_folder_without_the_port_and_a_client_crt_on_the_host
     assert "FC075" in warnings and "client.crt: a *.crt file is read as a CA" in warnings
     report = s.apply(s.plan())
     assert report.exit_code == ExitCode.OK, report.results[0].reason
+
+
+def test_in_a_folder_that_was_there_only_the_files_fleetcfg_created_go_with_the_registry(
+    tmp_path: Path,
+) -> None:
+    s = _setup(tmp_path)
+    fake = s.hosts["web-01"]
+    fake.add_dir(FOLDER)
+    fake.add_file(f"{FOLDER}/ca.crt", b"the CA someone put here\n", mode=0o644)
+    assert s.apply(s.plan()).exit_code == ExitCode.OK
+    _drop_registry(s)
+    host = s.plan().hosts[0]
+    assert sorted(f.path for f in host.files if f.remove) == [
+        f"{FOLDER}/client.cert",
+        f"{FOLDER}/client.key",
+    ]
+    assert host.remove_dirs == []
+    (warning,) = [w for w in host.warnings if "left in place" in w]
+    assert f"{FOLDER}/ca.crt is no longer managed by fleetcfg" in warning
+    assert "dockerd still reads it" in warning
+    assert s.apply(s.plan()).exit_code == ExitCode.OK
+    assert fake.content(f"{FOLDER}/ca.crt") == CA.cert_pem.encode()  # fleetcfg's, left
+    assert fake.listdir(FOLDER) == ["ca.crt"]

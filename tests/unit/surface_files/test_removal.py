@@ -199,7 +199,10 @@ def test_a_removed_buildkit_removes_buildkitd_toml_and_recreates_the_builder_wit
         "--driver",
         "docker-container",
     ]
-    _applied(s)
+    report = s.apply(s.plan())
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
+    steps = {r.step: r.detail for r in report.results[0].steps}
+    assert "dockerd is not touched" in steps["service"] and "certs.d" not in steps["service"]
     assert not fake.exists(BUILDKITD_PATH)
     creates = [a for a in fake.argvs if a[:3] == ("docker", "buildx", "create")]
     assert creates[-1] == tuple(host.builder_commands[-1])
@@ -251,3 +254,18 @@ def test_rollback_writes_the_drop_in_0600_whatever_it_holds(tmp_path: Path) -> N
     assert report.exit_code == ExitCode.OK, report.results[0].reason
     assert fake.content(DROPIN_PATH) == first and b"s3cret" in first
     assert fake.file(DROPIN_PATH).mode == 0o600  # type: ignore[union-attr]
+
+
+def test_fleetcfg_rollback_after_a_removal_puts_the_drop_in_back(tmp_path: Path) -> None:
+    s = _setup(tmp_path)
+    _applied(s)
+    fake = s.hosts["web-01"]
+    written = fake.content(DROPIN_PATH)
+    _edit(s, proxy=None)
+    _applied(s)
+    assert not fake.exists(DROPIN_PATH)
+    report = s.rollback(["web-01"])
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
+    assert fake.content(DROPIN_PATH) == written
+    assert fake.file(DROPIN_PATH).mode == 0o600  # type: ignore[union-attr]
+    assert state_of(fake).files[DROPIN_PATH].created
