@@ -17,7 +17,9 @@ Wider batches for reloads
     (SIGHUP) keeps every container running, and dockerd keeps its current
     settings when it rejects a reloaded file, so a bad reload cannot take a
     host down; twice as many such hosts per batch halves the rollout time
-    without putting containers at risk. Restart hosts count as 1.
+    without putting containers at risk. Restart hosts count as 1, and so do
+    hosts that recreate a BuildKit builder (its bootstrap can fail, and the
+    host then fails like a failed health gate).
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ class Batch(Generic[H]):
 
 
 def weight(host: HostPlan) -> float:
-    return 1.0 if host.action is Action.RESTART else LIGHT_WEIGHT
+    heavy = host.action is Action.RESTART or host.recreate_builder
+    return 1.0 if heavy else LIGHT_WEIGHT
 
 
 def order_hosts(hosts: Sequence[HostPlan], group_order: Sequence[str] = ()) -> list[HostPlan]:

@@ -25,6 +25,7 @@ import posixpath
 from typing import Any
 
 from fleetcfg.apply.hostrun import HostRun, first_lines
+from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import OutputTooLargeError, StepFailedError, TransportError
 from fleetcfg.dockerd.log import reload_outcome, start_error
@@ -33,6 +34,7 @@ from fleetcfg.host.state import heartbeat_argv
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.host.transport.caps import MIB
 from fleetcfg.plan.model import Action, FileKind
+from fleetcfg.render.surface.buildkitd import CONFIG_FLAG
 
 #: bounded like the plan's facts: a dockerd that died behind a still-listening
 #: docker.socket (or a wedged one) must not hang the health check forever
@@ -76,25 +78,94 @@ def builder_commands(run: HostRun) -> list[list[str]]:
     """How the run recreates the BuildKit builder once the daemon is
     healthy (``run.recreate_builder``): each argv in order, each only after
     the one before succeeded (``docker buildx rm --keep-state`` then
-    ``create``, or a standalone buildkitd's restart: the buildkit file's
-    commands, from the host planned again under the lock)."""
+    ``create ... --bootstrap``, or a standalone buildkitd's restart: the
+    buildkit file's commands, from the host planned again under the lock, or
+    for a rollback from the inventory's ``buildkit:``)."""
     return run.builder_commands
 
 
 def recreate_builder(run: HostRun) -> None:
-    """Recreate the builder when its config changed (after the health gate)."""
-    commands = builder_commands(run) if run.recreate_builder else []
-    if not commands:
+    """Recreate the builder when its config changed: while the lock is held,
+    after the daemon passed its health check and before the host counts as
+    healthy, so that a failure (a config the bootstrapped buildkitd rejects)
+    is handled like a failed health gate: the old files go back and the
+    builder is recreated with them (:func:`recover_builder`)."""
+    if not run.builds:
         return
+    run.builder_touched = True
+    _run_builder(run, builder_commands(run), "builder")
+
+
+def checked(run: HostRun, reached: Phase) -> Phase:
+    """The phase an install program reached: a passed health check is not
+    healthy yet while the builder is still to be recreated."""
+    if reached is Phase.HEALTHY and run.builds:
+        run.daemon_checked = True
+        return Phase.ACTED
+    return reached
+
+
+def health_then_builder(run: HostRun) -> None:
+    """The health gate (unless the install program passed it), then the
+    builder's recreation."""
+    if not run.daemon_checked:
+        health(run, after=run.action)
+    recreate_builder(run)
+
+
+def recover_builder(run: HostRun) -> None:
+    """After the old files are back: recreate the builder this run touched
+    with the old buildkitd.toml (without ``--buildkitd-config`` when there
+    was none), once the daemon is healthy again."""
+    if not run.builder_touched or not run.result.rolled_back:
+        return
+    if run.result.recovered is False:
+        run.result.reason += "; the builder was not recreated: the daemon is not healthy"
+        return
+    try:
+        _run_builder(run, _restored_builder_commands(run), "recover-builder")
+    except StepFailedError as failed:
+        run.result.recovered = False
+        run.result.reason += (
+            f"; recreating the builder with the old buildkitd.toml failed too: {failed.message}"
+        )
+        return
+    if run.result.recovered is None:
+        run.result.recovered = True
+
+
+def _restored_builder_commands(run: HostRun) -> list[list[str]]:
+    """The builder's commands for the file put back: without its
+    ``--buildkitd-config`` when the recovery removed the file (it was new)."""
+    config = next((c for c in run.changes if c.kind is FileKind.BUILDKIT), None)
+    if config is None or config.live_exists:
+        return builder_commands(run)
+    out = []
+    for argv in builder_commands(run):
+        at = argv.index(CONFIG_FLAG) if CONFIG_FLAG in argv else len(argv)
+        out.append(argv[:at] + argv[at + 2 :])
+    return out
+
+
+def _run_builder(run: HostRun, commands: list[list[str]], step: str) -> None:
     started = run.ctx.clock()
     for argv in commands:
-        result = run.t.run(argv)
+        # a bootstrap may pull buildkit's image: the lock's heartbeat first
+        result = run.t.run_many([heartbeat_argv(), argv])[1]
         if not result.ok:
-            raise StepFailedError(
-                "builder",
-                f"`{' '.join(argv)}` failed: {first_lines(result.stderr or result.stdout)}",
-            )
-    run.step("builder", StepStatus.OK, "; ".join(" ".join(c) for c in commands), started)
+            detail = f"`{' '.join(argv)}` failed: {first_lines(result.stderr or result.stdout)}"
+            run.step(step, StepStatus.FAILED, detail, started)
+            raise StepFailedError(step, detail)
+    run.step(step, StepStatus.OK, "; ".join(" ".join(c) for c in commands), started)
+
+
+def effect_name(run: HostRun) -> str:
+    """The host's action as plan shows it (``daemon-reload + restart``,
+    ``+ builder recreation``); empty for a plain reload, restart or write."""
+    if not run.daemon_reload and not run.builds:
+        return ""
+    words = "daemon-reload + restart" if run.daemon_reload else run.action.value
+    return words + (" + builder recreation" if run.builds else "")
 
 
 def first_check(run: HostRun) -> dict[str, Any]:

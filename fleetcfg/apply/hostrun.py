@@ -206,6 +206,10 @@ class HostRun:
         self.recreate_builder = False
         #: how (each argv in order), from the host planned again under the lock
         self.builder_commands: list[list[str]] = []
+        #: the builder's commands started: a recovery recreates it with the old file
+        self.builder_touched = False
+        #: the install program's health check passed (the builder is still to come)
+        self.daemon_checked = False
 
     def set_facts(self, facts: HostFacts) -> None:
         self.facts = facts
@@ -218,6 +222,12 @@ class HostRun:
 
     def reach(self, phase: Phase) -> None:
         self.phase = phase
+
+    @property
+    def builds(self) -> bool:
+        """The health gate recreates the builder (under the lock, before the
+        host counts as healthy)."""
+        return self.recreate_builder and bool(self.builder_commands)
 
     @property
     def daemon_change(self) -> FileChange | None:

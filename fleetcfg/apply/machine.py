@@ -17,6 +17,9 @@ Recovery steps:
 ``recover``
     bring the daemon back with the old files and check it again
     (:func:`fleetcfg.apply.daemon.recover`).
+``recover-builder``
+    the run had started recreating the BuildKit builder: recreate it with the
+    old buildkitd.toml (:func:`fleetcfg.apply.daemon.recover_builder`).
 ``release``
     remove the uploads this run may have left (and, when nothing was
     replaced, the backups it made), then the lock.
@@ -280,8 +283,15 @@ RECOVERY: dict[Phase, tuple[Recovery, ...]] = {
     Phase.LOCKED: (_release,),
     Phase.STAGED: (_release,),
     Phase.REPLACED: (_confirm, _restore, _release),
-    Phase.RECORDED: (_confirm, _restore, _restore_state, _release),
-    Phase.ACTED: (_confirm, _restore, _restore_state, _recover_daemon, _release),
+    Phase.RECORDED: (_confirm, _restore, _restore_state, daemon.recover_builder, _release),
+    Phase.ACTED: (
+        _confirm,
+        _restore,
+        _restore_state,
+        _recover_daemon,
+        daemon.recover_builder,
+        _release,
+    ),
     Phase.HEALTHY: (_unlock_healthy,),
     Phase.UNLOCKED: (),
 }

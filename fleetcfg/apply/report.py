@@ -75,6 +75,9 @@ class HostResult:
     steps: list[StepRecord] = field(default_factory=list)
     #: backups made by this run (names under /etc/docker/.fleetcfg/backups)
     backups: list[str] = field(default_factory=list)
+    #: the action as plan words it when it is more than ``action``
+    #: ("daemon-reload + restart + builder recreation")
+    effect: str = ""
 
     @property
     def failed(self) -> bool:
@@ -83,7 +86,7 @@ class HostResult:
     def describe(self) -> str:
         """One line for the summary."""
         if self.status is HostStatus.CHANGED:
-            return f"{self.host}: {self.action.value} done"
+            return f"{self.host}: {self.effect or self.action.value} done"
         if self.status is HostStatus.FAILED:
             if self.rolled_back:
                 back = (

@@ -10,6 +10,15 @@ The list of changes is built from state.json once the lock is held, with the
 host's facts read in the same round trip; the steps after that are apply's
 (:mod:`fleetcfg.apply.steps`).
 
+What putting the files back takes is apply's rule for each kind of file
+(:data:`fleetcfg.render.surface.KIND_ACTIONS`), combined into one action:
+daemon.json a reload or a restart as its changed keys need, a client
+config.json or a certs.d file nothing, the proxy drop-in ``systemctl
+daemon-reload`` then a restart, buildkitd.toml the builder's recreation
+(the inventory's ``buildkit:`` names it) once the daemon is healthy, while
+the lock is held; a failure of any of them puts back what the rollback
+replaced.
+
 The rollback is itself recorded with a backup of the file it replaced, so
 rolling back twice returns to where the host was.
 """
@@ -17,7 +26,7 @@ rolling back twice returns to where the host was.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -32,10 +41,12 @@ from fleetcfg.host.programs.files import read_argv
 from fleetcfg.host.state import FileRecord, HostState, backup_path
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.host.transport.scripts import parse_read_file
+from fleetcfg.plan.decide import surface_action
 from fleetcfg.plan.diff import semantic_diff
 from fleetcfg.plan.facts import fact_commands, parse_facts
 from fleetcfg.plan.files import needs_restart
 from fleetcfg.plan.model import Action, FileKind
+from fleetcfg.render.surface import KIND_ACTIONS, ApplyAction
 
 
 def backup_target(name: str) -> str:
@@ -52,9 +63,15 @@ def wanted_files(files: Sequence[str], backup: str | None) -> list[str]:
 
 
 def rollback_steps(
-    files: Sequence[str] = (), backup: str | None = None, *, force: bool = False
+    files: Sequence[str] = (),
+    backup: str | None = None,
+    *,
+    force: bool = False,
+    builder: Sequence[Sequence[str]] = (),
 ) -> list[Step]:
-    """The steps that roll one host back (see the module docstring)."""
+    """The steps that roll one host back (see the module docstring);
+    ``builder``: the commands that recreate the host's BuildKit builder
+    (from the inventory's ``buildkit:``)."""
     wanted = wanted_files(files, backup)
     records: dict[str, FileRecord] = {}
 
@@ -78,8 +95,8 @@ def rollback_steps(
         lock(run, reads, after)
 
     def recheck(run: HostRun) -> None:
-        run.set_action(rollback_action(run.daemon_change))
-        recheck_records(run, records, force=force)
+        notes = restore_action(run, builder)
+        recheck_records(run, records, force=force, notes=notes)
 
     return [take_lock, recheck, validate_model, commit, health_gate, finish]
 
@@ -110,6 +127,59 @@ def rollback_action(change: FileChange | None) -> Action:
     if not changes:
         return Action.WRITE
     return Action.RESTART if any(needs_restart(c) for c in changes) else Action.RELOAD
+
+
+#: why a restored file of each surface kind needs its action
+_RESTORED = {
+    FileKind.CERTS_D: "certs.d is restored: dockerd reads it on every pull",
+    FileKind.DROPIN: "the proxy drop-in is restored",
+    FileKind.BUILDKIT: "buildkitd.toml is restored",
+}
+
+
+def restore_effects(kinds: Iterable[FileKind]) -> list[tuple[ApplyAction, str]]:
+    """What putting back files of ``kinds`` takes, as for apply (daemon.json
+    aside: :func:`rollback_action`), each effect with its reason."""
+    return [
+        (KIND_ACTIONS[kind.value], _RESTORED[kind])
+        for kind in dict.fromkeys(kinds)
+        if kind in _RESTORED
+    ]
+
+
+def effect_notes(
+    effects: Sequence[tuple[ApplyAction, str]], builder: Sequence[Sequence[str]]
+) -> list[str]:
+    """The effects as rollback shows them ("daemon-reload + restart: the
+    proxy drop-in is restored")."""
+    notes = [f"{effect.label}: {why}" for effect, why in effects]
+    if any(effect is ApplyAction.RECREATE_BUILDER for effect, _ in effects) and not builder:
+        notes.append(
+            "the inventory gives this host no buildkit: to name its builder: recreate the "
+            "builder by hand to load the restored buildkitd.toml"
+        )
+    return notes
+
+
+def restore_action(run: HostRun, builder: Sequence[Sequence[str]]) -> list[str]:
+    """Set the run's one action for the files it puts back (those whose
+    content changes): the strongest each needs, ``systemctl daemon-reload``
+    before the restart for a unit drop-in, the builder's recreation for
+    buildkitd.toml; returns what to show."""
+    changing = [c for c in run.changes if c.new_sha256 != c.live_sha256]
+    effects = restore_effects(c.kind for c in changing)
+    daemon_action = rollback_action(run.daemon_change)
+    action = surface_action(daemon_action, (e for e, _ in effects))
+    run.set_action(action)
+    kinds = {e for e, _ in effects}
+    run.daemon_reload = action is Action.RESTART and ApplyAction.DAEMON_RELOAD_RESTART in kinds
+    run.recreate_builder = ApplyAction.RECREATE_BUILDER in kinds
+    run.builder_commands = [list(argv) for argv in builder] if run.recreate_builder else []
+    notes = effect_notes(effects, builder)
+    change = run.daemon_change
+    if change is not None and daemon_action in (Action.RELOAD, Action.RESTART):
+        notes.insert(0, f"{daemon_action.value}: {change.path} is restored")
+    return notes
 
 
 def choose(
@@ -217,8 +287,15 @@ def _read_backups(run: HostRun) -> dict[str, CommandResult]:
     return more
 
 
-def recheck_records(run: HostRun, records: Mapping[str, FileRecord], *, force: bool) -> None:
-    """Each file still is what fleetcfg wrote (``force``: go on anyway)."""
+def recheck_records(
+    run: HostRun,
+    records: Mapping[str, FileRecord],
+    *,
+    force: bool,
+    notes: Sequence[str] = (),
+) -> None:
+    """Each file still is what fleetcfg wrote (``force``: go on anyway);
+    ``notes``: what the restore takes, shown with the step."""
     started = run.ctx.clock()
     problems = []
     for change in run.changes:
@@ -242,4 +319,5 @@ def recheck_records(run: HostRun, records: Mapping[str, FileRecord], *, force: b
         if c.restoring is not None
     )
     note = f" (--force: {'; '.join(problems)})" if problems else ""
-    run.step("recheck", StepStatus.OK, f"restoring {shown}{note}", started)
+    then = f"; {'; '.join(notes)}" if notes else ""
+    run.step("recheck", StepStatus.OK, f"restoring {shown}{note}{then}", started)

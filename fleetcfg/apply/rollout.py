@@ -431,6 +431,8 @@ class RollbackTarget:
     host: str
     address: str | None = None
     groups: tuple[str, ...] = ()
+    #: what recreates its BuildKit builder (from the inventory's ``buildkit:``)
+    builder: tuple[tuple[str, ...], ...] = ()
 
 
 def rollback_hosts(
@@ -461,7 +463,11 @@ def rollback_hosts(
     def job_for(target: RollbackTarget) -> _Job:
         # a rollback restarts the daemon unless state.json says it wrote
         # only client files (known once the host is locked)
-        return _Job(target.host, lambda: rollback_steps(files, backup, force=force), Action.RESTART)
+        return _Job(
+            target.host,
+            lambda: rollback_steps(files, backup, force=force, builder=target.builder),
+            Action.RESTART,
+        )
 
     work = [(batch, [job_for(h) for h in batch.hosts]) for batch in batches]
     return rolling.execute(work, {}, [h.host for h in hosts], hosts_changing=len(hosts))

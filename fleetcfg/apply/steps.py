@@ -238,10 +238,11 @@ def remove_dirs(run: HostRun) -> None:
 
 
 def health_gate(run: HostRun) -> None:
+    """Health, then the builder: a failure of either is recovered alike."""
     if run.phase < Phase.HEALTHY:
-        daemon.health(run, after=run.action)
+        daemon.health_then_builder(run)
         run.reach(Phase.HEALTHY)
-    daemon.recreate_builder(run)
+    run.result.effect = daemon.effect_name(run)
 
 
 def finish(run: HostRun) -> None:
@@ -281,8 +282,8 @@ def _install(run: HostRun, change: FileChange, *, first: bool, last: bool) -> No
     pending = run.state.with_pending(run.mark) if first else None
     backup = change.backup
     finish_commands: list[list[str]] = []
-    if state is not None and run.action in (Action.RESTART, Action.WRITE):
-        # once healthy: the mark goes, then the lock
+    if state is not None and run.action in (Action.RESTART, Action.WRITE) and not run.builds:
+        # once healthy (a builder: the health gate does it all): the mark, then the lock
         settled = state.with_pending(None)
         finish_commands = [unlock_argv(run, prune=True, state=settled)]
     program = Install(
@@ -314,7 +315,7 @@ def _install(run: HostRun, change: FileChange, *, first: bool, last: bool) -> No
     if first:
         run.marked = "pending" in done
     change.maybe_replaced = "replace" in done
-    run.reach(max(before, _reached(done, action)))
+    run.reach(max(before, daemon.checked(run, _reached(done, action))))
     if change.maybe_replaced:
         run.result.nothing_written = False
         run.result.written.append(change.path)

@@ -5,13 +5,13 @@ or list them (``--list``). Exit codes: :mod:`fleetcfg.cli.rolling`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from fleetcfg.apply.rollback import choose, wanted_files
+from fleetcfg.apply.rollback import choose, effect_notes, restore_effects, wanted_files
 from fleetcfg.apply.rollout import ApplyOptions, RollbackTarget, rollback_hosts
 from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, TrustRepoSshConfigOption
 from fleetcfg.cli.env import CommandEnv
@@ -36,6 +36,7 @@ from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import STATE_PATH, HostState, StateFileError
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.render import Renderer
+from fleetcfg.render.surface import builder_commands
 
 
 def register(app: typer.Typer) -> None:
@@ -119,8 +120,9 @@ def register(app: typer.Typer) -> None:
             if list_only:
                 raise typer.Exit(_list_backups(names, connect, env.forks, env.out))
             wanted = wanted_files(files or (), backup)
+            builders = {h.name: builder_commands(h) for h in selected}
             names = _what_is_restored(
-                _read_states(names, connect, env.forks), wanted, backup, env.out
+                _read_states(names, connect, env.forks), wanted, backup, builders, env.out
             )
             if not names:
                 raise typer.Exit(ExitCode.OK)
@@ -136,7 +138,10 @@ def register(app: typer.Typer) -> None:
             roll_out(
                 env,
                 lambda run_env: rollback_hosts(
-                    [RollbackTarget(h.name, h.address, h.groups) for h in selected],
+                    [
+                        RollbackTarget(h.name, h.address, h.groups, builder=builders[h.name])
+                        for h in selected
+                    ],
                     run_env,
                     options=ApplyOptions(rollout=rollout, forks=env.forks, break_lock=break_lock),
                     files=files or (),
@@ -185,11 +190,14 @@ def _what_is_restored(
     states: list[Outcome[str, HostState]],
     wanted: list[str],
     backup: str | None,
+    builders: Mapping[str, Sequence[Sequence[str]]],
     out: Console,
 ) -> list[str]:
-    """Print what rollback will put back on each host (or remove), and which
-    hosts have nothing to roll back; returns the hosts to roll back (a host
-    whose state cannot be read is kept: its rollback reports why)."""
+    """Print what rollback will put back on each host (or remove) and what
+    that takes beyond daemon.json's reload or restart (decided once the
+    files are read), and which hosts have nothing to roll back; returns the
+    hosts to roll back (a host whose state cannot be read is kept: its
+    rollback reports why)."""
     chosen: list[str] = []
     nothing: list[str] = []
     for outcome in states:
@@ -212,6 +220,13 @@ def _what_is_restored(
             else:
                 what = "removed (it did not exist before fleetcfg wrote it)"
             out.print(f"{name}: {change.path} {what}", markup=False, highlight=False)
+        changing = [
+            change.kind
+            for change, record in picked
+            if change.restoring is not None and change.restoring.sha256 != record.sha256
+        ]
+        for note in effect_notes(restore_effects(changing), builders.get(name, ())):
+            out.print(f"{name}: {note}", markup=False, highlight=False)
     if nothing:
         out.print(
             f"nothing to roll back on {', '.join(nothing)}: fleetcfg has not written "

@@ -119,7 +119,12 @@ def describe_rollout(plan: Plan, rollout: Rollout, inventory: Inventory) -> str:
     if counts[Action.RELOAD]:
         parts.append(f"reload docker on {_count(counts[Action.RELOAD], 'host')}")
     if counts[Action.WRITE]:
-        parts.append(f"only write client config.json on {_count(counts[Action.WRITE], 'host')}")
+        parts.append(
+            f"only write files (no reload or restart) on {_count(counts[Action.WRITE], 'host')}"
+        )
+    builders = sum(1 for h in plan.hosts if h.recreate_builder and h.action is not Action.ERROR)
+    if builders:
+        parts.append(f"recreate the BuildKit builder on {_count(builders, 'host')}")
     canary = f"canary {', '.join(batches[0].names)}, then " if batches and batches[0].canary else ""
     limit = rollout.max_failures_for(hosts)
     pause = f", {rollout.pause:g}s between batches" if rollout.pause else ""

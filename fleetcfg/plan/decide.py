@@ -170,6 +170,15 @@ _SURFACE_ACTION: dict[ApplyAction, Action] = {
 }
 
 
+def surface_action(action: Action, effects: Iterable[ApplyAction]) -> Action:
+    """``action`` raised to what each surface file's effect needs at least
+    (apply's rule; rollback uses it for the files it puts back)."""
+    final = action
+    for effect in effects:
+        final = max(final, _SURFACE_ACTION[effect], key=lambda a: _SEVERITY[a])
+    return final
+
+
 def _with_surface(
     action: Action, notes: SurfaceNotes, facts: Facts, h: HostNotes
 ) -> tuple[Action, tuple[ApplyAction, ...]]:
@@ -180,9 +189,8 @@ def _with_surface(
     if action is Action.ERROR or not notes.actions:
         return action, ()
     effects = combined_action(a for a, _ in notes.actions)
-    final: Action = action
+    final = surface_action(action, (a for a, _ in notes.actions))
     for effect, reason in dict.fromkeys(notes.actions):
-        final = max(final, _SURFACE_ACTION[effect], key=lambda a: _SEVERITY[a])
         h.reasons.append(f"{effect.label}: {reason}")
     if final is Action.RESTART and action is not Action.RESTART:
         _restart_warnings(facts, h)

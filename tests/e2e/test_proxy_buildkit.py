@@ -49,6 +49,7 @@ def repo(
     defaults: str = "",
     mirror: str = "mirror.corp.example.com:5000",
     profile: str = PROFILE,
+    sections: str = "rollout:\n  batch_size: 3\n  canary: 0\n",
 ) -> Path:
     return write_fleet_repo(
         tmp_path,
@@ -57,7 +58,7 @@ def repo(
         hosts=[(h.name, h.address) for h in fleet.hosts],
         profiles={"base.yaml.j2": profile},
         defaults=defaults + f"vars: {{mirror: {json.dumps(mirror)}}}\n",
-        sections="rollout:\n  batch_size: 3\n  canary: 0\n",
+        sections=sections,
     )
 
 
@@ -126,7 +127,9 @@ def test_a_builder_config_change_recreates_the_builder(
     assert [e["args"] for e in host.events()[mark:] if e.kind == "buildx"] == [
         "inspect ci",
         "rm --keep-state ci",
-        "create --name ci --driver docker-container --buildkitd-config " + BUILDKITD_PATH,
+        "create --name ci --driver docker-container --buildkitd-config "
+        + BUILDKITD_PATH
+        + " --bootstrap",
     ]
     assert 'mirrors = ["hub-cache.corp.example.com"]' in host.read_file(BUILDKITD_PATH)
     assert "reloaded" in [e.kind for e in host.events()[mark:]]  # registry-mirrors: a reload

@@ -47,6 +47,7 @@ from fleetcfg.core.versions import EngineVersion
 from fleetcfg.host.programs.base import identify
 from fleetcfg.host.transport.base import CommandResult
 from tests.fakes import programs as fakeapply
+from tests.fakes.buildx import FakeBuildx, run_conditional
 from tests.fakes.transport import (
     FAKE_EPOCH,
     FakeTransport,
@@ -158,6 +159,8 @@ class FakeDockerHost(FakeTransport):
         self.loaded_config: bytes | None = (
             self.content(self.config_path) if unit_state == "active" else None
         )
+        #: ``docker buildx``: its builders and the calls it saw
+        self.buildx = FakeBuildx()
         self.on(["dockerd"], self._dockerd, prefix=True)
         self.on(["systemctl"], self._systemctl, prefix=True)
         self.on(["docker"], self._docker, prefix=True)
@@ -453,7 +456,7 @@ class FakeDockerHost(FakeTransport):
             elif arg.startswith("--format="):
                 fmt = arg.split("=", 1)[1]
         verb = next((a for a in args if not a.startswith("-")), "")
-        if verb not in ("info", "version", "ps", "plugin"):
+        if verb not in ("info", "version", "ps", "plugin", "buildx"):
             return _result(1, "", f"docker: fake does not know {verb!r}\n")
         if self.unit_state != "active":
             return _result(
@@ -462,6 +465,8 @@ class FakeDockerHost(FakeTransport):
                 "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
                 "Is the docker daemon running?\n",
             )
+        if verb == "buildx":
+            return self.buildx.run(self, args[args.index("buildx") + 1 :])
         if verb == "plugin":  # ls --format '{{.Name}} {{.Enabled}}'
             lines = "".join(f"{n} {str(on).lower()}\n" for n, on in self.plugins.items())
             return _result(0, lines)
@@ -509,7 +514,8 @@ class FakeDockerHost(FakeTransport):
             return fakeapply.run_program(self, program, args, stdin, rest)
         first = argv[2].split("\n", 1)[0].strip() if len(argv) > 2 else ""
         if len(argv) == 3 and "\n" not in argv[2] and not first.startswith("#"):
-            return run_chain(self, argv[2])
+            conditional = run_conditional(self, argv[2])
+            return conditional if conditional is not None else run_chain(self, argv[2])
         if self.strict:
             raise FakeUnhandledCommandError(
                 f"FakeDockerHost({self.host!r}) does not emulate this sh program "

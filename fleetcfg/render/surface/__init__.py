@@ -19,7 +19,8 @@ Kinds and what applying a change to them does:
     ``/etc/systemd/system/docker.service.d/*.conf``: ``systemctl
     daemon-reload`` then a restart.
 ``buildkit``
-    ``/etc/buildkit/buildkitd.toml``: the builder is recreated.
+    ``/etc/buildkit/buildkitd.toml``: the builder is recreated (and
+    bootstrapped) while apply holds the host's lock.
 
 Registries (:mod:`.registries`) are the model the kinds share: the certs.d
 folder name and daemon.json's ``registry-mirrors``/``insecure-registries``
@@ -44,12 +45,13 @@ from fleetcfg.render.registries import (
 )
 from fleetcfg.render.renderer import Renderer
 from fleetcfg.render.result import RenderedConfig
-from fleetcfg.render.surface.buildkitd import buildkitd_config
+from fleetcfg.render.surface.buildkitd import builder_commands, buildkitd_config
 from fleetcfg.render.surface.certsd import certs_d_files
 from fleetcfg.render.surface.dropin import proxy_dropin
 from fleetcfg.render.surface.model import (
     DIR_MODE,
     FILE_MODE,
+    KIND_ACTIONS,
     SECRET_MODE,
     SURFACE_KINDS,
     ApplyAction,
@@ -117,6 +119,7 @@ __all__ = [
     "DIR_MODE",
     "DOCKER_HUB",
     "FILE_MODE",
+    "KIND_ACTIONS",
     "PRODUCERS",
     "SECRET_MODE",
     "SURFACE_KINDS",
@@ -129,6 +132,7 @@ __all__ = [
     "SurfaceKind",
     "SurfaceOutput",
     "SurfaceResult",
+    "builder_commands",
     "combined_action",
     "mirror_hosts",
     "registry_entries",

@@ -3,10 +3,14 @@ the daemon's mirrors and insecure registries and the host's registries
 (:mod:`fleetcfg.render.buildkit`).
 
 Applying a change recreates the builder once dockerd is healthy: ``docker
-buildx rm --keep-state NAME`` (when it exists; its build cache is kept) then
-``docker buildx create --name NAME --driver docker-container
---buildkitd-config /etc/buildkit/buildkitd.toml``; or, for a standalone
-buildkitd (``buildkit.service``), ``systemctl restart SERVICE``.
+buildx rm --keep-state NAME`` (when it exists; its build cache is kept: a new
+builder of the same name reuses the state) then ``docker buildx create --name
+NAME --driver docker-container --buildkitd-config
+/etc/buildkit/buildkitd.toml --bootstrap`` (``--bootstrap`` starts the builder
+now, so a config buildkitd rejects fails the apply instead of the first
+build; buildx keeps a builder whose bootstrap failed, which the next ``rm``
+removes); or, for a standalone buildkitd (``buildkit.service``), ``systemctl
+restart SERVICE``.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleetcfg.dockerd.buildkitd import BUILDKITD_PATH
+from fleetcfg.inventory import Host
 from fleetcfg.render.buildkit import HostBuildkit, render_buildkit
 from fleetcfg.render.proxy import setting_location
 from fleetcfg.render.registries import DOCKER_HUB, RegistryTarget, mirror_hosts
 from fleetcfg.render.surface.certsd import CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE
 from fleetcfg.render.surface.model import (
     FILE_MODE,
-    ApplyAction,
+    KIND_ACTIONS,
     SurfaceContext,
     SurfaceFile,
     SurfaceOutput,
@@ -34,6 +39,8 @@ BUILDER_KEY = "builder"
 SERVICE_KEY = "service"
 #: a builder or unit name fleetcfg accepts back from a host's state.json
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+#: ``docker buildx create``'s flag that names the builder's buildkitd.toml
+CONFIG_FLAG = "--buildkitd-config"
 
 
 def apply_commands(
@@ -55,7 +62,7 @@ def apply_commands(
             f"if docker buildx inspect {quoted} >/dev/null 2>&1; then "
             f"docker buildx rm --keep-state {quoted}; fi",
         ),
-        (*create, "--buildkitd-config", BUILDKITD_PATH) if config else create,
+        (*create, CONFIG_FLAG, BUILDKITD_PATH, "--bootstrap") if config else create,
     )
 
 
@@ -84,6 +91,14 @@ def removal(record: Mapping[str, object]) -> tuple[str, tuple[tuple[str, ...], .
             apply_commands(builder, None, config=False),
         )
     return "the builder keeps its config until it is recreated by hand", ()
+
+
+def builder_commands(host: Host) -> tuple[tuple[str, ...], ...]:
+    """What applies ``host``'s buildkitd.toml, from its ``buildkit:`` alone
+    (no rendering: rollback puts back a file, it does not make one); empty
+    when the host has no ``buildkit:`` (or ``enabled: false``)."""
+    out = render_buildkit(host, None)
+    return apply_commands(out.builder, out.service) if out is not None else ()
 
 
 def registry_tls_tables(registries: tuple[RegistryTarget, ...]) -> dict[str, dict[str, Any]]:
@@ -123,7 +138,7 @@ def buildkitd_config(ctx: SurfaceContext) -> SurfaceOutput:
                 path=BUILDKITD_PATH,
                 content=out.text.encode(),
                 mode=FILE_MODE,
-                action=ApplyAction.RECREATE_BUILDER,
+                action=KIND_ACTIONS["buildkit"],
                 reason=f"buildkitd.toml changed ({what})",
                 source=setting_location(ctx.host, ("buildkit",)),
                 commands=apply_commands(out.builder, out.service),

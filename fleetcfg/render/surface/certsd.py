@@ -25,8 +25,8 @@ from fleetcfg.core.rules import (
 from fleetcfg.render.registries import RegistryTarget
 from fleetcfg.render.surface.model import (
     FILE_MODE,
+    KIND_ACTIONS,
     SECRET_MODE,
-    ApplyAction,
     SurfaceContext,
     SurfaceFile,
     SurfaceOutput,
@@ -74,7 +74,7 @@ def _file(target: RegistryTarget, name: str, text: str, fields: tuple[str, str])
         mode=SECRET_MODE if secret else FILE_MODE,
         secret=secret,
         owned_dir=entry.certs_dir,
-        action=ApplyAction.NONE,
+        action=KIND_ACTIONS["certs.d"],
         reason=_REASON,
         source=entry.where(fields[0]) if fields[0] in entry.locations else entry.where(fields[1]),
     )

@@ -13,8 +13,8 @@ from fleetcfg.dockerd.dropin import DROPIN_PATH
 from fleetcfg.render.proxy import dropin_findings, resolve_proxy, setting_location
 from fleetcfg.render.surface.model import (
     FILE_MODE,
+    KIND_ACTIONS,
     SECRET_MODE,
-    ApplyAction,
     SurfaceContext,
     SurfaceFile,
     SurfaceOutput,
@@ -43,7 +43,7 @@ def proxy_dropin(ctx: SurfaceContext) -> SurfaceOutput:
                 content=proxy.dropin_text().encode(),
                 mode=SECRET_MODE if proxy.holds_credentials else FILE_MODE,
                 credentials=proxy.holds_credentials,
-                action=ApplyAction.DAEMON_RELOAD_RESTART,
+                action=KIND_ACTIONS["dropin"],
                 reason=REASON,
                 source=setting_location(ctx.host, ("proxy",)),
             )

@@ -57,6 +57,13 @@ _LABELS = {
     ApplyAction.DAEMON_RELOAD_RESTART: "daemon-reload + restart",
     ApplyAction.RECREATE_BUILDER: "builder recreation",
 }
+#: how a change to each kind of file takes effect (its producer's files carry
+#: the same action; rollback, which renders nothing, reads it here)
+KIND_ACTIONS: Mapping[str, ApplyAction] = {
+    "certs.d": ApplyAction.NONE,
+    "dropin": ApplyAction.DAEMON_RELOAD_RESTART,
+    "buildkit": ApplyAction.RECREATE_BUILDER,
+}
 #: the daemon actions in order of strength
 DAEMON_ACTIONS: tuple[ApplyAction, ...] = (
     ApplyAction.NONE,

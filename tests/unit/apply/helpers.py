@@ -32,6 +32,7 @@ from fleetcfg.plan.fleet import plan_host
 from fleetcfg.plan.model import Plan
 from fleetcfg.plan.replan import RenderedTargets
 from fleetcfg.render import Renderer
+from fleetcfg.render.surface import builder_commands
 from tests.fakes.dockerhost import DAEMON_JSON, FakeDockerHost
 from tests.unit.inventory.repo import write_repo
 
@@ -124,7 +125,7 @@ class Setup:
 
     def rollback(self, names: Iterable[str], **kw: Any) -> ApplyReport:
         return rollback_hosts(
-            [RollbackTarget(n) for n in names],
+            [RollbackTarget(n, builder=builder_commands(self.inventory.host(n))) for n in names],
             self.env(),
             options=kw.pop("options", None) or self.options(),
             **kw,

@@ -52,6 +52,13 @@ def test_reload_only_hosts_go_in_twice_as_wide_batches() -> None:
     assert names(batches) == [["r1", "r2", "r3", "r4"], ["r5", "s1"], ["s2"]]
 
 
+def test_write_only_hosts_that_recreate_a_builder_count_as_whole_hosts() -> None:
+    builds = [HostPlan(host=f"b{i}", action=Action.WRITE, recreate_builder=True) for i in (1, 2)]
+    hosts = [*builds, hp("w1", Action.WRITE), hp("w2", Action.WRITE)]
+    batches = make_batches(hosts, Rollout(batch_size=1, canary=0))
+    assert names(batches) == [["b1"], ["b2"], ["w1", "w2"]]
+
+
 def test_the_canary_is_the_first_host_with_the_riskiest_action() -> None:
     hosts = [hp("a", Action.RELOAD), hp("b", Action.WRITE), hp("c"), hp("d")]
     batches = make_batches(hosts, Rollout(batch_size=10, canary=1))
