@@ -34,7 +34,7 @@ from fleetcfg.host.state import heartbeat_argv
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.host.transport.caps import MIB
 from fleetcfg.plan.model import Action, FileKind
-from fleetcfg.render.surface.buildkitd import CONFIG_FLAG
+from fleetcfg.render.surface.buildkitd import BOOTSTRAP_FLAG, CONFIG_FLAG
 
 #: bounded like the plan's facts: a dockerd that died behind a still-listening
 #: docker.socket (or a wedged one) must not hang the health check forever
@@ -135,15 +135,26 @@ def recover_builder(run: HostRun) -> None:
 
 
 def _restored_builder_commands(run: HostRun) -> list[list[str]]:
-    """The builder's commands for the file put back: without its
-    ``--buildkitd-config`` when the recovery removed the file (it was new)."""
+    """The builder's commands for the buildkitd.toml the recovery put back
+    (with or without ``--buildkitd-config``, as the file is there or not)."""
     config = next((c for c in run.changes if c.kind is FileKind.BUILDKIT), None)
-    if config is None or config.live_exists:
+    if config is None:
         return builder_commands(run)
+    return with_config(builder_commands(run), config.path, exists=config.live_exists)
+
+
+def with_config(commands: list[list[str]], path: str, *, exists: bool) -> list[list[str]]:
+    """``commands`` whose ``docker buildx create`` names ``path`` with
+    ``--buildkitd-config`` (and boots the builder to check it) when the file
+    ``exists``, and no config when not."""
     out = []
-    for argv in builder_commands(run):
+    for argv in commands:
+        if argv[:3] != ["docker", "buildx", "create"]:
+            out.append(argv)
+            continue
         at = argv.index(CONFIG_FLAG) if CONFIG_FLAG in argv else len(argv)
-        out.append(argv[:at] + argv[at + 2 :])
+        bare = [a for a in argv[:at] + argv[at + 2 :] if a != BOOTSTRAP_FLAG]
+        out.append([*bare, CONFIG_FLAG, path, BOOTSTRAP_FLAG] if exists else bare)
     return out
 
 

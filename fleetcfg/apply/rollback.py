@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
+from fleetcfg.apply.daemon import with_config
 from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines, short
 from fleetcfg.apply.lock import file_reads, lock
 from fleetcfg.apply.recheck import refuse_stale
@@ -47,6 +48,7 @@ from fleetcfg.plan.facts import fact_commands, parse_facts
 from fleetcfg.plan.files import needs_restart
 from fleetcfg.plan.model import Action, FileKind
 from fleetcfg.render.surface import KIND_ACTIONS, ApplyAction
+from fleetcfg.render.surface.buildkitd import apply_commands, recorded
 
 
 def backup_target(name: str) -> str:
@@ -95,7 +97,7 @@ def rollback_steps(
         lock(run, reads, after)
 
     def recheck(run: HostRun) -> None:
-        notes = restore_action(run, builder)
+        notes = restore_action(run, records, builder)
         recheck_records(run, records, force=force, notes=notes)
 
     return [take_lock, recheck, validate_model, commit, health_gate, finish]
@@ -161,11 +163,26 @@ def effect_notes(
     return notes
 
 
-def restore_action(run: HostRun, builder: Sequence[Sequence[str]]) -> list[str]:
+def builder_of(
+    record: FileRecord | None, inventory: Sequence[Sequence[str]]
+) -> tuple[tuple[str, ...], ...]:
+    """What recreates the builder of a restored buildkitd.toml: the builder
+    (or service) state.json recorded with the file, else the inventory's
+    ``buildkit:`` (empty: neither names one)."""
+    builder, service = recorded(record.extra) if record is not None else (None, None)
+    if builder is not None or service is not None:
+        return apply_commands(builder, service)
+    return tuple(tuple(argv) for argv in inventory)
+
+
+def restore_action(
+    run: HostRun, records: Mapping[str, FileRecord], inventory: Sequence[Sequence[str]]
+) -> list[str]:
     """Set the run's one action for the files it puts back (those whose
     content changes): the strongest each needs, ``systemctl daemon-reload``
     before the restart for a unit drop-in, the builder's recreation for
-    buildkitd.toml; returns what to show."""
+    buildkitd.toml (without ``--buildkitd-config`` when the file is
+    removed); returns what to show."""
     changing = [c for c in run.changes if c.new_sha256 != c.live_sha256]
     effects = restore_effects(c.kind for c in changing)
     daemon_action = rollback_action(run.daemon_change)
@@ -174,8 +191,14 @@ def restore_action(run: HostRun, builder: Sequence[Sequence[str]]) -> list[str]:
     kinds = {e for e, _ in effects}
     run.daemon_reload = action is Action.RESTART and ApplyAction.DAEMON_RELOAD_RESTART in kinds
     run.recreate_builder = ApplyAction.RECREATE_BUILDER in kinds
-    run.builder_commands = [list(argv) for argv in builder] if run.recreate_builder else []
-    notes = effect_notes(effects, builder)
+    config = next((c for c in changing if c.kind is FileKind.BUILDKIT), None)
+    commands: tuple[tuple[str, ...], ...] = ()
+    if config is not None:
+        commands = builder_of(records.get(config.path), inventory)
+        run.builder_commands = with_config(
+            [list(a) for a in commands], config.path, exists=config.new is not None
+        )
+    notes = effect_notes(effects, commands)
     change = run.daemon_change
     if change is not None and daemon_action in (Action.RELOAD, Action.RESTART):
         notes.insert(0, f"{daemon_action.value}: {change.path} is restored")

@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from fleetcfg.apply.rollback import choose, effect_notes, restore_effects, wanted_files
+from fleetcfg.apply.rollback import (
+    builder_of,
+    choose,
+    effect_notes,
+    restore_effects,
+    wanted_files,
+)
 from fleetcfg.apply.rollout import ApplyOptions, RollbackTarget, rollback_hosts
 from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, TrustRepoSshConfigOption
 from fleetcfg.cli.env import CommandEnv
@@ -35,6 +41,7 @@ from fleetcfg.core.parallel import Outcome, idle_connections_budget, map_hosts
 from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import STATE_PATH, HostState, StateFileError
 from fleetcfg.host.transport.base import Transport
+from fleetcfg.plan.model import FileKind
 from fleetcfg.render import Renderer
 from fleetcfg.render.surface import builder_commands
 
@@ -221,11 +228,13 @@ def _what_is_restored(
                 what = "removed (it did not exist before fleetcfg wrote it)"
             out.print(f"{name}: {change.path} {what}", markup=False, highlight=False)
         changing = [
-            change.kind
+            (change.kind, record)
             for change, record in picked
             if change.restoring is not None and change.restoring.sha256 != record.sha256
         ]
-        for note in effect_notes(restore_effects(changing), builders.get(name, ())):
+        config = next((r for k, r in changing if k is FileKind.BUILDKIT), None)
+        builder = builder_of(config, builders.get(name, ()))
+        for note in effect_notes(restore_effects(k for k, _ in changing), builder):
             out.print(f"{name}: {note}", markup=False, highlight=False)
     if nothing:
         out.print(

@@ -39,8 +39,9 @@ BUILDER_KEY = "builder"
 SERVICE_KEY = "service"
 #: a builder or unit name fleetcfg accepts back from a host's state.json
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
-#: ``docker buildx create``'s flag that names the builder's buildkitd.toml
+#: ``docker buildx create``'s flags: the builder's buildkitd.toml, and start it now
 CONFIG_FLAG = "--buildkitd-config"
+BOOTSTRAP_FLAG = "--bootstrap"
 
 
 def apply_commands(
@@ -62,7 +63,7 @@ def apply_commands(
             f"if docker buildx inspect {quoted} >/dev/null 2>&1; then "
             f"docker buildx rm --keep-state {quoted}; fi",
         ),
-        (*create, CONFIG_FLAG, BUILDKITD_PATH, "--bootstrap") if config else create,
+        (*create, CONFIG_FLAG, BUILDKITD_PATH, BOOTSTRAP_FLAG) if config else create,
     )
 
 
@@ -79,18 +80,29 @@ def removal(record: Mapping[str, object]) -> tuple[str, tuple[tuple[str, ...], .
     (bytes from the host: a name that is not a plain builder or unit name is
     not used): (what happens, the commands). No commands when the record
     names neither (a file written by an older fleetcfg)."""
-    service, builder = record.get(SERVICE_KEY), record.get(BUILDER_KEY)
-    if isinstance(service, str) and _NAME.match(service):
+    builder, service = recorded(record)
+    if service is not None:
         return (
             f"service {service} restarted with buildkitd's defaults",
             apply_commands(None, service, config=False),
         )
-    if isinstance(builder, str) and _NAME.match(builder):
+    if builder is not None:
         return (
             f"builder {builder} recreated without it",
             apply_commands(builder, None, config=False),
         )
     return "the builder keeps its config until it is recreated by hand", ()
+
+
+def recorded(record: Mapping[str, object]) -> tuple[str | None, str | None]:
+    """(builder, service) buildkitd.toml's state.json ``record`` names, each
+    only when it is a plain name (bytes from the host); a service wins."""
+    service, builder = record.get(SERVICE_KEY), record.get(BUILDER_KEY)
+    if isinstance(service, str) and _NAME.match(service):
+        return None, service
+    if isinstance(builder, str) and _NAME.match(builder):
+        return builder, None
+    return None, None
 
 
 def builder_commands(host: Host) -> tuple[tuple[str, ...], ...]:

@@ -7,15 +7,18 @@ that kind of file."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fleetcfg.apply.daemon import with_config
 from fleetcfg.apply.report import HostStatus
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.dockerd.buildkitd import BUILDKITD_PATH
 from fleetcfg.dockerd.dropin import DROPIN_PATH
+from fleetcfg.host.state import STATE_PATH
 from fleetcfg.inventory import load_inventory
 from fleetcfg.plan.model import Action
 from tests.fakes.buildx import FakeBuildx
@@ -226,12 +229,29 @@ def _rewrite_proxy(s: Setup) -> None:
     _rewrite(s, PROXY)
 
 
-def test_rollback_of_buildkitd_toml_without_buildkit_in_the_inventory_says_to_recreate_by_hand(
+def test_rollback_recreates_the_builder_state_json_names_even_without_buildkit_in_the_inventory(
     changed_buildkit: tuple[Setup, bytes | None],
 ) -> None:
     s, first = changed_buildkit
     fake = s.hosts["web-01"]
     calls = len(fake.buildx.calls)
+    _rewrite(s, "")
+    report = s.rollback(["web-01"])
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
+    assert fake.content(BUILDKITD_PATH) == first
+    assert fake.buildx.calls[calls:] == ["inspect ci", "rm --keep-state ci", CREATE]
+
+
+def test_rollback_of_buildkitd_toml_nobody_names_a_builder_for_says_to_recreate_it_by_hand(
+    changed_buildkit: tuple[Setup, bytes | None],
+) -> None:
+    s, first = changed_buildkit
+    fake = s.hosts["web-01"]
+    calls = len(fake.buildx.calls)
+    state = json.loads(fake.content(STATE_PATH) or b"{}")
+    for record in state["files"].values():  # as an older fleetcfg recorded it
+        record.pop("builder", None)
+    fake.add_file(STATE_PATH, json.dumps(state).encode(), mode=0o600)
     _rewrite(s, "")
     report = s.rollback(["web-01"])
     result = report.results[0]
@@ -240,3 +260,29 @@ def test_rollback_of_buildkitd_toml_without_buildkit_in_the_inventory_says_to_re
     assert fake.buildx.calls[calls:] == []
     recheck = next(r for r in result.steps if r.step == "recheck")
     assert "recreate the builder by hand" in recheck.detail
+
+
+def test_rollback_that_removes_a_new_buildkitd_toml_recreates_the_builder_without_a_config(
+    applied_buildkit: Setup,
+) -> None:
+    s = applied_buildkit
+    fake = s.hosts["web-01"]
+    calls = len(fake.buildx.calls)
+    report = s.rollback(["web-01"])
+    assert report.exit_code == ExitCode.OK, report.results[0].reason
+    assert fake.content(BUILDKITD_PATH) is None
+    bare = "create --name ci --driver docker-container"
+    assert fake.buildx.calls[calls:] == ["inspect ci", "rm --keep-state ci", bare]
+    assert fake.buildx.builders["ci"].config is None
+
+
+def test_the_builder_is_created_with_its_config_only_when_the_file_is_there() -> None:
+    rm = ["sh", "-c", "if ...; fi"]
+    create = ["docker", "buildx", "create", "--name", "ci", "--driver", "docker-container"]
+    path = "/etc/buildkit/buildkitd.toml"
+    full = [*create, "--buildkitd-config", path, "--bootstrap"]
+    assert with_config([rm, create], path, exists=True) == [rm, full]
+    assert with_config([rm, full], path, exists=False) == [rm, create]
+    assert with_config([["systemctl", "restart", "buildkit"]], path, exists=False) == [
+        ["systemctl", "restart", "buildkit"]
+    ]
