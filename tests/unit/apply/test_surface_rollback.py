@@ -229,37 +229,44 @@ def _rewrite_proxy(s: Setup) -> None:
     _rewrite(s, PROXY)
 
 
-def test_rollback_recreates_the_builder_state_json_names_even_without_buildkit_in_the_inventory(
-    changed_buildkit: tuple[Setup, bytes | None],
-) -> None:
-    s, first = changed_buildkit
+def _rollback_without_buildkit_in_the_inventory(
+    s: Setup, first: bytes | None, *, record_names_builder: bool
+) -> tuple[list[str], str]:
+    """Roll back after ``buildkit:`` left the inventory: the builder calls
+    and the recheck step's detail."""
     fake = s.hosts["web-01"]
     calls = len(fake.buildx.calls)
-    _rewrite(s, "")
-    report = s.rollback(["web-01"])
-    assert report.exit_code == ExitCode.OK, report.results[0].reason
-    assert fake.content(BUILDKITD_PATH) == first
-    assert fake.buildx.calls[calls:] == ["inspect ci", "rm --keep-state ci", CREATE]
-
-
-def test_rollback_of_buildkitd_toml_nobody_names_a_builder_for_says_to_recreate_it_by_hand(
-    changed_buildkit: tuple[Setup, bytes | None],
-) -> None:
-    s, first = changed_buildkit
-    fake = s.hosts["web-01"]
-    calls = len(fake.buildx.calls)
-    state = json.loads(fake.content(STATE_PATH) or b"{}")
-    for record in state["files"].values():  # as an older fleetcfg recorded it
-        record.pop("builder", None)
-    fake.add_file(STATE_PATH, json.dumps(state).encode(), mode=0o600)
+    if not record_names_builder:  # as an older fleetcfg recorded the file
+        state = json.loads(fake.content(STATE_PATH) or b"{}")
+        for record in state["files"].values():
+            record.pop("builder", None)
+        fake.add_file(STATE_PATH, json.dumps(state).encode(), mode=0o600)
     _rewrite(s, "")
     report = s.rollback(["web-01"])
     result = report.results[0]
     assert report.exit_code == ExitCode.OK, result.reason
     assert fake.content(BUILDKITD_PATH) == first
-    assert fake.buildx.calls[calls:] == []
     recheck = next(r for r in result.steps if r.step == "recheck")
-    assert "recreate the builder by hand" in recheck.detail
+    return fake.buildx.calls[calls:], recheck.detail
+
+
+def test_rollback_recreates_the_builder_state_json_names_even_without_buildkit_in_the_inventory(
+    changed_buildkit: tuple[Setup, bytes | None],
+) -> None:
+    calls, _ = _rollback_without_buildkit_in_the_inventory(
+        *changed_buildkit, record_names_builder=True
+    )
+    assert calls == ["inspect ci", "rm --keep-state ci", CREATE]
+
+
+def test_rollback_of_buildkitd_toml_nobody_names_a_builder_for_says_to_recreate_it_by_hand(
+    changed_buildkit: tuple[Setup, bytes | None],
+) -> None:
+    calls, detail = _rollback_without_buildkit_in_the_inventory(
+        *changed_buildkit, record_names_builder=False
+    )
+    assert calls == []
+    assert "recreate the builder by hand" in detail
 
 
 def test_rollback_that_removes_a_new_buildkitd_toml_recreates_the_builder_without_a_config(
