@@ -80,7 +80,8 @@ def builder_commands(run: HostRun) -> list[list[str]]:
     the one before succeeded (``docker buildx rm --keep-state`` then
     ``create ... --bootstrap``, or a standalone buildkitd's restart: the
     buildkit file's commands, from the host planned again under the lock, or
-    for a rollback from the inventory's ``buildkit:``)."""
+    for a rollback from the builder state.json recorded, else the inventory's
+    ``buildkit:``)."""
     return run.builder_commands
 
 

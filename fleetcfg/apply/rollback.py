@@ -15,9 +15,9 @@ What putting the files back takes is apply's rule for each kind of file
 daemon.json a reload or a restart as its changed keys need, a client
 config.json or a certs.d file nothing, the proxy drop-in ``systemctl
 daemon-reload`` then a restart, buildkitd.toml the builder's recreation
-(the inventory's ``buildkit:`` names it) once the daemon is healthy, while
-the lock is held; a failure of any of them puts back what the rollback
-replaced.
+(the builder state.json recorded with the file, else the one the
+inventory's ``buildkit:`` names) once the daemon is healthy, while the lock
+is held; a failure of any of them puts back what the rollback replaced.
 
 The rollback is itself recorded with a backup of the file it replaced, so
 rolling back twice returns to where the host was.
@@ -73,7 +73,7 @@ def rollback_steps(
 ) -> list[Step]:
     """The steps that roll one host back (see the module docstring);
     ``builder``: the commands that recreate the host's BuildKit builder
-    (from the inventory's ``buildkit:``)."""
+    from the inventory's ``buildkit:`` (when state.json names none)."""
     wanted = wanted_files(files, backup)
     records: dict[str, FileRecord] = {}
 
@@ -157,8 +157,8 @@ def effect_notes(
     notes = [f"{effect.label}: {why}" for effect, why in effects]
     if any(effect is ApplyAction.RECREATE_BUILDER for effect, _ in effects) and not builder:
         notes.append(
-            "the inventory gives this host no buildkit: to name its builder: recreate the "
-            "builder by hand to load the restored buildkitd.toml"
+            "neither state.json nor the inventory's buildkit: names this host's builder: "
+            "recreate the builder by hand to load the restored buildkitd.toml"
         )
     return notes
 
