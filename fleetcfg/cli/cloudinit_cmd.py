@@ -79,6 +79,11 @@ def register(app: typer.Typer) -> None:
             f"repo sha256 {repo_sha256(inventory)}",
             "write_files lands the files before docker.service starts: no restart at boot.",
         ]
+        if "bootcmd" in document:
+            header.append(
+                "bootcmd writes docker.service's drop-ins and runs systemctl daemon-reload "
+                "(once per instance, before write_files): in effect at dockerd's first start."
+            )
         if check:
             header.append("runcmd checks that dockerd came up with the files.")
         text = cloud_config_text(document, header=header)

@@ -6,12 +6,17 @@
 #
 #   fleetcfg-boot-check [--timeout SECONDS] [--file "SHA256  PATH"]...
 #                       [--mirrors JSON] [--live-restore true|false]
-#                       [--log-driver NAME]
+#                       [--log-driver NAME] [--dropin PATH]...
+#                       [--http-proxy URL] [--https-proxy URL]
 #
 # --file: the file still holds what was written (sha256sum -c).
 # --mirrors: `docker info` reports these registry mirrors (compact JSON, as
 #   Go's json prints them, without the trailing slash dockerd adds).
 # --live-restore, --log-driver: `docker info` reports these values.
+# --dropin: systemd has this docker.service drop-in loaded (DropInPaths lists
+#   it, NeedDaemonReload is no): bootcmd wrote it and ran daemon-reload.
+# --http-proxy, --https-proxy: `docker info` reports this proxy (credentials
+#   masked as dockerd masks them: xxxxx:xxxxx).
 #
 # Exit 0: dockerd answers and runs with the files; 1: it does not (stderr says
 # what differs and what to do); 2: usage error.
@@ -22,6 +27,9 @@ files=""
 mirrors=""
 live_restore=""
 log_driver=""
+dropins=""
+http_proxy_want=""
+https_proxy_want=""
 problems=0
 
 say() { printf 'fleetcfg-boot-check: %s\n' "$*" >&2; }
@@ -42,6 +50,9 @@ while [ "$#" -gt 0 ]; do
     --mirrors) mirrors=$2 ;;
     --live-restore) live_restore=$2 ;;
     --log-driver) log_driver=$2 ;;
+    --dropin) dropins="$dropins $2" ;;
+    --http-proxy) http_proxy_want=$2 ;;
+    --https-proxy) https_proxy_want=$2 ;;
     *)
         say "unknown argument: $1"
         exit 2
@@ -88,6 +99,38 @@ if [ -n "$log_driver" ]; then
     got=$(docker info --format '{{.LoggingDriver}}' 2>&1)
     if [ "$got" != "$log_driver" ]; then
         bad "dockerd reports log driver $got, daemon.json sets $log_driver: $race"
+    fi
+fi
+
+if [ -n "$dropins" ]; then
+    unloaded="bootcmd did not write it and run systemctl daemon-reload before docker.service \
+started (see cloud-init status --long and /var/log/cloud-init-output.log); run systemctl \
+daemon-reload and restart docker once"
+    need=$(systemctl show docker.service -p NeedDaemonReload --value 2>&1)
+    if [ "$need" != no ]; then
+        bad "systemd has not loaded docker.service's drop-ins as they are on disk" \
+            "(NeedDaemonReload: $need): dockerd runs without them: $unloaded"
+    fi
+    loaded=$(systemctl show docker.service -p DropInPaths --value 2>&1)
+    for dropin in $dropins; do
+        case " $loaded " in
+        *" $dropin "*) ;;
+        *) bad "systemd has not loaded the drop-in $dropin (DropInPaths: $loaded): $unloaded" ;;
+        esac
+    done
+fi
+proxy_race="dockerd started before systemd loaded the drop-in; restart it once \
+(systemctl restart docker) and look at how the image starts docker"
+if [ -n "$http_proxy_want" ]; then
+    got=$(docker info --format '{{.HTTPProxy}}' 2>&1)
+    if [ "$got" != "$http_proxy_want" ]; then
+        bad "dockerd reports HTTP proxy '$got', the drop-in sets '$http_proxy_want': $proxy_race"
+    fi
+fi
+if [ -n "$https_proxy_want" ]; then
+    got=$(docker info --format '{{.HTTPSProxy}}' 2>&1)
+    if [ "$got" != "$https_proxy_want" ]; then
+        bad "dockerd reports HTTPS proxy '$got', the drop-in sets '$https_proxy_want': $proxy_race"
     fi
 fi
 

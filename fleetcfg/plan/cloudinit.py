@@ -3,7 +3,8 @@ new machine before dockerd first starts (``fleetcfg cloud-init``).
 
 When the files land
 -------------------
-cloud-init's ``write_files`` runs in its network stage, which is ordered
+cloud-init's ``write_files`` runs in its network stage (``cloud-init.service``,
+the ``cloud_init_modules`` of /etc/cloud/cloud.cfg), which is ordered
 ``Before=network-online.target`` (and ``Before=sysinit.target`` on Debian and
 Ubuntu); ``docker.service`` starts ``After=network-online.target``. So
 daemon.json is in place before dockerd's first start and no restart is needed
@@ -12,15 +13,31 @@ users is written with ``defer: true`` (the final stage, after
 ``users_groups`` has created the users that own them): the docker CLI reads it
 on every call, so it does not matter that dockerd is already up.
 
+docker.service's drop-ins (the proxy's http-proxy.conf) are another matter:
+systemd loads a unit and its drop-ins when it starts and on ``systemctl
+daemon-reload`` only, so a drop-in write_files writes during boot is on disk
+but not in effect when docker.service starts (``systemctl show docker -p
+NeedDaemonReload`` says ``yes``, ``DropInPaths`` does not list it). They are
+written by ``bootcmd`` instead, the first module of the same stage (before
+write_files): ``fleetcfg-boot-units`` (package data ``boot-units.sh``, fed on
+stdin so the proxy password is in no command line) writes them, checks their
+sha256 and runs ``systemctl daemon-reload``, once per instance
+(``cloud-init-per instance``: bootcmd itself runs on every boot, and a drop-in
+changed later by apply or converge must not be put back). Files copied into an
+image before its first boot (``fleetcfg render -o``) need none of this:
+systemd loads them when it starts.
+
 The check
 ---------
 ``runcmd`` (run in the final stage, after ``multi-user.target``) runs
 ``fleetcfg-boot-check`` (written by ``write_files`` too): every file still
 hashes as written, ``docker info`` answers, and dockerd reports the registry
-mirrors, live-restore and log driver daemon.json sets. If dockerd started
-before the file was written (an image that starts docker early, a boot race),
-it fails and says so; cloud-init then reports the run as failed
-(``cloud-init status --long``).
+mirrors, live-restore and log driver daemon.json sets; with a drop-in, systemd
+has it loaded (``DropInPaths`` lists it, ``NeedDaemonReload`` is ``no``) and
+dockerd reports the proxies it sets (credentials masked as dockerd masks
+them). If dockerd started before the file was written (an image that starts
+docker early, a boot race), it fails and says so; cloud-init then reports the
+run as failed (``cloud-init status --long``).
 
 Encoding
 --------
@@ -34,17 +51,27 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shlex
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from fleetcfg.dockerd.dropin import split_environment
 from fleetcfg.plan.model import FileKind
 from fleetcfg.plan.tree import Tree, TreeFile
+from fleetcfg.render.surface import ApplyAction
 
 CHECK_PATH = "/usr/local/sbin/fleetcfg-boot-check"
+#: the name ``cloud-init-per`` records the drop-ins' run under (once per instance)
+BOOT_UNITS_NAME = "fleetcfg_boot_units"
+_PROGRAM_END = "FLEETCFG_BOOT_UNITS"
+_FILE_END = "FLEETCFG_FILE"
+#: how dockerd's ``docker info`` shows a proxy URL's credentials
+_MASKED_USERINFO = "xxxxx:xxxxx"
 #: seconds the check waits for ``docker info`` to answer
 DEFAULT_CHECK_TIMEOUT = 300
 
@@ -52,6 +79,68 @@ DEFAULT_CHECK_TIMEOUT = 300
 def boot_check_program() -> str:
     """The text of ``fleetcfg-boot-check`` (POSIX sh, shipped as package data)."""
     return (resources.files("fleetcfg") / "data" / "boot-check.sh").read_text()
+
+
+def loaded_at_boot(file: TreeFile) -> bool:
+    """Whether systemd reads ``file`` only when it starts or on daemon-reload
+    (a unit drop-in): landed by bootcmd, not write_files."""
+    return file.surface is not None and file.surface.action is ApplyAction.DAEMON_RELOAD_RESTART
+
+
+def boot_units_program(files: Sequence[TreeFile]) -> str:
+    """``fleetcfg-boot-units`` for ``files``: writes each (base64, checked
+    against its sha256) and runs ``systemctl daemon-reload``."""
+    source = (resources.files("fleetcfg") / "data" / "boot-units.sh").read_text()
+    # its leading comment (how and why) stays in the package: user-data is small
+    body = source.split("\nset -eu\n", 1)[1]
+    text = "# fleetcfg-boot-units (fleetcfg cloud-init): docker.service's drop-ins\nset -eu\n"
+    text += body
+    for file in files:
+        encoded = base64.encodebytes(file.content).decode("ascii")
+        text += (
+            f"put {shlex.quote(file.path)} {file.mode:04o} {file.sha256} <<'{_FILE_END}'\n"
+            f"{encoded}{_FILE_END}\n"
+        )
+    return text + "reload\n"
+
+
+def bootcmd_entry(files: Sequence[TreeFile]) -> str:
+    """The bootcmd entry (a shell snippet: cloud-init runs bootcmd as one
+    ``/bin/sh`` script) that runs :func:`boot_units_program` once per
+    instance, the program on stdin."""
+    return (
+        f"cloud-init-per instance {BOOT_UNITS_NAME} /bin/sh -s <<'{_PROGRAM_END}'\n"
+        f"{boot_units_program(files)}{_PROGRAM_END}\n"
+    )
+
+
+def dropin_environment(content: bytes) -> dict[str, str]:
+    """The variables a drop-in's ``Environment=`` lines set, as systemd reads
+    them (quotes removed, ``%%`` read as ``%``)."""
+    out: dict[str, str] = {}
+    for line in content.decode("utf-8", "replace").splitlines():
+        key, eq, value = line.strip().partition("=")
+        if not eq or key.strip() != "Environment":
+            continue
+        try:
+            words = split_environment(value)
+        except ValueError:
+            continue
+        for word in words:
+            name, sep, setting = word.partition("=")
+            if sep:
+                out[name] = setting.replace("%%", "%")
+    return out
+
+
+def masked_like_dockerd(url: str) -> str:
+    """``url`` as ``docker info`` shows it: any credentials replaced by
+    ``xxxxx:xxxxx`` (dockerd's MaskCredentials)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return url.replace(parts.netloc, f"{_MASKED_USERINFO}@{host}", 1)
 
 
 def _is_plain_text(content: bytes) -> bool:
@@ -97,6 +186,14 @@ def check_command(tree: Tree, *, timeout: int = DEFAULT_CHECK_TIMEOUT) -> list[s
     argv = [CHECK_PATH, "--timeout", str(timeout)]
     for file in tree.files:
         argv += ["--file", f"{file.sha256}  {file.path}"]
+    for file in tree.files:
+        if not loaded_at_boot(file):
+            continue
+        argv += ["--dropin", file.path]
+        environment = dropin_environment(file.content)
+        for name, option in (("HTTP_PROXY", "--http-proxy"), ("HTTPS_PROXY", "--https-proxy")):
+            if environment.get(name):
+                argv += [option, masked_like_dockerd(environment[name])]
     daemon = next((f for f in tree.files if f.kind is FileKind.DAEMON), None)
     if daemon is not None:
         mirrors = daemon.data.get("registry-mirrors")
@@ -114,10 +211,11 @@ def check_command(tree: Tree, *, timeout: int = DEFAULT_CHECK_TIMEOUT) -> list[s
 def cloud_config(
     tree: Tree, *, check: bool = True, timeout: int = DEFAULT_CHECK_TIMEOUT
 ) -> dict[str, Any]:
-    """The cloud-config document (as data) that writes ``tree`` and, with
-    ``check``, verifies at the end of the boot that dockerd runs with it."""
-    write_files = [_write_file(f) for f in tree.files]
-    document: dict[str, Any] = {"write_files": write_files}
+    """The cloud-config document (as data) that writes ``tree`` (drop-ins
+    from bootcmd, everything else with write_files) and, with ``check``,
+    verifies at the end of the boot that dockerd runs with it."""
+    at_boot = [f for f in tree.files if loaded_at_boot(f)]
+    write_files = [_write_file(f) for f in tree.files if not loaded_at_boot(f)]
     if check:
         write_files.append(
             {
@@ -127,6 +225,12 @@ def cloud_config(
                 **_content(boot_check_program().encode()),
             }
         )
+    document: dict[str, Any] = {}
+    if at_boot:
+        document["bootcmd"] = [LiteralScalarString(bootcmd_entry(at_boot))]
+    if write_files:
+        document["write_files"] = write_files
+    if check:
         document["runcmd"] = [check_command(tree, timeout=timeout)]
     return document
 

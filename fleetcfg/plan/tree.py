@@ -47,6 +47,13 @@ MANIFEST_FORMAT_VERSION = 1
 #: the folder of the output that mirrors the host's root file system
 ROOTFS = "rootfs"
 MANIFEST = "manifest.json"
+#: what the files of an image need at its first boot (``action`` is for a
+#: host whose dockerd already runs)
+FIRST_BOOT = (
+    "nothing: files in the image before its first boot are in effect when systemd first "
+    "loads docker.service and its drop-ins and dockerd first starts; each file's action is "
+    "what a host whose dockerd already runs needs"
+)
 #: at most this many host names are listed per value in a difference
 _SHOWN_HOSTS = 5
 #: at most this many differing key paths are explained
@@ -479,6 +486,7 @@ def build_manifest(tree: Tree, *, selection: Sequence[str], repo_sha256: str) ->
         "limit": list(selection),
         "hosts": [h.name for h in tree.hosts],
         "engine_versions": engines,
+        "first_boot": FIRST_BOOT,
         "files": files,
     }
 

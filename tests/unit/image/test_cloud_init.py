@@ -162,6 +162,8 @@ case ${3-} in
 *Mirrors*) jq -c '.RegistryConfig.Mirrors' "$FAKE_INFO" ;;
 *LiveRestoreEnabled*) jq -r '.LiveRestoreEnabled' "$FAKE_INFO" ;;
 *LoggingDriver*) jq -r '.LoggingDriver' "$FAKE_INFO" ;;
+*HTTPSProxy*) jq -r '.HTTPSProxy // ""' "$FAKE_INFO" ;;
+*HTTPProxy*) jq -r '.HTTPProxy // ""' "$FAKE_INFO" ;;
 esac
 """
 
