@@ -17,11 +17,17 @@ right after the replace in the same round trip) or run directly
 ``recover``
     after the old files are put back: restart the daemon (or reload it, when a
     reload failed and it still runs) and check its health again.
+
+Every reload or restart run directly goes through the beat program
+(:func:`under_heartbeat`): the lock's heartbeat and busy file while it runs,
+as the install program keeps them for its own restart, so that a
+``--break-lock`` refuses the lock while dockerd restarts.
 """
 
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from typing import Any
 
 from fleetcfg.apply.hostrun import HostRun, first_lines
@@ -29,8 +35,14 @@ from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import OutputTooLargeError, StepFailedError, TransportError
 from fleetcfg.dockerd.log import reload_outcome, start_error
+from fleetcfg.host.programs import Beat
 from fleetcfg.host.programs.base import quote_argv
-from fleetcfg.host.state import heartbeat_argv
+from fleetcfg.host.state import (
+    LOCK_BUSY_PATH,
+    LOCK_HEARTBEAT_EVERY,
+    LOCK_OWNER_PATH,
+    heartbeat_argv,
+)
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.host.transport.caps import MIB
 from fleetcfg.plan.model import Action, FileKind
@@ -62,6 +74,14 @@ def restart_command(run: HostRun) -> tuple[str, ...]:
         return run.service.restart
     line = f"{quote_argv(DAEMON_RELOAD)} && {quote_argv(run.service.restart)}"
     return ("sh", "-c", line)
+
+
+def under_heartbeat(argv: Sequence[str]) -> list[str]:
+    """``argv`` run by the beat program: the lock's heartbeat every
+    :data:`~fleetcfg.host.state.LOCK_HEARTBEAT_EVERY` seconds and its busy
+    file while it runs (a restart may take long, and go on after the run
+    that started it is gone)."""
+    return Beat(LOCK_OWNER_PATH, LOCK_BUSY_PATH, LOCK_HEARTBEAT_EVERY, tuple(argv)).argv()
 
 
 def action_commands(run: HostRun) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -218,7 +238,7 @@ def act(run: HostRun) -> None:
     did it: a rollback that only removes files)."""
     started = run.ctx.clock()
     if run.action is Action.RELOAD:
-        result = run.t.run(list(run.service.reload))
+        result = run.t.run(under_heartbeat(run.service.reload))
         if not result.ok:
             raise StepFailedError(
                 "reload",
@@ -247,7 +267,8 @@ def _untouched(run: HostRun) -> str:
 
 
 def restart(run: HostRun) -> CommandResult:
-    command = list(restart_command(run))
+    """Restart the daemon (after ``reset_failed``), under the lock's heartbeat."""
+    command = under_heartbeat(restart_command(run))
     if run.service.reset_failed:
         return run.t.run_many([list(run.service.reset_failed), command])[1]
     return run.t.run(command)
@@ -360,7 +381,7 @@ def recover(run: HostRun) -> None:
     started = run.ctx.clock()
     status = run.t.run(list(run.service.status))
     if run.action is Action.RELOAD and status.ok:
-        result = run.t.run(list(run.service.reload))
+        result = run.t.run(under_heartbeat(run.service.reload))
         again = Action.RELOAD
         command = run.service.reload
     else:

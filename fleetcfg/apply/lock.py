@@ -154,13 +154,13 @@ def holder_alive(
     run: HostRun, holder: LockOwner | None, age: float | None, busy: int | None = None
 ) -> str | None:
     """Why the lock's holder counts as alive (None: it is gone): its install
-    program still runs on the host (``busy``: a restart or health check in
+    or beat program still runs on the host (``busy``: a restart or health check in
     progress, whether or not the run that started it is still there), its
     process runs on this control machine, or (from elsewhere, or unknown)
     its heartbeat is younger than :data:`LOCK_HEARTBEAT_TIMEOUT`."""
     if busy is not None:
         return (
-            f"its install program (pid {busy} on the host) still runs: dockerd's restart "
+            f"its program (pid {busy} on the host) still runs: dockerd's restart "
             "or health check is in progress"
         )
     if holder is not None and holder.control_host == run.ctx.control_host:

@@ -7,7 +7,9 @@
     heartbeat, refreshed by each of its round trips while it waits for the
     daemon, and every :data:`LOCK_HEARTBEAT_EVERY` seconds by the install
     program while it restarts dockerd and waits for the first health check
-    (one long round trip); meanwhile ``lock.busy`` names that program. A run
+    (one long round trip), or by the beat program around any other restart
+    or reload (recovery's, rollback's); meanwhile ``lock.busy`` names that
+    program. A run
     that finds the lock held refuses the host and names the holder.
     ``--break-lock`` removes it only when the holder is gone: the program
     ``lock.busy`` names has ended, and its process is not running on this
@@ -80,7 +82,8 @@ BACKUP_DIR = f"{STATE_DIR}/backups"
 LOCK_DIR = f"{STATE_DIR}/lock"
 LOCK_OWNER_PATH = f"{LOCK_DIR}/owner.json"
 #: "PID STARTTIME" of the install program while it restarts or reloads dockerd
-#: and waits for its first health check (its heartbeat runs meanwhile)
+#: and waits for its first health check, or of the beat program while it runs
+#: another restart or reload (the heartbeat runs meanwhile)
 LOCK_BUSY_PATH = f"{STATE_DIR}/lock.busy"
 STATE_FORMAT = 1
 #: backups kept per file after a successful write

@@ -456,6 +456,22 @@ def test_apply_killed_while_dockerd_refuses_the_new_file_is_an_error_naming_roll
     assert not host.exists(LOCK_DIR)
 
 
+def assert_break_lock_refused(host: FleetHost, path: Path) -> None:
+    """A program on the host keeps the lock's heartbeat (owner.json, set an
+    hour back, is touched again) and names itself: --break-lock refuses the
+    lock and leaves it as it is."""
+    then = time.time() - 3600
+    os.utime(host.path(LOCK_OWNER_PATH), (then, then))
+    assert wait_until(
+        lambda: time.time() - os.stat(host.path(LOCK_OWNER_PATH)).st_mtime < 60, timeout=30
+    ), "nothing on the host refreshes the lock's heartbeat"
+    held = host.read_bytes(LOCK_OWNER_PATH)
+    code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
+    assert code == ExitCode.LOCKED, out + err
+    assert "--break-lock refused" in out and "its program (pid" in out, out
+    assert host.read_bytes(LOCK_OWNER_PATH) == held
+
+
 def test_break_lock_refuses_a_lock_whose_holder_is_in_a_long_health_gate(
     fleet_of: Callable[[int], Fleet], tmp_path: Path
 ) -> None:
@@ -470,16 +486,7 @@ def test_break_lock_refuses_a_lock_whose_holder_is_in_a_long_health_gate(
     try:
         paused, out, err = kill_apply_when_paused(sbin, path)
         assert paused, out + err
-        then = time.time() - 3600
-        os.utime(host.path(LOCK_OWNER_PATH), (then, then))
-        assert wait_until(
-            lambda: time.time() - os.stat(host.path(LOCK_OWNER_PATH)).st_mtime < 60, timeout=30
-        ), "the install program did not refresh the lock's heartbeat"
-        held = host.read_bytes(LOCK_OWNER_PATH)
-        code, out, err = cli("apply", "-i", str(path), "--yes", "--break-lock")
-        assert code == ExitCode.LOCKED, out + err
-        assert "--break-lock refused" in out and "install program (pid" in out, out
-        assert host.read_bytes(LOCK_OWNER_PATH) == held
+        assert_break_lock_refused(host, path)
         assert len(host.events("started")) == 1
     finally:
         (sbin / ".fleet-pause").unlink(missing_ok=True)

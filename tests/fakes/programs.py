@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from fleetcfg.core.hashing import sha256_hex
-from fleetcfg.host.programs.apply import INSTALL, LOCK, UNLOCK
+from fleetcfg.host.programs.apply import BEAT, INSTALL, LOCK, UNLOCK
 from fleetcfg.host.programs.base import Script
 from fleetcfg.host.transport.base import CommandResult
 from tests.fakes.transport import chain_commands
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from tests.fakes.transport import FakeTransport
 
 #: the programs emulated here
-NAMES = (LOCK, INSTALL, UNLOCK)
+NAMES = (LOCK, INSTALL, UNLOCK, BEAT)
 _NO_SPACE = "No space left on device"
 
 
@@ -45,7 +45,19 @@ def run_program(
         return _lock(fake, args)
     if program.name == UNLOCK:
         return _unlock(fake, args, rest)
+    if program.name == BEAT:
+        return _beat(fake, args)
     return _install(fake, args, stdin or b"")
+
+
+def _beat(fake: FakeTransport, args: Mapping[str, str]) -> CommandResult:
+    """The command under the lock's heartbeat: the busy file names the
+    program while the command runs."""
+    fake.add_file(args["busy"], "4242 1\n", mode=0o600)
+    try:
+        return _run(fake, args["command"])
+    finally:
+        fake.files.pop(args["busy"], None)
 
 
 def _unlock(fake: FakeTransport, args: Mapping[str, str], pruned: Sequence[str]) -> CommandResult:

@@ -4,7 +4,7 @@ type per program with named fields that builds its argv.
 
 - ``lib.sh``: the shared routines (the atomic write, the trust check of
   root's paths, dropping privileges to a user), inlined into the programs
-- ``lock.sh``, ``install.sh``, ``unlock.sh``: apply (:mod:`.apply`)
+- ``lock.sh``, ``install.sh``, ``unlock.sh``, ``beat.sh``: apply (:mod:`.apply`)
 - ``run_many.sh``, ``read.sh``, ``write.sh``, ``as_user.sh``: the transports
   and running a program as a user (:mod:`.files`)
 - ``facts_files.sh``, ``facts_unit.sh``: what plan asks a host (:mod:`.facts`)
@@ -13,6 +13,7 @@ type per program with named fields that builds its argv.
 from fleetcfg.host.programs.apply import (
     INSTALL_FAILURES,
     STAGE,
+    Beat,
     Check,
     Install,
     Lock,
@@ -28,6 +29,7 @@ from fleetcfg.host.programs.base import HostProgram, Script, identify, script
 __all__ = [
     "INSTALL_FAILURES",
     "STAGE",
+    "Beat",
     "Check",
     "HostProgram",
     "Install",

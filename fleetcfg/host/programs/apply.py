@@ -69,6 +69,7 @@ from fleetcfg.host.transport.base import CommandResult
 LOCK = "lock"
 INSTALL = "install"
 UNLOCK = "unlock"
+BEAT = "beat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +205,29 @@ class Install(HostProgram):
             "beat": encode(self.beat),
             "busy": encode(self.busy),
             "every": str(self.every),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Beat(HostProgram):
+    """One ``beat.sh`` call: ``command`` (a restart or reload apply or
+    rollback runs outside the install program) run while ``beat`` (the
+    lock's heartbeat) is touched every ``every`` seconds and ``busy`` names
+    the program, as the install program does for its restart."""
+
+    SCRIPT: ClassVar[str] = BEAT
+
+    beat: str
+    busy: str
+    every: int
+    command: Sequence[str]
+
+    def arguments(self) -> dict[str, str]:
+        return {
+            "beat": self.beat,
+            "busy": self.busy,
+            "every": str(self.every),
+            "command": quote_argv(self.command),
         }
 
 

@@ -1,4 +1,4 @@
-# fleetcfg-apply: install v4
+# fleetcfg-apply: install v5
 # Installs stdin (SIZE bytes, SHA256) as TARGET, each step only after the one
 # before succeeded, printing "fleetcfg-step NAME" after each (see
 # fleetcfg/host/programs/apply.py for the steps and exit statuses). Without
@@ -18,18 +18,11 @@ state_path=${10} state=${11} pre=${12} action=${13} status=${14} info=${15}
 health=${16} want=${17} finish=${18} pending=${19} dir_mode=${20}
 beat=${21} busy=${22} every=${23}
 stage=
-beating=
 step() { printf 'fleetcfg-step %s\n' "$1"; }
 drop() { [ -z "$stage" ] || fc_as "$user" rm -f -- "$stage"; }
 fail() {
   drop
   exit "$1"
-}
-rest() {
-  [ -n "$beating" ] || return 0
-  kill "$beating" 2>/dev/null
-  rm -f -- "$busy"
-  beating=
 }
 if [ -z "$user" ]; then
   fc_trusted "$target" || exit 9
@@ -93,16 +86,8 @@ if [ -n "$state" ]; then
   step state
 fi
 if [ -n "$beat" ] && [ -n "$action$status" ]; then
-  me=$(cut -d' ' -f22 "/proc/$$/stat" 2>/dev/null) || me=
-  [ -z "$me" ] || printf '%s %s\n' "$$" "$me" >"$busy"
-  (
-    while kill -0 "$$" 2>/dev/null; do
-      touch -c -- "$beat"
-      sleep "$every"
-    done
-  ) </dev/null >/dev/null 2>&1 &
-  beating=$!
-  trap rest EXIT
+  fc_beat "$beat" "$busy" "$every"
+  trap fc_rest EXIT
 fi
 if [ -n "$pre" ]; then
   eval "$pre" >/dev/null 2>&1
@@ -116,7 +101,7 @@ if [ -n "$status" ]; then
   eval "$status" >/dev/null 2>&1 || s=$?
   r=$(eval "$info" 2>/dev/null) || i=$?
   if [ -n "$health" ]; then eval "$health" >/dev/null 2>&1 || c=$?; fi
-  rest
+  fc_rest
   printf 'fleetcfg-check %s %s %s %s\n' "$s" "$i" "$c" "$r"
   [ "$s" = 0 ] && [ "$i" = 0 ] && [ "$c" = 0 ] || exit 70
   if [ -n "$want" ]; then
@@ -125,7 +110,7 @@ if [ -n "$status" ]; then
   fi
   step health
 fi
-rest
+fc_rest
 if [ -n "$finish" ]; then
   eval "$finish" || exit 80
   step unlock

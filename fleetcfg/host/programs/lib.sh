@@ -134,3 +134,28 @@ fc_put() {
   rm -f -- "$fc_t"
   return 1
 }
+
+# fc_beat BEAT BUSY EVERY: until fc_rest (or this program's end), a
+# background loop touches BEAT (the lock's heartbeat) every EVERY seconds,
+# and BUSY holds "PID STARTTIME" of this program (lock.sh tells a
+# --break-lock that it still works on the host).
+fc_beat() {
+  fc_start=$(cut -d' ' -f22 "/proc/$$/stat" 2>/dev/null) || fc_start=
+  [ -z "$fc_start" ] || printf '%s %s\n' "$$" "$fc_start" >"$2"
+  fc_busy=$2
+  (
+    while kill -0 "$$" 2>/dev/null; do
+      touch -c -- "$1"
+      sleep "$3"
+    done
+  ) </dev/null >/dev/null 2>&1 &
+  fc_beating=$!
+}
+
+# fc_rest: stop fc_beat's loop and remove its BUSY file
+fc_rest() {
+  [ -n "${fc_beating-}" ] || return 0
+  kill "$fc_beating" 2>/dev/null
+  rm -f -- "$fc_busy"
+  fc_beating=
+}

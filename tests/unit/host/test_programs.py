@@ -8,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from fleetcfg.host.programs.apply import Install, Lock, Unlock
+from fleetcfg.host.programs.apply import Beat, Install, Lock, Unlock
 from fleetcfg.host.programs.base import HostProgram, ProgramError, Script, identify, script
 from fleetcfg.host.programs.facts import FactsFiles, FactsUnit
 from fleetcfg.host.programs.files import AsUser, Read, RunMany, Write
@@ -17,6 +17,7 @@ EXAMPLES: list[HostProgram] = [
     Lock("/s", "/s/b", "/s/l", "/s/l/owner.json", "{}"),
     Install("/etc/docker/daemon.json", b"{}\n", 0o644, "root", "root"),
     Unlock("token", "/s/l/owner.json", "/s/l", "/s/state.json", b"{}", ["/s/b/old"]),
+    Beat("/s/l/owner.json", "/s/lock.busy", 5, ("systemctl", "restart", "docker")),
     RunMany((("echo", "hi"),)),
     Read("/etc/docker/daemon.json"),
     Write("/etc/x", b"x", 0o600, "root", "root"),
