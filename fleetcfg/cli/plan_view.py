@@ -19,6 +19,7 @@ from rich.console import Console
 
 from fleetcfg.cli.plan_groups import grouped_lines
 from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.core.terminal import escape_json_controls
 from fleetcfg.plan.model import Action, FileKind, FilePlan, HostPlan, Plan
 from fleetcfg.plan.streams import json_output_chunks
 
@@ -138,9 +139,10 @@ def summary_json(plan: Plan) -> dict[str, Any]:
 
 
 def write_plan_json(plan: Plan, out: TextIO) -> None:
-    """The ``--format json`` object, on one line, written host by host."""
+    """The ``--format json`` object, on one line, written host by host
+    (host text's control characters as JSON escapes: it may go to a terminal)."""
     for chunk in json_output_chunks(plan, summary_json(plan)):
-        out.write(chunk)
+        out.write(escape_json_controls(chunk))
     out.flush()
 
 

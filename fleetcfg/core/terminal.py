@@ -24,6 +24,22 @@ def escape_controls(text: str) -> str:
     return _CONTROL.sub(_visible, text)
 
 
+#: the control characters ``json.dumps(..., ensure_ascii=False)`` leaves raw
+#: (it escapes C0 itself): DEL, C1, and the bidi controls
+_JSON_RAW = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape_json_controls(text: str) -> str:
+    """JSON ``text`` with those control characters written as ``\\uXXXX``
+    escapes: the same JSON value, nothing a terminal acts on (they can only
+    stand inside JSON strings, where the escape means the same character)."""
+    return _JSON_RAW.sub(_json_escape, text)
+
+
 #: how long one string from a host may be once read (longer ones are cut)
 TEXT_CAP = 400
 

@@ -33,13 +33,19 @@ exec /usr/local/sbin/docker.fleet "$@"
 """
 
 
-def flood_docker_info(host: FleetHost) -> Path:
-    """Make ``docker info`` on ``host`` flood; the file its pids go to."""
+def wrap_docker(host: FleetHost, script: str) -> Path:
+    """``script`` answers for ``docker`` on ``host`` (the fleet's shim as
+    ``docker.fleet``); the host's /usr/local/sbin."""
     sbin = host.path("/usr/local/sbin")
     (sbin / "docker").rename(sbin / "docker.fleet")
-    (sbin / "docker").write_text(FLOOD_DOCKER_INFO)
+    (sbin / "docker").write_text(script)
     (sbin / "docker").chmod(0o755)
-    return sbin / ".flood-pids"
+    return sbin
+
+
+def flood_docker_info(host: FleetHost) -> Path:
+    """Make ``docker info`` on ``host`` flood; the file its pids go to."""
+    return wrap_docker(host, FLOOD_DOCKER_INFO) / ".flood-pids"
 
 
 def flood_pids(record: Path) -> list[int]:
@@ -99,3 +105,76 @@ def test_apply_fails_a_host_whose_docker_info_floods_during_the_health_check(
     assert json.loads(host.read_file(DAEMON_JSON)) == old
     assert not host.exists(LOCK_DIR)
     assert os.path.exists(host.path("/usr/local/sbin/docker.fleet"))
+
+
+# -- control characters from a host never reach the terminal raw ----------------------
+
+#: clears the screen and prints a fake summary (7-bit and 8-bit CSI, a bidi override)
+ESCAPES = "\x1b[2J\x1b[1;1HPlan: 0 to change\x9b31m \u202eevil"
+#: ``docker info`` fails with the escapes on stderr
+FAILING_DOCKER_INFO = """\
+#!/bin/bash
+if [[ $1 == info ]]; then
+    printf 'Cannot connect: %s\\n' "$(cat /usr/local/sbin/.escapes)" >&2
+    exit 1
+fi
+exec /usr/local/sbin/docker.fleet "$@"
+"""
+
+
+def docker_info_fails_with_escapes(fleet: Fleet, tmp_path: Path) -> Path:
+    """A repo whose one host's plan asks ``docker info`` (a restart; only the
+    daemon knows live-restore), which fails with ESCAPES on stderr."""
+    host = fleet.hosts[0]
+    host.write_file(DAEMON_JSON, '{"live-restore": true}', loaded=False)
+    (wrap_docker(host, FAILING_DOCKER_INFO) / ".escapes").write_text(ESCAPES)
+    return write_repo(tmp_path, fleet, fleet.hosts)
+
+
+def assert_escaped(text: str) -> None:
+    for raw in ("\x1b", "\x9b", "\u202e"):
+        assert raw not in text, repr(text)
+    assert "\\x1b[2J\\x1b[1;1HPlan: 0 to change\\x9b31m \\u202eevil" in text, text
+
+
+def test_escapes_in_docker_info_output_reach_the_plan_escaped(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    fleet = fleet_of(1)
+    path = docker_info_fails_with_escapes(fleet, tmp_path)
+    code, out, err = cli("plan", "-i", str(path))
+    assert code == ExitCode.OK, out + err
+    assert "docker info failed (exit status 1): Cannot connect: " in out, out
+    assert_escaped(out + err)
+
+
+def test_escapes_in_the_daemon_log_reach_the_apply_report_escaped(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    """dockerd refuses the new file with a log line full of escapes: the
+    apply's error quotes it, escaped."""
+    fleet = fleet_of(1)
+    host = fleet.hosts[0]
+    host.write_file(DAEMON_JSON, '{"log-driver": "json-file"}\n')
+    host.fault_refuse_next_config(f"failed to start daemon: {ESCAPES}")
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.ERROR, out + err
+    assert "failed to start daemon: " in out + err
+    assert_escaped(out + err)
+
+
+def test_escapes_from_a_host_reach_plan_json_as_json_escapes(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    """``plan --format json`` on a terminal: the same strings, but every
+    control character written as a JSON escape (``\\u001b``, ``\\u009b``)."""
+    fleet = fleet_of(1)
+    path = docker_info_fails_with_escapes(fleet, tmp_path)
+    code, out, err = cli("plan", "-i", str(path), "--format", "json")
+    assert code == ExitCode.OK, out + err
+    for raw in ("\x1b", "\x9b", "\u202e"):
+        assert raw not in out + err, repr(out)
+    assert "\\u009b31m \\u202eevil" in out, out
+    [planned] = json.loads(out)["hosts"]
+    assert any(f"Cannot connect: {ESCAPES}" in w for w in planned["warnings"]), planned

@@ -4,10 +4,11 @@ host file's nesting is bounded before anything decodes it."""
 from __future__ import annotations
 
 import io
+import json
 
 from fleetcfg.cli.output import SafeConsole
 from fleetcfg.core.jsondoc import MAX_DEPTH, too_deep
-from fleetcfg.core.terminal import escape_controls
+from fleetcfg.core.terminal import escape_controls, escape_json_controls
 
 
 def test_control_characters_become_visible_escapes_but_tabs_and_newlines_stay() -> None:
@@ -30,3 +31,11 @@ def test_nesting_is_measured_without_decoding_and_strings_do_not_count() -> None
     assert too_deep(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
     assert not too_deep(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
     assert too_deep(b"[" * 200_000)  # stops early, no recursion
+
+
+def test_json_text_keeps_its_value_but_no_control_character_a_terminal_acts_on() -> None:
+    value = {"warning": "docker info: \x1b[2J\x9b31m \u202eevil\x7f ünïcode"}
+    text = escape_json_controls(json.dumps(value, ensure_ascii=False))
+    assert json.loads(text) == value
+    assert not any(c in text for c in ("\x1b", "\x9b", "\u202e", "\x7f"))
+    assert "\\u009b31m \\u202eevil\\u007f ünïcode" in text
