@@ -65,7 +65,8 @@ class ConvergeResult:
     plan: HostPlan | None = None
     report: ApplyReport | None = None
     revision: Revision | None = None
-    #: sha256 over inventory.yaml and profiles/ (the revision outside git)
+    #: the repo's sha256 (inventory.yaml, profiles/ and the files the host's
+    #: renders read; the revision outside git)
     repo_sha256: str | None = None
     #: the rollout settings held the change back (nothing was written)
     held: bool = False

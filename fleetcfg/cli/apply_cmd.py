@@ -47,9 +47,10 @@ from fleetcfg.core.parallel import idle_connections_budget
 from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import DEFAULT_KEEP_BACKUPS
 from fleetcfg.inventory import DEFAULT_INVENTORY
-from fleetcfg.plan.fleet import load_plan, plan_fleet, repo_sha256
+from fleetcfg.plan.fleet import load_plan, plan_fleet
 from fleetcfg.plan.model import Action
 from fleetcfg.plan.replan import RenderedTargets
+from fleetcfg.plan.repohash import repo_changes, stale_repo_warning
 from fleetcfg.plan.shards import Shard
 from fleetcfg.render import Renderer
 
@@ -143,13 +144,9 @@ def register(app: typer.Typer) -> None:
                     raise typer.Exit(ExitCode.INTERRUPTED)
             else:
                 plan = saved
-                if plan.repo_sha256 and plan.repo_sha256 != repo_sha256(inventory):
-                    env.err.print(
-                        "warning: inventory.yaml or a profile changed since the plan was "
-                        "made; hosts whose target changed will be refused",
-                        style="yellow",
-                        markup=False,
-                    )
+                changed = repo_changes(inventory, plan.repo_sha256, plan.repo_files)
+                if changed:
+                    env.err.print(stale_repo_warning(changed), style="yellow", markup=False)
             plan_view.print_plan(plan, env.out)
             todo = [
                 h

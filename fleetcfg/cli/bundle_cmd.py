@@ -20,7 +20,7 @@ from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.host.bundle import load_signing_key, make_bundle
 from fleetcfg.host.pull import Revision
 from fleetcfg.inventory import DEFAULT_INVENTORY, load_inventory
-from fleetcfg.plan.fleet import repo_files, repo_sha256
+from fleetcfg.plan.repohash import repo_files, repo_sha256
 from fleetcfg.render.references import RepoReferences, repo_references
 
 #: at most this many problems are listed when a bundle is refused
@@ -84,15 +84,16 @@ def register(app: typer.Typer) -> None:
         refused with the line that names it.
 
         The revision is the git commit and its commit time when the repo is a
-        git checkout, else the repo's sha256 and the current time."""
+        git checkout, else the repo's sha256 (over inventory.yaml, profiles/ and
+        the files the hosts read) and the current time."""
         key = load_signing_key(sign_key)
         inventory = load_inventory(inventory_path)
-        revision = repo_revision(inventory.root) or Revision(
-            f"sha256:{repo_sha256(inventory)}", int(time.time())
-        )
         refs = repo_references(inventory, include_secrets=include_secrets)
         if refs.problems:
             raise _refusal(refs)
+        revision = repo_revision(inventory.root) or Revision(
+            f"sha256:{repo_sha256(inventory, refs.files)}", int(time.time())
+        )
         paths = {**refs.files, **repo_files(inventory)}
         files = {name: path.read_bytes() for name, path in sorted(paths.items())}
         console = stderr_console()

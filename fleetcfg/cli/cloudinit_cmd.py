@@ -18,7 +18,6 @@ from fleetcfg.core.atomicfile import write_atomic
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.inventory import DEFAULT_INVENTORY
 from fleetcfg.plan.cloudinit import DEFAULT_CHECK_TIMEOUT, cloud_config, cloud_config_text
-from fleetcfg.plan.fleet import repo_sha256
 
 
 def _count(n: int, noun: str) -> str:
@@ -68,7 +67,7 @@ def register(app: typer.Typer) -> None:
         Exit codes: 0 written; 1 validation errors or hosts that differ; 2 usage."""
         if not limit:
             raise UsageError("--limit GROUP|HOST is required: the hosts the image is for")
-        inventory, tree = load_tree(inventory_path, limit, engine_versions or [])
+        _, tree, repo_hash = load_tree(inventory_path, limit, engine_versions or [])
         document = cloud_config(tree, check=check, timeout=check_timeout)
         hosts = [h.name for h in tree.hosts]
         shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
@@ -76,7 +75,7 @@ def register(app: typer.Typer) -> None:
         header = [
             f"fleetcfg cloud-init {selection_text(limit)}: {_count(len(hosts), 'host')} ({shown}), "
             f"validated for Engine {engines}",
-            f"repo sha256 {repo_sha256(inventory)}",
+            f"repo sha256 {repo_hash}",
             "write_files lands the files before docker.service starts: no restart at boot.",
         ]
         if "bootcmd" in document:

@@ -16,7 +16,8 @@ from fleetcfg.cli.output import stderr_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.inventory import Inventory, load_inventory
-from fleetcfg.plan.fleet import lint_settings, repo_sha256
+from fleetcfg.plan.fleet import lint_settings
+from fleetcfg.plan.repohash import repo_sha256
 from fleetcfg.plan.tree import (
     Tree,
     build_manifest,
@@ -34,9 +35,10 @@ def selection_text(limit: Sequence[str]) -> str:
 
 def load_tree(
     inventory_path: str, limit: Sequence[str], engine_versions: Sequence[str] = ()
-) -> tuple[Inventory, Tree]:
+) -> tuple[Inventory, Tree, str]:
     """Load the inventory, render every host ``limit`` selects, and return
-    the one tree they share (warnings printed on stderr). Raises
+    the one tree they share (warnings printed on stderr) and the repo's
+    sha256 (over the repo files those renders read too). Raises
     :class:`FleetcfgError` on errors."""
     engines: list[EngineVersion] = []
     for text in engine_versions:
@@ -55,7 +57,7 @@ def load_tree(
     console = stderr_console()
     for warning in tree.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-    return inventory, tree
+    return inventory, tree, repo_sha256(inventory, dict(renderer.lookups.read))
 
 
 def render_tree_command(
@@ -65,8 +67,8 @@ def render_tree_command(
     engine_versions: Sequence[str],
 ) -> None:
     """``render --limit ... [-o DIR]``."""
-    inventory, tree = load_tree(inventory_path, limit, engine_versions)
-    manifest = build_manifest(tree, selection=list(limit), repo_sha256=repo_sha256(inventory))
+    _, tree, repo_hash = load_tree(inventory_path, limit, engine_versions)
+    manifest = build_manifest(tree, selection=list(limit), repo_sha256=repo_hash)
     if output is None:
         typer.echo(manifest_json(manifest), nl=False)
         return

@@ -29,6 +29,7 @@ import difflib
 import functools
 import json
 import os
+import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -337,6 +338,9 @@ class Lookups:
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.allowed_env = frozenset(allowed_env)
         self._files: dict[Path, str] = {}
+        #: every repo file asked for (by ``file()`` or :meth:`file_path`), by
+        #: its name in the repo (``certs/ca.pem``): what the repo's hash covers
+        self.read: dict[str, Path] = {}
 
     def env_name(self, name: object) -> str:
         """``name`` if profiles may read it; else the error that says why not."""
@@ -382,6 +386,7 @@ class Lookups:
             raise SecretLookupError(
                 f"file({name!r}) leads outside the repo (through '..' or a symlink)", hint=hint
             )
+        self.read[posixpath.normpath(name.replace("\\", "/"))] = path
         return path
 
     def file(self, name: object) -> str:

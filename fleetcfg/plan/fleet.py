@@ -36,8 +36,9 @@ trust_repo_ssh_config=False) -> Transport``
     the action, the facts it depended on). No secret is stored in clear.
     ``load_plan`` refuses another format version.
 
-``repo_sha256(inventory) -> str``
-    sha256 over inventory.yaml and every file under profiles/.
+The plan's ``repo_sha256`` and ``repo_files`` cover inventory.yaml,
+profiles/ and every other repo file the renderer read for the planned hosts
+(:mod:`fleetcfg.plan.repohash`).
 
 Targets are rendered for the Engine version the host reports (``dockerd
 --version``), not the inventory's ``engine_version`` (which lint uses); the
@@ -46,7 +47,6 @@ plan warns when the two disagree.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -77,6 +77,7 @@ from fleetcfg.plan.decide import LintSettings, PlannedHost, failed_host, plan_fr
 from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts, gather_surface
 from fleetcfg.plan.model import PLAN_FORMAT_VERSION, Action, HostPlan, Plan
 from fleetcfg.plan.plugins import gather_plugins, plugin_driver_of
+from fleetcfg.plan.repohash import combine, repo_digests
 from fleetcfg.plan.streams import plan_file_chunks
 from fleetcfg.plan.surface import surface_paths
 from fleetcfg.plan.targets import client_users, known_secrets, render_targets
@@ -88,7 +89,6 @@ __all__ = [
     "open_transport",
     "plan_fleet",
     "plan_host",
-    "repo_sha256",
     "save_plan",
 ]
 
@@ -228,35 +228,16 @@ def plan_fleet(
     outcomes = map_hosts(
         list(hosts), one, forks=forks, on_done=done, cancel=cancel, on_interrupt=on_interrupt
     )
+    # the files the renders read: hashed once they are all known
+    digests = repo_digests(inventory, dict(renderer.lookups.read))
     return Plan(
         fleetcfg_version=__version__,
         inventory=inventory.display,
-        repo_sha256=repo_sha256(inventory),
+        repo_sha256=combine(digests),
+        repo_files=digests,
         shard=shard,
         hosts=[_outcome_plan(o, renderer) for o in outcomes],
     )
-
-
-def repo_files(inventory: Inventory) -> dict[str, Path]:
-    """inventory.yaml and every file under profiles/, by their name in the
-    repo (what the repo's sha256 and ``fleetcfg bundle`` cover)."""
-    files = {"inventory.yaml": inventory.path}
-    root = inventory.profiles_dir
-    if root.is_dir():
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            files[f"profiles/{path.relative_to(root).as_posix()}"] = path
-    return files
-
-
-def repo_sha256(inventory: Inventory) -> str:
-    """sha256 over inventory.yaml and every file under profiles/ (names and
-    contents), for the stale-plan check."""
-    digest = hashlib.sha256()
-    for name, path in repo_files(inventory).items():
-        data = path.read_bytes()
-        digest.update(f"{name}\0{len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------

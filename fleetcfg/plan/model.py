@@ -182,8 +182,12 @@ class Plan(_Data):
     plan_id: str = Field(default_factory=lambda: uuid4().hex)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     inventory: str  # path of inventory.yaml as given
-    #: sha256 over inventory.yaml and every profile, for the stale-plan check
+    #: sha256 over inventory.yaml, every profile and every repo file the
+    #: renders read, for the stale-plan check (:mod:`fleetcfg.plan.repohash`)
     repo_sha256: str | None = None
+    #: those files' sha256 by name in the repo (None in plans of older
+    #: fleetcfg, whose ``repo_sha256`` covers inventory.yaml and profiles/ only)
+    repo_files: dict[str, str] | None = None
     #: ``K/N`` when the plan covers one shard of the selected hosts (``--shard``)
     shard: str | None = None
     hosts: list[HostPlan]

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from fleetcfg.core.errors import PlanError, UsageError
 from fleetcfg.plan.model import HostPlan, Plan
+from fleetcfg.plan.repohash import combine
 
 _SHARD = re.compile(r"([0-9]+)/([0-9]+)")
 
@@ -88,13 +89,52 @@ def _host_plan(entry: Any, source: str, position: int) -> HostPlan:
         ) from None
 
 
+def _always_read(files: dict[Any, Any]) -> frozenset[str]:
+    """The names every shard covers: inventory.yaml and profiles/."""
+    return frozenset(
+        str(n) for n in files if n == "inventory.yaml" or str(n).startswith("profiles/")
+    )
+
+
+def _merge_files(
+    into: dict[str, str], files: dict[Any, Any], source: str, seen: dict[str, str]
+) -> None:
+    if seen:
+        mine, theirs = _always_read(files), _always_read(into)
+        if mine != theirs:
+            name = sorted(mine ^ theirs)[0]
+            where = source if name in mine else next(iter(seen.values()))
+            raise PlanError(
+                f"the shards were planned from different repos: only {where} has {name}",
+                file=source,
+                hint="plan every shard from the same commit",
+            )
+    for name, digest in files.items():
+        known = into.setdefault(str(name), str(digest))
+        if known != str(digest):
+            raise PlanError(
+                f"the shards were planned from different repos: {name} differs between "
+                f"{seen[str(name)]} and {source}",
+                file=source,
+                hint="plan every shard from the same commit",
+            )
+        seen.setdefault(str(name), source)
+
+
 def merge_plan_outputs(documents: Sequence[tuple[str, Any]], fleetcfg_version: str) -> Plan:
     """One plan from the ``plan --format json`` objects of several shards
     (``(file name, decoded JSON)`` pairs). Refuses a host planned twice and
-    shards planned from different repos (``repo_sha256``)."""
+    shards planned from different repos: a repo file whose sha256 differs
+    between two shards' ``repo_files`` (each shard's hosts may read other
+    files: the merged plan's ``repo_files`` are all of them), or, for shards
+    without ``repo_files``, a different ``repo_sha256``."""
     hosts: list[HostPlan] = []
     seen: dict[str, str] = {}
     repos: dict[str, str] = {}
+    #: the shards' repo_files together (each shard's hosts read some files)
+    digests: dict[str, str] = {}
+    seen_files: dict[str, str] = {}
+    complete = bool(documents)
     inventory = ""
     for source, data in documents:
         if not isinstance(data, dict) or not isinstance(data.get("hosts"), list):
@@ -104,6 +144,11 @@ def merge_plan_outputs(documents: Sequence[tuple[str, Any]], fleetcfg_version: s
                 hint="save each shard's output with fleetcfg plan --format json > FILE",
             )
         inventory = inventory or str(data.get("inventory", ""))
+        files = data.get("repo_files")
+        if isinstance(files, dict):
+            _merge_files(digests, files, source, seen_files)
+        else:
+            complete = False
         repo = data.get("repo_sha256")
         if isinstance(repo, str):
             repos.setdefault(repo, source)
@@ -118,7 +163,15 @@ def merge_plan_outputs(documents: Sequence[tuple[str, Any]], fleetcfg_version: s
                 )
             seen[host.host] = source
             hosts.append(host)
-    if len(repos) > 1:
+    if complete:
+        return Plan(
+            fleetcfg_version=fleetcfg_version,
+            inventory=inventory,
+            repo_sha256=combine(digests),
+            repo_files=dict(sorted(digests.items())),
+            hosts=hosts,
+        )
+    if len(repos) > 1:  # shards of an older fleetcfg: their hashes must agree
         first, second = list(repos.values())[:2]
         raise PlanError(
             f"the shards were planned from different repos: {first} and {second} "

@@ -50,8 +50,6 @@ class RecordingLookups(Lookups):
     def __init__(self, base_dir: Path, allowed_env: Iterable[str], *, include_secrets: bool):
         super().__init__(base_dir, {}, allowed_env=allowed_env)
         self.include_secrets = include_secrets
-        #: name in the repo (``certs/ca.pem``) -> the file read
-        self.read: dict[str, Path] = {}
         #: the names read as secrets (``file()``, ``client_key_file``)
         self.secret_names: set[str] = set()
 
@@ -63,12 +61,12 @@ class RecordingLookups(Lookups):
         path = super().file_path(name)
         relative = posixpath.normpath(str(name).replace("\\", "/"))
         if relative.startswith("../") or relative == "..":
+            self.read.pop(relative, None)
             raise SecretLookupError(
                 f"{name} leaves the repo before it comes back (through a symlinked folder): "
                 "a bundle holds files by their name in the repo",
                 hint="write the path without '..'",
             )
-        self.read[relative] = path
         return path
 
     def file(self, name: object) -> str:

@@ -422,3 +422,20 @@ def test_converge_from_a_bundle_reads_the_carried_certificate(
     refs = repo_references(inventory)
     assert refs.problems == ()
     assert sorted(refs.files) == ["certs/client.cert", "certs/corp-ca.pem"]
+
+
+def test_outside_git_the_bundle_revision_changes_with_a_certificate_the_hosts_read(
+    tmp_path: Path,
+) -> None:
+    inv = registry_repo(tmp_path, "client_key_env: REGISTRY_KEY")
+
+    def revision() -> str:
+        code, err, out = bundle_cli(tmp_path, inv)
+        assert code == 0, err
+        commit: str = json.loads(members(out.read_bytes())[MANIFEST])["revision"]["commit"]
+        return commit
+
+    before = revision()
+    assert before.startswith("sha256:") and revision() == before
+    (tmp_path / "repo/certs/corp-ca.pem").write_text(make_ca("Corp Root CA 2027").cert_pem)
+    assert revision() != before

@@ -11,8 +11,9 @@ import pytest
 from fleetcfg.core.errors import PlanError, UsageError
 from fleetcfg.host.transport.targets import SshTarget
 from fleetcfg.inventory import load_inventory
-from fleetcfg.plan.fleet import load_plan, plan_fleet, repo_sha256, save_plan
+from fleetcfg.plan.fleet import load_plan, plan_fleet, save_plan
 from fleetcfg.plan.model import Action, HostPlan, Plan
+from fleetcfg.plan.repohash import repo_sha256
 from tests.fakes.dockerhost import FakeDockerHost
 from tests.unit.inventory.repo import write_repo
 
