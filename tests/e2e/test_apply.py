@@ -484,7 +484,7 @@ def test_a_stale_saved_plan_is_refused_for_the_hosts_that_changed(
         host.reset()
     code, out, err = cli("apply", str(plan_file), "--yes")
     assert code == ExitCode.STALE, out + err
-    assert "inventory.yaml or a profile changed since the plan" in err
+    assert "inventory.yaml changed since the plan" in err
     assert out.count("rendered from the inventory changed since the plan") == 2
     for host in (first, third):
         assert_untouched(host, None, visited=True)
