@@ -157,6 +157,21 @@ def _call(fn: Callable[[T], R], item: T, label: Callable[[T], str]) -> Outcome[T
         return Outcome(item, error=error)
 
 
+def _run_into(
+    own: Future[Outcome[T, R]], fn: Callable[[T], R], item: T, label: Callable[[T], str]
+) -> None:
+    """Run one item into ``own``, the future the calling thread registered
+    before submitting it; nothing when a Ctrl-C cancelled it before its turn."""
+    if not own.set_running_or_notify_cancel():
+        return
+    try:
+        outcome = _call(fn, item, label)
+    except BaseException as exc:
+        own.set_exception(exc)
+        raise
+    own.set_result(outcome)
+
+
 #: the longest the calling thread blocks before it runs Python code again:
 #: only then does a Ctrl-C become ``KeyboardInterrupt``. A SIGINT the kernel
 #: hands to another thread (one waiting on a socket), or one that comes just
@@ -216,9 +231,14 @@ def map_hosts(
         def schedule() -> None:
             nonlocal next_index
             while len(running) < workers and next_index < len(todo) and not cancel.is_set():
-                future = pool.submit(_call, fn, todo[next_index], label)
-                running[future] = next_index
+                # registered before the pool may run it, so that a Ctrl-C at
+                # any point of the submission finds it: running (waited for)
+                # or not started (cancelled). A future registered after
+                # pool.submit returned was missed by a Ctrl-C in between.
+                own: Future[Outcome[T, R]] = Future()
+                running[own] = next_index
                 next_index += 1
+                pool.submit(_run_into, own, fn, todo[running[own]], label)
 
         try:
             schedule()
@@ -228,6 +248,9 @@ def map_hosts(
                 schedule()
         except KeyboardInterrupt:
             cancel.set()
+            for future in list(running):
+                if future.cancel():  # not started: it never will be
+                    del running[future]
             if on_interrupt is not None:
                 on_interrupt(len(running))
             # let the hosts that are already running finish

@@ -305,3 +305,35 @@ def test_idle_connections_kept_leave_room_for_the_hosts_in_flight() -> None:
     assert idle_connections_budget(None, open_files=1024) == 704
     assert idle_connections_budget(16, open_files=128) == 0
     assert idle_connections_budget(64, open_files=100) == 0
+
+
+def test_a_ctrl_c_just_as_a_host_is_handed_to_a_worker_still_waits_for_that_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the race a loaded machine hit: the worker already runs the host (it is
+    # connecting) when the Ctrl-C lands in the calling thread, before that
+    # thread has recorded the host as in flight
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = threading.Event()
+    real_submit = ThreadPoolExecutor.submit
+    interrupted: list[bool] = []
+
+    def submit(self: ThreadPoolExecutor, *args: object, **kwargs: object) -> object:
+        future: object = real_submit(self, *args, **kwargs)  # type: ignore[arg-type]
+        if not interrupted:
+            interrupted.append(True)
+            assert started.wait(10)
+            raise KeyboardInterrupt
+        return future
+
+    def run(item: int) -> int:
+        started.set()
+        return item * 2
+
+    monkeypatch.setattr(ThreadPoolExecutor, "submit", submit)
+    in_flight: list[int] = []
+    outcomes = map_hosts([1, 2], run, forks=2, on_interrupt=in_flight.append)
+    assert in_flight == [1]
+    assert outcomes[0].value == 2
+    assert outcomes[1].cancelled
