@@ -14,7 +14,10 @@ and ``event``:
   ``seconds``): every step of every host, in the order they happened;
 - ``host-end`` (``host``, ``status``, ``reason``, ``rolled_back``, ...).
 
-Messages are masked before they get here: no secret is ever written. Lines
+Messages are masked before they get here: no secret is ever written. Host
+text is kept as sent, but the control characters ``json.dumps`` leaves raw
+(DEL, C1, bidi overrides) are written as ``\\uXXXX`` escapes, so ``cat`` or
+``tail`` of the journal on a terminal shows them instead of acting on them. Lines
 are flushed one by one, so the journal of a run that was killed still shows
 its last step.
 """
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetcfg.core.errors import UsageError
+from fleetcfg.core.terminal import escape_json_controls
 
 JOURNAL_DIR = ".fleetcfg"
 JOURNAL_NAME = "journal.jsonl"
@@ -72,7 +76,9 @@ class Journal:
             "event": event,
         }
         entry.update({k: v for k, v in fields.items() if v is not None})
-        line = json.dumps(entry, sort_keys=False, ensure_ascii=False, default=str)
+        line = escape_json_controls(
+            json.dumps(entry, sort_keys=False, ensure_ascii=False, default=str)
+        )
         with self._lock:
             self.entries.append(entry)
             if self._file is not None:
@@ -95,7 +101,9 @@ class Journal:
 def read_journal(path: Path) -> list[dict[str, Any]]:
     """Every entry of a journal file (lines that are not JSON are skipped)."""
     out: list[dict[str, Any]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # only "\n" ends a line: str.splitlines would also split inside a
+    # string at U+2028 and friends, which json.dumps leaves raw
+    for line in path.read_text(encoding="utf-8").split("\n"):
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:

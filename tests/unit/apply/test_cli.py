@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -227,3 +228,25 @@ def test_rollback_help_does_not_talk_about_plans() -> None:
     text = " ".join(run("rollback", "--help").stdout.split())
     assert "plan" not in text.lower()
     assert "0 done, or nothing to roll back" in text
+
+
+def test_control_characters_a_host_sends_are_escaped_in_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = "\x1b[2J\u202e\x9b"
+
+    def hostile_validate(content: bytes, path: str) -> str | None:
+        return f"unable to configure the Docker daemon: {hostile}"
+
+    s = setup(tmp_path, ["web-01"], validator=hostile_validate)
+    monkeypatch.setattr(cli_env, "make_connector", lambda: FakeConnector(s.hosts))
+    result = run("apply", "-i", str(tmp_path), "--yes")
+    assert result.exit_code == 1, result.output
+    path = tmp_path / ".fleetcfg" / "journal.jsonl"
+    raw = path.read_bytes()
+    for char in ("\x1b", "\u202e", "\x9b"):
+        assert char.encode() not in raw
+    for line in raw.decode().split("\n")[:-1]:
+        assert isinstance(json.loads(line), dict)
+    details = [e.get("detail", "") for e in read_journal(path) if e["event"] == "step"]
+    assert f"unable to configure the Docker daemon: {hostile}" in details

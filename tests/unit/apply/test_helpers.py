@@ -218,6 +218,14 @@ def test_the_journal_appends_json_lines_next_to_the_inventory(tmp_path: Path) ->
     assert "skip" not in entries[0]
 
 
+def test_a_line_separator_from_a_host_does_not_hide_its_journal_entry(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    detail = "line\u2028separator\u2029paragraph\x85next line"
+    with Journal(path) as journal:
+        journal.write("step", "r1", {"host": "a", "detail": detail})
+    assert [e["detail"] for e in read_journal(path)] == [detail]
+
+
 def test_an_unwritable_journal_is_a_usage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
