@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
         if refs.problems:
             raise _refusal(refs)
         revision = repo_revision(inventory.root) or Revision(
-            f"sha256:{repo_sha256(inventory, refs.files)}", int(time.time())
+            f"sha256:{repo_sha256(inventory, refs.files, refs.secrets)}", int(time.time())
         )
         paths = {**refs.files, **repo_files(inventory)}
         files = {name: path.read_bytes() for name, path in sorted(paths.items())}

@@ -17,7 +17,7 @@ from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.inventory import Inventory, load_inventory
 from fleetcfg.plan.fleet import lint_settings
-from fleetcfg.plan.repohash import repo_sha256
+from fleetcfg.plan.repohash import combine, lookup_digests
 from fleetcfg.plan.tree import (
     Tree,
     build_manifest,
@@ -57,7 +57,7 @@ def load_tree(
     console = stderr_console()
     for warning in tree.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-    return inventory, tree, repo_sha256(inventory, dict(renderer.lookups.read))
+    return inventory, tree, combine(lookup_digests(inventory, renderer.lookups))
 
 
 def render_tree_command(

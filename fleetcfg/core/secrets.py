@@ -311,6 +311,11 @@ class SecretRegistry:
 _MISSING = object()
 
 
+def repo_name(name: str) -> str:
+    """A path ``file()`` was given, as its name in the repo (``certs/ca.pem``)."""
+    return posixpath.normpath(name.replace("\\", "/"))
+
+
 class Lookups:
     """Resolves ``env()`` and ``file()`` for one run, caching what it read.
 
@@ -341,6 +346,10 @@ class Lookups:
         #: every repo file asked for (by ``file()`` or :meth:`file_path`), by
         #: its name in the repo (``certs/ca.pem``): what the repo's hash covers
         self.read: dict[str, Path] = {}
+        #: the names among them read as secrets (by ``file()``: a profile's
+        #: lookup, a registry's ``client_key_file``): the repo's hash records
+        #: a digest of them that is expensive to guess
+        self.secret_names: set[str] = set()
 
     def env_name(self, name: object) -> str:
         """``name`` if profiles may read it; else the error that says why not."""
@@ -386,11 +395,12 @@ class Lookups:
             raise SecretLookupError(
                 f"file({name!r}) leads outside the repo (through '..' or a symlink)", hint=hint
             )
-        self.read[posixpath.normpath(name.replace("\\", "/"))] = path
+        self.read[repo_name(name)] = path
         return path
 
     def file(self, name: object) -> str:
         path = self.file_path(name)
+        self.secret_names.add(repo_name(str(name)))
         cached = self._files.get(path)
         if cached is not None:
             return cached

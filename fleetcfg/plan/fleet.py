@@ -77,7 +77,7 @@ from fleetcfg.plan.decide import LintSettings, PlannedHost, failed_host, plan_fr
 from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts, gather_surface
 from fleetcfg.plan.model import PLAN_FORMAT_VERSION, Action, HostPlan, Plan
 from fleetcfg.plan.plugins import gather_plugins, plugin_driver_of
-from fleetcfg.plan.repohash import combine, repo_digests
+from fleetcfg.plan.repohash import combine, lookup_digests
 from fleetcfg.plan.streams import plan_file_chunks
 from fleetcfg.plan.surface import surface_paths
 from fleetcfg.plan.targets import client_users, known_secrets, render_targets
@@ -229,7 +229,7 @@ def plan_fleet(
         list(hosts), one, forks=forks, on_done=done, cancel=cancel, on_interrupt=on_interrupt
     )
     # the files the renders read: hashed once they are all known
-    digests = repo_digests(inventory, dict(renderer.lookups.read))
+    digests = lookup_digests(inventory, renderer.lookups)
     return Plan(
         fleetcfg_version=__version__,
         inventory=inventory.display,

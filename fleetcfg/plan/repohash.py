@@ -5,10 +5,20 @@ It covers inventory.yaml, every file under profiles/ and every other repo
 file the renderer read while rendering (registries' ``ca_file``,
 ``client_cert_file``, ``client_key_file``, ``file()`` in a profile: the
 ``read`` of :class:`fleetcfg.core.secrets.Lookups`, so nothing is rendered
-a second time for it). Each file has a sha256 (:func:`repo_digests`, by its
+a second time for it). Each file has a digest (:func:`repo_digests`, by its
 name in the repo); the repo's sha256 is one sha256 over the sorted names and
 digests (:func:`combine`), so shards that read different files can still be
-merged and compared file by file. Only hashes are recorded, never contents.
+merged and compared file by file. Only digests are recorded, never contents.
+
+A file read as a secret (``file()``: a profile's lookup, a registry's
+``client_key_file``) may hold a short password, and plans travel (CI
+artifacts): a bare sha256 of it could be guessed offline. Its digest is
+``scrypt:<hex>`` instead (:func:`secret_digest`: scrypt, salted with the
+file's name so that it is the same on every machine and can be compared,
+computed once per run and file), and the repo's sha256 covers that digest,
+never the bytes. The form a plan recorded decides how a file is checked
+against it (:func:`repo_changes`): plans written before secrets had their own
+digest recorded a bare sha256 and are compared as before.
 
 Plans written before the referenced files were covered (no ``repo_files``)
 are checked with :func:`legacy_repo_sha256`, the hash they recorded.
@@ -16,19 +26,23 @@ are checked with :func:`legacy_repo_sha256`, the hash they recorded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from fleetcfg.core.secrets import Lookups
 from fleetcfg.inventory import Inventory
 
 __all__ = [
     "combine",
     "legacy_repo_sha256",
+    "lookup_digests",
     "repo_changes",
     "repo_digests",
     "repo_files",
     "repo_sha256",
+    "secret_digest",
     "stale_repo_warning",
 ]
 
@@ -49,22 +63,46 @@ def repo_files(inventory: Inventory) -> dict[str, Path]:
     return files
 
 
-def _digest(path: Path) -> str:
+#: how the digest of a file read as a secret starts
+SECRET_DIGEST = "scrypt:"  # noqa: S105 (a prefix, not a password)
+#: scrypt's cost: 16 MiB and some 50 ms a guess (its authors' interactive
+#: setting); the salt makes every file name its own search
+_SCRYPT_COST = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+
+
+@functools.lru_cache(maxsize=64)
+def secret_digest(name: str, data: bytes) -> str:
+    """``scrypt:<hex>``: the digest of the contents of repo file ``name`` read
+    as a secret, salted with its name (deterministic: the same on every machine)."""
+    salt = b"fleetcfg repo file\0" + name.encode("utf-8")
+    return SECRET_DIGEST + hashlib.scrypt(data, salt=salt, **_SCRYPT_COST).hex()
+
+
+def _digest(name: str, path: Path, secret: bool) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        data = path.read_bytes()
     except FileNotFoundError:
         return ABSENT
     except OSError:
         return UNREADABLE
+    return secret_digest(name, data) if secret else hashlib.sha256(data).hexdigest()
 
 
 def repo_digests(
-    inventory: Inventory, referenced: Mapping[str, Path] | None = None
+    inventory: Inventory,
+    referenced: Mapping[str, Path] | None = None,
+    secrets: Collection[str] = (),
 ) -> dict[str, str]:
-    """name in the repo -> sha256 of its contents, for inventory.yaml,
+    """name in the repo -> digest of its contents (sha256, or
+    :func:`secret_digest` for the names in ``secrets``), for inventory.yaml,
     profiles/ and the ``referenced`` files (name -> file), sorted by name."""
     files = {**(referenced or {}), **repo_files(inventory)}
-    return {name: _digest(path) for name, path in sorted(files.items())}
+    return {name: _digest(name, path, name in secrets) for name, path in sorted(files.items())}
+
+
+def lookup_digests(inventory: Inventory, lookups: Lookups) -> dict[str, str]:
+    """:func:`repo_digests` of the files ``lookups`` read (renders done)."""
+    return repo_digests(inventory, dict(lookups.read), frozenset(lookups.secret_names))
 
 
 def combine(digests: Mapping[str, str]) -> str:
@@ -75,9 +113,14 @@ def combine(digests: Mapping[str, str]) -> str:
     return total.hexdigest()
 
 
-def repo_sha256(inventory: Inventory, referenced: Mapping[str, Path] | None = None) -> str:
-    """The repo's sha256 over inventory.yaml, profiles/ and ``referenced``."""
-    return combine(repo_digests(inventory, referenced))
+def repo_sha256(
+    inventory: Inventory,
+    referenced: Mapping[str, Path] | None = None,
+    secrets: Collection[str] = (),
+) -> str:
+    """The repo's sha256 over inventory.yaml, profiles/ and ``referenced``
+    (the digests of those, ``secrets`` among them read as secrets)."""
+    return combine(repo_digests(inventory, referenced, secrets))
 
 
 def legacy_repo_sha256(inventory: Inventory) -> str:
@@ -109,7 +152,8 @@ def repo_changes(
         if legacy_repo_sha256(inventory) == recorded_sha256:
             return []
         return ["inventory.yaml or a profile"]
-    current = repo_digests(inventory, _named(inventory, recorded))
+    secrets = {n for n, digest in recorded.items() if str(digest).startswith(SECRET_DIGEST)}
+    current = repo_digests(inventory, _named(inventory, recorded), secrets)
     changed = sorted(
         n for n in current.keys() | recorded.keys() if current.get(n) != recorded.get(n)
     )

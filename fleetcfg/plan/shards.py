@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from fleetcfg.core.errors import PlanError, UsageError
 from fleetcfg.plan.model import HostPlan, Plan
-from fleetcfg.plan.repohash import combine
+from fleetcfg.plan.repohash import SECRET_DIGEST, combine
 
 _SHARD = re.compile(r"([0-9]+)/([0-9]+)")
 
@@ -96,6 +96,10 @@ def _always_read(files: dict[Any, Any]) -> frozenset[str]:
     )
 
 
+def _is_secret(digest: str) -> bool:
+    return digest.startswith(SECRET_DIGEST)
+
+
 def _merge_files(
     into: dict[str, str], files: dict[Any, Any], source: str, seen: dict[str, str]
 ) -> None:
@@ -111,6 +115,16 @@ def _merge_files(
             )
     for name, digest in files.items():
         known = into.setdefault(str(name), str(digest))
+        if _is_secret(known) != _is_secret(str(digest)):
+            secret, other = (
+                (seen[str(name)], source) if _is_secret(known) else (source, seen[str(name)])
+            )
+            raise PlanError(
+                f"{name} is recorded as a secret by {secret} and not by {other}: "
+                "their digests cannot be compared",
+                file=source,
+                hint="plan every shard with the same fleetcfg version, from the same commit",
+            )
         if known != str(digest):
             raise PlanError(
                 f"the shards were planned from different repos: {name} differs between "
@@ -124,9 +138,11 @@ def _merge_files(
 def merge_plan_outputs(documents: Sequence[tuple[str, Any]], fleetcfg_version: str) -> Plan:
     """One plan from the ``plan --format json`` objects of several shards
     (``(file name, decoded JSON)`` pairs). Refuses a host planned twice and
-    shards planned from different repos: a repo file whose sha256 differs
+    shards planned from different repos: a repo file whose digest differs
     between two shards' ``repo_files`` (each shard's hosts may read other
-    files: the merged plan's ``repo_files`` are all of them), or, for shards
+    files: the merged plan's ``repo_files`` are all of them; a file read as a
+    secret is compared by its scrypt digest, and refused when one shard
+    recorded a bare sha256 of it: an older fleetcfg), or, for shards
     without ``repo_files``, a different ``repo_sha256``."""
     hosts: list[HostPlan] = []
     seen: dict[str, str] = {}

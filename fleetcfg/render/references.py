@@ -50,8 +50,6 @@ class RecordingLookups(Lookups):
     def __init__(self, base_dir: Path, allowed_env: Iterable[str], *, include_secrets: bool):
         super().__init__(base_dir, {}, allowed_env=allowed_env)
         self.include_secrets = include_secrets
-        #: the names read as secrets (``file()``, ``client_key_file``)
-        self.secret_names: set[str] = set()
 
     def env(self, name: object, default: object = _UNSET) -> str:
         self.env_name(name)
@@ -76,7 +74,6 @@ class RecordingLookups(Lookups):
             raise SecretLookupError(
                 f"{relative} is a secret and would travel in clear in the bundle: " + SECRETS_ADVICE
             )
-        self.secret_names.add(relative)
         return super().file(name)
 
 
