@@ -451,10 +451,8 @@ class Engine:
                         reply = self.reset()
                     elif verb == "state":
                         proc = self.dockerd
-                        alive = proc is not None and proc.returncode is None
-                        reply = json.dumps(
-                            {"unit": self.get("unit"), "pid": proc.pid if alive else 0}
-                        )
+                        pid = proc.pid if proc is not None and proc.returncode is None else 0
+                        reply = json.dumps({"unit": self.get("unit"), "pid": pid})
                     elif verb == "shutdown":
                         conn.sendall(b"bye\n")
                         self.shutdown()
@@ -483,7 +481,12 @@ class Engine:
         ctl.listen(16)
         threading.Thread(target=self.reap, daemon=True).start()
         threading.Thread(target=self.notifications, args=(notify,), daemon=True).start()
-        signal.signal(signal.SIGTERM, lambda *_: (self.shutdown(), os._exit(0)))
+
+        def on_sigterm(*_: object) -> None:
+            self.shutdown()
+            os._exit(0)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
         (self.runtime / "engine.pid").write_text(f"{os.getpid()}\n")
         while True:
             conn, _ = ctl.accept()

@@ -803,7 +803,7 @@ class FleetHost:
         for folder in self.private_dirs.values():
             (self.dir / folder).mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir / "root", 0o700)
-        if self.real:
+        if self._fleet.engine_dir is not None:  # a real-daemon host (self.real)
             (self.dir / "run" / "sshd").mkdir(mode=0o755, exist_ok=True)
             (self.dir / "engine").mkdir(exist_ok=True)
             engine.write_rootfs_tar(self._fleet.engine_dir, self.dir / "engine" / "busybox.tar")
