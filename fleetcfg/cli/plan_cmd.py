@@ -59,6 +59,19 @@ class PlanFormat(StrEnum):
     json = "json"
 
 
+# the options `plan` and `plan merge` share
+PlanFormatOption = Annotated[
+    PlanFormat, typer.Option("--format", help="text (like terraform plan) or json")
+]
+DetailedExitcodeOption = Annotated[
+    bool,
+    typer.Option(
+        "--detailed-exitcode",
+        help="exit 0: no changes, 2: changes, 1: errors or unreachable hosts",
+    ),
+]
+
+
 # --------------------------------------------------------------------------
 # progress
 
@@ -161,16 +174,8 @@ def register(app: typer.Typer) -> None:
             list[Path],
             typer.Argument(help="the `fleetcfg plan --format json` output of each shard"),
         ],
-        output_format: Annotated[
-            PlanFormat, typer.Option("--format", help="text (like terraform plan) or json")
-        ] = PlanFormat.text,
-        detailed_exitcode: Annotated[
-            bool,
-            typer.Option(
-                "--detailed-exitcode",
-                help="exit 0: no changes, 2: changes, 1: errors or unreachable hosts",
-            ),
-        ] = False,
+        output_format: PlanFormatOption = PlanFormat.text,
+        detailed_exitcode: DetailedExitcodeOption = False,
     ) -> None:
         """Merge the JSON plans of several shards (`plan --shard K/N --format
         json`) into one plan and one summary."""
@@ -186,9 +191,7 @@ def register(app: typer.Typer) -> None:
         inventory_path: InventoryOption = DEFAULT_INVENTORY,
         limit: LimitOption = None,
         forks: ForksOption = None,
-        output_format: Annotated[
-            PlanFormat, typer.Option("--format", help="text (like terraform plan) or json")
-        ] = PlanFormat.text,
+        output_format: PlanFormatOption = PlanFormat.text,
         out: Annotated[
             Path | None,
             typer.Option(
@@ -198,13 +201,7 @@ def register(app: typer.Typer) -> None:
                 metavar="FILE",
             ),
         ] = None,
-        detailed_exitcode: Annotated[
-            bool,
-            typer.Option(
-                "--detailed-exitcode",
-                help="exit 0: no changes, 2: changes, 1: errors or unreachable hosts",
-            ),
-        ] = False,
+        detailed_exitcode: DetailedExitcodeOption = False,
         accept_new_host_keys: AcceptNewHostKeysOption = False,
         trust_repo_ssh_config: TrustRepoSshConfigOption = False,
         verbose: Annotated[

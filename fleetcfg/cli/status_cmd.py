@@ -58,6 +58,9 @@ class StatusFormat(StrEnum):
     json = "json"
 
 
+StatusFormatOption = Annotated[StatusFormat, typer.Option("--format", help="text or json")]
+
+
 def _stale_after(text: str | None) -> float | None:
     if text is None:
         return None
@@ -101,9 +104,7 @@ def register(app: typer.Typer) -> None:
         inventory_path: InventoryOption = DEFAULT_INVENTORY,
         limit: LimitOption = None,
         forks: ForksOption = None,
-        output_format: Annotated[
-            StatusFormat, typer.Option("--format", help="text or json")
-        ] = StatusFormat.text,
+        output_format: StatusFormatOption = StatusFormat.text,
         stale_after_text: Annotated[
             str | None,
             typer.Option(

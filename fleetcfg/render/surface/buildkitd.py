@@ -26,13 +26,7 @@ from fleetcfg.render.buildkit import HostBuildkit, render_buildkit
 from fleetcfg.render.proxy import setting_location
 from fleetcfg.render.registries import DOCKER_HUB, RegistryTarget, mirror_hosts
 from fleetcfg.render.surface.certsd import CA_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE
-from fleetcfg.render.surface.model import (
-    FILE_MODE,
-    KIND_ACTIONS,
-    SurfaceContext,
-    SurfaceFile,
-    SurfaceOutput,
-)
+from fleetcfg.render.surface.model import SurfaceContext, SurfaceFile, SurfaceOutput
 
 #: state.json keys of buildkitd.toml's record: what applies it
 BUILDER_KEY = "builder"
@@ -145,12 +139,10 @@ def buildkitd_config(ctx: SurfaceContext) -> SurfaceOutput:
     if out.text is not None:
         what = f"builder {out.builder}" if out.service is None else f"service {out.service}"
         files = (
-            SurfaceFile(
-                kind="buildkit",
-                path=BUILDKITD_PATH,
-                content=out.text.encode(),
-                mode=FILE_MODE,
-                action=KIND_ACTIONS["buildkit"],
+            SurfaceFile.produced(
+                "buildkit",
+                BUILDKITD_PATH,
+                out.text.encode(),
                 reason=f"buildkitd.toml changed ({what})",
                 source=setting_location(ctx.host, ("buildkit",)),
                 commands=apply_commands(out.builder, out.service),

@@ -23,14 +23,7 @@ from fleetcfg.core.rules import (
     Rule,
 )
 from fleetcfg.render.registries import RegistryTarget
-from fleetcfg.render.surface.model import (
-    FILE_MODE,
-    KIND_ACTIONS,
-    SECRET_MODE,
-    SurfaceContext,
-    SurfaceFile,
-    SurfaceOutput,
-)
+from fleetcfg.render.surface.model import SurfaceContext, SurfaceFile, SurfaceOutput
 
 CA_FILE = "ca.crt"
 CLIENT_CERT_FILE = "client.cert"
@@ -67,14 +60,12 @@ def certs_d_files(ctx: SurfaceContext) -> SurfaceOutput:
 def _file(target: RegistryTarget, name: str, text: str, fields: tuple[str, str]) -> SurfaceFile:
     entry = target.entry
     secret = name == CLIENT_KEY_FILE
-    return SurfaceFile(
-        kind="certs.d",
-        path=f"{entry.certs_dir}/{name}",
-        content=text.encode() if secret else _pem_bytes(text),
-        mode=SECRET_MODE if secret else FILE_MODE,
+    return SurfaceFile.produced(
+        "certs.d",
+        f"{entry.certs_dir}/{name}",
+        text.encode() if secret else _pem_bytes(text),
         secret=secret,
         owned_dir=entry.certs_dir,
-        action=KIND_ACTIONS["certs.d"],
         reason=_REASON,
         source=entry.where(fields[0]) if fields[0] in entry.locations else entry.where(fields[1]),
     )

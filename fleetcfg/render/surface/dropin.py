@@ -11,14 +11,7 @@ from __future__ import annotations
 
 from fleetcfg.dockerd.dropin import DROPIN_PATH
 from fleetcfg.render.proxy import dropin_findings, resolve_proxy, setting_location
-from fleetcfg.render.surface.model import (
-    FILE_MODE,
-    KIND_ACTIONS,
-    SECRET_MODE,
-    SurfaceContext,
-    SurfaceFile,
-    SurfaceOutput,
-)
+from fleetcfg.render.surface.model import SurfaceContext, SurfaceFile, SurfaceOutput
 
 REASON = "the proxy drop-in changed"
 #: why removing it needs daemon-reload + restart
@@ -37,13 +30,11 @@ def proxy_dropin(ctx: SurfaceContext) -> SurfaceOutput:
         daemon = ctx.daemon.data if ctx.daemon is not None else None
         findings += dropin_findings(ctx.host, proxy, daemon)
         files.append(
-            SurfaceFile(
-                kind="dropin",
-                path=DROPIN_PATH,
-                content=proxy.dropin_text().encode(),
-                mode=SECRET_MODE if proxy.holds_credentials else FILE_MODE,
+            SurfaceFile.produced(
+                "dropin",
+                DROPIN_PATH,
+                proxy.dropin_text().encode(),
                 credentials=proxy.holds_credentials,
-                action=KIND_ACTIONS["dropin"],
                 reason=REASON,
                 source=setting_location(ctx.host, ("proxy",)),
             )

@@ -125,6 +125,38 @@ class SurfaceFile:
         if self.holds_credentials and self.mode & 0o077:
             raise ValueError(f"{self.path} holds credentials: mode {self.mode:04o} is not 0600")
 
+    @classmethod
+    def produced(
+        cls,
+        kind: SurfaceKind,
+        path: str,
+        content: bytes,
+        *,
+        reason: str,
+        source: SourceLocation | None,
+        secret: bool = False,
+        credentials: bool = False,
+        owned_dir: str | None = None,
+        commands: tuple[tuple[str, ...], ...] = (),
+        record: Mapping[str, str] | None = None,
+    ) -> SurfaceFile:
+        """A producer's file: the action of its kind (:data:`KIND_ACTIONS`),
+        written 0600 when it holds credentials, 0644 otherwise."""
+        return cls(
+            kind=kind,
+            path=path,
+            content=content,
+            mode=SECRET_MODE if secret or credentials else FILE_MODE,
+            secret=secret,
+            owned_dir=owned_dir,
+            action=KIND_ACTIONS[kind],
+            reason=reason,
+            source=source,
+            commands=commands,
+            credentials=credentials,
+            record=dict(record or {}),
+        )
+
     @property
     def holds_credentials(self) -> bool:
         return self.secret or self.credentials
