@@ -41,7 +41,7 @@ from fleetcfg.plan.replan import RenderedTargets
 from fleetcfg.render import Renderer
 from tests.e2e.test_ssh_transport import TcpRelay
 from tests.fleet import Fleet, FleetHost, wait_until
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 
 pytestmark = pytest.mark.e2e
 
@@ -70,11 +70,11 @@ def write_repo(
 ) -> Path:
     """inventory.yaml for ``hosts`` (root with the fleet's key; batches of one
     host after a canary, so the order is known) and profiles/base.yaml.j2."""
-    return write_fleet_repo(
+    return write_repo_of(
         root,
-        identity_file=fleet.identity_file,
-        known_hosts=known_hosts or fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in hosts],
+        fleet,
+        hosts,
+        known_hosts=known_hosts,
         profiles={"base.yaml.j2": profile},
         defaults=defaults,
         sections=f"rollout:\n  batch_size: {batch_size}\n  canary: 1\n  max_failures: 0\n",

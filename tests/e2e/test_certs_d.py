@@ -16,7 +16,7 @@ from fleetcfg.cli.app import app
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.state import STATE_PATH
 from tests.fleet import Fleet, FleetHost
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 from tests.pki import REGISTRY_FOLDER, REGISTRY_YAML, make_ca, make_cert, write_certs
 
 pytestmark = pytest.mark.e2e
@@ -36,11 +36,10 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 
 def repo(tmp_path: Path, fleet: Fleet, *, registry: bool = True, level: str = "info") -> Path:
-    path = write_fleet_repo(
+    path = write_repo_of(
         tmp_path,
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in fleet.hosts],
+        fleet,
+        fleet.hosts,
         profiles={"base.yaml.j2": PROFILE},
         defaults=(REGISTRY if registry else "") + f"vars: {{level: {level}}}\n",
         sections="rollout:\n  batch_size: 1\n  canary: 1\n  max_failures: 0\n",

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fleet import Fleet, FleetHost
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 from tests.pki import REGISTRY_FOLDER, make_ca
 from tests.unit.image.test_bundle import private_key_file, retar, trusted_file
 
@@ -67,11 +67,10 @@ def host(fleet: Fleet) -> Iterator[FleetHost]:
 def write_repo(
     root: Path, fleet: Fleet, host: FleetHost, profile: str = PROFILE, sections: str = ""
 ) -> Path:
-    return write_fleet_repo(
+    return write_repo_of(
         root,
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(host.name, host.address)],
+        fleet,
+        [host],
         profiles={"base.yaml.j2": profile},
         sections=sections,
     )
@@ -265,11 +264,10 @@ def test_a_host_converges_from_a_signed_bundle_and_a_tampered_one_is_refused_bef
 def test_a_host_with_a_registry_ca_converges_from_a_bundle_and_gets_certs_d(
     fleet: Fleet, host: FleetHost, tmp_path: Path
 ) -> None:
-    inventory = write_fleet_repo(
+    inventory = write_repo_of(
         tmp_path / "repo",
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(host.name, host.address)],
+        fleet,
+        [host],
         profiles={"base.yaml.j2": PROFILE},
         defaults="registries:\n  corp:\n    host: registry.corp.example.com\n"
         "    port: 5000\n    ca_file: certs/ca.pem\n",

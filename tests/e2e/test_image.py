@@ -16,7 +16,7 @@ from fleetcfg.cli.app import app
 from fleetcfg.core.hashing import sha256_hex
 from tests.fakes.cloudinit import load_cloud_config, play_write_files
 from tests.fleet import Fleet, FleetHost
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 
 pytestmark = pytest.mark.e2e
 
@@ -33,11 +33,10 @@ runner = CliRunner()
 def write_repo(
     root: Path, fleet: Fleet, hosts: list[FleetHost], *, defaults: str = "", profile: str = PROFILE
 ) -> Path:
-    return write_fleet_repo(
+    return write_repo_of(
         root,
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in hosts],
+        fleet,
+        hosts,
         profiles={"base.yaml.j2": profile, "client.json.j2": '{"detachKeys": "ctrl-e,e"}'},
         defaults=defaults,
         sections="groups:\n  runners:\n    hosts: {"

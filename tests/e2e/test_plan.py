@@ -23,7 +23,7 @@ from fleetcfg.plan.fleet import load_plan, plan_fleet, plan_host
 from fleetcfg.plan.model import Action, Plan
 from fleetcfg.render import Renderer
 from tests.fleet import Fleet, FleetHost
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 
 pytestmark = pytest.mark.e2e
 
@@ -51,11 +51,10 @@ def write_repo(
     defaults: str = "",
 ) -> Path:
     """inventory.yaml for ``hosts`` of the fleet and profiles/."""
-    return write_fleet_repo(
+    return write_repo_of(
         root,
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in hosts],
+        fleet,
+        hosts,
         profiles={"base.yaml.j2": BASE_PROFILE} | (profiles or {}),
         defaults=defaults,
         host_extra=host_extra,

@@ -19,7 +19,7 @@ from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.dockerd.buildkitd import BUILDKITD_PATH
 from fleetcfg.dockerd.dropin import DROPIN_PATH
 from tests.fleet import Fleet, FleetHost
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 
 pytestmark = pytest.mark.e2e
 
@@ -51,11 +51,10 @@ def repo(
     profile: str = PROFILE,
     sections: str = "rollout:\n  batch_size: 3\n  canary: 0\n",
 ) -> Path:
-    return write_fleet_repo(
+    return write_repo_of(
         tmp_path,
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in fleet.hosts],
+        fleet,
+        fleet.hosts,
         profiles={"base.yaml.j2": profile},
         defaults=defaults + f"vars: {{mirror: {json.dumps(mirror)}}}\n",
         sections=sections,

@@ -18,7 +18,7 @@ from fleetcfg.cli.app import app
 from fleetcfg.core.hashing import sha256_hex
 from tests.fakes.cloudinit import load_cloud_config, play_write_files
 from tests.fleet import Fleet, FleetHost
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 
 pytestmark = pytest.mark.e2e
 
@@ -43,11 +43,10 @@ def sh(host: FleetHost, command: str) -> str:
 
 
 def user_data(tmp_path: Path, fleet: Fleet, host: FleetHost) -> dict[str, Any]:
-    inventory = write_fleet_repo(
+    inventory = write_repo_of(
         tmp_path / "repo",
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(host.name, host.address)],
+        fleet,
+        [host],
         profiles={"base.yaml.j2": PROFILE, "client.json.j2": '{"detachKeys": "ctrl-e,e"}'},
         defaults="client_profile: client\nclient_users: [root]\n",
         sections=f"groups:\n  runners:\n    hosts: {{{host.name}: {{}}}}\n",

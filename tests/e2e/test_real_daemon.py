@@ -22,7 +22,7 @@ from fleetcfg.cli.app import app
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.dockerd.reload import RELOADABLE, Reload
 from tests.fleet import Fleet, FleetHost, wait_until
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 
 pytestmark = pytest.mark.e2e
 
@@ -53,11 +53,10 @@ def write_repo(
     ``disable``: lint rules the repo turns off (so that a file only the real
     dockerd refuses reaches the hosts)."""
     lint = f"lint:\n  disable: [{', '.join(disable)}]\n" if disable else ""
-    path = write_fleet_repo(
+    path = write_repo_of(
         root,
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in hosts],
+        fleet,
+        hosts,
         profiles={"base.yaml.j2": profile},
         sections="rollout:\n  batch_size: 1\n  canary: 1\n  max_failures: 0\n" + lint,
         host_extra=host_extra,

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from fleetcfg.cli.app import app
 from fleetcfg.core.exitcodes import ExitCode
 from tests.fleet import Fleet, FleetHost, procs, wait_until
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 from tests.pki import make_ca, make_cert
 
 pytestmark = pytest.mark.e2e
@@ -139,11 +139,10 @@ def test_a_ca_fleetcfg_installs_lets_dockerd_trust_the_registry_without_a_restar
     (repo / "certs" / "ca.pem").write_text(ca_pem.read_text())
 
     def apply(registries: str) -> str:
-        path = write_fleet_repo(
+        path = write_repo_of(
             repo,
-            identity_file=real_fleet.identity_file,
-            known_hosts=real_fleet.known_hosts,
-            hosts=[(host.name, host.address)],
+            real_fleet,
+            [host],
             profiles={"base.yaml.j2": "log-driver: json-file\n"},
             defaults=registries,
         )

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from fleetcfg.cli.app import app
 from tests.fleet import Fleet, FleetHost
 from tests.fleet.relay import write_relay
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 
 pytestmark = pytest.mark.e2e
 
@@ -37,11 +37,10 @@ def repo_with_config(
         f"Host *\n"
         f"  ProxyCommand sh -c 'touch {marker}; exec {sys.executable} {relay} %h %p'\n"
     )
-    return write_fleet_repo(
+    return write_repo_of(
         tmp_path / "repo",
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(host.name, host.address)],
+        fleet,
+        [host],
         profiles={"base.yaml.j2": PROFILE},
         host_extra={host.name: f"ssh: {{ssh_config_file: {config}, port: {host.port}}}"},
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.fleet import Fleet
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 
 PROFILE = """
 registry-mirrors: ["https://mirror.corp.example.com"]
@@ -33,11 +33,10 @@ def test_apply_plans_more_hosts_than_the_open_files_limit_could_keep_connected(
     # rollout: past `ulimit -n` hosts, the last ones failed to connect with
     # "Too many open files" and were skipped as unreachable
     fleet = fleet_of(HOSTS)
-    inventory = write_fleet_repo(
+    inventory = write_repo_of(
         tmp_path / "repo",
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in fleet.hosts],
+        fleet,
+        fleet.hosts,
         profiles={"base.yaml.j2": PROFILE},
     )
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from fleetcfg.cli.app import app
 from tests.fakes.cloudinit import bootcmd_files, load_cloud_config
 from tests.fleet import Fleet
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 from tests.leaks import assert_hidden
 from tests.pki import REGISTRY_FOLDER, REGISTRY_YAML, make_ca, make_cert, write_certs
 
@@ -69,11 +69,10 @@ def test_no_output_ever_holds_a_secret_in_any_form(
         DAEMON_JSON,
         json.dumps({"proxies": {"http-proxy": old_url}, "labels": [f"token={OLD}"]}) + "\n",
     )
-    repo = write_fleet_repo(
+    repo = write_repo_of(
         tmp_path / "repo",
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in fleet.hosts],
+        fleet,
+        fleet.hosts,
         profiles={"base.yaml.j2": PROFILE},
         host_extra={broken.name: "vars: {broken: true}"},
         sections="rollout: {batch_size: 1, canary: 1, max_failures: 5}\n",
@@ -129,11 +128,10 @@ def test_the_proxy_drop_in_never_shows_the_password_in_any_form(
     )
 
     def write_repo(defaults: str) -> Path:
-        return write_fleet_repo(
+        return write_repo_of(
             tmp_path / "repo",
-            identity_file=fleet.identity_file,
-            known_hosts=fleet.known_hosts,
-            hosts=[(h.name, h.address) for h in fleet.hosts],
+            fleet,
+            fleet.hosts,
             profiles={"base.yaml.j2": "log-driver: json-file\n"},
             defaults=defaults,
         )

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from fleetcfg.cli.app import app
 from tests.e2e.test_converge import FLEETCFG, PROFILE, converge, runs_fleetcfg
 from tests.fleet import Fleet
-from tests.fleet.repo import write_fleet_repo
+from tests.fleet.repo import write_repo_of
 
 pytestmark = pytest.mark.e2e
 
@@ -29,11 +29,10 @@ def status(inventory: Path, *args: str) -> tuple[int, str, str]:
 
 def test_status_shows_each_hosts_last_converge_over_ssh(fleet: Fleet, tmp_path: Path) -> None:
     converged, disabled, silent = fleet.hosts[:3]
-    inventory = write_fleet_repo(
+    inventory = write_repo_of(
         tmp_path / "repo",
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in fleet.hosts[:3]],
+        fleet,
+        fleet.hosts[:3],
         profiles={"base.yaml.j2": PROFILE},
     )
     with runs_fleetcfg(converged):
@@ -71,11 +70,10 @@ def test_a_hosts_hostile_state_is_that_hosts_error_and_stays_escaped(
     fleet: Fleet, tmp_path: Path
 ) -> None:
     host, other = fleet.hosts[:2]
-    inventory = write_fleet_repo(
+    inventory = write_repo_of(
         tmp_path / "repo",
-        identity_file=fleet.identity_file,
-        known_hosts=fleet.known_hosts,
-        hosts=[(h.name, h.address) for h in (host, other)],
+        fleet,
+        (host, other),
         profiles={"base.yaml.j2": PROFILE},
     )
     host.write_file(STATUS, '{"format": 1, "host": "\x1b[2J', mode=0o600)

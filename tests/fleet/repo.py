@@ -10,6 +10,11 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.fleet.fleet import Fleet
+    from tests.fleet.host import FleetHost
 
 
 def write_fleet_repo(
@@ -59,3 +64,30 @@ def write_fleet_repo(
     for name, body in profiles.items():
         (root / "profiles" / name).write_text(textwrap.dedent(body).lstrip())
     return root / "inventory.yaml"
+
+
+def write_repo_of(
+    root: Path,
+    fleet: Fleet,
+    hosts: Iterable[FleetHost],
+    *,
+    profiles: Mapping[str, str],
+    known_hosts: Path | str | None = None,
+    defaults: str = "",
+    sections: str = "",
+    host_extra: Mapping[str, str] | None = None,
+    connect_timeout: int | None = 5,
+) -> Path:
+    """:func:`write_fleet_repo` for ``hosts`` of ``fleet``: root logs in with
+    the fleet's key and its known_hosts (unless ``known_hosts`` is given)."""
+    return write_fleet_repo(
+        root,
+        identity_file=fleet.identity_file,
+        known_hosts=fleet.known_hosts if known_hosts is None else known_hosts,
+        hosts=[(h.name, h.address) for h in hosts],
+        profiles=profiles,
+        defaults=defaults,
+        sections=sections,
+        host_extra=host_extra,
+        connect_timeout=connect_timeout,
+    )

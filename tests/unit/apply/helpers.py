@@ -193,3 +193,11 @@ def locked(host: FakeDockerHost) -> bool:
 def leftovers(host: FakeDockerHost) -> list[str]:
     """Temporary files fleetcfg left next to its targets."""
     return [p for p in host.files if ".fleetcfg-" in p.rsplit("/", 1)[-1]]
+
+
+def refuses_the_old_file(content: bytes, path: str) -> str | None:
+    """A validator by which the daemon no longer starts on the pre-apply
+    daemon.json (the one without ``log-level``): rollback's restore fails."""
+    if path == DAEMON_JSON and b"log-level" not in content:
+        return "failed to start daemon: the old file no longer works"
+    return None

@@ -15,9 +15,16 @@ from fleetcfg.host.programs import Beat, identify
 from fleetcfg.host.state import LOCK_BUSY_PATH, LOCK_OWNER_PATH
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.host.transport.local import LocalTransport
-from tests.fakes.dockerhost import DAEMON_JSON, FakeDockerHost
+from tests.fakes.dockerhost import FakeDockerHost
 from tests.fakes.transport import FakeTransport
-from tests.unit.apply.helpers import OLD, RESTARTING, daemon_json, locked, setup
+from tests.unit.apply.helpers import (
+    OLD,
+    RESTARTING,
+    daemon_json,
+    locked,
+    refuses_the_old_file,
+    setup,
+)
 from tests.unit.apply.test_apply_faults import refuse_at_start
 from tests.unit.apply.test_rollback import applied
 
@@ -57,11 +64,7 @@ def test_the_restart_of_a_rollback_recovery_runs_under_the_lock_heartbeat(
 ) -> None:
     s = applied(tmp_path)
     host = s.hosts["web-01"]
-    host.validator = lambda content, path: (
-        "failed to start daemon: the old file no longer works"
-        if path == DAEMON_JSON and b"log-level" not in content
-        else None
-    )
+    host.validator = refuses_the_old_file
     seen = _watch_restarts(host)
     result = s.rollback(["web-01"]).results[0]
     assert result.rolled_back and result.recovered

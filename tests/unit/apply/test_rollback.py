@@ -18,6 +18,7 @@ from tests.unit.apply.helpers import (
     daemon_json,
     leftovers,
     locked,
+    refuses_the_old_file,
     setup,
     state_of,
 )
@@ -93,11 +94,7 @@ def test_a_host_fleetcfg_never_wrote_has_nothing_to_roll_back(tmp_path: Path) ->
 def test_a_restored_file_the_daemon_refuses_is_undone_again(tmp_path: Path) -> None:
     s = applied(tmp_path)
     host = s.hosts["web-01"]
-    host.validator = lambda content, path: (
-        "failed to start daemon: the old file no longer works"
-        if path == DAEMON_JSON and b"log-level" not in content
-        else None
-    )
+    host.validator = refuses_the_old_file
     result = s.rollback(["web-01"]).results[0]
     assert result.status is HostStatus.FAILED and result.rolled_back and result.recovered
     assert "the old file no longer works" in result.reason

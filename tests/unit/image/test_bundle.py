@@ -32,9 +32,12 @@ from fleetcfg.host.bundle import (
 from fleetcfg.host.pull import PullPaths, Revision
 from fleetcfg.inventory import load_inventory
 from fleetcfg.render.references import repo_references
-from tests.pki import make_ca, make_cert, write_certs
+from tests.pki import make_ca
 from tests.unit.image.test_render_tree import ENV, repo
 from tests.unit.inventory.repo import line_of, write_repo
+from tests.unit.registry_repo import CORP_CA as CA
+from tests.unit.registry_repo import CORP_CLIENT as CLIENT
+from tests.unit.registry_repo import corp_registry_inventory, write_corp_certs
 
 runner = CliRunner()
 REVISION = Revision("a" * 40, 1_700_000_000)
@@ -279,29 +282,13 @@ def test_fleetcfg_bundle_refuses_a_key_that_is_not_ed25519(tmp_path: Path) -> No
 # --------------------------------------------------------------------------
 # the repo files the hosts read travel in the bundle
 
-REGISTRY_INVENTORY = """
-secrets: {env: [REGISTRY_KEY]}
-defaults:
-  daemon_profile: base
-  engine_version: "26.1"
-hosts:
-  ci-01:
-    address: 10.0.0.1
-    registries:
-      corp:
-        host: registry.corp.example.com
-        ca_file: certs/corp-ca.pem
-        client_cert_file: certs/client.cert
-        %s
-"""
-CA = make_ca("Corp Root CA")
-CLIENT = make_cert("fleet client", ca=False, issuer=CA)
-
 
 def registry_repo(tmp_path: Path, key_line: str, profile: str = "debug: true\n") -> Path:
-    inv = write_repo(tmp_path / "repo", REGISTRY_INVENTORY % key_line, {"base.yaml.j2": profile})
-    write_certs(tmp_path / "repo", CA, CLIENT)
-    (tmp_path / "repo/certs/ca.pem").rename(tmp_path / "repo/certs/corp-ca.pem")
+    inventory = corp_registry_inventory(
+        "client_cert_file: certs/client.cert", key_line, header="secrets: {env: [REGISTRY_KEY]}\n"
+    )
+    inv = write_repo(tmp_path / "repo", inventory, {"base.yaml.j2": profile})
+    write_corp_certs(tmp_path / "repo")
     return inv
 
 

@@ -25,26 +25,12 @@ from fleetcfg.plan.model import Plan
 from fleetcfg.plan.repohash import combine, legacy_repo_sha256, repo_changes, repo_sha256
 from fleetcfg.plan.shards import merge_plan_outputs
 from tests.fakes.dockerhost import FakeDockerHost
-from tests.pki import make_ca, make_cert, write_certs
+from tests.pki import make_ca
 from tests.unit.inventory.repo import write_repo
+from tests.unit.registry_repo import corp_registry_inventory, write_corp_certs
 
-INVENTORY = """
-defaults:
-  daemon_profile: base
-  engine_version: "26.1"
-hosts:
-  ci-01:
-    address: 10.0.0.1
-    registries:
-      corp:
-        host: registry.corp.example.com
-        ca_file: certs/corp-ca.pem
-  web-01:
-    address: 10.0.0.2
-"""
-CA = make_ca("Corp Root CA")
+INVENTORY = corp_registry_inventory(more_hosts="  web-01:\n    address: 10.0.0.2\n")
 NEW_CA = make_ca("Corp Root CA 2027")
-CLIENT = make_cert("fleet client", ca=False, issuer=CA)
 
 
 class Connector:
@@ -60,8 +46,7 @@ class Connector:
 
 def _repo(tmp_path: Path) -> Inventory:
     path = write_repo(tmp_path, INVENTORY, {"base.json": '{"debug": true}'})
-    write_certs(tmp_path, CA, CLIENT)
-    (tmp_path / "certs/ca.pem").rename(tmp_path / "certs/corp-ca.pem")
+    write_corp_certs(tmp_path)
     return load_inventory(path)
 
 
