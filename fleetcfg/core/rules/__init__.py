@@ -1,0 +1,156 @@
+"""The rule catalogue: stable ids, default severities and explanations.
+
+Ids are stable forever (a rule that is retired keeps its id reserved):
+
+* FC001-FC029: a single daemon.json / config.json file (the models)
+* FC030-FC049: fleet rules that no single file shows (lint of the repo)
+* FC050-FC069: the repo itself (inventory.yaml, profiles)
+* FC070-FC079: registries: certs.d files and what daemon.json says about them
+* FC080-FC089: the proxy drop-in and buildkitd.toml (inventory proxy:, buildkit:)
+
+One module per range (:mod:`.daemon_files`, :mod:`.fleet`, :mod:`.repo`,
+:mod:`.registries`, :mod:`.surface`); a new rule goes at the end of its range's
+module and is listed here. The machinery is :mod:`.catalogue`.
+"""
+
+from __future__ import annotations
+
+from fleetcfg.core.rules.catalogue import Rule, all_rules, get_rule, rule, suggest_rule
+from fleetcfg.core.rules.daemon_files import (
+    ADDRESS,
+    ADDRESS_POOLS,
+    CLIENT,
+    CLIENT_UNKNOWN_KEY,
+    CONFLICT,
+    DEPRECATED,
+    DUPLICATE_KEY,
+    ENGINE_VERSION,
+    IGNORED_KEY,
+    INVALID_VALUE,
+    JSON_SYNTAX,
+    LOGGING,
+    NO_EFFECT,
+    PROXY,
+    REGISTRY,
+    RUNTIMES,
+    STORAGE,
+    TCP_WITHOUT_TLS,
+    ULIMITS,
+    UNKNOWN_KEY,
+    WRONG_TYPE,
+)
+from fleetcfg.core.rules.fleet import (
+    COVERS_INVENTORY,
+    CREDENTIALS,
+    HOSTS_SYSTEMD,
+    HTTP_MIRROR,
+    LIVE_RESTORE,
+    LOG_ROTATION,
+    METRICS_EXPOSED,
+    METRICS_OTHER_HOST,
+    MIRROR_SCOPE,
+    NO_PROXY,
+    RANGE_OVERLAP,
+    RESERVED_OVERLAP,
+)
+from fleetcfg.core.rules.registries import (
+    CERTS_D_FILE_NAMES,
+    CERTS_D_FOLDER,
+    REGISTRY_CA,
+    REGISTRY_CA_EXPIRED,
+    REGISTRY_CA_EXPIRING,
+    REGISTRY_CLIENT_PAIR,
+    REGISTRY_DEFINITION,
+    REGISTRY_INSECURE_WITH_CA,
+)
+from fleetcfg.core.rules.repo import (
+    DUPLICATE_ADDRESS,
+    DUPLICATE_HOST,
+    GROUP_CONFLICT,
+    INVENTORY_SCHEMA,
+    INVENTORY_STRUCTURE,
+    PROFILE,
+    SECRET_LOOKUP,
+    SSH_CONFIG_COMMAND,
+    TEMPLATE,
+    YAML_SYNTAX,
+)
+from fleetcfg.core.rules.surface import (
+    BUILDKIT_BUILDER,
+    BUILDKIT_MIRROR_URL,
+    BUILDKIT_TOML,
+    DROPIN_EXEC_START,
+    DROPIN_PERCENT,
+    DROPIN_QUOTING,
+    PROXY_PASSWORD_LITERAL,
+    PROXY_PLACEMENT,
+    PROXY_PROFILE_CONFLICT,
+)
+
+__all__ = [
+    "ADDRESS",
+    "ADDRESS_POOLS",
+    "BUILDKIT_BUILDER",
+    "BUILDKIT_MIRROR_URL",
+    "BUILDKIT_TOML",
+    "CERTS_D_FILE_NAMES",
+    "CERTS_D_FOLDER",
+    "CLIENT",
+    "CLIENT_UNKNOWN_KEY",
+    "CONFLICT",
+    "COVERS_INVENTORY",
+    "CREDENTIALS",
+    "DEPRECATED",
+    "DROPIN_EXEC_START",
+    "DROPIN_PERCENT",
+    "DROPIN_QUOTING",
+    "DUPLICATE_ADDRESS",
+    "DUPLICATE_HOST",
+    "DUPLICATE_KEY",
+    "ENGINE_VERSION",
+    "GROUP_CONFLICT",
+    "HOSTS_SYSTEMD",
+    "HTTP_MIRROR",
+    "IGNORED_KEY",
+    "INVALID_VALUE",
+    "INVENTORY_SCHEMA",
+    "INVENTORY_STRUCTURE",
+    "JSON_SYNTAX",
+    "LIVE_RESTORE",
+    "LOGGING",
+    "LOG_ROTATION",
+    "METRICS_EXPOSED",
+    "METRICS_OTHER_HOST",
+    "MIRROR_SCOPE",
+    "NO_EFFECT",
+    "NO_PROXY",
+    "PROFILE",
+    "PROXY",
+    "PROXY_PASSWORD_LITERAL",
+    "PROXY_PLACEMENT",
+    "PROXY_PROFILE_CONFLICT",
+    "RANGE_OVERLAP",
+    "REGISTRY",
+    "REGISTRY_CA",
+    "REGISTRY_CA_EXPIRED",
+    "REGISTRY_CA_EXPIRING",
+    "REGISTRY_CLIENT_PAIR",
+    "REGISTRY_DEFINITION",
+    "REGISTRY_INSECURE_WITH_CA",
+    "RESERVED_OVERLAP",
+    "RUNTIMES",
+    "SECRET_LOOKUP",
+    "SSH_CONFIG_COMMAND",
+    "STORAGE",
+    "TCP_WITHOUT_TLS",
+    "TEMPLATE",
+    "ULIMITS",
+    "UNKNOWN_KEY",
+    "WRONG_TYPE",
+    "YAML_SYNTAX",
+    "Rule",
+    "all_rules",
+    "get_rule",
+    "rule",
+    "suggest_rule",
+]
