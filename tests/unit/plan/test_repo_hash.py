@@ -25,8 +25,10 @@ from fleetcfg.plan.model import Plan
 from fleetcfg.plan.repohash import combine, legacy_repo_sha256, repo_changes, repo_sha256
 from fleetcfg.plan.shards import merge_plan_outputs
 from tests.fakes.dockerhost import FakeDockerHost
-from tests.pki import make_ca
+from tests.pki import make_ca, write_certs
 from tests.unit.inventory.repo import write_repo
+from tests.unit.registry_repo import CORP_CA as CA
+from tests.unit.registry_repo import CORP_CLIENT as CLIENT
 from tests.unit.registry_repo import corp_registry_inventory, write_corp_certs
 
 INVENTORY = corp_registry_inventory(more_hosts="  web-01:\n    address: 10.0.0.2\n")
