@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from fleetcfg import __version__
+from fleetcfg.cli import gcpolicy
 from fleetcfg.cli.helptext import plain_help
 
 #: command name -> the module whose ``register(app)`` defines it
@@ -98,4 +99,5 @@ def _root(
 
 
 def main() -> None:
+    gcpolicy.enable()
     app(standalone_mode=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
+from fleetcfg.cli import gcpolicy
 from fleetcfg.cli.output import stderr_console, stdout_console
 from fleetcfg.core.errors import UsageError
 from fleetcfg.core.parallel import CancelEvent
@@ -46,7 +47,9 @@ class CommandEnv:
     cancel: CancelEvent = field(default_factory=CancelEvent)
 
     def load_inventory(self, default: str = DEFAULT_INVENTORY) -> Inventory:
-        return load_inventory(self.inventory_path or default)
+        inventory = load_inventory(self.inventory_path or default)
+        gcpolicy.settle()  # the inventory lives as long as the run
+        return inventory
 
     def select_hosts(self, inventory: Inventory, limit: Sequence[str] | None) -> list[Host]:
         """The hosts ``--limit`` selects (a usage error when none)."""
