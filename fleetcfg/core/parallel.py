@@ -22,10 +22,11 @@ remote commands), which releases the GIL.
 from __future__ import annotations
 
 import contextlib
+import queue
 import resource
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -181,12 +182,29 @@ def _run_into(
 WAKE_INTERVAL = 0.25
 
 
-def _first_done(running: Iterable[Future[R]]) -> set[Future[R]]:
-    """The futures of ``running`` done first, waking every :data:`WAKE_INTERVAL`."""
+def _next_done(finished: queue.SimpleQueue[Future[R]]) -> Future[R]:
+    """The next future to finish (each puts itself in ``finished`` when it is
+    done: one queue for the whole run, where waiting on the set of running
+    futures installed and removed a waiter on each of them, up to 64, for
+    every host), waking every :data:`WAKE_INTERVAL`."""
     while True:
-        done, _ = wait(running, timeout=WAKE_INTERVAL, return_when=FIRST_COMPLETED)
-        if done:
-            return done
+        try:
+            return finished.get(timeout=WAKE_INTERVAL)
+        except queue.Empty:
+            continue
+
+
+def _finish_next(
+    running: dict[Future[Outcome[T, R]], int],
+    finished: queue.SimpleQueue[Future[Outcome[T, R]]],
+    finish: Callable[[int, Outcome[T, R]], None],
+) -> None:
+    """Wait for the next running item to finish and record it (a future a
+    Ctrl-C cancelled before it started is in the queue too, and skipped)."""
+    future = _next_done(finished)
+    index = running.pop(future, None)
+    if index is not None:
+        finish(index, future.result())
 
 
 def map_hosts(
@@ -225,6 +243,7 @@ def map_hosts(
         workers = min(forks, len(todo))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleetcfg-host")
         running: dict[Future[Outcome[T, R]], int] = {}
+        finished: queue.SimpleQueue[Future[Outcome[T, R]]] = queue.SimpleQueue()
         next_index = 0
         aborted = False
 
@@ -236,6 +255,7 @@ def map_hosts(
                 # or not started (cancelled). A future registered after
                 # pool.submit returned was missed by a Ctrl-C in between.
                 own: Future[Outcome[T, R]] = Future()
+                own.add_done_callback(finished.put)
                 running[own] = next_index
                 next_index += 1
                 pool.submit(_run_into, own, fn, todo[running[own]], label)
@@ -243,8 +263,7 @@ def map_hosts(
         try:
             schedule()
             while running:
-                for future in _first_done(running):
-                    finish(running.pop(future), future.result())
+                _finish_next(running, finished, finish)
                 schedule()
         except KeyboardInterrupt:
             cancel.set()
@@ -256,8 +275,7 @@ def map_hosts(
             # let the hosts that are already running finish
             try:
                 while running:
-                    for future in _first_done(running):
-                        finish(running.pop(future), future.result())
+                    _finish_next(running, finished, finish)
             except KeyboardInterrupt:
                 aborted = True  # the second Ctrl-C: return to the caller at once
                 raise
