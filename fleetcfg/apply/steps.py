@@ -87,7 +87,8 @@ def apply_steps(plan: HostPlan, targets: TargetResolver) -> list[Step]:
 
     def take_lock(run: HostRun) -> None:
         users = list(targets.users(plan.host))
-        gather = fact_commands(users)
+        runs_as = run.t.runs_as
+        gather = fact_commands(users, runs_as=runs_as)
         reads = {f"fact:{i}": argv for i, argv in enumerate(gather)}
         surface = sorted(f.path for f in plan.files if f.kind.surface)
         cap = files_output_cap(surface)
@@ -95,7 +96,12 @@ def apply_steps(plan: HostPlan, targets: TargetResolver) -> list[Step]:
             reads["surface"] = files_command(surface)
         results = lock(run, {**daemon.extra_reads(run), **reads}, max_output=cap)
         daemon.store_extra_reads(run, results)
-        found = parse_facts(run.host, users, [results[f"fact:{i}"] for i in range(len(gather))])
+        found = parse_facts(
+            run.host,
+            users,
+            [results[f"fact:{i}"] for i in range(len(gather))],
+            runs_as=runs_as,
+        )
         found = follow_config_file(run.t, found)
         if surface:
             found = with_surface(found, results["surface"], surface)

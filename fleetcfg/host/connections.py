@@ -38,6 +38,10 @@ class KeptTransport:
         self.host = inner.host
         self._release: Callable[[Transport], None] | None = release
 
+    @property
+    def runs_as(self) -> str | None:
+        return self.inner.runs_as
+
     def run(
         self,
         argv: Sequence[str],

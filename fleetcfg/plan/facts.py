@@ -97,6 +97,7 @@ from fleetcfg.plan.facts_parse import (
     ENVFILES_MARK,
     INFO_TIMEOUT,
     expand_exec_start,
+    own_users,
     parse_containers,
     parse_engine,
     parse_env_files,
@@ -188,14 +189,20 @@ def info_command() -> list[str]:
     return ["timeout", str(INFO_TIMEOUT), "docker", "info", "--format", INFO_FORMAT]
 
 
-def fact_commands(users: Sequence[str] = (), *, info: bool = False) -> list[list[str]]:
+def fact_commands(
+    users: Sequence[str] = (), *, info: bool = False, runs_as: str | None = None
+) -> list[list[str]]:
     """The argv of every fact, in the order :func:`parse_facts` expects
-    (``docker info`` last, with ``info``)."""
+    (``docker info`` last, with ``info``; ``runs_as``: the user the host
+    runs them as, when known)."""
+    own, others = own_users(users, runs_as)
     commands = [
-        files_command([DAEMON_JSON, STATE_FILE]),
+        FactsFiles(
+            CLIENT_CONFIG, [DAEMON_JSON, STATE_FILE, *(f"@{check_user_name(u)}" for u in own)]
+        ).argv(),
         ["dockerd", "--version"],
         FactsUnit(UNIT).argv(),
-        *(user_files_command(u) for u in users),
+        *(user_files_command(u) for u in others),
     ]
     if info:
         commands.append(info_command())
@@ -207,8 +214,10 @@ def gather_facts(transport: Transport, users: Sequence[str] = (), *, info: bool 
     only when the unit reads another daemon.json through ``--config-file``).
     ``info``: ask ``docker info`` in the same round trip."""
     users = [check_user_name(u) for u in users]
-    results = transport.run_many(fact_commands(users, info=info))
-    return follow_config_file(transport, parse_facts(transport.host, users, results, info=info))
+    runs_as = transport.runs_as
+    results = transport.run_many(fact_commands(users, info=info, runs_as=runs_as))
+    facts = parse_facts(transport.host, users, results, info=info, runs_as=runs_as)
+    return follow_config_file(transport, facts)
 
 
 def follow_config_file(transport: Transport, facts: Facts) -> Facts:

@@ -431,16 +431,31 @@ def parse_state(file: FileFacts) -> tuple[HostState, str | None]:
         return HostState(), f"{exc}; drift cannot be checked"
 
 
+def own_users(users: Sequence[str], runs_as: str | None) -> tuple[list[str], list[str]]:
+    """``users`` split in (the one the host runs commands as, the others):
+    the first program reads that user's config.json itself, with the user's
+    own permissions already; each other user's is read by a program of its
+    own run as that user (``as_user.sh``)."""
+    own = [u for u in users if runs_as is not None and u == runs_as]
+    return own, [u for u in users if u not in own]
+
+
 def parse_facts(
-    host: str, users: Sequence[str], results: Sequence[CommandResult], *, info: bool = False
+    host: str,
+    users: Sequence[str],
+    results: Sequence[CommandResult],
+    *,
+    info: bool = False,
+    runs_as: str | None = None,
 ) -> Facts:
-    """Decode the results of :func:`fact_commands` (same order, same ``info``)."""
-    expected = 3 + len(users) + (1 if info else 0)
+    """Decode the results of :func:`fact_commands` (same order, same ``info``
+    and ``runs_as``)."""
+    own, others = own_users(users, runs_as)
+    expected = 3 + len(others) + (1 if info else 0)
     if len(results) != expected:
         raise ValueError(f"expected {expected} fact results, got {len(results)}")
-    files, _ = parse_files(results[0], [DAEMON_JSON, STATE_FILE])
-    people: dict[str, UserFacts] = {}
-    for user, found in zip(users, results[3 : 3 + len(users)], strict=True):
+    files, people = parse_files(results[0], [DAEMON_JSON, STATE_FILE], own)
+    for user, found in zip(others, results[3 : 3 + len(others)], strict=True):
         if found.exit_status == NO_USER:
             people[user] = UserFacts(user, exists=False, problem=f"user {user} does not exist")
         else:
@@ -455,7 +470,7 @@ def parse_facts(
     return Facts(
         host=host,
         daemon_json=files[DAEMON_JSON],
-        users=people,
+        users={u: people[u] for u in users},
         engine=engine,
         engine_text=engine_text,
         engine_problem=engine_problem,

@@ -135,6 +135,8 @@ class FakeTransport:
     """See the module docstring. All state is public for assertions."""
 
     host: str = "fake"
+    #: the user commands run as (None: unknown, as for a transport that cannot tell)
+    runs_as: str | None = None
     #: a strict fake raises FakeUnhandledCommandError for unknown commands;
     #: otherwise they exit 127 like a missing binary
     strict: bool = True

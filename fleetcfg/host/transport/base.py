@@ -91,6 +91,12 @@ class Transport(Protocol):
     #: the inventory name of the host (used in every error message)
     host: str
 
+    @property
+    def runs_as(self) -> str | None:
+        """The user the host runs commands as, when fleetcfg knows it (the
+        SSH login user, root with become, the local user); None: unknown."""
+        ...
+
     def run(
         self,
         argv: Sequence[str],

@@ -51,6 +51,16 @@ class LocalTransport:
     def __repr__(self) -> str:
         return f"LocalTransport({self.host!r})"
 
+    @property
+    def runs_as(self) -> str | None:
+        """root (as root, or with become), else this process's user."""
+        if self._root or self._become:
+            return "root"
+        try:
+            return pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:  # a uid without a passwd entry (some containers)
+            return None
+
     def __enter__(self) -> LocalTransport:
         return self
 

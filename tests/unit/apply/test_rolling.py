@@ -211,6 +211,8 @@ class _CancelledWhileConnecting:
     """A host whose connection is still being opened when Ctrl-C comes: the
     connector cancels it (``SshConnector.cancel_opening``)."""
 
+    runs_as = None  # known without connecting (the inventory's settings)
+
     def __init__(self, host: str, cancel: threading.Event) -> None:
         self.host = host
         self.cancel = cancel

@@ -60,6 +60,32 @@ def test_facts_take_one_round_trip_whatever_the_number_of_users() -> None:
     assert facts.info.live_restore is False
 
 
+def test_the_user_the_host_runs_commands_as_is_read_by_the_first_program_itself() -> None:
+    def read(runs_as: str | None) -> tuple[Facts, list[str], list[str]]:
+        host = FakeDockerHost("web1")
+        host.runs_as = runs_as
+        host.add_user("alice")
+        host.add_file("/root/.docker/config.json", '{"credsStore": "pass"}\n', mode=0o600)
+        host.add_file("/home/alice/.docker/config.json", "{}\n", owner="alice", group="alice")
+        facts = gather_facts(host, ["root", "alice"])
+        assert host.round_trips == 1
+        first = host.commands[0].argv  # facts_files: daemon.json, state.json, ...
+        programs = [c.argv for c in host.commands if len(c.argv) > 4]
+        as_user = [argv[4] for argv in programs if "as-user" in argv[2]]
+        return facts, list(first[6:]), as_user
+
+    folded, first, as_user = read("root")
+    # root's config.json comes with daemon.json and state.json; alice's is
+    # still read by a program run as alice (her own permissions)
+    assert first == [DAEMON_JSON, STATE_FILE, "@root"] and as_user == ["alice"]
+    unknown, first, as_user = read(None)  # a transport that cannot tell: as before
+    assert first == [DAEMON_JSON, STATE_FILE] and as_user == ["root", "alice"]
+    assert folded.users == unknown.users
+    root = folded.users["root"].config
+    assert root is not None and root.content == b'{"credsStore": "pass"}\n'
+    assert folded.daemon_json == unknown.daemon_json and folded.engine == unknown.engine
+
+
 def test_docker_info_is_asked_only_on_request() -> None:
     host = FakeDockerHost("web1")
     facts = gather_facts(host)

@@ -70,6 +70,11 @@ class SshTransport:
     def _become(self) -> bool:
         return self.resolved.become and self.resolved.endpoint.user != "root"
 
+    @property
+    def runs_as(self) -> str | None:
+        """root with become, else the login user."""
+        return "root" if self.resolved.become else self.resolved.endpoint.user
+
     def connect(self) -> None:
         """Open the connection now (otherwise the first call does)."""
         self._live()
