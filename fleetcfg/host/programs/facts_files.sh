@@ -15,6 +15,8 @@ tab=$(printf '\t')
 rel=$1 cap=$2
 dirs=
 shift 2
+# shellcheck disable=SC2034 # read by fc_trusted (lib.sh), which runs in a subshell per file
+fc_me=$(id -u)
 n=$#
 while [ "$n" -gt 0 ]; do
   a=$1
@@ -52,14 +54,9 @@ while [ "$n" -gt 0 ]; do
   elif [ -f "$p" ]; then
     if [ ! -r "$p" ]; then
       st=unreadable
-    elif ! size=$(stat -L -c %s -- "$p"); then
-      exit 5
-    elif [ "$size" -gt "$cap" ]; then
-      st=toolarge
-      printf 'why %s bytes, more than the %s bytes fleetcfg reads\t%s\n' "$size" "$cap" "$p"
     else
-      st=present
-      set -- "$@" "$p"
+      set -- "$@" "$p" # present or too large: one stat for them all, below
+      continue
     fi
   elif [ -e "$p" ] || [ -L "$p" ]; then
     st=unreadable
@@ -73,7 +70,26 @@ while [ "$n" -gt 0 ]; do
   printf 'entry %s\t%s\n' "$st" "$p"
 done
 if [ "$#" -gt 0 ]; then
-  stat -L -c "stat %s %a %U %G %Y$tab%n" -- "$@" || exit 5
+  all=$(stat -L -c "%s %a %U %G %Y$tab%n" -- "$@") || exit 5
+  nl='
+'
+  n=$#
+  while [ "$n" -gt 0 ]; do
+    p=$1
+    shift
+    n=$((n - 1))
+    line=${all%%"$nl"*}
+    all=${all#*"$nl"}
+    [ "${line#*"$tab"}" = "$p" ] || exit 5
+    size=${line%% *}
+    if [ "$size" -gt "$cap" ]; then
+      printf 'entry toolarge\t%s\n' "$p"
+      printf 'why %s bytes, more than the %s bytes fleetcfg reads\t%s\n' "$size" "$cap" "$p"
+    else
+      printf 'entry present\t%s\nstat %s\n' "$p" "$line"
+      set -- "$@" "$p"
+    fi
+  done
 fi
 if [ -n "$dirs" ]; then
   old=$IFS
