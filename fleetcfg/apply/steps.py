@@ -50,7 +50,15 @@ from fleetcfg.core.errors import StepFailedError, TransportError
 from fleetcfg.core.findings import Severity
 from fleetcfg.dockerd.flags import validate_argv
 from fleetcfg.dockerd.validation import check_client_bytes, check_daemon_bytes
-from fleetcfg.host.programs import STAGE, Check, Install, check_of, install_failure, stage_of
+from fleetcfg.host.programs import (
+    OUTPUT_FLOODS,
+    STAGE,
+    Check,
+    Install,
+    check_of,
+    install_failure,
+    stage_of,
+)
 from fleetcfg.host.programs import steps_done as program_steps
 from fleetcfg.host.programs.files import as_owner
 from fleetcfg.host.state import (
@@ -332,6 +340,10 @@ def _install(run: HostRun, change: FileChange, *, first: bool, last: bool) -> No
     if failure is None:
         return
     step, what = failure
+    if result.exit_status in OUTPUT_FLOODS:
+        what = f"{what.format(path=change.path)}: stopped it, refusing to read more"
+        run.step(step, StepStatus.FAILED, what, started)
+        raise StepFailedError(step, what)
     if step in ("health", "unlock"):
         return  # not healthy yet, or not unlocked: the next steps go on
     output = first_lines(result.stderr or "")

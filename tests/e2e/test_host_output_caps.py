@@ -178,3 +178,84 @@ def test_escapes_from_a_host_reach_plan_json_as_json_escapes(
     assert "\\u009b31m \\u202eevil" in out, out
     [planned] = json.loads(out)["hosts"]
     assert any(f"Cannot connect: {ESCAPES}" in w for w in planned["warnings"]), planned
+
+
+# -- the host's own shell never holds an endless output either ------------------------
+
+#: ``dockerd --validate`` prints ``yes`` endlessly and ignores SIGTERM; every
+#: other dockerd call is the fleet's shim
+FLOOD_DOCKERD_VALIDATE = """\
+#!/bin/bash
+if [[ " $* " == *" --validate "* ]]; then
+    echo "$$" >>/usr/local/sbin/.flood-pids
+    trap '' TERM
+    exec yes 'flood flood flood flood'
+fi
+exec /usr/local/sbin/dockerd.fleet "$@"
+"""
+
+
+OLD_DAEMON_JSON = '{"log-driver": "json-file"}\n'
+
+
+def apply_with_a_flooding_canary(
+    fleet: Fleet, tmp_path: Path, flood: Callable[[FleetHost], Path], message: str
+) -> None:
+    """Apply to two hosts (both restart) whose canary floods through
+    ``flood`` (it returns the file the flooding pids go to): the canary fails
+    with ``message`` (not the command timeout), its daemon.json is the old
+    one and unlocked, the rollout halts, and every flooding process ends."""
+    flooding, other = fleet.hosts
+    flooding.write_file(DAEMON_JSON, OLD_DAEMON_JSON)
+    path = write_repo(tmp_path, fleet, fleet.hosts)
+    record = flood(flooding)
+    code, out, err = cli("apply", "-i", str(path), "--yes")
+    assert code == ExitCode.ERROR, out + err
+    assert "Plan: 0 to reload, 2 to restart" in out, out
+    assert flood_pids(record), "apply never ran the flooding command"
+    text = " ".join(out.split())
+    assert message in text, out
+    assert "timed out" not in out + err
+    assert "flood flood" not in out + err
+    assert f"not reached: {other.name}" in text, out
+    assert wait_until(lambda: stopped(record), timeout=60), "the flood still runs on the host"
+    assert flooding.read_file(DAEMON_JSON) == OLD_DAEMON_JSON
+    assert [n for n in os.listdir(flooding.path("/etc/docker")) if "fleetcfg-" in n] == []
+    assert not flooding.exists(LOCK_DIR)
+    assert not other.exists(DAEMON_JSON)
+
+
+def flood_dockerd_validate(host: FleetHost) -> Path:
+    """Make ``dockerd --validate`` on ``host`` flood; the file its pids go to."""
+    sbin = host.path("/usr/local/sbin")
+    (sbin / "dockerd").rename(sbin / "dockerd.fleet")
+    (sbin / "dockerd").write_text(FLOOD_DOCKERD_VALIDATE)
+    (sbin / "dockerd").chmod(0o755)
+    return sbin / ".flood-pids"
+
+
+def test_apply_fails_a_host_whose_dockerd_validate_floods_and_changes_nothing(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    """install.sh reads at most 64 KiB of what ``dockerd --validate`` prints."""
+    apply_with_a_flooding_canary(
+        fleet_of(2),
+        tmp_path,
+        flood_dockerd_validate,
+        f"dockerd --validate printed more than 64 KiB about the new {DAEMON_JSON}: "
+        "stopped it, refusing to read more",
+    )
+
+
+def test_apply_fails_a_host_whose_docker_info_floods_at_the_first_check_after_a_restart(
+    fleet_of: Callable[[int], Fleet], tmp_path: Path
+) -> None:
+    """The install program's first health check reads at most 64 KiB of
+    ``docker info`` (the old file then goes back)."""
+    apply_with_a_flooding_canary(
+        fleet_of(2),
+        tmp_path,
+        flood_docker_info,
+        "docker info printed more than 64 KiB at the first check: stopped it, "
+        "refusing to read more",
+    )

@@ -112,6 +112,7 @@ def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> Co
     backup, validate, state = args["backup"], args["validate"], args["state"]
     pre, action, finish = args["pre"], args["action"], args["finish"]
     status, info, health, want = args["status"], args["info"], args["health"], args["want"]
+    cap = int(args["cap"])
     out: list[str] = []
 
     def done(status: int, stderr: str = "") -> CommandResult:
@@ -142,6 +143,9 @@ def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> Co
     out.append("fleetcfg-step upload")
     if validate:
         verdict = _run(fake, validate, stage)
+        if len(verdict.stdout + verdict.stderr) > cap:
+            fake.files.pop(stage, None)
+            return done(21, f"fleetcfg: the validation printed more than {cap} bytes\n")
         if not verdict.ok:
             fake.files.pop(stage, None)
             return done(20, verdict.stdout + verdict.stderr)
@@ -176,6 +180,8 @@ def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> Co
         out.append("fleetcfg-step action")
     if status:
         checked = [_run(fake, status), _run(fake, info)]
+        if len(checked[1].stdout) > cap:
+            return done(71, f"fleetcfg: the health check's docker info printed more than {cap}\n")
         codes = [r.exit_status for r in checked]
         codes.append(_run(fake, health).exit_status if health else 0)
         running = checked[1].stdout.strip()

@@ -12,6 +12,7 @@ type per program with named fields that builds its argv.
 
 from fleetcfg.host.programs.apply import (
     INSTALL_FAILURES,
+    OUTPUT_FLOODS,
     STAGE,
     Beat,
     Check,
@@ -28,6 +29,7 @@ from fleetcfg.host.programs.base import HostProgram, Script, identify, script
 
 __all__ = [
     "INSTALL_FAILURES",
+    "OUTPUT_FLOODS",
     "STAGE",
     "Beat",
     "Check",

@@ -36,6 +36,9 @@ order, each only if the one before succeeded, run inside one program:
        ``info`` prints at least ``want`` running containers when given),
        printing ``fleetcfg-check STATUS_EXIT INFO_EXIT HEALTH_EXIT INFO_OUTPUT``;
        exit 70 when not healthy yet (the caller keeps polling) (``health``);
+       exit 71 when ``info`` printed more than ``cap`` bytes (as ``validate``
+       does in step 2, exit 21: what they print is read up to ``cap``, and
+       the command is stopped past it);
     8. runs ``finish`` (:class:`Unlock`) (``unlock``).
 :class:`Unlock` (``unlock.sh``)
     removes the lock only while its owner file holds the run's token, after
@@ -114,6 +117,13 @@ def busy_pid(stderr: str) -> int | None:
     return None
 
 
+#: the most install.sh keeps of what ``validate`` and ``info`` print (a host
+#: that prints more fails the step, exit 21 or 71: the host's own shell never
+#: holds an endless output)
+CAPTURE_CAP = 64 * 1024
+#: install.sh's exit statuses when ``validate`` or ``info`` printed more
+OUTPUT_FLOODS = frozenset({21, 71})
+
 #: install.sh's exit statuses: (step, what failed; ``{path}`` is the target)
 INSTALL_FAILURES: dict[int, tuple[str, str]] = {
     9: ("upload", "refusing to write {path}"),
@@ -123,12 +133,17 @@ INSTALL_FAILURES: dict[int, tuple[str, str]] = {
     13: ("upload", "cannot set the mode of the upload of {path}"),
     14: ("upload", "cannot set the owner of the upload of {path}"),
     20: ("validate", "the host's validation rejects the new {path}"),
+    21: (
+        "validate",
+        f"dockerd --validate printed more than {CAPTURE_CAP // 1024} KiB about the new {{path}}",
+    ),
     30: ("backup", "cannot back up {path}"),
     40: ("replace", "cannot rename the upload over {path}"),
     45: ("pending", "cannot mark the apply pending in state.json before replacing {path}"),
     50: ("state", "cannot write state.json after replacing {path}"),
     60: ("action", "the reload or restart command failed"),
     70: ("health", "not healthy at the first check"),
+    71: ("health", f"docker info printed more than {CAPTURE_CAP // 1024} KiB at the first check"),
     80: ("unlock", "cannot unlock"),
     129: ("upload", "the connection dropped while uploading {path} (hang-up)"),
     130: ("upload", "interrupted while uploading {path}"),
@@ -183,6 +198,8 @@ class Install(HostProgram):
     beat: str | None = None
     busy: str | None = None
     every: int = 5
+    #: the most of what ``validate`` and ``info`` print that is kept
+    cap: int = CAPTURE_CAP
 
     def arguments(self) -> dict[str, str]:
         return {
@@ -205,6 +222,7 @@ class Install(HostProgram):
             "beat": encode(self.beat),
             "busy": encode(self.busy),
             "every": str(self.every),
+            "cap": str(self.cap),
         }
 
 

@@ -28,12 +28,19 @@ class FactsFiles(HostProgram):
         return list(self.paths)
 
 
+#: the most ``systemctl show`` of the unit prints (a few KiB)
+SHOW_CAP = 256 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class FactsUnit(HostProgram):
-    """``systemctl show`` of ``unit`` and its EnvironmentFile= contents (at
-    most ``cap`` bytes each)."""
+    """``systemctl show`` of ``unit`` (at most ``show_cap`` bytes) and its
+    EnvironmentFile= contents (at most ``cap`` bytes each)."""
 
     SCRIPT: ClassVar[str] = "facts_unit"
 
     unit: str
     cap: int = READ_CAP
+    #: the most of ``systemctl show`` that is read (past it: exit 3, and
+    #: systemctl is stopped): the host's shell never holds an endless output
+    show_cap: int = SHOW_CAP

@@ -1,4 +1,4 @@
-# fleetcfg-apply: install v5
+# fleetcfg-apply: install v6
 # Installs stdin (SIZE bytes, SHA256) as TARGET, each step only after the one
 # before succeeded, printing "fleetcfg-step NAME" after each (see
 # fleetcfg/host/programs/apply.py for the steps and exit statuses). Without
@@ -11,13 +11,16 @@
 # long), a background loop touches BEAT (the lock's heartbeat) every EVERY
 # seconds, and BUSY holds "PID STARTTIME" of this program (lock.sh tells a
 # --break-lock that the program still works).
+# What VALIDATE and INFO print is read up to CAP bytes (fc_capture): past
+# that the validation fails (exit 21) or the health check (exit 71).
 export LC_ALL=C
 umask 077
 target=$1 mode=$2 owner=$3 group=$4 size=$5 sum=$6 user=$7 backup=$8 validate=$9
 state_path=${10} state=${11} pre=${12} action=${13} status=${14} info=${15}
 health=${16} want=${17} finish=${18} pending=${19} dir_mode=${20}
-beat=${21} busy=${22} every=${23}
+beat=${21} busy=${22} every=${23} cap=${24}
 stage=
+fc_out='' fc_over=0 # set by fc_capture (lib.sh)
 step() { printf 'fleetcfg-step %s\n' "$1"; }
 drop() { [ -z "$stage" ] || fc_as "$user" rm -f -- "$stage"; }
 fail() {
@@ -52,8 +55,14 @@ if [ -z "$user" ]; then
 fi
 step upload
 if [ -n "$validate" ]; then
-  out=$(eval "$validate" 2>&1) || {
-    printf '%s\n' "$out" >&2
+  fc_capture "$cap" "$validate 2>&1"
+  v=$?
+  if [ "$fc_over" = 1 ]; then
+    echo "fleetcfg: the validation printed more than $cap bytes" >&2
+    fail 21
+  fi
+  [ "$v" = 0 ] || {
+    printf '%s\n' "$fc_out" >&2
     fail 20
   }
   step validate
@@ -99,7 +108,13 @@ fi
 if [ -n "$status" ]; then
   s=0 i=0 c=0
   eval "$status" >/dev/null 2>&1 || s=$?
-  r=$(eval "$info" 2>/dev/null) || i=$?
+  fc_capture "$cap" "$info 2>/dev/null" || i=$?
+  r=$fc_out
+  if [ "$fc_over" = 1 ]; then
+    fc_rest
+    echo "fleetcfg: the health check's docker info printed more than $cap bytes" >&2
+    exit 71
+  fi
   if [ -n "$health" ]; then eval "$health" >/dev/null 2>&1 || c=$?; fi
   fc_rest
   printf 'fleetcfg-check %s %s %s %s\n' "$s" "$i" "$c" "$r"

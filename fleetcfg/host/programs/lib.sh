@@ -159,3 +159,26 @@ fc_rest() {
   rm -f -- "$fc_busy"
   fc_beating=
 }
+
+# fc_capture CAP CODE: eval CODE (a quoted command line, with its own
+# redirections) and keep at most CAP bytes of what it prints in fc_out
+# (trailing newlines dropped, as $(...) does), so that a command that prints
+# without end cannot make this shell hold it all: past CAP bytes the pipe
+# closes, the command gets SIGPIPE and ends, and fc_over is 1 (else 0).
+# Returns CODE's exit status.
+# shellcheck disable=SC2034
+fc_capture() {
+  fc_nl='
+'
+  fc_out=$({
+    eval "$2"
+    printf '\n%s' "$?"
+  } | head -c "$(($1 + 5))")
+  fc_st=${fc_out##*"$fc_nl"}
+  fc_out=${fc_out%"$fc_nl"*}
+  fc_over=0
+  case $fc_st in '' | *[!0-9]*) fc_over=1 fc_st=141 ;; esac
+  [ "${#fc_out}" -le "$1" ] || fc_over=1
+  fc_out=$(printf '%s' "$fc_out")
+  return "$fc_st"
+}

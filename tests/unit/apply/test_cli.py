@@ -250,3 +250,22 @@ def test_control_characters_a_host_sends_are_escaped_in_the_journal(
         assert isinstance(json.loads(line), dict)
     details = [e.get("detail", "") for e in read_journal(path) if e["event"] == "step"]
     assert f"unable to configure the Docker daemon: {hostile}" in details
+
+
+def test_a_host_whose_validation_prints_without_end_fails_with_that_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def flooding_validate(content: bytes, path: str) -> str | None:
+        return "flood " * 20_000
+
+    s = setup(tmp_path, ["web-01", "web-02"], validator=flooding_validate)
+    monkeypatch.setattr(cli_env, "make_connector", lambda: FakeConnector(s.hosts))
+    result = run("apply", "-i", str(tmp_path), "--yes")
+    assert result.exit_code == 1, result.output
+    out = " ".join(result.stdout.split())
+    assert (
+        "dockerd --validate printed more than 64 KiB about the new /etc/docker/daemon.json: "
+        "stopped it, refusing to read more"
+    ) in out, out
+    assert "not reached: web-02" in out
+    assert "flood flood" not in result.output

@@ -78,6 +78,15 @@ def host(request: pytest.FixtureRequest, tmp_path: Path) -> Host:
         lambda argv, stdin, f: CommandResult((), 0, " ".join(argv[1:]) + "\n"),
         prefix=True,
     )
+    fake.on(  # prints without end: as much as the cap lets through
+        ["yes"],
+        lambda argv, stdin, f: CommandResult((), 141, (argv[-1] + "\n") * 100_000),
+        prefix=True,
+    )
+    fake.on(
+        ["sh", "-c", "echo refused; exit 3"],
+        lambda argv, stdin, f: CommandResult((), 3, "refused\n"),
+    )
     fake.add_dir(str(tmp_path / "etc"))
     fake.add_dir(str(tmp_path / "state"))
     return Host(fake, tmp_path, fake)
@@ -219,3 +228,42 @@ def test_the_lock_creates_missing_state_folders_and_repairs_their_mode(host: Hos
         b"{}\n",
     )
     assert host.transport.run(deeper).exit_status == 0
+
+
+def test_a_validation_that_prints_without_end_is_stopped_and_changes_nothing(host: Host) -> None:
+    host.write("etc/daemon.json", OLD)
+    program = make(host, validate=["yes", "flood"], cap=4096)
+    result = host.transport.run(program.argv(), stdin=NEW)
+    assert result.exit_status == 21, result.stderr
+    assert install_failure(result) == (
+        "validate",
+        "dockerd --validate printed more than 64 KiB about the new {path}",
+    )
+    assert "the validation printed more than 4096 bytes" in result.stderr
+    assert "flood" not in result.stdout + result.stderr
+    assert steps_done(result) == ["upload"]
+    assert host.read("etc/daemon.json") == OLD and host.names() == ["daemon.json"]
+
+
+def test_a_first_health_check_whose_docker_info_prints_without_end_is_stopped(
+    host: Host,
+) -> None:
+    program = make(host, status=["true"], info=["yes", "3"], want=2, cap=4096)
+    result = host.transport.run(program.argv(), stdin=NEW)
+    assert result.exit_status == 71, result.stderr
+    assert install_failure(result) == (
+        "health",
+        "docker info printed more than 64 KiB at the first check",
+    )
+    assert steps_done(result) == ["upload", "validate", "replace", "state", "action"]
+    assert len(result.stdout) < 4096
+
+
+def test_what_the_validation_prints_below_the_cap_is_kept_with_its_status(host: Host) -> None:
+    program = make(host, validate=["sh", "-c", "echo refused; exit 3"], cap=4096)
+    result = host.transport.run(program.argv(), stdin=NEW)
+    assert result.exit_status == 20
+    assert "refused" in result.stderr
+    program = make(host, status=["true"], info=["echo", "3"], want=2, cap=4096)
+    result = host.transport.run(program.argv(), stdin=NEW)
+    assert check_of(result) == Check(0, 0, 0, "3")

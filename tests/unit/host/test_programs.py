@@ -52,8 +52,16 @@ def test_each_program_type_names_exactly_the_arguments_its_sh_file_reads(
 def test_install_reads_its_arguments_by_name_in_the_order_of_its_sh_file() -> None:
     loaded = script("install")
     assert loaded.params[:7] == ("target", "mode", "owner", "group", "size", "sum", "user")
-    assert loaded.params[-6:] == ("finish", "pending", "dir_mode", "beat", "busy", "every")
-    assert len(loaded.params) == 23
+    assert loaded.params[-7:] == (
+        "finish",
+        "pending",
+        "dir_mode",
+        "beat",
+        "busy",
+        "every",
+        "cap",
+    )
+    assert len(loaded.params) == 24
     named, _ = loaded.parse(
         Install("/t", b"abc", 0o600, "root", "root", user="alice", want=3).argv()
     )

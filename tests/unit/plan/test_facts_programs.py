@@ -151,3 +151,19 @@ def test_root_files_on_a_path_someone_else_could_change_are_refused(tmp_path: Pa
     assert writable.problem is not None and "may be written by other users" in writable.problem
     assert link.content is None and writable.content is None
     assert real.problem is None and real.content == CONTENT
+
+
+def test_a_systemctl_show_that_prints_without_end_is_stopped_with_a_clear_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "systemctl").write_text("#!/bin/sh\nexec yes LoadState=loaded\n")
+    (shims / "systemctl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    result = LocalTransport().run(FactsUnit(UNIT, show_cap=4096).argv())
+    assert result.exit_status == 3
+    assert len(result.stdout_bytes) < 4096
+    unit, problem, _ = parse_unit(result)
+    assert unit is None
+    assert problem is not None and f"systemctl show {UNIT} printed more than 4096 bytes" in problem
