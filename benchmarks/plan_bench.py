@@ -8,8 +8,9 @@ It starts one test fleet of the largest size (``python -m tests.fleet start``;
 1.25 MiB of memory per idle host), gives the hosts realistic daemon.json files
 (60% up to date, 10% up to date with a foreign key kept under ``manage:
 keys``, 10% with an old mirror: a reload, 10% with other log settings and 10%
-without a file: a restart), restarts every dockerd on its file (a managed
-fleet), and for each size N writes an inventory of the first N hosts, then
+without a file: a restart), restarts every dockerd on its file and gives
+each host the Engine version record apply keeps (a managed fleet: plan
+starts no ``dockerd --version``), and for each size N writes an inventory of the first N hosts, then
 measures, each as a fresh process (what a user waits for, interpreter start
 included):
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -152,8 +154,14 @@ def floor(description: Path, forks: int, *, tuned: bool) -> None:
 
 def prepare(info: dict[str, object]) -> dict[str, str]:
     """Live files on the hosts; returns the inventory lines of hosts that
-    need one (``manage: keys``)."""
+    need one (``manage: keys``). A managed fleet has been applied: each host
+    also gets the Engine version record apply keeps (its state folder, and
+    fleetcfg's own ``engine.sh`` run with ``save`` over SSH, as apply runs
+    it under the lock), so that plan reads the version from it instead of
+    starting ``dockerd --version``."""
     sys.path.insert(0, str(ROOT))
+    from fleetcfg.host.state import ENGINE_RECORD_PATH, STATE_DIR
+    from fleetcfg.plan.facts import engine_command
     from tests.fleet import Fleet, FleetHost  # imported late: the floor runs this file bare
 
     fleet = Fleet.attach(str(info["dir"]))
@@ -189,6 +197,10 @@ def prepare(info: dict[str, object]) -> dict[str, str]:
         done = host.ssh("systemctl restart docker")
         if done.returncode != 0:
             raise SystemExit(f"{host.name}: systemctl restart docker failed: {done.stderr}")
+        host.path(STATE_DIR).mkdir(mode=0o700, exist_ok=True)
+        done = host.ssh(shlex.join(engine_command(save=True)))
+        if done.returncode != 0 or not host.exists(ENGINE_RECORD_PATH):
+            raise SystemExit(f"{host.name}: recording the Engine version failed: {done.stderr}")
 
     # a managed fleet: every dockerd runs the daemon.json it has
     with ThreadPoolExecutor(max_workers=8) as pool:

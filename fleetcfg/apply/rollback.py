@@ -78,7 +78,7 @@ def rollback_steps(
     records: dict[str, FileRecord] = {}
 
     def take_lock(run: HostRun) -> None:
-        facts = fact_commands()
+        facts = fact_commands(save_engine=True)
         reads = {f"fact:{i}": argv for i, argv in enumerate(facts)}
 
         def after(results: dict[str, CommandResult]) -> dict[str, CommandResult]:

@@ -96,7 +96,7 @@ def apply_steps(plan: HostPlan, targets: TargetResolver) -> list[Step]:
     def take_lock(run: HostRun) -> None:
         users = list(targets.users(plan.host))
         runs_as = run.t.runs_as
-        gather = fact_commands(users, runs_as=runs_as)
+        gather = fact_commands(users, runs_as=runs_as, save_engine=True)
         reads = {f"fact:{i}": argv for i, argv in enumerate(gather)}
         surface = sorted(f.path for f in plan.files if f.kind.surface)
         cap = files_output_cap(surface)

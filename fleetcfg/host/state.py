@@ -22,6 +22,13 @@
     20240507T101500.123456Z``), mode and owner preserved. A failed run never
     deletes one; a successful write keeps the newest :data:`DEFAULT_KEEP_BACKUPS`
     per file.
+``engine``
+    The Engine version line apply (under the lock) last read from ``dockerd
+    --version``, after a line naming that binary (``fleetcfg-engine v1 DEV
+    INODE SIZE MTIME CTIME PATH``: ``stat -L`` of the file ``command -v
+    dockerd`` finds), mode 0600. Plan's ``engine.sh`` prints it instead of
+    starting dockerd while the binary is the same and the record passes
+    ``fc_trusted`` (root's, no symlink, nobody else may write).
 ``state.json``
     What fleetcfg last wrote to each file it manages (``plan`` compares it with
     the live file to report drift)::
@@ -78,6 +85,9 @@ from fleetcfg.host.programs.files import READ_CAP
 
 STATE_DIR = "/etc/docker/.fleetcfg"
 STATE_PATH = f"{STATE_DIR}/state.json"
+#: the Engine version line apply last read from ``dockerd --version``, with
+#: the identity of that binary (``engine.sh``, :class:`~fleetcfg.host.programs.facts.FactsEngine`)
+ENGINE_RECORD_PATH = f"{STATE_DIR}/engine"
 BACKUP_DIR = f"{STATE_DIR}/backups"
 LOCK_DIR = f"{STATE_DIR}/lock"
 LOCK_OWNER_PATH = f"{LOCK_DIR}/owner.json"

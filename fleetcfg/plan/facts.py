@@ -14,7 +14,10 @@ One ``run_many`` batch (:func:`fact_commands`) asks for everything:
       root's files (content, mode, owner, or absent; refused when
       they or a folder above them are a symlink, someone else's or
       writable by others), at most 1 MiB each
- 1    ``dockerd --version``                                            :func:`parse_engine`
+ 1    ``engine.sh /etc/docker/.fleetcfg/engine``: ``dockerd            :func:`parse_engine`
+      --version``, or the line apply recorded (``save``, under the
+      lock) when the binary is the same (path, stat -L device, inode,
+      size, mtime, ctime) and the record is root's (fc_trusted)
  2    ``facts_unit.sh docker.service``: ``systemctl show``             :func:`parse_unit`
       (LoadState, ActiveState, ExecStart with drop-ins, Environment,
       EnvironmentFiles, ExecMainStartTimestamp: when dockerd's process
@@ -77,8 +80,9 @@ from dataclasses import replace
 
 from fleetcfg.core.errors import UsageError
 from fleetcfg.dockerd.flags import DAEMON_JSON, Flag, config_file_of, exec_start_argv, parse_flags
-from fleetcfg.host.programs.facts import FactsFiles, FactsUnit
+from fleetcfg.host.programs.facts import FactsEngine, FactsFiles, FactsUnit
 from fleetcfg.host.programs.files import READ_CAP, AsUser
+from fleetcfg.host.state import ENGINE_RECORD_PATH
 from fleetcfg.host.transport.base import CommandResult, Transport
 from fleetcfg.host.transport.caps import KIB, MIB, OUTPUT_CAP
 from fleetcfg.plan.facts_model import (
@@ -189,18 +193,31 @@ def info_command() -> list[str]:
     return ["timeout", str(INFO_TIMEOUT), "docker", "info", "--format", INFO_FORMAT]
 
 
+def engine_command(*, save: bool = False) -> list[str]:
+    """The Engine version line: from the record apply keeps of the binary it
+    last ran ``dockerd --version`` of when that binary is unchanged (plan
+    then starts no dockerd: on a real host the most expensive fact by far);
+    ``save``: keep that record (apply, under the lock)."""
+    return FactsEngine(ENGINE_RECORD_PATH, save).argv()
+
+
 def fact_commands(
-    users: Sequence[str] = (), *, info: bool = False, runs_as: str | None = None
+    users: Sequence[str] = (),
+    *,
+    info: bool = False,
+    runs_as: str | None = None,
+    save_engine: bool = False,
 ) -> list[list[str]]:
     """The argv of every fact, in the order :func:`parse_facts` expects
     (``docker info`` last, with ``info``; ``runs_as``: the user the host
-    runs them as, when known)."""
+    runs them as, when known; ``save_engine``: record the Engine version
+    for later plans: apply, under the lock)."""
     own, others = own_users(users, runs_as)
     commands = [
         FactsFiles(
             CLIENT_CONFIG, [DAEMON_JSON, STATE_FILE, *(f"@{check_user_name(u)}" for u in own)]
         ).argv(),
-        ["dockerd", "--version"],
+        engine_command(save=save_engine),
         FactsUnit(UNIT).argv(),
         *(user_files_command(u) for u in others),
     ]

@@ -453,3 +453,40 @@ def test_a_logging_plugin_missing_or_disabled_on_a_host_is_a_host_error_before_a
     assert result.exit_code == 1, result.stdout + result.stderr
     assert has_it.exists(DAEMON_JSON)
     assert not lacks_it.exists(DAEMON_JSON) and not disabled.exists(DAEMON_JSON)
+
+
+def test_a_plan_after_apply_reads_the_engine_version_without_starting_dockerd(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.hosts[0]
+    path = write_repo(tmp_path, fleet, [host])
+    result = runner.invoke(app, ["apply", "-i", str(path), "--yes"], env={"NO_COLOR": "1"})
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert host.exists("/etc/docker/.fleetcfg/engine")
+    runs = len(host.events("version"))
+
+    assert plan_repo(path).host(host.name).facts.engine_version == "26.1.5"
+    assert len(host.events("version")) == runs  # from apply's record
+
+    host.set_engine_version("28.5.2")  # a new binary: the record no longer holds
+    assert plan_repo(path).host(host.name).facts.engine_version == "28.5.2"
+    assert len(host.events("version")) == runs + 1
+
+
+def test_a_record_a_host_user_could_have_written_is_not_believed(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.hosts[0]
+    path = write_repo(tmp_path, fleet, [host])
+    result = runner.invoke(app, ["apply", "-i", str(path), "--yes"], env={"NO_COLOR": "1"})
+    assert result.exit_code == 0, result.stdout + result.stderr
+    record = host.read_file("/etc/docker/.fleetcfg/engine")
+    identity = record.splitlines()[0]
+    forged = f"{identity}\nDocker version 20.10.24+dfsg1, build 297e128\n"
+    host.write_file("/etc/docker/.fleetcfg/engine", forged, mode=0o666)
+
+    assert plan_repo(path).host(host.name).facts.engine_version == "26.1.5"
+    host.write_file("/etc/docker/.fleetcfg/engine", forged, mode=0o600, uid=1000, gid=1000)
+    assert plan_repo(path).host(host.name).facts.engine_version == "26.1.5"
+    host.write_file("/etc/docker/.fleetcfg/engine", forged, mode=0o600)  # root's: believed
+    assert plan_repo(path).host(host.name).facts.engine_version == "20.10.24"

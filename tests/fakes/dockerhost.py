@@ -20,7 +20,10 @@ need, like the real tools (and the e2e fleet's shims) do:
   ``# fleetcfg-facts: files v1`` (files, and ``@USER`` config.json files in
   the homes of :meth:`FakeDockerHost.add_user`'s users) and
   ``# fleetcfg-facts: unit v1`` (``systemctl show`` and the unit's
-  ``environment_files``; ``environment`` is its Environment=)
+  ``environment_files``; ``environment`` is its Environment=) and
+  ``# fleetcfg-facts: engine v1`` (``dockerd --version`` or apply's record
+  of it: :meth:`FakeDockerHost.engine_identity`; ``version_runs`` counts the
+  real runs)
 
 ``dockerd --validate`` and every start/reload also report a setting given both
 as an ExecStart flag and in the file (``-H fd://`` with ``"hosts"``), as dockerd
@@ -61,6 +64,7 @@ DAEMON_JSON = "/etc/docker/daemon.json"
 SURFACE_DIRS = ("/etc/systemd/system/docker.service.d", "/etc/buildkit")
 FACTS_FILES = "facts_files"
 FACTS_UNIT = "facts_unit"
+FACTS_ENGINE = "engine"
 AS_USER = "as_user"
 READ = "read"
 UNIT = "docker.service"
@@ -117,6 +121,9 @@ class FakeDockerHost(FakeTransport):
         super().__init__(host=host, strict=strict)
         self.engine = EngineVersion.parse(engine)
         self.engine_text = engine
+        #: how many times ``dockerd --version`` ran (``engine.sh`` answers
+        #: from apply's record while the binary is unchanged)
+        self.version_runs = 0
         self.exec_start = tuple(exec_start)
         self.validator: Validator = validator or json_object_validator
         self.unit_state = unit_state
@@ -232,6 +239,7 @@ class FakeDockerHost(FakeTransport):
     ) -> CommandResult:
         args = argv[1:]
         if "--version" in args or "-v" in args:
+            self.version_runs += 1
             return _result(0, f"Docker version {self.engine_text}, build a72d7cd\n")
         if "--validate" in args:
             if self.engine < EngineVersion(23, 0):
@@ -500,7 +508,9 @@ class FakeDockerHost(FakeTransport):
     def _program(
         self, argv: tuple[str, ...], stdin: bytes | None, fake: FakeTransport
     ) -> CommandResult:
-        program = identify(argv, [*fakeapply.NAMES, FACTS_FILES, FACTS_UNIT, AS_USER, READ])
+        program = identify(
+            argv, [*fakeapply.NAMES, FACTS_FILES, FACTS_UNIT, FACTS_ENGINE, AS_USER, READ]
+        )
         if program is not None:
             args, rest = program.parse(argv)
             if program.name == AS_USER:
@@ -511,6 +521,8 @@ class FakeDockerHost(FakeTransport):
                 return self._files_program(args["rel"], int(args["cap"]), rest)
             if program.name == FACTS_UNIT:
                 return self._unit_program(args["unit"])
+            if program.name == FACTS_ENGINE:
+                return self._engine_program(args["record"], bool(args["save"]), fake)
             return fakeapply.run_program(self, program, args, stdin, rest)
         first = argv[2].split("\n", 1)[0].strip() if len(argv) > 2 else ""
         if len(argv) == 3 and "\n" not in argv[2] and not first.startswith("#"):
@@ -522,6 +534,34 @@ class FakeDockerHost(FakeTransport):
                 f"({first!r}); register a handler with fake.on(...)"
             )
         return _result(127, "", "sh: fake does not run programs\n")
+
+    def engine_identity(self) -> str:
+        """``engine.sh``'s first record line for the binary the host has (the
+        fake's stat of dockerd: it changes with the Engine version, as an
+        upgrade replaces the binary)."""
+        return f"fleetcfg-engine v1 fake {self.engine_text} /usr/sbin/dockerd"
+
+    def _engine_program(self, record: str, save: bool, fake: FakeTransport) -> CommandResult:
+        """``engine.sh``: the recorded line when the record is root's, not
+        writable by others and names the binary the host has; else the real
+        ``dockerd --version`` (recorded with ``save``). The fake has no
+        symlinks; its folders are root's."""
+        entry = self.file(record)
+        if entry is not None and entry.owner == "root" and not entry.mode & 0o022:
+            have, _, rest = entry.content.decode(errors="replace").partition("\n")
+            line = rest.partition("\n")[0]
+            if have == self.engine_identity() and line:
+                return _result(0, line + "\n")
+        result = self._dockerd(("dockerd", "--version"), None, fake)
+        line = result.stdout.partition("\n")[0]
+        if (
+            save
+            and result.ok
+            and line.startswith("Docker version ")
+            and self.is_dir(posixpath.dirname(record))
+        ):
+            self.add_file(record, f"{self.engine_identity()}\n{line}\n", mode=0o600)
+        return result
 
     def _as_user(self, user: str, argv: Sequence[str], stdin: bytes | None) -> CommandResult:
         """``as_user.sh``: the fake has no permissions; it runs the command."""

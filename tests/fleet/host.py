@@ -319,8 +319,12 @@ class FleetHost:
         self, version: str, *, suffix: str | None = None, build: str | None = None
     ) -> None:
         """What ``dockerd --version``, ``docker version`` and ``docker info``
-        report. Below 23.0, ``dockerd --validate`` is an unknown flag."""
+        report. Below 23.0, ``dockerd --validate`` is an unknown flag. The
+        host's dockerd is a new file, as after a package upgrade (a new inode
+        and ctime: fleetcfg's record of the old binary no longer holds)."""
         known_suffix, known_build = config.engine_identity(version)
+        shim = self.dir / "sbin" / "dockerd"
+        _write_atomic(shim, shim.read_bytes(), mode=0o755)
         self._apply(
             replace(
                 self._settings,

@@ -7,7 +7,7 @@ type per program with named fields that builds its argv.
 - ``lock.sh``, ``install.sh``, ``unlock.sh``, ``beat.sh``: apply (:mod:`.apply`)
 - ``run_many.sh``, ``read.sh``, ``write.sh``, ``as_user.sh``: the transports
   and running a program as a user (:mod:`.files`)
-- ``facts_files.sh``, ``facts_unit.sh``: what plan asks a host (:mod:`.facts`)
+- ``facts_files.sh``, ``facts_unit.sh``, ``engine.sh``: what plan asks a host (:mod:`.facts`)
 """
 
 from fleetcfg.host.programs.apply import (

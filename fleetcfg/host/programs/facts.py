@@ -1,5 +1,5 @@
 """The programs plan runs to learn what a host has (``facts_files.sh``,
-``facts_unit.sh``); :mod:`fleetcfg.plan.facts` decodes their output."""
+``facts_unit.sh``, ``engine.sh``); :mod:`fleetcfg.plan.facts` decodes their output."""
 
 from __future__ import annotations
 
@@ -44,3 +44,17 @@ class FactsUnit(HostProgram):
     #: the most of ``systemctl show`` that is read (past it: exit 3, and
     #: systemctl is stopped): the host's shell never holds an endless output
     show_cap: int = SHOW_CAP
+
+
+@dataclass(frozen=True, slots=True)
+class FactsEngine(HostProgram):
+    """The first line of ``dockerd --version``, or the one ``record`` holds
+    when it names the very binary ``command -v dockerd`` finds (its path and
+    ``stat -L`` device, inode, size, mtime and ctime) and passes
+    ``fc_trusted``. ``save`` (apply, under the lock): record what the real
+    ``dockerd --version`` printed (see ``engine.sh``)."""
+
+    SCRIPT: ClassVar[str] = "engine"
+
+    record: str
+    save: bool = False

@@ -10,7 +10,13 @@ from pathlib import Path
 from fleetcfg.apply.report import HostStatus
 from fleetcfg.apply.rollout import ApplyOptions
 from fleetcfg.core.exitcodes import ExitCode
-from fleetcfg.host.state import LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner
+from fleetcfg.host.state import (
+    ENGINE_RECORD_PATH,
+    LOCK_DIR,
+    LOCK_OWNER_PATH,
+    STATE_PATH,
+    LockOwner,
+)
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.plan.model import Action
 from tests.fakes.dockerhost import DAEMON_JSON
@@ -72,6 +78,21 @@ def test_restart_writes_the_target_restarts_and_passes_the_health_gate(tmp_path:
     assert record.written_by == "tester@ctl" and record.plan_id == plan.plan_id
     assert [b.name for b in record.backups] == [backup.rsplit("/", 1)[1]]
     assert host.file(STATE_PATH).mode == 0o600  # type: ignore[union-attr]
+
+
+def test_apply_records_the_engine_version_so_that_plans_start_no_dockerd(
+    tmp_path: Path,
+) -> None:
+    s = setup(tmp_path)
+    host = s.hosts["web-01"]
+    s.apply(s.plan())
+    assert host.file(ENGINE_RECORD_PATH).mode == 0o600  # type: ignore[union-attr]
+    runs = host.version_runs
+    assert s.plan().hosts[0].facts.engine_version == "26.1.5"
+    assert host.version_runs == runs
+    host.engine_text = "27.0.1"  # an upgrade: another binary
+    assert s.plan().hosts[0].facts.engine_version == "27.0.1"
+    assert host.version_runs == runs + 1
 
 
 def test_reset_failed_runs_before_the_restart(tmp_path: Path) -> None:

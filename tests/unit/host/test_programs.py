@@ -10,7 +10,7 @@ import pytest
 
 from fleetcfg.host.programs.apply import Beat, Install, Lock, Unlock
 from fleetcfg.host.programs.base import HostProgram, ProgramError, Script, identify, script
-from fleetcfg.host.programs.facts import FactsFiles, FactsUnit
+from fleetcfg.host.programs.facts import FactsEngine, FactsFiles, FactsUnit
 from fleetcfg.host.programs.files import AsUser, Read, RunMany, Write
 
 EXAMPLES: list[HostProgram] = [
@@ -24,6 +24,7 @@ EXAMPLES: list[HostProgram] = [
     AsUser("alice", ["true"]),
     FactsFiles(".docker/config.json", ["/etc/docker/daemon.json"]),
     FactsUnit("docker.service"),
+    FactsEngine("/etc/docker/.fleetcfg/engine", save=True),
 ]
 
 

@@ -9,6 +9,7 @@ import pytest
 from fleetcfg.core.errors import UsageError
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.versions import EngineVersion
+from fleetcfg.host.state import ENGINE_RECORD_PATH
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.plan.facts import (
     CLIENT_CONFIG,
@@ -18,6 +19,7 @@ from fleetcfg.plan.facts import (
     Facts,
     FileFacts,
     UnitFacts,
+    engine_command,
     exec_start_argv,
     expand_exec_start,
     fact_commands,
@@ -154,7 +156,9 @@ def test_user_names_that_could_be_options_are_refused() -> None:
 def test_fact_commands_quote_nothing_themselves_and_name_the_files() -> None:
     commands = fact_commands(["alice"], info=True)
     assert commands[0][4:] == [CLIENT_CONFIG, "1048576", DAEMON_JSON, STATE_FILE]
-    assert commands[1] == ["dockerd", "--version"]
+    assert commands[1] == engine_command()
+    assert commands[1][4:] == [ENGINE_RECORD_PATH, ""]  # plan reads apply's record
+    assert fact_commands(save_engine=True)[1][4:] == [ENGINE_RECORD_PATH, "1"]
     assert commands[3][4] == "alice"  # as_user.sh alice facts_files.sh ... @alice
     assert commands[3][-3:] == [CLIENT_CONFIG, "1048576", "@alice"]
     assert commands[4][:4] == ["timeout", "10", "docker", "info"]
