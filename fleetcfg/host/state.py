@@ -23,12 +23,7 @@
     deletes one; a successful write keeps the newest :data:`DEFAULT_KEEP_BACKUPS`
     per file.
 ``engine``
-    The Engine version line apply (under the lock) last read from ``dockerd
-    --version``, after a line naming that binary (``fleetcfg-engine v1 DEV
-    INODE SIZE MTIME CTIME PATH``: ``stat -L`` of the file ``command -v
-    dockerd`` finds), mode 0600. Plan's ``engine.sh`` prints it instead of
-    starting dockerd while the binary is the same and the record passes
-    ``fc_trusted`` (root's, no symlink, nobody else may write).
+    What apply's ``dockerd --version`` printed, and of which binary (``engine.sh``).
 ``state.json``
     What fleetcfg last wrote to each file it manages (``plan`` compares it with
     the live file to report drift)::
@@ -85,8 +80,7 @@ from fleetcfg.host.programs.files import READ_CAP
 
 STATE_DIR = "/etc/docker/.fleetcfg"
 STATE_PATH = f"{STATE_DIR}/state.json"
-#: the Engine version line apply last read from ``dockerd --version``, with
-#: the identity of that binary (``engine.sh``, :class:`~fleetcfg.host.programs.facts.FactsEngine`)
+#: :class:`~fleetcfg.host.programs.facts.FactsEngine`'s record of dockerd
 ENGINE_RECORD_PATH = f"{STATE_DIR}/engine"
 BACKUP_DIR = f"{STATE_DIR}/backups"
 LOCK_DIR = f"{STATE_DIR}/lock"

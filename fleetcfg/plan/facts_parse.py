@@ -41,10 +41,11 @@ def _first_line(text: str) -> str:
     return lines[0].strip() if lines else ""
 
 
-def _failure(result: CommandResult, what: str) -> str:
-    """Why a fact command failed, for messages."""
+def _failure(result: CommandResult, what: str, program: str | None = None) -> str:
+    """Why a fact command failed, for messages (``program``: what exit
+    status 127 says is missing, when the command is a host program)."""
     if result.exit_status == 127:
-        return f"{result.argv[0]} is not installed (or not on PATH)"
+        return f"{program or result.argv[0]} is not installed (or not on PATH)"
     detail = _first_line(result.stderr) or _first_line(result.stdout)
     return f"{what} failed (exit status {result.exit_status})" + (f": {detail}" if detail else "")
 
@@ -203,10 +204,11 @@ def parse_containers(result: CommandResult) -> tuple[int | None, str | None]:
 
 
 def parse_engine(result: CommandResult) -> tuple[EngineVersion | None, str | None, str | None]:
-    """``dockerd --version`` -> (version, the line printed, problem)."""
+    """``engine.sh`` (``dockerd --version`` or its record) -> (version, the
+    line printed, problem)."""
     text = _first_line(result.stdout)
     if not result.ok or not text:
-        return None, text or None, _failure(result, "dockerd --version")
+        return None, text or None, _failure(result, "dockerd --version", "dockerd")
     try:
         return EngineVersion.parse(text), text, None
     except ValueError:

@@ -455,14 +455,20 @@ def test_a_logging_plugin_missing_or_disabled_on_a_host_is_a_host_error_before_a
     assert not lacks_it.exists(DAEMON_JSON) and not disabled.exists(DAEMON_JSON)
 
 
-def test_a_plan_after_apply_reads_the_engine_version_without_starting_dockerd(
-    fleet: Fleet, tmp_path: Path
-) -> None:
-    host = fleet.hosts[0]
+def applied(tmp_path: Path, fleet: Fleet, host: FleetHost) -> Path:
+    """The inventory of ``host``, applied (the host has apply's Engine record)."""
     path = write_repo(tmp_path, fleet, [host])
     result = runner.invoke(app, ["apply", "-i", str(path), "--yes"], env={"NO_COLOR": "1"})
     assert result.exit_code == 0, result.stdout + result.stderr
     assert host.exists("/etc/docker/.fleetcfg/engine")
+    return path
+
+
+def test_a_plan_after_apply_reads_the_engine_version_without_starting_dockerd(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    host = fleet.hosts[0]
+    path = applied(tmp_path, fleet, host)
     runs = len(host.events("version"))
 
     assert plan_repo(path).host(host.name).facts.engine_version == "26.1.5"
@@ -477,9 +483,7 @@ def test_a_record_a_host_user_could_have_written_is_not_believed(
     fleet: Fleet, tmp_path: Path
 ) -> None:
     host = fleet.hosts[0]
-    path = write_repo(tmp_path, fleet, [host])
-    result = runner.invoke(app, ["apply", "-i", str(path), "--yes"], env={"NO_COLOR": "1"})
-    assert result.exit_code == 0, result.stdout + result.stderr
+    path = applied(tmp_path, fleet, host)
     record = host.read_file("/etc/docker/.fleetcfg/engine")
     identity = record.splitlines()[0]
     forged = f"{identity}\nDocker version 20.10.24+dfsg1, build 297e128\n"

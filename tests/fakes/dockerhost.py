@@ -552,7 +552,7 @@ class FakeDockerHost(FakeTransport):
             line = rest.partition("\n")[0]
             if have == self.engine_identity() and line:
                 return _result(0, line + "\n")
-        result = self._dockerd(("dockerd", "--version"), None, fake)
+        result = self._dispatch(("dockerd", "--version"), None, self.command_timeout)
         line = result.stdout.partition("\n")[0]
         if (
             save
