@@ -14,6 +14,7 @@
 export LC_ALL=C
 umask 077
 record=$1 save=$2
+fc_out='' # set by fc_capture (lib.sh), which evals the command
 bin=$(command -v dockerd 2>/dev/null) || bin=
 case $bin in /*) id=$(stat -L -c '%d %i %s %Y %Z' -- "$bin" 2>/dev/null) || id= ;; *) id= ;; esac
 [ -z "$id" ] || id="fleetcfg-engine v1 $id $bin"
