@@ -60,6 +60,17 @@ def _plan(inv: Inventory, names: tuple[str, ...] = ("ci-01", "web-01")) -> Plan:
     return plan_fleet(inv, [inv.hosts[n] for n in names], connector=Connector(_hosts()))
 
 
+def _apply_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``fleetcfg apply plan.json --yes`` in the repo at ``tmp_path``, on fake hosts."""
+    monkeypatch.setattr(cli_env, "make_connector", lambda: Connector(_hosts()))
+    monkeypatch.chdir(tmp_path)
+    return CliRunner().invoke(
+        app,
+        ["apply", str(tmp_path / "plan.json"), "--yes"],
+        env={"NO_COLOR": "1", "COLUMNS": "200"},
+    )
+
+
 def test_a_plan_records_the_sha256_of_the_certificates_its_hosts_read(tmp_path: Path) -> None:
     inv = _repo(tmp_path)
     plan = _plan(inv)
@@ -89,13 +100,7 @@ def test_apply_of_a_saved_plan_reports_it_stale_when_the_certificate_changed(
     inv = _repo(tmp_path)
     save_plan(_plan(inv), tmp_path / "plan.json")
     (tmp_path / "certs/corp-ca.pem").write_text(NEW_CA.cert_pem)
-    monkeypatch.setattr(cli_env, "make_connector", lambda: Connector(_hosts()))
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(
-        app,
-        ["apply", str(tmp_path / "plan.json"), "--yes"],
-        env={"NO_COLOR": "1", "COLUMNS": "200"},
-    )
+    result = _apply_saved(tmp_path, monkeypatch)
     assert (
         "warning: certs/corp-ca.pem changed since the plan was made; hosts whose target "
         "changed will be refused"
@@ -230,13 +235,7 @@ def test_a_changed_secret_file_makes_a_saved_plan_stale_naming_it(
     save_plan(plan, tmp_path / "plan.json")
     (tmp_path / "secrets/pw").write_text("hunter3\n")
     assert repo_changes(inv, plan.repo_sha256, plan.repo_files) == ["secrets/pw"]
-    monkeypatch.setattr(cli_env, "make_connector", lambda: Connector(_hosts()))
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(
-        app,
-        ["apply", str(tmp_path / "plan.json"), "--yes"],
-        env={"NO_COLOR": "1", "COLUMNS": "200"},
-    )
+    result = _apply_saved(tmp_path, monkeypatch)
     assert "warning: secrets/pw changed since the plan was made" in " ".join(result.stderr.split())
     assert "ci-01: stale" in result.stdout
     assert "hunter" not in result.output
