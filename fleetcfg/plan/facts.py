@@ -161,12 +161,13 @@ def check_user_name(user: str) -> str:
     return user
 
 
-def files_command(paths: Sequence[str]) -> list[str]:
-    """Read ``paths`` (absolute: root's files)."""
+def files_command(paths: Sequence[str], users: Sequence[str] = ()) -> list[str]:
+    """Read ``paths`` (absolute: root's files) and each of ``users``'
+    ``~/.docker/config.json``, by whoever runs the program."""
     for path in paths:
         if not path.startswith("/"):
             raise UsageError(f"remote paths must be absolute, got {path!r}")
-    return FactsFiles(CLIENT_CONFIG, paths).argv()
+    return FactsFiles(CLIENT_CONFIG, [*paths, *(f"@{check_user_name(u)}" for u in users)]).argv()
 
 
 #: what ``facts_files.sh`` prints for one file at most: its content (at most
@@ -186,7 +187,7 @@ def files_output_cap(paths: Sequence[str]) -> int:
 def user_files_command(user: str) -> list[str]:
     """Read ``user``'s ``~/.docker/config.json`` as ``user`` (their own
     permissions: a link to a file they cannot read stays unread)."""
-    return AsUser(check_user_name(user), FactsFiles(CLIENT_CONFIG, [f"@{user}"]).argv()).argv()
+    return AsUser(user, files_command([], [user])).argv()
 
 
 def info_command() -> list[str]:
@@ -214,9 +215,7 @@ def fact_commands(
     for later plans: apply, under the lock)."""
     own, others = own_users(users, runs_as)
     commands = [
-        FactsFiles(
-            CLIENT_CONFIG, [DAEMON_JSON, STATE_FILE, *(f"@{check_user_name(u)}" for u in own)]
-        ).argv(),
+        files_command([DAEMON_JSON, STATE_FILE], own),
         engine_command(save=save_engine),
         FactsUnit(UNIT).argv(),
         *(user_files_command(u) for u in others),
