@@ -182,16 +182,21 @@ def _run_into(
 WAKE_INTERVAL = 0.25
 
 
-def _next_done(finished: queue.SimpleQueue[Future[R]]) -> Future[R]:
+def _next_done(finished: queue.SimpleQueue[Future[R]], running: dict[Future[R], int]) -> Future[R]:
     """The next future to finish (each puts itself in ``finished`` when it is
     done: one queue for the whole run, where waiting on the set of running
     futures installed and removed a waiter on each of them, up to 64, for
-    every host), waking every :data:`WAKE_INTERVAL`."""
+    every host), waking every :data:`WAKE_INTERVAL`. On each wake, a future of
+    ``running`` that is done is returned too: a Ctrl-C that lands after
+    ``get`` took a future from the queue, before the caller recorded it,
+    loses it from the queue (waiting only on the queue then hung the drain)."""
     while True:
         try:
             return finished.get(timeout=WAKE_INTERVAL)
         except queue.Empty:
-            continue
+            for future in running:
+                if future.done():
+                    return future
 
 
 def _finish_next(
@@ -199,12 +204,17 @@ def _finish_next(
     finished: queue.SimpleQueue[Future[Outcome[T, R]]],
     finish: Callable[[int, Outcome[T, R]], None],
 ) -> None:
-    """Wait for the next running item to finish and record it (a future a
-    Ctrl-C cancelled before it started is in the queue too, and skipped)."""
-    future = _next_done(finished)
-    index = running.pop(future, None)
+    """Wait for the next running item to finish and record it. The outcome is
+    recorded before the item leaves ``running``: a Ctrl-C in between leaves
+    it in flight (recorded once, see ``finish``), never finished but
+    unrecorded (it would be reported as not started). A future a Ctrl-C
+    cancelled before it started is skipped."""
+    future = _next_done(finished, running)
+    index = running.get(future)
     if index is not None:
-        finish(index, future.result())
+        if not future.cancelled():
+            finish(index, future.result())
+        del running[future]
 
 
 def map_hosts(
@@ -235,6 +245,8 @@ def map_hosts(
     outcomes: list[Outcome[T, R] | None] = [None] * len(todo)
 
     def finish(index: int, outcome: Outcome[T, R]) -> None:
+        if outcomes[index] is not None:
+            return  # recorded already, just before a Ctrl-C
         outcomes[index] = outcome
         if on_done is not None:
             on_done(outcome)
@@ -267,8 +279,9 @@ def map_hosts(
                 schedule()
         except KeyboardInterrupt:
             cancel.set()
-            for future in list(running):
-                if future.cancel():  # not started: it never will be
+            for future, index in list(running.items()):
+                # not started (it never will be), or recorded just before
+                if future.cancel() or outcomes[index] is not None:
                     del running[future]
             if on_interrupt is not None:
                 on_interrupt(len(running))

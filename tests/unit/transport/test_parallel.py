@@ -219,11 +219,11 @@ def test_a_cancel_events_callbacks_run_once_and_at_once_when_it_is_already_set()
 
 
 def _main_thread_waits_for_hosts() -> bool:
-    """The main thread is blocked in concurrent.futures.wait (map_hosts)."""
+    """The main thread waits for the next host to finish (map_hosts)."""
     frame = sys._current_frames().get(threading.main_thread().ident or 0)
     while frame is not None:
         code = frame.f_code
-        if code.co_name == "wait" and code.co_filename.endswith("futures/_base.py"):
+        if code.co_name == "_next_done" and code.co_filename.endswith("core/parallel.py"):
             return True
         frame = frame.f_back
     return False
@@ -238,7 +238,7 @@ def test_a_ctrl_c_the_kernel_hands_to_a_worker_thread_is_seen_while_it_runs() ->
 
     def work(host: Host) -> str:
         running.set()
-        wait_until(_main_thread_waits_for_hosts, timeout=60)
+        assert wait_until(_main_thread_waits_for_hosts, timeout=60)
         signal.pthread_kill(threading.get_ident(), signal.SIGINT)
         release.wait(60)  # a generous bound: the Ctrl-C must end this first
         running.clear()
@@ -337,3 +337,49 @@ def test_a_ctrl_c_just_as_a_host_is_handed_to_a_worker_still_waits_for_that_host
     assert in_flight == [1]
     assert outcomes[0].value == 2
     assert outcomes[1].cancelled
+
+
+def test_a_ctrl_c_just_after_a_finished_host_left_the_queue_does_not_hang_the_drain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the race CI hit: the Ctrl-C lands after the completion queue handed a
+    # finished host to the calling thread, before it was recorded; the drain
+    # then waited on the queue for a host it would never see again
+    import queue as real_queue
+    import types
+
+    from fleetcfg.core import parallel
+
+    second_started, release = threading.Event(), threading.Event()
+
+    class Lossy(real_queue.SimpleQueue):  # type: ignore[type-arg]
+        lost = False
+
+        def get(self, block: bool = True, timeout: float | None = None) -> object:
+            item = super().get(block, timeout)
+            if not Lossy.lost:
+                Lossy.lost = True
+                assert second_started.wait(10)
+                release.set()
+                raise KeyboardInterrupt  # item is gone from the queue
+            return item
+
+    monkeypatch.setattr(
+        parallel, "queue", types.SimpleNamespace(SimpleQueue=Lossy, Empty=real_queue.Empty)
+    )
+
+    def run(item: int) -> int:
+        if item == 2:
+            second_started.set()
+            assert release.wait(10)
+        return item * 2
+
+    result: list[list[Outcome[int, int]]] = []
+    worker = threading.Thread(target=lambda: result.append(map_hosts([1, 2, 3], run, forks=2)))
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the drain waited for a host it had already taken"
+    (outcomes,) = result
+    assert outcomes[0].value == 2  # finished before the Ctrl-C: recorded, not "not started"
+    assert outcomes[1].value == 4  # in flight: waited for
+    assert outcomes[2].cancelled
