@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.debug import rewrite_traceback_stack
 from jinja2.exceptions import SecurityError
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
@@ -27,6 +28,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from fleetcfg.core.errors import SecretLookupError, TemplateError
 from fleetcfg.core.versions import EngineVersion
+from fleetcfg.render.bounds import bounded_filters, check_binop, check_call
+from fleetcfg.render.budget import RenderBudgetExceeded, render_budget
 from fleetcfg.render.profiles import (
     ProfileFile,
     find_profile,
@@ -140,29 +143,22 @@ class _ProfilesLoader(jinja2.FileSystemLoader):
         return source
 
 
-#: the largest string or list ``*`` may build in a profile (characters or items)
-MAX_REPEAT = 1_000_000
-#: the largest exponent ``**`` may take in a profile
-MAX_EXPONENT = 1024
-
-
 class _ProfileSandbox(SandboxedEnvironment):
-    """Jinja's sandbox, with ``*`` and ``**`` bounded: a profile under review
-    must not make lint build a string of gigabytes (``'x' * 10**10``) or a
-    number of millions of digits. (``range`` is bounded by Jinja itself.)"""
+    """Jinja's sandbox, with what one operation may build bounded
+    (:mod:`fleetcfg.render.bounds`): a profile under review must not make
+    lint build a string of gigabytes (``'x' * 10**10``, ``'x'|center(10**10)``)
+    or a number of millions of digits. (``range`` is bounded by Jinja itself;
+    loops and what they build over time by the render budget.)"""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, int) and abs(right) > MAX_EXPONENT:
-                raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
-            return left**right
-        for seq, count in ((left, right), (right, left)):
-            sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
-            if sized and len(seq) * count > MAX_REPEAT:
-                raise SecurityError(f"'*' would build more than {MAX_REPEAT} items")
-        return left * right
+        check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
 
 
 def make_environment(profiles_dir: Path) -> SandboxedEnvironment:
@@ -178,6 +174,7 @@ def make_environment(profiles_dir: Path) -> SandboxedEnvironment:
         auto_reload=False,
         cache_size=-1,
     )
+    env.filters.update(bounded_filters(env.filters))
     env.filters["to_json"] = _to_json
     env.filters["urlquote"] = urlquote
     return env
@@ -447,7 +444,18 @@ class TemplateSet:
         except jinja2.TemplateSyntaxError as exc:
             raise self._syntax_error(exc, profile, host) from None
         try:
-            text = template.render(context)
+            with render_budget() as watch:
+                text = template.render(context)
+        except RenderBudgetExceeded:
+            stopped = rewrite_traceback_stack()  # template lines, as Jinja does for errors
+            file, line = self._traceback_line(stopped, profile)
+            raise TemplateError(
+                f"rendering stopped: {watch.reason}",
+                file=file,
+                line=line,
+                host=host,
+                hint="a profile renders one config file: bound its loops and what they build",
+            ) from None
         except Exception as exc:  # every template error, located below
             raise self._render_error(exc, profile, host, mask) from None
         return strip_marks(text)

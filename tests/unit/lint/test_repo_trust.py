@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from fleetcfg.cli.app import app
 from fleetcfg.lint.lookups import STAND_IN
+from fleetcfg.render import budget
 from tests.unit.inventory.repo import write_repo
 from tests.unit.lint.helpers import CLEAN, ONE_HOST, lint, one, relative, rules
 from tests.unit.lint.test_formats import assert_valid_sarif
@@ -272,7 +274,31 @@ def test_commands_in_a_repo_ssh_config_are_fc059_and_lint_runs_none(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    "expression", ["'x' * 10**10", "[1] * 10**9", "10 ** 100000", "'ab' * 600000"]
+    "expression",
+    [
+        "'x' * 10**10",
+        "[1] * 10**9",
+        "10 ** 100000",
+        "'ab' * 600000",
+        # one C call each, which no watchdog can interrupt: refused before
+        "'x'|center(10**10)",
+        "'x'.ljust(10**10)",
+        "'x'.zfill(10**10)",
+        "'%10000000000s' % 1",
+        "'%*s' % (10**10, 1)",
+        "'%10000000000d'|format(1)",
+        "'{:>10000000000}'.format(1)",
+        "'{:>{w}}'.format(1, w=10**10)",
+        "('x' * 999999)|replace('', 'y' * 999999)",
+        "('x' * 999999).replace('', 'y' * 999999)",
+        "range(99999)|join('y' * 999999)",
+        "['a', 'b']|join('y' * 999999)",
+        "('a\\n' * 400000)|indent(999999)",
+        "('\\t' * 999999).expandtabs(10**6)",
+        "('x' * 999999) + ('x' * 999999)",
+        "[1]|batch(10**10, 0)|list",
+        "[1]|slice(10**10)|list",
+    ],
 )
 def test_a_profile_cannot_make_lint_build_huge_values(tmp_path: Path, expression: str) -> None:
     profile = CLEAN + f"debug: true\n# {{{{ {expression} }}}}\n"
@@ -284,3 +310,75 @@ def test_a_profile_cannot_make_lint_build_huge_values(tmp_path: Path, expression
 def test_ordinary_arithmetic_and_repetition_still_work(tmp_path: Path) -> None:
     profile = CLEAN + "labels: [\"x={{ '-' * 3 }}{{ 2 ** 10 }}{{ ([1] * 2)|length }}\"]\n"
     assert lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}).findings == []
+
+
+def test_the_bounded_filters_and_methods_still_work_as_jinjas(tmp_path: Path) -> None:
+    label = (
+        "x={{ 'a'|center(5) }}|{{ 'a'|indent(2, first=true) }}|{{ 'a b'|wordwrap(1, wrapstring=';') }}"
+        "|{{ 'aab'|replace('a', 'c', 1) }}|{{ [1, 2, 3]|batch(2)|list|length }}"
+        "|{{ [1, 2, 3]|slice(2)|list|length }}|{{ ['a', 'b']|map('upper')|join(',') }}"
+        "|{{ [{'n': 'p'}]|join(',', attribute='n') }}|{{ '%s-%03d'|format('v', 7) }}"
+        "|{{ '{:>3}'.format(1) }}|{{ 'a'.ljust(3, '.') }}|{{ 'a' + 'b' }}|{{ '%d%%' % 5 }}"
+    )
+    profile = CLEAN + f'labels: ["{label}"]\n'
+    path = write_repo(tmp_path, ONE_HOST, {"base.yaml.j2": profile})
+    result = runner.invoke(app, ["render", "-i", str(path), "web-01"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["labels"] == [
+        "x=  a  |  a|a;b|cab|2|2|A,B|p|v-007|  1|a..|ab|5%"
+    ]
+
+
+@pytest.fixture
+def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A render budget a test reaches in moments (the real one: 20 s of CPU,
+    1 GiB of memory)."""
+    monkeypatch.setattr(budget, "CPU_SECONDS", 0.5)
+    monkeypatch.setattr(budget, "MEMORY_GROWTH", 256 << 20)
+
+
+@pytest.mark.usefixtures("small_budget")
+def test_a_loop_that_does_not_end_is_stopped_with_the_line_it_ran(tmp_path: Path) -> None:
+    # 10**10 turns: hours of a CI runner's CPU before the render budget
+    loop = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
+    profile = CLEAN + f"debug: true\n{loop}\n"
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}), "FC056")
+    assert "rendering stopped: it ran for more than 0.5 s of CPU" in finding.message
+    assert relative(finding, tmp_path) == ("profiles/base.yaml.j2", 6)
+
+
+@pytest.mark.usefixtures("small_budget")
+@pytest.mark.parametrize(
+    "growth",
+    [
+        # doubling a string on every turn: 2**40 characters
+        "{% set ns = namespace(s='x' * 1000) %}{% for i in range(40) %}"
+        "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}",
+        # the output itself: 10**10 characters
+        "{% for i in range(99999) %}{% for j in range(99999) %}xxxxxxxxxx{% endfor %}{% endfor %}",
+    ],
+    ids=["doubling", "output"],
+)
+def test_a_render_that_keeps_taking_memory_is_stopped(
+    tmp_path: Path, growth: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(budget, "CPU_SECONDS", 600.0)  # memory runs out first here
+    profile = CLEAN + f"debug: true\n# {growth}\n"
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}), "FC056")
+    assert "rendering stopped: it took more than 256 MiB of memory" in finding.message
+    assert finding.file is not None and finding.file.endswith("profiles/base.yaml.j2")
+
+
+@pytest.mark.usefixtures("small_budget")
+def test_a_stopped_render_leaves_the_other_hosts_and_later_renders_alone(tmp_path: Path) -> None:
+    loop = (
+        "{% if host == 'web-01' %}{% for i in range(99999) %}{% for j in range(99999) %}"
+        "{% endfor %}{% endfor %}{% endif %}"
+    )
+    inventory = ONE_HOST.replace("hosts:\n", "hosts:\n  web-02: {address: 10.0.0.2}\n", 1)
+    report = lint(tmp_path, inventory, {"base.yaml.j2": CLEAN + f"debug: true\n# {loop}\n"})
+    stopped = [f for f in report.findings if f.rule == "FC056"]
+    assert len(stopped) == 1 and stopped[0].hosts == ("web-01",)
+    # nothing is left pending in this thread once the render is over
+    time.sleep(budget.POLL * 4)
+    assert lint(tmp_path, ONE_HOST, {"base.yaml.j2": CLEAN}).findings == []
