@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded
 from fleetcfg.core.errors import SecretLookupError
 from fleetcfg.core.jsondoc import Loc
 
@@ -405,7 +406,7 @@ class Lookups:
         if cached is not None:
             return cached
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = read_bounded(path, TEXT_LIMIT).decode("utf-8")
         except FileNotFoundError:
             raise SecretLookupError(
                 f"secret file {name} not found (looked for {path})",

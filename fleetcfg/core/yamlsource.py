@@ -36,6 +36,7 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 
+from fleetcfg.core.boundedread import INVENTORY_LIMIT, read_bounded
 from fleetcfg.core.errors import FleetcfgError
 
 #: a path inside a document: mapping keys and list indices
@@ -318,10 +319,13 @@ def load_yaml(
     return YamlDocument(data, file, builder.keys, builder.values, builder.plain)
 
 
-def read_text(path: Path, display: str, error: type[FleetcfgError]) -> str:
-    """Read a UTF-8 text file (a BOM is accepted) with located errors."""
+def read_text(
+    path: Path, display: str, error: type[FleetcfgError], limit: int = INVENTORY_LIMIT
+) -> str:
+    """Read a UTF-8 text file (a BOM is accepted) of at most ``limit`` bytes,
+    with located errors."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, limit)
     except FileNotFoundError:
         raise error(f"file not found: {display}", file=display) from None
     except IsADirectoryError:

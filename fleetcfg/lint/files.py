@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded
 from fleetcfg.core.errors import UsageError
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.versions import DEFAULT_ENGINE, EngineVersion
@@ -60,7 +61,7 @@ def lint_file(
     if refused is not None:
         raise refused
     try:
-        raw = p.read_bytes()
+        raw = read_bounded(p, TEXT_LIMIT)
     except FileNotFoundError:
         raise UsageError("no such file", file=str(path)) from None
     except IsADirectoryError:

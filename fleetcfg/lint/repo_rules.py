@@ -4,11 +4,13 @@ secrets in inventory variables, and syntax errors in profiles no host uses
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fleetcfg.core.boundedread import TEXT_LIMIT, too_large
 from fleetcfg.core.errors import FleetcfgError, SecretLookupError
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.rules import (
@@ -20,9 +22,10 @@ from fleetcfg.core.rules import (
     Rule,
 )
 from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, iter_leaves
-from fleetcfg.host.transport.targets import (
+from fleetcfg.host.transport.repo_ssh_config import (
     TRUST_REPO_SSH_CONFIG,
     repo_ssh_config_files,
+    repo_ssh_config_text,
     ssh_config_commands,
 )
 from fleetcfg.inventory import Inventory
@@ -145,32 +148,52 @@ def unused_profile_errors(
             )
 
 
+def _ssh_config_text(path: Path) -> str | None:
+    """The text of an ssh_config file of the repo ("" when it cannot be
+    read: plan reports that; None when it is too large to be checked)."""
+    try:
+        return repo_ssh_config_text(path)
+    except OSError as exc:
+        return None if exc.errno == errno.EFBIG else ""
+
+
 def ssh_config_commands_in_repo(inventory: Inventory) -> Iterator[tuple[Finding, str]]:
     """FC059 (with the host) for every command an ssh_config file of the
     repo would run, at its line. The files are read, never evaluated."""
-    texts: dict[Path, str] = {}
+    texts: dict[Path, str | None] = {}
     for host in inventory.hosts.values():
         if host.connection != "ssh":
             continue
         setting = host.ssh.get("ssh_config_file")
         for path in repo_ssh_config_files(setting, inventory.root):
             if path not in texts:
-                try:
-                    texts[path] = path.read_text(encoding="utf-8", errors="replace")
-                except OSError:
-                    texts[path] = ""
+                texts[path] = _ssh_config_text(path)
             display = (
                 Path(inventory.display).parent / path.relative_to(inventory.root.resolve())
             ).as_posix()
-            for line, directive in ssh_config_commands(texts[path]):
-                message = (
-                    f"{directive} in an ssh_config file of the repo would run a command "
-                    "on the machine that runs fleetcfg; plan and apply refuse it "
-                    f"(put it in your own ~/.ssh/config, or pass {TRUST_REPO_SSH_CONFIG} "
-                    "once the repo is reviewed)"
+            text = texts[path]
+            found: list[tuple[int | None, str]] = []
+            if text is None:
+                found.append(
+                    (
+                        None,
+                        f"an ssh_config file of the repo {too_large(TEXT_LIMIT)} is not checked "
+                        "for commands it would run; plan and apply refuse it",
+                    )
                 )
-                rule = SSH_CONFIG_COMMAND
+            for at, directive in ssh_config_commands(text or ""):
+                found.append(
+                    (
+                        at,
+                        f"{directive} in an ssh_config file of the repo would run a command "
+                        "on the machine that runs fleetcfg; plan and apply refuse it "
+                        f"(put it in your own ~/.ssh/config, or pass {TRUST_REPO_SSH_CONFIG} "
+                        "once the repo is reviewed)",
+                    )
+                )
+            rule = SSH_CONFIG_COMMAND
+            for where, message in found:
                 finding = Finding(
-                    rule.id, rule.severity, message, "ssh.ssh_config_file", display, line, None
+                    rule.id, rule.severity, message, "ssh.ssh_config_file", display, where, None
                 )
                 yield finding, host.name

@@ -71,7 +71,8 @@ from fleetcfg.core.parallel import Outcome, map_hosts
 from fleetcfg.core.secrets import mask_text
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.host.transport.local import LocalTransport
-from fleetcfg.host.transport.targets import SshTarget, refuse_repo_ssh_config_commands
+from fleetcfg.host.transport.repo_ssh_config import refuse_repo_ssh_config_commands
+from fleetcfg.host.transport.targets import SshTarget
 from fleetcfg.inventory import Host, Inventory
 from fleetcfg.plan.decide import LintSettings, PlannedHost, failed_host, plan_from_facts
 from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts, gather_surface

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded
 from fleetcfg.core.errors import TemplateError
 
 Format = Literal["yaml", "json"]
@@ -123,7 +124,7 @@ def available_profiles(profiles_dir: Path) -> set[str]:
 def read_source(profile: ProfileFile, host: str | None = None) -> str:
     """The text of a profile file (UTF-8, a BOM is accepted)."""
     try:
-        raw = profile.path.read_bytes()
+        raw = read_bounded(profile.path, TEXT_LIMIT)
     except FileNotFoundError:
         raise TemplateError(
             f"{profile.display} not found", file=profile.display, host=host

@@ -24,8 +24,10 @@ from jinja2.debug import rewrite_traceback_stack
 from jinja2.exceptions import SecurityError
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment
 
+from fleetcfg.core.boundedread import TEXT_LIMIT, larger_than, too_large
 from fleetcfg.core.errors import SecretLookupError, TemplateError
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.render.bounds import bounded_filters, check_binop, check_call
@@ -135,6 +137,9 @@ class _ProfilesLoader(jinja2.FileSystemLoader):
     def get_source(
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
+        candidate = self.profiles_dir.joinpath(*split_template_path(template))
+        if larger_than(candidate, TEXT_LIMIT):
+            raise SecurityError(f"template {template!r} is {too_large(TEXT_LIMIT)}")
         source = super().get_source(environment, template)
         if not inside_profiles(self.profiles_dir, Path(source[1])):
             raise SecurityError(

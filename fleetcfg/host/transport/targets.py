@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from fleetcfg.core.errors import TransportError, UsageError
+from fleetcfg.core.errors import UsageError
 
 #: seconds for TCP connect + SSH banner + key exchange + authentication
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -183,77 +183,6 @@ class ResolvedSshTarget:
     connect_timeout: float
     command_timeout: float
     accept_new_host_keys: bool
-
-
-#: ssh_config keywords that run a command on the machine ssh runs on (a
-#: ``Match`` line with an ``exec`` criterion does too)
-COMMAND_KEYWORDS = {
-    "proxycommand": "ProxyCommand",
-    "localcommand": "LocalCommand",
-    "knownhostscommand": "KnownHostsCommand",
-}
-_DIRECTIVE = re.compile(r"^\s*([A-Za-z]+)(?:\s*=\s*|\s+)(.*?)\s*$")
-TRUST_REPO_SSH_CONFIG = "--trust-repo-ssh-config"
-
-
-def ssh_config_commands(text: str) -> list[tuple[int, str]]:
-    """(line, directive) of every line of ssh_config ``text`` that would run
-    a command: ProxyCommand, LocalCommand, KnownHostsCommand (other than
-    ``none``) and ``Match ... exec``. The text is scanned, never evaluated
-    (paramiko runs ``Match exec`` while it looks a host up)."""
-    found: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        m = _DIRECTIVE.match(line)
-        if m is None or line.lstrip().startswith("#"):
-            continue
-        keyword, value = m.group(1).lower(), m.group(2)
-        if keyword in COMMAND_KEYWORDS and value.strip("\"'").lower() != "none":
-            found.append((number, COMMAND_KEYWORDS[keyword]))
-        elif keyword == "match" and any(
-            word.lstrip("!").lower() == "exec" for word in value.replace("=", " ").split()
-        ):
-            found.append((number, "Match exec"))
-    return found
-
-
-def repo_ssh_config_files(setting: str | None, repo_root: Path) -> list[Path]:
-    """The files ``ssh_config_file: setting`` may mean that lie inside the
-    repo (a relative path is read from the current folder; it is checked
-    against the repo root too), resolved."""
-    if setting is None or setting.lower() == "none":
-        return []
-    path = Path(setting).expanduser()
-    root = repo_root.resolve()
-    candidates = [path] if path.is_absolute() else [path, repo_root / path]
-    inside: list[Path] = []
-    for candidate in candidates:
-        resolved = candidate.resolve()
-        if resolved.is_relative_to(root) and resolved not in inside:
-            inside.append(resolved)
-    return inside
-
-
-def refuse_repo_ssh_config_commands(target: SshTarget, repo_root: Path) -> None:
-    """Refuse ``target`` when its ssh_config file lives in the repo and would
-    run a command on this machine (the repo may be a pull request under
-    review); the operator's own ``~/.ssh/config`` is not affected."""
-    for path in repo_ssh_config_files(target.ssh_config_file, repo_root):
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue  # reading it for real reports the problem
-        commands = ssh_config_commands(text)
-        if commands:
-            line, directive = commands[0]
-            raise TransportError(
-                f"refused to connect: ssh_config file {target.ssh_config_file} is in the repo "
-                f"and its {directive} (line {line}) would run a command on this machine",
-                file=str(target.ssh_config_file),
-                line=line,
-                host=target.host,
-                hint="put such settings in your own ~/.ssh/config, or pass "
-                f"{TRUST_REPO_SSH_CONFIG} once the repo has been reviewed",
-            )
 
 
 def default_ssh_config_path(home: Path | None = None) -> Path:

@@ -273,6 +273,61 @@ def test_commands_in_a_repo_ssh_config_are_fc059_and_lint_runs_none(tmp_path: Pa
     assert not marker.exists()
 
 
+def _sparse(path: Path, size: int = 2 << 30, head: str = "") -> Path:
+    """``path`` holding ``head`` and then NULs up to ``size`` bytes (2 GiB:
+    what git keeps as a blob of megabytes), without writing them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(head)
+    with path.open("r+b") as handle:
+        handle.truncate(size)
+    return path
+
+
+def test_a_huge_profile_or_included_template_is_an_error_unread(tmp_path: Path) -> None:
+    profile = CLEAN + '{% include "big.j2" %}\n'
+    write_repo(tmp_path, ONE_HOST, {"base.yaml.j2": profile})
+    _sparse(tmp_path / "profiles" / "big.j2")
+    report = lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile})
+    found = [(relative(f, tmp_path)[0], f.message) for f in report.findings if f.rule == "FC056"]
+    assert found and all(path == "profiles/big.j2" for path, _ in found)
+    assert all("larger than 1 MiB" in message for _, message in found)
+    _sparse(tmp_path / "profiles" / "base.yaml.j2", head=CLEAN)
+    result = runner.invoke(app, ["lint", "-i", str(tmp_path / "inventory.yaml")])
+    assert result.exit_code == 1
+    assert "profiles/base.yaml.j2:1:1: FC056 error: cannot read " in result.stdout
+    assert "base.yaml.j2: larger than 1 MiB" in result.stdout
+
+
+def test_a_huge_inventory_is_fc050_unread(tmp_path: Path) -> None:
+    path = write_repo(tmp_path, ONE_HOST, {"base.yaml.j2": CLEAN})
+    _sparse(path, 70 << 20, head=ONE_HOST)
+    result = runner.invoke(app, ["lint", "-i", str(path)])
+    assert result.exit_code == 1
+    assert "FC050" in result.stdout and "larger than 64 MiB" in result.stdout
+
+
+def test_a_huge_secret_file_or_daemon_json_is_refused_unread(tmp_path: Path) -> None:
+    profile = CLEAN + "labels: [\"token={{ file('secrets/big') }}\"]\n"
+    path = write_repo(tmp_path, ONE_HOST, {"base.yaml.j2": profile})
+    _sparse(tmp_path / "secrets" / "big")
+    result = runner.invoke(app, ["render", "-i", str(path), "web-01"])
+    assert result.exit_code == 1
+    assert "cannot read secret file secrets/big: larger than 1 MiB" in result.output
+    big = _sparse(tmp_path / "daemon.json", head="{}")
+    result = runner.invoke(app, ["lint", str(big)])
+    assert result.exit_code == 2 and "larger than 1 MiB" in result.output
+
+
+def test_a_huge_repo_ssh_config_is_fc059_unread(tmp_path: Path) -> None:
+    inventory = ONE_HOST.replace(
+        "  daemon_profile: base\n", "  daemon_profile: base\n  ssh: {ssh_config_file: ssh.conf}\n"
+    )
+    _sparse(tmp_path / "ssh.conf", head="Host *\n  User x\n")
+    finding = one(lint(tmp_path, inventory), "FC059")
+    assert relative(finding, tmp_path) == ("ssh.conf", None)
+    assert "larger than 1 MiB" in finding.message and "not checked" in finding.message
+
+
 @pytest.mark.parametrize(
     "expression",
     [

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from fleetcfg.core.errors import TransportError
-from fleetcfg.host.transport.targets import SshTarget, ssh_config_commands
+from fleetcfg.host.transport.repo_ssh_config import ssh_config_commands
+from fleetcfg.host.transport.targets import SshTarget
 from fleetcfg.inventory import load_inventory
 from fleetcfg.plan.fleet import open_transport
 from tests.unit.inventory.repo import write_repo
@@ -110,3 +111,25 @@ def test_an_ssh_config_outside_the_repo_is_the_operators_and_is_used(tmp_path: P
         repo_root=tmp_path / "repo",
     )
     assert len(connector.opened) == 1
+
+
+def test_a_repo_ssh_config_too_large_to_check_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # git keeps gigabytes of one repeated byte in a blob of megabytes: a pull
+    # request can add one; commands past the first MiB would go unseen
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "ssh.conf"
+    inventory = inventory_with(tmp_path, "ssh.conf", config)
+    with config.open("r+b") as handle:
+        handle.truncate(2 << 30)  # sparse: 2 GiB
+    connector = Recorder()
+    with pytest.raises(TransportError) as caught:
+        open_transport(
+            inventory.host("web-01"),  # type: ignore[attr-defined]
+            connector,  # type: ignore[arg-type]
+            repo_root=tmp_path,
+        )
+    assert "larger than 1 MiB" in caught.value.message
+    assert "not checked for commands" in caught.value.message
+    assert connector.opened == []

@@ -1,0 +1,46 @@
+"""Reading the repo's files with a size bound.
+
+The repo under review is untrusted (DESIGN.md, Trust model), and git keeps a
+file of gigabytes of one repeated byte in a blob of a few megabytes: a pull
+request can add a 300 MB profile that makes lint read, decode and lex it for
+minutes, with gigabytes of memory. Every file fleetcfg reads from the repo
+(inventory.yaml, profiles and the templates they include, ``file()``
+secrets, ssh_config files) is read through :func:`read_bounded`, which never
+reads more than its limit and one byte.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+MIB = 1 << 20
+#: profiles, the templates they include, ``file()`` secrets, ssh_config files
+TEXT_LIMIT = 1 * MIB
+#: inventory.yaml (about 60 bytes a host: a million hosts fit)
+INVENTORY_LIMIT = 64 * MIB
+
+
+def too_large(limit: int) -> str:
+    """Why a file over ``limit`` bytes is not read (an OSError's strerror)."""
+    return f"larger than {limit // MIB} MiB, the most fleetcfg reads of such a file"
+
+
+def read_bounded(path: Path | str, limit: int) -> bytes:
+    """The bytes of ``path``; ``OSError`` (errno EFBIG, its ``strerror`` says
+    why) when it holds more than ``limit`` bytes. Reads at most ``limit`` + 1
+    bytes, so a file of gigabytes costs nothing."""
+    with Path(path).open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, too_large(limit), str(path))
+    return data
+
+
+def larger_than(path: Path | str, limit: int) -> bool:
+    """Whether ``path`` is a file of more than ``limit`` bytes (for readers
+    that open the file themselves, such as Jinja's loader)."""
+    try:
+        return Path(path).stat().st_size > limit
+    except OSError:
+        return False

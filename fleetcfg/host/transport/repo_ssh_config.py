@@ -1,0 +1,100 @@
+"""ssh_config files that live in the repo under review: read for the
+commands they would run (``ProxyCommand``, ``LocalCommand``,
+``KnownHostsCommand``, ``Match exec``), never trusted to run them. Lint
+reports each (FC059); plan, apply and rollback refuse to connect through such
+a file, or one too large to be checked, unless the operator passes
+``--trust-repo-ssh-config`` (DESIGN.md, Trust model)."""
+
+from __future__ import annotations
+
+import errno
+import re
+from pathlib import Path
+
+from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded
+from fleetcfg.core.errors import TransportError
+from fleetcfg.host.transport.targets import SshTarget
+
+#: ssh_config keywords that run a command on the machine ssh runs on (a
+#: ``Match`` line with an ``exec`` criterion does too)
+COMMAND_KEYWORDS = {
+    "proxycommand": "ProxyCommand",
+    "localcommand": "LocalCommand",
+    "knownhostscommand": "KnownHostsCommand",
+}
+_DIRECTIVE = re.compile(r"^\s*([A-Za-z]+)(?:\s*=\s*|\s+)(.*?)\s*$")
+TRUST_REPO_SSH_CONFIG = "--trust-repo-ssh-config"
+
+
+def ssh_config_commands(text: str) -> list[tuple[int, str]]:
+    """(line, directive) of every line of ssh_config ``text`` that would run
+    a command: ProxyCommand, LocalCommand, KnownHostsCommand (other than
+    ``none``) and ``Match ... exec``. The text is scanned, never evaluated
+    (paramiko runs ``Match exec`` while it looks a host up)."""
+    found: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        m = _DIRECTIVE.match(line)
+        if m is None or line.lstrip().startswith("#"):
+            continue
+        keyword, value = m.group(1).lower(), m.group(2)
+        if keyword in COMMAND_KEYWORDS and value.strip("\"'").lower() != "none":
+            found.append((number, COMMAND_KEYWORDS[keyword]))
+        elif keyword == "match" and any(
+            word.lstrip("!").lower() == "exec" for word in value.replace("=", " ").split()
+        ):
+            found.append((number, "Match exec"))
+    return found
+
+
+def repo_ssh_config_files(setting: str | None, repo_root: Path) -> list[Path]:
+    """The files ``ssh_config_file: setting`` may mean that lie inside the
+    repo (a relative path is read from the current folder; it is checked
+    against the repo root too), resolved."""
+    if setting is None or setting.lower() == "none":
+        return []
+    path = Path(setting).expanduser()
+    root = repo_root.resolve()
+    candidates = [path] if path.is_absolute() else [path, repo_root / path]
+    inside: list[Path] = []
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if resolved.is_relative_to(root) and resolved not in inside:
+            inside.append(resolved)
+    return inside
+
+
+def repo_ssh_config_text(path: Path) -> str:
+    """An ssh_config file of the repo as text (read, never evaluated):
+    ``OSError`` as reading it raises, errno EFBIG past :data:`TEXT_LIMIT`."""
+    return read_bounded(path, TEXT_LIMIT).decode("utf-8", errors="replace")
+
+
+def refuse_repo_ssh_config_commands(target: SshTarget, repo_root: Path) -> None:
+    """Refuse ``target`` when its ssh_config file lives in the repo and would
+    run a command on this machine (the repo may be a pull request under
+    review), or is too large to be checked; the operator's own
+    ``~/.ssh/config`` is not affected."""
+    for path in repo_ssh_config_files(target.ssh_config_file, repo_root):
+        try:
+            text = repo_ssh_config_text(path)
+        except OSError as exc:
+            if exc.errno == errno.EFBIG:
+                raise TransportError(
+                    f"refused to connect: ssh_config file {target.ssh_config_file} is in the "
+                    f"repo and {exc.strerror}: it is not checked for commands",
+                    file=str(target.ssh_config_file),
+                    host=target.host,
+                ) from None
+            continue  # reading it for real reports the problem
+        commands = ssh_config_commands(text)
+        if commands:
+            line, directive = commands[0]
+            raise TransportError(
+                f"refused to connect: ssh_config file {target.ssh_config_file} is in the repo "
+                f"and its {directive} (line {line}) would run a command on this machine",
+                file=str(target.ssh_config_file),
+                line=line,
+                host=target.host,
+                hint="put such settings in your own ~/.ssh/config, or pass "
+                f"{TRUST_REPO_SSH_CONFIG} once the repo has been reviewed",
+            )
