@@ -27,7 +27,7 @@ from jinja2.lexer import Token, TokenStream
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment
 
-from fleetcfg.core.boundedread import TEXT_LIMIT, larger_than, too_large
+from fleetcfg.core.boundedread import MIB, TEXT_LIMIT, larger_than, too_large
 from fleetcfg.core.errors import SecretLookupError, TemplateError
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.render.bounds import bounded_filters, check_binop, check_call
@@ -146,6 +146,24 @@ class _ProfilesLoader(jinja2.FileSystemLoader):
                 f"template {template!r} leads outside profiles/ (through a symlink)"
             )
         return source
+
+
+#: the most characters a profile may render (line marks included): a profile
+#: renders one config file, and the YAML parser takes a minute for 100 MB
+MAX_RENDERED = 2 * MIB
+
+
+def _bounded_render(template: jinja2.Template, context: Mapping[str, Any]) -> str:
+    """``template.render(context)``, stopped as soon as the output passes
+    :data:`MAX_RENDERED` (before the rest is rendered or parsed)."""
+    pieces: list[str] = []
+    size = 0
+    for piece in template.generate(context):
+        size += len(piece)
+        if size > MAX_RENDERED:
+            raise SecurityError(f"the rendered text would be larger than {MAX_RENDERED // MIB} MiB")
+        pieces.append(piece)
+    return "".join(pieces)
 
 
 class _ProfileSandbox(SandboxedEnvironment):
@@ -389,10 +407,18 @@ class TemplateSet:
             self._profiles[name] = found
         return found
 
-    def analysis(self, profile: ProfileFile, host: str) -> Analysis:
+    def analysis(
+        self, profile: ProfileFile, host: str, including: tuple[str, ...] = ()
+    ) -> Analysis:
+        """What ``profile`` reads, with the templates it includes
+        (``including``: the templates whose analysis includes this one; a
+        template that includes itself, directly or not, adds nothing more:
+        its render ends in a recursion error if nothing stops it)."""
         found = self._analyses.get(profile.template)
         if found is not None:
             return found
+        if profile.template in including:
+            return Analysis(used=(), passthrough=frozenset(), refs={}, source_lines=[])
         source = read_source(profile, host)
         try:
             ast = self.env.parse(source, profile.template, str(profile.path))
@@ -406,8 +432,9 @@ class TemplateSet:
             # included/imported templates read the same context: memoise on
             # what all of them use, and print every variable for real
             used: set[str] | None = set(analysis.used or ())
+            chain = (*including, profile.template)
             for name, line in referenced:
-                sub = None if name is None else self._included(name, profile, host, line)
+                sub = None if name is None else self._included(name, profile, host, line, chain)
                 if used is None or sub is None or sub.used is None:
                     used = None
                 else:
@@ -420,7 +447,9 @@ class TemplateSet:
         self._analyses[profile.template] = analysis
         return analysis
 
-    def _included(self, name: str, parent: ProfileFile, host: str, line: int) -> Analysis:
+    def _included(
+        self, name: str, parent: ProfileFile, host: str, line: int, chain: tuple[str, ...]
+    ) -> Analysis:
         try:
             included = included_template(self.profiles_dir, self.profiles_display, name)
         except TemplateError as exc:
@@ -434,7 +463,7 @@ class TemplateSet:
                 line=line,
                 host=host,
             )
-        return self.analysis(included, host)
+        return self.analysis(included, host, chain)
 
     def render(
         self,
@@ -450,7 +479,7 @@ class TemplateSet:
             raise self._syntax_error(exc, profile, host) from None
         try:
             with render_budget() as watch:
-                text = template.render(context)
+                text = _bounded_render(template, context)
         except RenderBudgetExceeded:
             stopped = rewrite_traceback_stack()  # template lines, as Jinja does for errors
             file, line = self._traceback_line(stopped, profile)

@@ -384,6 +384,40 @@ def test_the_bounded_filters_and_methods_still_work_as_jinjas(tmp_path: Path) ->
     ]
 
 
+def test_a_profile_that_renders_a_huge_text_is_stopped_before_it_is_parsed(
+    tmp_path: Path,
+) -> None:
+    # 100 MB of YAML comments took the YAML parser 50 s and 650 MB per host
+    lines = "{% for i in range(99999) %}# {{ 'x' * 999 }}\n{% endfor %}"
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": CLEAN + lines}), "FC056")
+    assert "the rendered text would be larger than 2 MiB" in finding.message
+
+
+@pytest.mark.parametrize(
+    "include",
+    [
+        "{% include 'base.yaml.j2' %}",
+        "{% include 'other.j2' %}",
+        "{% if false %}{% include 'base.yaml.j2' %}{% endif %}",
+    ],
+    ids=["itself", "through-another", "guarded"],
+)
+def test_a_template_that_includes_itself_is_a_finding_not_a_crash(
+    tmp_path: Path, include: str
+) -> None:
+    profiles = {
+        "base.yaml.j2": CLEAN + include + "\n",
+        "other.j2": "{% include 'base.yaml.j2' %}\n",
+    }
+    report = lint(tmp_path, ONE_HOST, profiles)
+    errors = [f for f in report.findings if f.severity.value == "error"]
+    if "false" in include:
+        assert errors == []
+    else:
+        assert {f.rule for f in errors} == {"FC056"}
+        assert all("RecursionError" in f.message for f in errors)
+
+
 @pytest.fixture
 def small_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """A render budget a test reaches in moments (the real one: 20 s of CPU,
@@ -409,10 +443,11 @@ def test_a_loop_that_does_not_end_is_stopped_with_the_line_it_ran(tmp_path: Path
         # doubling a string on every turn: 2**40 characters
         "{% set ns = namespace(s='x' * 1000) %}{% for i in range(40) %}"
         "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}",
-        # the output itself: 10**10 characters
-        "{% for i in range(99999) %}{% for j in range(99999) %}xxxxxxxxxx{% endfor %}{% endfor %}",
+        # a list of distinct kilobyte strings: 10**10 of them
+        "{% set ns = namespace(l=[]) %}{% for i in range(99999) %}{% for j in range(99999) %}"
+        "{% set _ = ns.l.append(('x' * 1000) ~ i ~ j) %}{% endfor %}{% endfor %}",
     ],
-    ids=["doubling", "output"],
+    ids=["doubling", "list"],
 )
 def test_a_render_that_keeps_taking_memory_is_stopped(
     tmp_path: Path, growth: str, monkeypatch: pytest.MonkeyPatch
