@@ -59,6 +59,17 @@ def inventory_with(tmp_path: Path, setting: str, config: Path) -> object:
     return load_inventory(write_repo(tmp_path, INVENTORY.replace("SSH_CONFIG", setting)))
 
 
+def refused(inventory: object, connector: Recorder, repo: Path) -> TransportError:
+    """The error open_transport refuses web-01 of ``inventory`` with."""
+    with pytest.raises(TransportError) as caught:
+        open_transport(
+            inventory.host("web-01"),  # type: ignore[attr-defined]
+            connector,  # type: ignore[arg-type]
+            repo_root=repo,
+        )
+    return caught.value
+
+
 @pytest.mark.parametrize("setting", ["ssh.conf", "ABSOLUTE"])
 def test_open_transport_refuses_a_repo_ssh_config_that_runs_commands(
     tmp_path: Path, setting: str, monkeypatch: pytest.MonkeyPatch
@@ -67,14 +78,9 @@ def test_open_transport_refuses_a_repo_ssh_config_that_runs_commands(
     config = tmp_path / "ssh.conf"
     inventory = inventory_with(tmp_path, str(config) if setting == "ABSOLUTE" else setting, config)
     connector = Recorder()
-    with pytest.raises(TransportError) as caught:
-        open_transport(
-            inventory.host("web-01"),  # type: ignore[attr-defined]
-            connector,  # type: ignore[arg-type]
-            repo_root=tmp_path,
-        )
-    assert caught.value.line == 3 and "Match exec" in caught.value.message
-    assert "--trust-repo-ssh-config" in (caught.value.hint or "")
+    caught = refused(inventory, connector, tmp_path)
+    assert caught.line == 3 and "Match exec" in caught.message
+    assert "--trust-repo-ssh-config" in (caught.hint or "")
     assert connector.opened == []
     open_transport(
         inventory.host("web-01"),  # type: ignore[attr-defined]
@@ -93,12 +99,7 @@ def test_a_relative_path_is_checked_against_the_repo_from_any_folder(
     monkeypatch.chdir(elsewhere)
     repo = tmp_path / "repo"
     inventory = inventory_with(repo, "ssh.conf", repo / "ssh.conf")
-    with pytest.raises(TransportError):
-        open_transport(
-            inventory.host("web-01"),  # type: ignore[attr-defined]
-            Recorder(),  # type: ignore[arg-type]
-            repo_root=repo,
-        )
+    refused(inventory, Recorder(), repo)
 
 
 def test_an_ssh_config_outside_the_repo_is_the_operators_and_is_used(tmp_path: Path) -> None:
@@ -124,12 +125,6 @@ def test_a_repo_ssh_config_too_large_to_check_is_refused_unread(
     with config.open("r+b") as handle:
         handle.truncate(2 << 30)  # sparse: 2 GiB
     connector = Recorder()
-    with pytest.raises(TransportError) as caught:
-        open_transport(
-            inventory.host("web-01"),  # type: ignore[attr-defined]
-            connector,  # type: ignore[arg-type]
-            repo_root=tmp_path,
-        )
-    assert "larger than 1 MiB" in caught.value.message
-    assert "not checked for commands" in caught.value.message
+    caught = refused(inventory, connector, tmp_path)
+    assert "larger than 1 MiB" in caught.message and "not checked for commands" in caught.message
     assert connector.opened == []
