@@ -477,14 +477,15 @@ class TemplateSet:
             template = self.env.get_template(profile.template)
         except jinja2.TemplateSyntaxError as exc:
             raise self._syntax_error(exc, profile, host) from None
+        watch = None
         try:
             with render_budget() as watch:
                 text = _bounded_render(template, context)
-        except RenderBudgetExceeded:
+        except RenderBudgetExceeded as exc:
             stopped = rewrite_traceback_stack()  # template lines, as Jinja does for errors
             file, line = self._traceback_line(stopped, profile)
             raise TemplateError(
-                f"rendering stopped: {watch.reason}",
+                f"rendering stopped: {str(exc) or (watch.reason if watch else '')}",
                 file=file,
                 line=line,
                 host=host,

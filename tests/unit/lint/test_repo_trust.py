@@ -459,6 +459,26 @@ def test_a_render_that_keeps_taking_memory_is_stopped(
     assert finding.file is not None and finding.file.endswith("profiles/base.yaml.j2")
 
 
+def test_renders_past_the_runs_total_cpu_are_stopped_for_every_later_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # just under the budget of one render, for each of thousands of hosts,
+    # would hold a CI job for days: the run has a total too
+    monkeypatch.setattr(budget, "TOTAL_CPU_SECONDS", 0.3)
+    slow = "{% for i in range(3000) %}{% for j in range(999) %}{% endfor %}{% endfor %}"
+    hosts = "".join(f"  web-{n:02d}: {{address: 10.0.0.{n}}}\n" for n in range(2, 40))
+    inventory = ONE_HOST + hosts
+    report = lint(
+        tmp_path,
+        inventory,
+        {"base.yaml.j2": CLEAN + f'labels: ["h={{{{ host|upper }}}}"]\n# {slow}\n'},
+    )
+    stopped = [f for f in report.findings if "rendering stopped" in f.message]
+    assert stopped, report.findings
+    assert all("more than 0.3 s of CPU in all in this run" in f.message for f in stopped)
+    assert sum(len(f.hosts) for f in stopped) < 39  # the first hosts rendered
+
+
 @pytest.mark.usefixtures("small_budget")
 def test_a_stopped_render_leaves_the_other_hosts_and_later_renders_alone(tmp_path: Path) -> None:
     loop = (
