@@ -11,12 +11,12 @@
 # of each absent file, a line "--", then at most CAP bytes of each present
 # file, back to back. Exit 5: a file vanished mid-way.
 export LC_ALL=C
-tab=$(printf '\t')
+tab='	'
+nl='
+'
 rel=$1 cap=$2
 dirs=
 shift 2
-# shellcheck disable=SC2034 # read by fc_trusted (lib.sh), which runs in a subshell per file
-fc_me=$(id -u)
 n=$#
 while [ "$n" -gt 0 ]; do
   a=$1
@@ -39,6 +39,20 @@ EOF
   *) set -- "$@" "r$a" ;;
   esac
 done
+# trust_roots TAGGED...: fc_trust (lib.sh) of the root paths ("rPATH") among
+# TAGGED, all at once: fc_why holds a line per root path, in order
+trust_roots() {
+  t_n=$#
+  while [ "$t_n" -gt 0 ]; do
+    t_a=$1
+    shift
+    t_n=$((t_n - 1))
+    case $t_a in r*) set -- "$@" "${t_a#r}" ;; esac
+  done
+  fc_why=
+  [ "$#" -eq 0 ] || fc_trust "$@"
+}
+trust_roots "$@"
 n=$#
 while [ "$n" -gt 0 ]; do
   a=$1
@@ -46,9 +60,14 @@ while [ "$n" -gt 0 ]; do
   shift
   n=$((n - 1))
   d=${p%/*}
-  if [ "${a%"$p"}" = r ] && ! why=$(fc_trusted "$p" 2>&1); then
+  why=
+  if [ "${a%"$p"}" = r ]; then
+    why=${fc_why%%"$nl"*}
+    fc_why=${fc_why#*"$nl"}
+  fi
+  if [ -n "$why" ]; then
     st=untrusted
-    printf 'why %s\t%s\n' "${why#fleetcfg: }" "$p"
+    printf 'why %s\t%s\n' "$why" "$p"
   elif [ -d "$p" ]; then
     st=directory
   elif [ -f "$p" ]; then
@@ -69,18 +88,37 @@ while [ "$n" -gt 0 ]; do
   fi
   printf 'entry %s\t%s\n' "$st" "$p"
 done
+# One stat for the readable files, then the folders of the absent ones: each
+# file must answer (else it vanished meanwhile: exit 5); a folder that
+# vanished since is left out.
+files=$#
+old=$IFS
+IFS=$nl
+set -f
+# shellcheck disable=SC2086 # one folder per line, no globbing
+set -- "$@" $dirs
+set +f
+IFS=$old
 if [ "$#" -gt 0 ]; then
-  all=$(stat -L -c "%s %a %U %G %Y$tab%n" -- "$@") || exit 5
-  nl='
-'
+  all=$(stat -L -c "%s %a %U %G %Y$tab%n" -- "$@" 2>/dev/null)$nl
   n=$#
+  i=0
   while [ "$n" -gt 0 ]; do
     p=$1
     shift
     n=$((n - 1))
+    i=$((i + 1))
     line=${all%%"$nl"*}
+    if [ "${line#*"$tab"}" != "$p" ]; then
+      [ "$i" -gt "$files" ] || exit 5
+      continue
+    fi
     all=${all#*"$nl"}
-    [ "${line#*"$tab"}" = "$p" ] || exit 5
+    if [ "$i" -gt "$files" ]; then
+      line=${line%%"$tab"*}
+      printf 'dir %s\t%s\n' "${line##* }" "$p"
+      continue
+    fi
     size=${line%% *}
     if [ "$size" -gt "$cap" ]; then
       printf 'entry toolarge\t%s\n' "$p"
@@ -90,16 +128,6 @@ if [ "$#" -gt 0 ]; then
       set -- "$@" "$p"
     fi
   done
-fi
-if [ -n "$dirs" ]; then
-  old=$IFS
-  IFS='
-'
-  set -f
-  # shellcheck disable=SC2086 # one folder per line, no globbing
-  stat -L -c "dir %Y$tab%n" -- $dirs 2>/dev/null
-  set +f
-  IFS=$old
 fi
 printf -- '--\n'
 for p do

@@ -9,10 +9,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from fleetcfg.host.programs.base import HostProgram, quote_argv, upload_arguments
+from fleetcfg.host.programs.base import HostProgram, identify, quote_argv, upload_arguments
 
 #: the most fleetcfg reads of any file on a host (bytes)
 READ_CAP = 1024 * 1024
+
+
+#: the programs ``run_many.sh`` runs in a subshell of its own shell rather
+#: than in an ``sh`` of their own (one process fewer each): they use neither
+#: ``$$`` (the batch's shell's in a subshell) nor traps nor the heartbeat,
+#: and set every variable they read (``test_programs`` checks the first two)
+IN_BATCH_SHELL = ("facts_files", "facts_unit", "engine")
+
+
+def batch_line(argv: Sequence[str]) -> str:
+    """The command line ``run_many.sh`` runs for ``argv``: a program of
+    :data:`IN_BATCH_SHELL` as ``run_many_program PROGRAM ARG...``, any other
+    command quoted as is."""
+    if identify(argv, IN_BATCH_SHELL) is not None and argv[3] == "sh":
+        return quote_argv(["run_many_program", argv[2], *argv[4:]])
+    return quote_argv(argv)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +41,7 @@ class RunMany(HostProgram):
     nonce: str = field(default_factory=lambda: "FLEETCFG" + secrets.token_hex(16))
 
     def rest(self) -> list[str]:
-        return [quote_argv(argv) for argv in self.commands]
+        return [batch_line(argv) for argv in self.commands]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,47 +28,132 @@ fc_as() {
   fi
 }
 
-# fc_trusted PATH: PATH (when it exists) and every folder above it are not
-# symbolic links, belong to root (or to the user running this), and nobody
-# else may write to them (a root folder with the sticky bit, like /tmp, is
-# fine: only an entry's owner may rename or remove it). Says why not on stderr.
-# (One stat for the whole chain: a host runs this for every file it writes.)
-fc_trusted() {
-  fc_p=$1
-  [ -n "${fc_me-}" ] || fc_me=$(id -u)
-  set --
-  while :; do
-    if [ -L "$fc_p" ]; then
-      echo "fleetcfg: $fc_p is a symbolic link" >&2
-      return 1
-    fi
-    [ ! -e "$fc_p" ] || set -- "$@" "$fc_p"
-    [ "$fc_p" != / ] || break
-    fc_p=${fc_p%/*}
-    [ -n "$fc_p" ] || fc_p=/
-  done
-  [ $# -gt 0 ] || return 0
-  fc_all=$(stat -c '%u %a %F' -- "$@") || return 1
+# fc_whoami: fc_me is the user id this runs as, from /proc/self/status (the
+# shell reads it itself: no process), else from `id -u`.
+fc_whoami() {
+  fc_me=
+  if [ -r /proc/self/status ]; then
+    while read -r fc_k _ fc_e _; do
+      [ "$fc_k" != Uid: ] || {
+        fc_me=$fc_e
+        break
+      }
+    done </proc/self/status
+  fi
+  case $fc_me in '' | *[!0-9]*) fc_me=$(id -u) ;; esac
+}
+
+# fc_trust PATH...: whether each PATH (when it exists) and every folder above
+# it are not symbolic links, belong to root (or to the user running this),
+# and nobody else may write to them (a root folder with the sticky bit, like
+# /tmp, is fine: only an entry's owner may rename or remove it). fc_why gets
+# one line per PATH, in order: empty when it passes, else why not. One stat
+# for all the paths' chains (a host runs this for every file it reads or
+# writes) and no subshell: the caller keeps the answer without a fork.
+fc_trust() {
+  [ -n "${fc_me-}" ] || fc_whoami
   fc_nl='
 '
-  for fc_p; do
-    fc_s=${fc_all%%"$fc_nl"*}
-    fc_all=${fc_all#*"$fc_nl"}
-    fc_uid=${fc_s%% *}
-    fc_s=${fc_s#* }
-    fc_mode=${fc_s%% *}
-    fc_type=${fc_s#* }
-    if [ "$fc_uid" != 0 ] && [ "$fc_uid" != "$fc_me" ]; then
-      echo "fleetcfg: $fc_p belongs to uid $fc_uid, not to root" >&2
-      return 1
-    fi
-    if [ $((0$fc_mode & 18)) -ne 0 ]; then
-      if [ "$fc_type" != directory ] || [ $((0$fc_mode & 512)) -eq 0 ]; then
-        echo "fleetcfg: $fc_p may be written by other users (mode $fc_mode)" >&2
-        return 1
+  fc_plan=
+  fc_k=$#
+  while [ "$fc_k" -gt 0 ]; do
+    fc_p=$1
+    shift
+    fc_k=$((fc_k - 1))
+    fc_c=0
+    fc_q=$fc_p
+    while :; do
+      if [ -L "$fc_q" ]; then
+        fc_c=L
+        break
       fi
+      [ "$fc_q" != / ] || break
+      fc_q=${fc_q%/*}
+      [ -n "$fc_q" ] || fc_q=/
+    done
+    while [ "$fc_c" != L ]; do
+      if [ -e "$fc_p" ]; then
+        set -- "$@" "$fc_p"
+        fc_c=$((fc_c + 1))
+      fi
+      [ "$fc_p" != / ] || break
+      fc_p=${fc_p%/*}
+      [ -n "$fc_p" ] || fc_p=/
+    done
+    if [ "$fc_c" = L ]; then
+      fc_flat "$fc_q is a symbolic link"
+      fc_c=L$fc_w
     fi
+    fc_plan="$fc_plan$fc_c$fc_nl"
   done
+  fc_why=
+  fc_all=
+  fc_err=
+  if [ $# -gt 0 ] && ! fc_all=$(stat -c '%u %a %F' -- "$@" 2>&1); then
+    case $fc_all in
+    *stat:*)
+      fc_err=stat:${fc_all#*stat:}
+      fc_err=${fc_err%%"$fc_nl"*}
+      ;;
+    *) fc_err="stat failed" ;;
+    esac
+  fi
+  fc_all=$fc_all$fc_nl
+  while [ -n "$fc_plan" ]; do
+    fc_c=${fc_plan%%"$fc_nl"*}
+    fc_plan=${fc_plan#*"$fc_nl"}
+    case $fc_c in
+    L*)
+      fc_why="$fc_why${fc_c#L}$fc_nl"
+      continue
+      ;;
+    esac
+    fc_w=
+    while [ "$fc_c" -gt 0 ]; do
+      fc_p=$1
+      shift
+      fc_c=$((fc_c - 1))
+      fc_s=${fc_all%%"$fc_nl"*}
+      fc_all=${fc_all#*"$fc_nl"}
+      [ -z "$fc_w" ] || continue
+      if [ -n "$fc_err" ]; then
+        fc_w=$fc_err
+        continue
+      fi
+      fc_uid=${fc_s%% *}
+      fc_s=${fc_s#* }
+      fc_mode=${fc_s%% *}
+      fc_type=${fc_s#* }
+      if [ "$fc_uid" != 0 ] && [ "$fc_uid" != "$fc_me" ]; then
+        fc_flat "$fc_p belongs to uid $fc_uid, not to root"
+      elif [ $((0$fc_mode & 18)) -ne 0 ]; then
+        if [ "$fc_type" != directory ] || [ $((0$fc_mode & 512)) -eq 0 ]; then
+          fc_flat "$fc_p may be written by other users (mode $fc_mode)"
+        fi
+      fi
+    done
+    fc_why="$fc_why$fc_w$fc_nl"
+  done
+}
+
+# fc_flat TEXT: fc_w is TEXT on one line (a newline in a path becomes "?"),
+# so that fc_why keeps one line per path
+fc_flat() {
+  fc_w=$1
+  while :; do
+    case $fc_w in
+    *"$fc_nl"*) fc_w="${fc_w%%"$fc_nl"*}?${fc_w#*"$fc_nl"}" ;;
+    *) return 0 ;;
+    esac
+  done
+}
+
+# fc_trusted PATH: fc_trust of one PATH; says why not on stderr.
+fc_trusted() {
+  fc_trust "$1"
+  [ -n "${fc_why%"$fc_nl"}" ] || return 0
+  printf 'fleetcfg: %s\n' "${fc_why%"$fc_nl"}" >&2
+  return 1
 }
 
 # fc_private_dir DIR: DIR exists, is trusted (fc_trusted) and has mode 0700
@@ -179,6 +264,8 @@ fc_capture() {
   fc_over=0
   case $fc_st in '' | *[!0-9]*) fc_over=1 fc_st=141 ;; esac
   [ "${#fc_out}" -le "$1" ] || fc_over=1
-  fc_out=$(printf '%s' "$fc_out")
+  # what $(...) drops: the trailing newlines (the usual one without a fork)
+  case $fc_out in *"$fc_nl") fc_out=${fc_out%"$fc_nl"} ;; esac
+  case $fc_out in *"$fc_nl") fc_out=$(printf '%s' "$fc_out") ;; esac
   return "$fc_st"
 }

@@ -11,7 +11,7 @@ import pytest
 from fleetcfg.host.programs.apply import Beat, Install, Lock, Unlock
 from fleetcfg.host.programs.base import HostProgram, ProgramError, Script, identify, script
 from fleetcfg.host.programs.facts import FactsEngine, FactsFiles, FactsUnit
-from fleetcfg.host.programs.files import AsUser, Read, RunMany, Write
+from fleetcfg.host.programs.files import IN_BATCH_SHELL, AsUser, Read, RunMany, Write, batch_line
 
 EXAMPLES: list[HostProgram] = [
     Lock("/s", "/s/b", "/s/l", "/s/l/owner.json", "{}"),
@@ -107,3 +107,18 @@ def test_an_argv_that_is_not_a_known_program_is_not_identified() -> None:
     assert identify(["sh", "-c", "# other\ntrue", "sh"], _names()) is None
     assert identify(["cat", "/etc/passwd"], _names()) is None
     assert isinstance(script("lock"), Script)
+
+
+def test_programs_run_in_the_batch_shell_need_no_process_of_their_own() -> None:
+    """A subshell shares its parent's ``$$`` (and a trap or the heartbeat's
+    loop would outlive a program's end differently): the programs run_many
+    runs in its own shell use none of them."""
+    folder = resources.files("fleetcfg.host.programs")
+    for name in IN_BATCH_SHELL:
+        body = folder.joinpath(f"{name}.sh").read_text(encoding="utf-8")
+        code = [line for line in body.splitlines() if not line.lstrip().startswith("#")]
+        for word in ("$$", "trap ", "fc_beat", "$PPID"):
+            assert not [line for line in code if word in line], (name, word)
+    line = batch_line(FactsUnit("docker.service").argv())
+    assert line.startswith("run_many_program ") and "facts_unit" not in line.split()[0]
+    assert batch_line(Read("/etc/x").argv()).startswith("sh -c ")

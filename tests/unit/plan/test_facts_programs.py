@@ -17,6 +17,7 @@ from fleetcfg.host.transport.local import LocalTransport
 from fleetcfg.plan.facts import files_command, parse_files, parse_unit
 from fleetcfg.plan.facts_model import UNIT
 from tests.fakes.dockerhost import FakeDockerHost
+from tests.shells import SHELLS, use_shell
 
 ME = pwd.getpwuid(os.getuid()).pw_name
 MY_GROUP = grp.getgrgid(os.getgid()).gr_name
@@ -47,9 +48,17 @@ def _fake(root: Path) -> Transport:
     return fake
 
 
-@pytest.fixture(params=["sh", "fake"])
-def host(request: pytest.FixtureRequest, tmp_path: Path) -> Transport:
-    return _real(tmp_path) if request.param == "sh" else _fake(tmp_path)
+@pytest.fixture(params=[*SHELLS, "fake"])
+def host(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Transport:
+    if request.param == "fake":
+        return _fake(tmp_path)
+    use_shell(request.param, tmp_path_factory.mktemp("shell"), monkeypatch)
+    return _real(tmp_path)
 
 
 def test_the_files_program_reports_each_file_the_same_way(host: Transport, tmp_path: Path) -> None:
@@ -137,7 +146,9 @@ def test_a_file_over_the_cap_is_reported_not_read(host: Transport, tmp_path: Pat
     assert CONTENT not in result.stdout_bytes
 
 
-def test_root_files_on_a_path_someone_else_could_change_are_refused(tmp_path: Path) -> None:
+def test_root_files_on_a_path_someone_else_could_change_are_refused(
+    posix_shell: str, tmp_path: Path
+) -> None:
     (tmp_path / "real.json").write_bytes(CONTENT)
     (tmp_path / "link.json").symlink_to(tmp_path / "real.json")
     shared = tmp_path / "shared"
@@ -167,3 +178,35 @@ def test_a_systemctl_show_that_prints_without_end_is_stopped_with_a_clear_proble
     unit, problem, _ = parse_unit(result)
     assert unit is None
     assert problem is not None and f"systemctl show {UNIT} printed more than 4096 bytes" in problem
+
+
+def test_each_root_file_keeps_its_own_verdict_when_all_are_checked_at_once(
+    posix_shell: str, tmp_path: Path
+) -> None:
+    """One stat checks every root path's folders: an untrusted file between
+    trusted ones, in a shared folder, or under a link, condemns only itself."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "ok.json").write_bytes(CONTENT)
+    (etc / "theirs.json").write_bytes(CONTENT)
+    os.chown(etc / "theirs.json", 4242, 4242)
+    (etc / "open.json").write_bytes(CONTENT)
+    (etc / "open.json").chmod(0o666)
+    (tmp_path / "linked").symlink_to(etc)
+    paths = [
+        str(etc / "theirs.json"),
+        str(etc / "ok.json"),
+        str(tmp_path / "linked/ok.json"),
+        str(etc / "missing.json"),
+        str(etc / "open.json"),
+        str(tmp_path / "nowhere/daemon.json"),
+        str(etc / "ok.json"),
+    ]
+    files, _ = parse_files(LocalTransport().run(files_command(paths)), paths)
+    theirs, ok, linked, missing, shared, nowhere, _ = (files[p] for p in paths)
+    assert theirs.problem is not None and "belongs to uid 4242, not to root" in theirs.problem
+    assert linked.problem is not None and "linked is a symbolic link" in linked.problem
+    assert shared.problem is not None and "(mode 666)" in shared.problem
+    assert (ok.problem, ok.content) == (None, CONTENT)
+    assert (missing.exists, missing.problem) == (False, None)
+    assert (nowhere.exists, nowhere.problem) == (False, None)

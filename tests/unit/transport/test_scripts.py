@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 from fleetcfg.core.errors import BecomeError, ConnectionLostError, RemoteCommandError, UsageError
 from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.host.programs.base import script
+from fleetcfg.host.programs.facts import FactsEngine, FactsFiles, FactsUnit
 from fleetcfg.host.transport import scripts
 
 NASTY = "we ird 'quoted' \"double\" $HOME `x` ; & | * ? \\ é -n"
@@ -216,3 +219,57 @@ def test_a_command_failing_normally_is_not_a_sudo_failure() -> None:
 def test_become_prefixes_sudo_non_interactive() -> None:
     assert scripts.with_become(["id"], True) == ["sudo", "-n", "--", "id"]
     assert scripts.with_become(["id"], False) == ["id"]
+
+
+def test_a_program_run_in_the_batch_shell_answers_exactly_as_alone(
+    posix_shell: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The facts programs run in a subshell of run_many's shell (no sh of
+    their own): each still gets its own exit status, output and stderr, and
+    what one sets (umask, exported variables, options) stays its own."""
+    stand_ins = tmp_path / "bin"
+    stand_ins.mkdir()
+    for name, text in {
+        "dockerd": "echo 'Docker version 26.1.5, build a72d7cd'",
+        "systemctl": "echo LoadState=loaded; echo 'systemctl: stand-in failure' >&2; exit 4",
+    }.items():
+        (stand_ins / name).write_text(f"#!/bin/sh\n{text}\n")
+        (stand_ins / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stand_ins}:{os.environ['PATH']}")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/daemon.json").write_text('{"debug": true}\n')
+    commands = [
+        FactsEngine(str(tmp_path / "state/engine")).argv(),
+        FactsUnit("docker.service").argv(),
+        FactsFiles(".docker/config.json", [str(tmp_path / "etc/daemon.json"), "/no/x"]).argv(),
+        ["sh", "-c", "exit 5"],
+        ["sh", "-c", 'umask; printf "%s|%s|%s\\n" "${LC_ALL-unset}" "${TZ-unset}" "$-"'],
+    ]
+    batch = scripts.build_batch(commands)
+    lines = batch.argv[5:]
+    assert [line.startswith("run_many_program ") for line in lines] == [True] * 3 + [False] * 2
+    done = sh(batch.argv)
+    results = scripts.parse_batch(batch, done.stdout, done.stderr)
+    alone = [sh(argv) for argv in commands]
+    assert [(r.exit_status, r.stdout_bytes, r.stderr) for r in results] == [
+        (a.returncode, a.stdout, a.stderr.decode()) for a in alone
+    ]
+    assert [r.exit_status for r in results] == [0, 4, 0, 5, 0]
+    assert "stand-in failure" in results[1].stderr
+
+
+def test_a_program_in_the_batch_shell_sees_none_of_its_variables(posix_shell: str) -> None:
+    program = 'printf "%s|" "${nonce-unset}" "${run_many_cmd-unset}" "$#" "$1" "$2"; exit 3'
+    commands = (("program",), ("echo", "next"))
+    nonce = "FLEETCFG" + "0" * 32
+    argv = [
+        *("sh", "-c", script("run_many").text, "sh", nonce),
+        scripts.quote_argv(["run_many_program", program, "a b", "c"]),
+        scripts.quote_argv(commands[1]),
+    ]
+    done = sh(argv)
+    first, second = scripts.parse_batch(
+        scripts.Batch(commands=commands, nonce=nonce, argv=argv), done.stdout, done.stderr
+    )
+    assert (first.stdout, first.exit_status) == ("unset|unset|2|a b|c|", 3)
+    assert (second.stdout, second.exit_status) == ("next\n", 0)
