@@ -16,9 +16,26 @@ umask 077
 record=$1 save=$2
 fc_out='' # set by fc_capture (lib.sh), which evals the command
 bin=$(command -v dockerd 2>/dev/null) || bin=
-case $bin in /*) id=$(stat -L -c '%d %i %s %Y %Z' -- "$bin" 2>/dev/null) || id= ;; *) id= ;; esac
+id=
+trusted=
+case $bin in
+/*)
+  # one stat for the record's trust check and the binary (its own line,
+  # when neither it nor a folder above it is a symlink: else stat -L)
+  fc_trust "$record" "$bin"
+  [ -n "${fc_why%%"$fc_nl"*}" ] || trusted=1
+  fc_stats=${fc_stats#*"$fc_nl"}
+  if [ -n "${fc_stats%%"$fc_nl"*}" ]; then
+    fc_fields "${fc_stats%%"$fc_nl"*}"
+    # shellcheck disable=SC2154 # set by fc_fields (lib.sh)
+    id="$fc_dev $fc_ino $fc_size $fc_mtime $fc_ctime"
+  else
+    id=$(stat -L -c '%d %i %s %Y %Z' -- "$bin" 2>/dev/null) || id=
+  fi
+  ;;
+esac
 [ -z "$id" ] || id="fleetcfg-engine v1 $id $bin"
-if [ -n "$id" ] && [ -f "$record" ] && fc_trusted "$record" 2>/dev/null &&
+if [ -n "$id" ] && [ -f "$record" ] && [ -n "$trusted" ] &&
   { IFS= read -r have && IFS= read -r line; } 2>/dev/null <"$record" &&
   [ "$have" = "$id" ] && [ -n "$line" ]; then
   printf '%s\n' "$line"

@@ -39,20 +39,25 @@ EOF
   *) set -- "$@" "r$a" ;;
   esac
 done
-# trust_roots TAGGED...: fc_trust (lib.sh) of the root paths ("rPATH") among
-# TAGGED, all at once: fc_why holds a line per root path, in order
+# trust_roots TAGGED...: fc_trust (lib.sh) of each root path ("rPATH") among
+# TAGGED and of its folder, all at once: fc_why and fc_stats hold two lines
+# per root path, in order (its own, its folder's)
 trust_roots() {
-  t_n=$#
-  while [ "$t_n" -gt 0 ]; do
-    t_a=$1
+  for t_a do
     shift
-    t_n=$((t_n - 1))
-    case $t_a in r*) set -- "$@" "${t_a#r}" ;; esac
+    case $t_a in r*) t_a=${t_a#r} ;; *) continue ;; esac
+    t_d=${t_a%/*}
+    set -- "$@" "$t_a" "${t_d:-/}"
   done
   fc_why=
+  fc_stats=
   [ "$#" -eq 0 ] || fc_trust "$@"
 }
 trust_roots "$@"
+# Each path is reported as it is found; a root file's stat comes from its
+# trust check (it and its folders are no symlinks), a user's file (which may
+# be one) is stat'ed with the absent files' folders below: "$@" gets
+# "sLINE<TAB>PATH" for a file stat'ed and "cPATH" for one to stat.
 n=$#
 while [ "$n" -gt 0 ]; do
   a=$1
@@ -60,10 +65,15 @@ while [ "$n" -gt 0 ]; do
   shift
   n=$((n - 1))
   d=${p%/*}
-  why=
+  why='' own='' folder=''
   if [ "${a%"$p"}" = r ]; then
     why=${fc_why%%"$nl"*}
     fc_why=${fc_why#*"$nl"}
+    fc_why=${fc_why#*"$nl"}
+    own=${fc_stats%%"$nl"*}
+    fc_stats=${fc_stats#*"$nl"}
+    folder=${fc_stats%%"$nl"*}
+    fc_stats=${fc_stats#*"$nl"}
   fi
   if [ -n "$why" ]; then
     st=untrusted
@@ -73,62 +83,84 @@ while [ "$n" -gt 0 ]; do
   elif [ -f "$p" ]; then
     if [ ! -r "$p" ]; then
       st=unreadable
+    elif [ -n "$own" ]; then
+      fc_fields "$own"
+      # shellcheck disable=SC2154 # set by fc_fields (lib.sh)
+      set -- "$@" "s$fc_size $fc_mode $fc_user $fc_group $fc_mtime$tab$p"
+      continue
     else
-      set -- "$@" "$p" # present or too large: one stat for them all, below
+      set -- "$@" "c$p" # present or too large: one stat for them all, below
       continue
     fi
   elif [ -e "$p" ] || [ -L "$p" ]; then
     st=unreadable
   elif [ -d "${d:-/}" ]; then
     st=absent
-    dirs="$dirs${d:-/}
+    if [ "${a%"$p"}" = u ]; then
+      dirs="$dirs${d:-/}
 "
+    elif [ -n "$folder" ]; then
+      fc_fields "$folder"
+      printf 'dir %s\t%s\n' "$fc_mtime" "${d:-/}"
+    fi
   else
     st=nodir
   fi
   printf 'entry %s\t%s\n' "$st" "$p"
 done
-# One stat for the readable files, then the folders of the absent ones: each
-# file must answer (else it vanished meanwhile: exit 5); a folder that
-# vanished since is left out.
-files=$#
+# stat_candidates ITEM...: all holds the `stat -L` lines of the "cPATH"
+# items among ITEM and then of the folders in dirs
+stat_candidates() {
+  for c_a do
+    shift
+    case $c_a in c*) set -- "$@" "${c_a#c}" ;; esac
+  done
+  old=$IFS
+  IFS=$nl
+  set -f
+  # shellcheck disable=SC2086 # one folder per line, no globbing
+  set -- "$@" $dirs
+  set +f
+  IFS=$old
+  all=
+  [ "$#" -eq 0 ] || all=$(stat -L -c "%s %a %U %G %Y$tab%n" -- "$@" 2>/dev/null)
+  all=$all$nl
+}
+stat_candidates "$@"
+# each file must answer (else it vanished meanwhile: exit 5); a folder that
+# vanished since is left out
+for a do
+  shift
+  case $a in
+  s*) line=${a#s} ;;
+  *)
+    line=${all%%"$nl"*}
+    [ "${line#*"$tab"}" = "${a#c}" ] || exit 5
+    all=${all#*"$nl"}
+    ;;
+  esac
+  p=${line#*"$tab"}
+  size=${line%% *}
+  if [ "$size" -gt "$cap" ]; then
+    printf 'entry toolarge\t%s\n' "$p"
+    printf 'why %s bytes, more than the %s bytes fleetcfg reads\t%s\n' "$size" "$cap" "$p"
+  else
+    printf 'entry present\t%s\nstat %s\n' "$p" "$line"
+    set -- "$@" "$p"
+  fi
+done
 old=$IFS
 IFS=$nl
 set -f
-# shellcheck disable=SC2086 # one folder per line, no globbing
-set -- "$@" $dirs
+for d in $dirs; do
+  line=${all%%"$nl"*}
+  [ "${line#*"$tab"}" = "$d" ] || continue
+  all=${all#*"$nl"}
+  line=${line%%"$tab"*}
+  printf 'dir %s\t%s\n' "${line##* }" "$d"
+done
 set +f
 IFS=$old
-if [ "$#" -gt 0 ]; then
-  all=$(stat -L -c "%s %a %U %G %Y$tab%n" -- "$@" 2>/dev/null)$nl
-  n=$#
-  i=0
-  while [ "$n" -gt 0 ]; do
-    p=$1
-    shift
-    n=$((n - 1))
-    i=$((i + 1))
-    line=${all%%"$nl"*}
-    if [ "${line#*"$tab"}" != "$p" ]; then
-      [ "$i" -gt "$files" ] || exit 5
-      continue
-    fi
-    all=${all#*"$nl"}
-    if [ "$i" -gt "$files" ]; then
-      line=${line%%"$tab"*}
-      printf 'dir %s\t%s\n' "${line##* }" "$p"
-      continue
-    fi
-    size=${line%% *}
-    if [ "$size" -gt "$cap" ]; then
-      printf 'entry toolarge\t%s\n' "$p"
-      printf 'why %s bytes, more than the %s bytes fleetcfg reads\t%s\n' "$size" "$cap" "$p"
-    else
-      printf 'entry present\t%s\nstat %s\n' "$p" "$line"
-      set -- "$@" "$p"
-    fi
-  done
-fi
 printf -- '--\n'
 for p do
   head -c "$cap" -- "$p" || exit 5

@@ -47,9 +47,11 @@ fc_whoami() {
 # it are not symbolic links, belong to root (or to the user running this),
 # and nobody else may write to them (a root folder with the sticky bit, like
 # /tmp, is fine: only an entry's owner may rename or remove it). fc_why gets
-# one line per PATH, in order: empty when it passes, else why not. One stat
-# for all the paths' chains (a host runs this for every file it reads or
-# writes) and no subshell: the caller keeps the answer without a fork.
+# one line per PATH, in order: empty when it passes, else why not; fc_stats
+# one line per PATH: its own stat line (see fc_fields) when it exists and no
+# folder above it is a symlink, else empty. One stat for all the paths'
+# chains (a host runs this for every file it reads or writes) and no
+# subshell: the caller keeps the answer without a fork.
 fc_trust() {
   [ -n "${fc_me-}" ] || fc_whoami
   fc_nl='
@@ -71,25 +73,33 @@ fc_trust() {
       fc_q=${fc_q%/*}
       [ -n "$fc_q" ] || fc_q=/
     done
-    while [ "$fc_c" != L ]; do
-      if [ -e "$fc_p" ]; then
-        set -- "$@" "$fc_p"
-        fc_c=$((fc_c + 1))
-      fi
-      [ "$fc_p" != / ] || break
-      fc_p=${fc_p%/*}
-      [ -n "$fc_p" ] || fc_p=/
-    done
     if [ "$fc_c" = L ]; then
       fc_flat "$fc_q is a symbolic link"
       fc_c=L$fc_w
+    else
+      # N paths to stat for PATH; "=N" when the first is PATH itself
+      fc_self=
+      fc_first='='
+      while :; do
+        if [ -e "$fc_p" ]; then
+          set -- "$@" "$fc_p"
+          fc_c=$((fc_c + 1))
+          fc_self=$fc_self$fc_first
+        fi
+        fc_first=
+        [ "$fc_p" != / ] || break
+        fc_p=${fc_p%/*}
+        [ -n "$fc_p" ] || fc_p=/
+      done
+      fc_c=$fc_self$fc_c
     fi
     fc_plan="$fc_plan$fc_c$fc_nl"
   done
   fc_why=
+  fc_stats=
   fc_all=
   fc_err=
-  if [ $# -gt 0 ] && ! fc_all=$(stat -c '%u %a %F' -- "$@" 2>&1); then
+  if [ $# -gt 0 ] && ! fc_all=$(stat -c '%u %a %d %i %s %Y %Z %U %G %F' -- "$@" 2>&1); then
     case $fc_all in
     *stat:*)
       fc_err=stat:${fc_all#*stat:}
@@ -102,13 +112,19 @@ fc_trust() {
   while [ -n "$fc_plan" ]; do
     fc_c=${fc_plan%%"$fc_nl"*}
     fc_plan=${fc_plan#*"$fc_nl"}
+    fc_w=
+    fc_own=
     case $fc_c in
     L*)
       fc_why="$fc_why${fc_c#L}$fc_nl"
+      fc_stats=$fc_stats$fc_nl
       continue
       ;;
+    =*)
+      fc_c=${fc_c#=}
+      [ -n "$fc_err" ] || fc_own=${fc_all%%"$fc_nl"*}
+      ;;
     esac
-    fc_w=
     while [ "$fc_c" -gt 0 ]; do
       fc_p=$1
       shift
@@ -120,10 +136,7 @@ fc_trust() {
         fc_w=$fc_err
         continue
       fi
-      fc_uid=${fc_s%% *}
-      fc_s=${fc_s#* }
-      fc_mode=${fc_s%% *}
-      fc_type=${fc_s#* }
+      fc_fields "$fc_s"
       if [ "$fc_uid" != 0 ] && [ "$fc_uid" != "$fc_me" ]; then
         fc_flat "$fc_p belongs to uid $fc_uid, not to root"
       elif [ $((0$fc_mode & 18)) -ne 0 ]; then
@@ -133,7 +146,34 @@ fc_trust() {
       fi
     done
     fc_why="$fc_why$fc_w$fc_nl"
+    fc_stats="$fc_stats$fc_own$fc_nl"
   done
+}
+
+# fc_fields LINE: the fields of a line of fc_stats (fc_trust's stat, not
+# following symlinks) in fc_uid fc_mode (octal, as stat's %a) fc_dev fc_ino
+# fc_size fc_mtime fc_ctime (epoch seconds) fc_user fc_group fc_type
+# shellcheck disable=SC2034
+fc_fields() {
+  fc_s=$1
+  fc_uid=${fc_s%% *}
+  fc_s=${fc_s#* }
+  fc_mode=${fc_s%% *}
+  fc_s=${fc_s#* }
+  fc_dev=${fc_s%% *}
+  fc_s=${fc_s#* }
+  fc_ino=${fc_s%% *}
+  fc_s=${fc_s#* }
+  fc_size=${fc_s%% *}
+  fc_s=${fc_s#* }
+  fc_mtime=${fc_s%% *}
+  fc_s=${fc_s#* }
+  fc_ctime=${fc_s%% *}
+  fc_s=${fc_s#* }
+  fc_user=${fc_s%% *}
+  fc_s=${fc_s#* }
+  fc_group=${fc_s%% *}
+  fc_type=${fc_s#* }
 }
 
 # fc_flat TEXT: fc_w is TEXT on one line (a newline in a path becomes "?"),

@@ -22,6 +22,8 @@ class Host:
     def __init__(self, root: Path) -> None:
         self.bin = root / "bin"
         self.bin.mkdir()
+        #: the folder on PATH that holds dockerd (bin, or a link to it)
+        self.path = self.bin
         self.state = root / "state"
         self.state.mkdir(mode=0o700)
         self.record = self.state / "engine"
@@ -36,7 +38,7 @@ class Host:
         new.replace(self.bin / "dockerd")
 
     def run(self, *, save: bool = False) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PATH": f"{self.bin}:/usr/bin:/bin"}
+        env = {**os.environ, "PATH": f"{self.path}:{os.environ['PATH']}"}
         argv = FactsEngine(str(self.record), save).argv()
         return subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
 
@@ -50,7 +52,7 @@ class Host:
 
 
 @pytest.fixture
-def host(tmp_path: Path) -> Host:
+def host(posix_shell: str, tmp_path: Path) -> Host:
     return Host(tmp_path)
 
 
@@ -128,3 +130,20 @@ def test_a_failing_dockerd_is_not_recorded(host: Host) -> None:
     done = host.run(save=True)
     assert (done.returncode, done.stdout, done.stderr) == (3, "", "dockerd: broken\n")
     assert not host.record.exists()
+
+
+def test_a_dockerd_on_a_linked_folder_is_known_by_the_binary_it_reaches(
+    host: Host, tmp_path: Path
+) -> None:
+    """The record's trust check stats the binary too, unless a symlink is on
+    its way (then ``stat -L``): an upgrade behind the link is still seen."""
+    linked = tmp_path / "linked"
+    linked.symlink_to(host.bin)
+    host.path = linked
+    host.facts(save=True)
+    assert f" {linked}/dockerd" in host.record.read_text().splitlines()[0]
+    assert host.facts() == VERSION + "\n"
+    assert host.version_runs() == 1
+    host.install("Docker version 27.0.1, build 1234567")
+    assert host.facts() == "Docker version 27.0.1, build 1234567\n"
+    assert host.version_runs() == 2
