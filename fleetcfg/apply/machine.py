@@ -159,7 +159,7 @@ def _restore(run: HostRun) -> None:
                 user=change.user,
                 dir_mode=SURFACE_DIR_MODE if change.kind.surface else None,
             )
-            result = run.t.run(program.argv(), stdin=change.live)
+            result = run.t.run(program.argv(), stdin=program.stdin())
         if result.ok:
             change.maybe_replaced = False
             restored.append(change.path if not backup.absent else f"{change.path} (removed)")

@@ -324,7 +324,7 @@ def _install(run: HostRun, change: FileChange, *, first: bool, last: bool) -> No
     change.maybe_replaced = True
     run.reach(Phase.REPLACED if not last else Phase.ACTED if action else Phase.RECORDED)
     run.marked = run.marked or first
-    result = run.t.run(program.argv(), stdin=change.new)
+    result = run.t.run(program.argv(), stdin=program.stdin())
     done = program_steps(result)
     if first:
         run.marked = "pending" in done

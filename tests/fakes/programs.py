@@ -12,6 +12,7 @@ e2e fleet.
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -107,7 +108,11 @@ def _run(fake: FakeTransport, command: str, stage: str | None = None) -> Command
     return fake._dispatch(argv, None, fake.command_timeout)
 
 
-def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> CommandResult:
+def _install(fake: FakeTransport, args: Mapping[str, str], stdin: bytes) -> CommandResult:
+    # stdin: a line with the sha256, then the content (never an argument)
+    line, newline, content = stdin.partition(b"\n")
+    if not newline or not re.fullmatch(rb"[0-9a-f]+", line):
+        return _result(12, "", "fleetcfg: no sha256 line on stdin\n")
     target, mode, owner, group = args["target"], args["mode"], args["owner"], args["group"]
     backup, validate, state = args["backup"], args["validate"], args["state"]
     pre, action, finish = args["pre"], args["action"], args["finish"]
@@ -137,7 +142,7 @@ def _install(fake: FakeTransport, args: Mapping[str, str], content: bytes) -> Co
     out.append(f"fleetcfg-stage {stage}")
     if fake.disk_full:
         return done(11, f"cat: write error: {_NO_SPACE}\n")
-    if len(content) != int(args["size"]) or sha256_hex(content) != args["sum"]:
+    if len(content) != int(args["size"]) or sha256_hex(content) != line.decode():
         return done(12, f"fleetcfg: received {len(content)} of {args['size']} bytes\n")
     fake.add_file(stage, content, mode=int(mode, 8), owner=owner, group=group)
     out.append("fleetcfg-step upload")

@@ -17,7 +17,8 @@ order, each only if the one before succeeded, run inside one program:
     0. refuses a root target whose path someone else controls (exit 9),
        creates the target's folder (0700) when it is missing (with
        ``dir_mode``: with its parents, and that mode);
-    1. writes it to a new temporary file next to the target
+    1. writes it to a new temporary file next to the target (stdin:
+       :meth:`Install.stdin`, the content after a line with its sha256)
        (``.NAME.fleetcfg-XXXXXX``, created with ``mktemp``: never a path
        someone else prepared), checks its size and sha256, sets mode and
        owner, fsyncs it (``upload``);
@@ -65,7 +66,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from fleetcfg.host.programs.base import HostProgram, encode, quote_argv, upload_arguments
+from fleetcfg.host.programs.base import (
+    HostProgram,
+    encode,
+    quote_argv,
+    upload_arguments,
+    upload_stdin,
+)
 from fleetcfg.host.programs.files import READ_CAP
 from fleetcfg.host.transport.base import CommandResult
 
@@ -200,6 +207,10 @@ class Install(HostProgram):
     every: int = 5
     #: the most of what ``validate`` and ``info`` print that is kept
     cap: int = CAPTURE_CAP
+
+    def stdin(self) -> bytes:
+        """What the program reads on stdin (:func:`upload_stdin`)."""
+        return upload_stdin(self.content)
 
     def arguments(self) -> dict[str, str]:
         return {

@@ -145,14 +145,21 @@ def encode(value: object) -> str:
 
 def upload_arguments(content: bytes, mode: int, owner: str, group: str) -> dict[str, str]:
     """How install.sh and write.sh read the file they write (the content
-    itself comes on stdin)."""
+    itself and its sha256 come on stdin: :func:`upload_stdin`)."""
     return {
         "mode": f"{mode:04o}",
         "owner": owner,
         "group": group,
         "size": str(len(content)),
-        "sum": sha256_hex(content),
     }
+
+
+def upload_stdin(content: bytes) -> bytes:
+    """What install.sh and write.sh read on stdin: a line with the sha256 of
+    ``content``, then ``content``. Never an argument: every user of a host
+    may read a process's arguments (``ps``, ``/proc/PID/cmdline``), and the
+    sha256 of a file that holds a password lets them guess it offline."""
+    return sha256_hex(content).encode() + b"\n" + content
 
 
 class HostProgram:

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from fleetcfg.host.programs.base import HostProgram, identify, quote_argv, upload_arguments
+from fleetcfg.host.programs.base import (
+    HostProgram,
+    identify,
+    quote_argv,
+    upload_arguments,
+    upload_stdin,
+)
 
 #: the most fleetcfg reads of any file on a host (bytes)
 READ_CAP = 1024 * 1024
@@ -65,6 +71,10 @@ class Write(HostProgram):
     mode: int
     owner: str
     group: str
+
+    def stdin(self) -> bytes:
+        """What the program reads on stdin (:func:`upload_stdin`)."""
+        return upload_stdin(self.content)
 
     def arguments(self) -> dict[str, str]:
         return {

@@ -1,5 +1,6 @@
-# fleetcfg-apply: install v6
-# Installs stdin (SIZE bytes, SHA256) as TARGET, each step only after the one
+# fleetcfg-apply: install v7
+# Installs stdin (a first line with the content's SHA256, then the content:
+# SIZE bytes) as TARGET, each step only after the one
 # before succeeded, printing "fleetcfg-step NAME" after each (see
 # fleetcfg/host/programs/apply.py for the steps and exit statuses). Without
 # USER, TARGET is root's: refused (exit 9) when it or a folder above it is a
@@ -15,10 +16,14 @@
 # that the validation fails (exit 21) or the health check (exit 71).
 export LC_ALL=C
 umask 077
-target=$1 mode=$2 owner=$3 group=$4 size=$5 sum=$6 user=$7 backup=$8 validate=$9
-state_path=${10} state=${11} pre=${12} action=${13} status=${14} info=${15}
-health=${16} want=${17} finish=${18} pending=${19} dir_mode=${20}
-beat=${21} busy=${22} every=${23} cap=${24}
+target=$1 mode=$2 owner=$3 group=$4 size=$5 user=$6 backup=$7 validate=$8
+state_path=$9 state=${10} pre=${11} action=${12} status=${13} info=${14}
+health=${15} want=${16} finish=${17} pending=${18} dir_mode=${19}
+beat=${20} busy=${21} every=${22} cap=${23}
+# the sha256 comes on stdin, never on the command line: any user of the host
+# may read a process's arguments (ps, /proc/PID/cmdline), and the sha256 of
+# a file that holds a password lets them guess the password offline
+sum=$(fc_sum) || exit 12
 stage=
 fc_out='' fc_over=0 # set by fc_capture (lib.sh)
 step() { printf 'fleetcfg-step %s\n' "$1"; }

@@ -225,7 +225,21 @@ fc_stage() {
   fc_as "$2" mktemp "${1%/*}/.${1##*/}.fleetcfg-XXXXXX"
 }
 
-# fc_fill STAGE USER SIZE SHA256: stdin into STAGE, checked (11: cannot
+# fc_sum: prints the first line of stdin, the sha256 of what follows (a
+# program's arguments are visible to every user of the host: see
+# install.sh). The shell's read takes that line only, byte by byte.
+fc_sum() {
+  IFS= read -r fc_line || fc_line=
+  case $fc_line in
+  *[!0-9a-f]* | '')
+    echo "fleetcfg: no sha256 line on stdin" >&2
+    return 1
+    ;;
+  esac
+  printf '%s\n' "$fc_line"
+}
+
+# fc_fill STAGE USER SIZE SHA256: the rest of stdin into STAGE, checked (11: cannot
 # write, 12: arrived incomplete or different)
 fc_fill() {
   fc_as "$2" tee -- "$1" >/dev/null || return 11

@@ -201,10 +201,12 @@ class LocalTransport:
         owner: str = "root",
         group: str = "root",
     ) -> None:
-        argv = scripts.write_file_argv(path, data, mode=mode, owner=owner, group=group)
         if self._become:
+            argv, upload = scripts.write_file_command(
+                path, data, mode=mode, owner=owner, group=group
+            )
             status, _, err = self._spawn(
-                scripts.with_become(argv, True), data, self.target.command_timeout, path
+                scripts.with_become(argv, True), upload, self.target.command_timeout, path
             )
             scripts.check_write_result(path, status, err, self.host)
             return

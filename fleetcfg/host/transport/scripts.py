@@ -221,14 +221,18 @@ _WRITE_STAGES = {
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?|\d+")
 
 
-def write_file_argv(path: str, data: bytes, *, mode: int, owner: str, group: str) -> list[str]:
+def write_file_command(
+    path: str, data: bytes, *, mode: int, owner: str, group: str
+) -> tuple[list[str], bytes]:
+    """write.sh's argv and its stdin (``data`` after a line with its sha256)."""
     _check_path(path)
     if not 0 <= mode <= 0o7777:
         raise UsageError(f"bad file mode {mode:o} for {path}")
     for what, name in (("owner", owner), ("group", group)):
         if not _NAME_RE.fullmatch(name):
             raise UsageError(f"bad {what} {name!r} for {path}")
-    return Write(path, data, mode, owner, group).argv()
+    program = Write(path, data, mode, owner, group)
+    return program.argv(), program.stdin()
 
 
 def check_write_result(

@@ -112,10 +112,14 @@ def make(host: Host, **changes: object) -> Install:
     return Install(**values)  # type: ignore[arg-type]
 
 
+def run_install(host: Host, program: Install) -> CommandResult:
+    return host.transport.run(program.argv(), stdin=program.stdin())
+
+
 def test_install_replaces_backs_up_records_and_acts(host: Host) -> None:
     host.write("etc/daemon.json", OLD)
     program = make(host)
-    result = host.transport.run(program.argv(), stdin=NEW)
+    result = run_install(host, program)
     assert result.exit_status == 0, result.stderr
     assert steps_done(result) == ["upload", "validate", "backup", "replace", "state", "action"]
     assert (stage_of(result) or "").startswith(host.path("etc/.daemon.json.fleetcfg-"))
@@ -127,14 +131,14 @@ def test_install_replaces_backs_up_records_and_acts(host: Host) -> None:
 
 
 def test_a_new_file_has_no_backup(host: Host) -> None:
-    result = host.transport.run(make(host, validate=()).argv(), stdin=NEW)
+    result = run_install(host, make(host, validate=()))
     assert steps_done(result) == ["upload", "replace", "state", "action"]
     assert host.read("state/daemon.json.bak") is None
 
 
 def test_a_rejected_file_changes_nothing(host: Host) -> None:
     host.write("etc/daemon.json", OLD)
-    result = host.transport.run(make(host, validate=["false"]).argv(), stdin=NEW)
+    result = run_install(host, make(host, validate=["false"]))
     assert install_failure(result) == ("validate", "the host's validation rejects the new {path}")
     assert steps_done(result) == ["upload"]
     assert host.read("etc/daemon.json") == OLD
@@ -144,27 +148,28 @@ def test_a_rejected_file_changes_nothing(host: Host) -> None:
 
 def test_an_incomplete_upload_changes_nothing(host: Host) -> None:
     host.write("etc/daemon.json", OLD)
-    result = host.transport.run(make(host).argv(), stdin=NEW[:-3])
+    program = make(host)
+    result = host.transport.run(program.argv(), stdin=program.stdin()[:-3])
     assert result.exit_status == 12 and "received" in result.stderr
     assert host.read("etc/daemon.json") == OLD and host.names() == ["daemon.json"]
 
 
 def test_a_failed_action_comes_after_the_state(host: Host) -> None:
-    result = host.transport.run(make(host, action=["false"], pre=["true"]).argv(), stdin=NEW)
+    result = run_install(host, make(host, action=["false"], pre=["true"]))
     assert result.exit_status == 60
     assert steps_done(result) == ["upload", "validate", "replace", "state"]
     assert host.read("etc/daemon.json") == NEW
 
 
 def test_a_missing_folder_is_created_but_not_its_parents(host: Host) -> None:
-    result = host.transport.run(make(host, target=host.path("new/daemon.json")).argv(), stdin=NEW)
+    result = run_install(host, make(host, target=host.path("new/daemon.json")))
     assert result.exit_status == 0, result.stderr
     assert host.read("new/daemon.json") == NEW
 
 
 def test_a_missing_folder_fails_before_anything(host: Host) -> None:
     program = make(host, target=host.path("nowhere/deeper/daemon.json"))
-    result = host.transport.run(program.argv(), stdin=NEW)
+    result = run_install(host, program)
     assert result.exit_status == 10 and steps_done(result) == []
 
 
@@ -187,7 +192,7 @@ def test_a_passing_first_health_check_unlocks_in_the_same_round_trip(host: Host)
     host.write("state/lock/owner.json", b"{}")
     finish = [["rm", "-f", "--", host.path("state/lock/owner.json")]]
     program = make(host, status=["true"], info=["echo", "3"], want=2, finish=finish)
-    result = host.transport.run(program.argv(), stdin=NEW)
+    result = run_install(host, program)
     assert result.exit_status == 0, result.stderr
     assert steps_done(result)[-2:] == ["health", "unlock"]
     assert check_of(result) == Check(0, 0, 0, "3")
@@ -198,7 +203,7 @@ def test_a_failing_first_health_check_keeps_the_lock(host: Host) -> None:
     host.write("state/lock/owner.json", b"{}")
     finish = [["rm", "-f", "--", host.path("state/lock/owner.json")]]
     program = make(host, status=["true"], info=["echo", "1"], want=2, finish=finish)
-    result = host.transport.run(program.argv(), stdin=NEW)
+    result = run_install(host, program)
     assert install_failure(result) == ("health", "not healthy at the first check")
     assert steps_done(result)[-1] == "action"
     assert host.read("state/lock/owner.json") == b"{}"
@@ -233,7 +238,7 @@ def test_the_lock_creates_missing_state_folders_and_repairs_their_mode(host: Hos
 def test_a_validation_that_prints_without_end_is_stopped_and_changes_nothing(host: Host) -> None:
     host.write("etc/daemon.json", OLD)
     program = make(host, validate=["yes", "flood"], cap=4096)
-    result = host.transport.run(program.argv(), stdin=NEW)
+    result = run_install(host, program)
     assert result.exit_status == 21, result.stderr
     assert install_failure(result) == (
         "validate",
@@ -249,7 +254,7 @@ def test_a_first_health_check_whose_docker_info_prints_without_end_is_stopped(
     host: Host,
 ) -> None:
     program = make(host, status=["true"], info=["yes", "3"], want=2, cap=4096)
-    result = host.transport.run(program.argv(), stdin=NEW)
+    result = run_install(host, program)
     assert result.exit_status == 71, result.stderr
     assert install_failure(result) == (
         "health",
@@ -261,9 +266,9 @@ def test_a_first_health_check_whose_docker_info_prints_without_end_is_stopped(
 
 def test_what_the_validation_prints_below_the_cap_is_kept_with_its_status(host: Host) -> None:
     program = make(host, validate=["sh", "-c", "echo refused; exit 3"], cap=4096)
-    result = host.transport.run(program.argv(), stdin=NEW)
+    result = run_install(host, program)
     assert result.exit_status == 20
     assert "refused" in result.stderr
     program = make(host, status=["true"], info=["echo", "3"], want=2, cap=4096)
-    result = host.transport.run(program.argv(), stdin=NEW)
+    result = run_install(host, program)
     assert check_of(result) == Check(0, 0, 0, "3")

@@ -3,11 +3,14 @@ and each HostProgram type names exactly those arguments."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
+from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.programs.apply import Beat, Install, Lock, Unlock
 from fleetcfg.host.programs.base import HostProgram, ProgramError, Script, identify, script
 from fleetcfg.host.programs.facts import FactsEngine, FactsFiles, FactsUnit
@@ -52,7 +55,7 @@ def test_each_program_type_names_exactly_the_arguments_its_sh_file_reads(
 
 def test_install_reads_its_arguments_by_name_in_the_order_of_its_sh_file() -> None:
     loaded = script("install")
-    assert loaded.params[:7] == ("target", "mode", "owner", "group", "size", "sum", "user")
+    assert loaded.params[:6] == ("target", "mode", "owner", "group", "size", "user")
     assert loaded.params[-7:] == (
         "finish",
         "pending",
@@ -62,7 +65,7 @@ def test_install_reads_its_arguments_by_name_in_the_order_of_its_sh_file() -> No
         "every",
         "cap",
     )
-    assert len(loaded.params) == 24
+    assert len(loaded.params) == 23
     named, _ = loaded.parse(
         Install("/t", b"abc", 0o600, "root", "root", user="alice", want=3).argv()
     )
@@ -122,3 +125,37 @@ def test_programs_run_in_the_batch_shell_need_no_process_of_their_own() -> None:
     line = batch_line(FactsUnit("docker.service").argv())
     assert line.startswith("run_many_program ") and "facts_unit" not in line.split()[0]
     assert batch_line(Read("/etc/x").argv()).startswith("sh -c ")
+
+
+SECRET_FILE = b'{"proxies": {"http-proxy": "http://svc:hunter2@proxy.corp:3128"}}\n'
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        Install("/etc/docker/daemon.json", SECRET_FILE, 0o600, "root", "root"),
+        Write("/etc/docker/daemon.json", SECRET_FILE, 0o600, "root", "root"),
+    ],
+    ids=lambda p: type(p).__name__,
+)
+def test_the_upload_programs_get_the_sha256_on_stdin_never_as_an_argument(
+    program: Install | Write,
+) -> None:
+    """Any user of a host reads root's process arguments (ps,
+    /proc/PID/cmdline): the sha256 of a 0600 file that holds a password lets
+    them guess the password offline, and so does a 12-hex prefix of it."""
+    digest = sha256_hex(SECRET_FILE)
+    argv = " ".join(program.argv())
+    assert digest[:12] not in argv
+    assert program.stdin() == digest.encode() + b"\n" + SECRET_FILE
+
+
+@pytest.mark.parametrize("stdin", [b"", b"not a sum\n{}\n", b"{}\n"])
+def test_an_upload_without_its_sha256_line_changes_nothing(tmp_path: Path, stdin: bytes) -> None:
+    target = tmp_path / "daemon.json"
+    target.write_bytes(b"old")
+    argv = Write(str(target), b"{}\n", 0o600, str(os.getuid()), str(os.getgid())).argv()
+    done = subprocess.run(argv, input=stdin, capture_output=True, check=False)
+    assert done.returncode == 12, done.stderr
+    assert b"no sha256 line on stdin" in done.stderr
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["daemon.json"]

@@ -135,8 +135,10 @@ def test_read_file_of_a_directory_is_an_error(tmp_path: Path) -> None:
 def write(
     path: Path, data: bytes, *, stdin: bytes | None = None, mode: int = 0o644
 ) -> subprocess.CompletedProcess[bytes]:
-    argv = scripts.write_file_argv(str(path), data, mode=mode, owner="root", group="root")
-    return sh(argv, stdin=data if stdin is None else stdin)
+    argv, upload = scripts.write_file_command(
+        str(path), data, mode=mode, owner="root", group="root"
+    )
+    return sh(argv, stdin=upload if stdin is None else upload[:65] + stdin)
 
 
 def test_write_file_replaces_the_target_with_mode_and_leaves_no_temp_file(
@@ -200,7 +202,7 @@ def test_remote_paths_must_be_absolute(path: str) -> None:
 @pytest.mark.parametrize("owner", ["", "root:root", "a b", "$(id)", "-r"])
 def test_owner_and_group_are_validated(owner: str) -> None:
     with pytest.raises(UsageError):
-        scripts.write_file_argv("/etc/x", b"", mode=0o644, owner=owner, group="root")
+        scripts.write_file_command("/etc/x", b"", mode=0o644, owner=owner, group="root")
 
 
 def test_sudo_asking_for_a_password_is_a_clear_become_error() -> None:

@@ -165,12 +165,12 @@ class SshTransport:
         owner: str = "root",
         group: str = "root",
     ) -> None:
-        argv = scripts.write_file_argv(path, data, mode=mode, owner=owner, group=group)
+        argv, upload = scripts.write_file_command(path, data, mode=mode, owner=owner, group=group)
         try:
             meter = OutputMeter(OUTPUT_CAP)
             result = self._exec(
                 argv,
-                data,
+                upload,
                 None,
                 f"writing {path}",
                 meter=meter,
