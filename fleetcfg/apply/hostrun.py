@@ -17,7 +17,7 @@ from typing import Protocol
 
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import HostResult, HostStatus, StepRecord, StepStatus
-from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.core.filedigest import file_digest, short_digest
 from fleetcfg.core.versions import DEFAULT_ENGINE, EngineVersion
 from fleetcfg.dockerd.flags import ValidateFlags, validate_flags
 from fleetcfg.host.service import ServiceCommands
@@ -100,7 +100,7 @@ class FileChange:
     mode: int
     owner: str
     group: str
-    #: sha256 the live file must have (None: absent)
+    #: the digest the live file must have (None: absent)
     expect_live: str | None = None
     #: the new content (None: the file is to be removed)
     new: bytes | None = None
@@ -118,14 +118,28 @@ class FileChange:
     maybe_replaced: bool = False
     #: rollback: the backup being put back
     restoring: BackupRecord | None = None
+    #: the plan says the target holds a credential (its digests are keyed
+    #: even when no secret is found in its bytes: :func:`file_digest`)
+    credentials: bool = False
+
+    @property
+    def live_bytes(self) -> bytes | None:
+        """The live file's content (None: absent)."""
+        return self.live if self.live_exists else None
 
     @property
     def new_sha256(self) -> str | None:
-        return sha256_hex(self.new) if self.new is not None else None
+        """The digest of the new content (:func:`file_digest`: never a plain
+        sha256 of a file that holds credentials)."""
+        if self.new is None:
+            return None
+        return file_digest(self.new, credentials=self.credentials)
 
     @property
     def live_sha256(self) -> str | None:
-        return sha256_hex(self.live) if self.live_exists and self.live is not None else None
+        """The digest of the live file (None: absent)."""
+        live = self.live_bytes
+        return file_digest(live, credentials=self.credentials) if live is not None else None
 
 
 def first_lines(text: str, limit: int = _MAX_DETAIL) -> str:
@@ -135,7 +149,7 @@ def first_lines(text: str, limit: int = _MAX_DETAIL) -> str:
 
 
 def short(sha: str | None) -> str:
-    return sha[:12] if sha else "absent"
+    return short_digest(sha)
 
 
 def engine_of(text: str | None) -> EngineVersion:

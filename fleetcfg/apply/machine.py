@@ -53,6 +53,7 @@ from fleetcfg.core.errors import (
     StepFailedError,
     TransportError,
 )
+from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.programs import Install
 from fleetcfg.host.programs.files import as_owner
 from fleetcfg.host.state import LOCK_DIR, STATE_PATH, backup_path
@@ -127,7 +128,7 @@ def _confirm(run: HostRun) -> None:
     results = run.t.run_many([as_owner(c.user, ["sha256sum", c.path]) for c in candidates])
     for change, result in zip(candidates, results, strict=True):
         now = result.stdout.split()[0] if result.ok and result.stdout.split() else None
-        if now != change.new_sha256:
+        if change.new is None or now != sha256_hex(change.new):
             change.maybe_replaced = False
         else:
             run.result.nothing_written = False

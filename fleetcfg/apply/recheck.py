@@ -21,6 +21,7 @@ from __future__ import annotations
 from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver, short
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import FleetcfgError, StalePlanError, StepFailedError
+from fleetcfg.core.filedigest import digest_matches
 from fleetcfg.plan.model import HostPlan
 
 
@@ -33,7 +34,7 @@ def recheck_plan(run: HostRun, plan: HostPlan, targets: TargetResolver) -> None:
     started = run.ctx.clock()
     problems: list[str] = []
     for change in run.changes:
-        if change.live_sha256 != change.expect_live:
+        if not digest_matches(change.expect_live, change.live_bytes):
             problems.append(
                 f"{change.path} changed since the plan (sha256 {short(change.expect_live)} "
                 f"in the plan, {short(change.live_sha256)} now)" + _who_wrote(run, change)
@@ -48,7 +49,7 @@ def recheck_plan(run: HostRun, plan: HostPlan, targets: TargetResolver) -> None:
             raise StepFailedError(
                 "recheck", f"cannot render the target of {change.path}: {exc}"
             ) from None
-        if change.new_sha256 != fp.target_sha256:
+        if not digest_matches(fp.target_sha256, change.new):
             problems.append(
                 f"the target of {change.path} rendered from the inventory changed since "
                 f"the plan (sha256 {short(fp.target_sha256)} in the plan, "
@@ -120,6 +121,6 @@ def _who_wrote(run: HostRun, change: FileChange) -> str:
     record = run.state.record(change.path)
     if record is None:
         return ""
-    if record.sha256 == change.live_sha256:
+    if digest_matches(record.sha256, change.live_bytes):
         return f"; fleetcfg {record.command} by {record.written_by} wrote it at {record.written_at}"
     return "; it was edited outside fleetcfg"

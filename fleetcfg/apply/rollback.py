@@ -37,7 +37,7 @@ from fleetcfg.apply.recheck import refuse_stale
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.apply.steps import Step, commit, finish, health_gate, validate_model
 from fleetcfg.core.errors import StepFailedError, TransportError
-from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.core.filedigest import digest_matches
 from fleetcfg.host.programs.files import read_argv
 from fleetcfg.host.state import FileRecord, HostState, backup_path
 from fleetcfg.host.transport.base import CommandResult
@@ -300,11 +300,11 @@ def _read_backups(run: HostRun) -> dict[str, CommandResult]:
             )
         change.new = found.content or b""
         expected = change.restoring.sha256 if change.restoring is not None else None
-        if expected is not None and sha256_hex(change.new) != expected:
+        if expected is not None and not digest_matches(expected, change.new):
             raise StepFailedError(
                 "recheck",
                 f"the backup {change.copy_from} does not hash as state.json records "
-                f"(sha256 {short(sha256_hex(change.new))}, expected {short(expected)}): "
+                f"(sha256 {short(change.new_sha256)}, expected {short(expected)}): "
                 "it was changed; pick another with --backup",
             )
     return more
@@ -323,7 +323,7 @@ def recheck_records(
     problems = []
     for change in run.changes:
         record = records[change.path]
-        if change.live_sha256 != record.sha256:
+        if not digest_matches(record.sha256, change.live_bytes):
             problems.append(
                 f"{change.path} changed since fleetcfg {record.command} wrote it at "
                 f"{record.written_at} (sha256 {short(record.sha256)} then, "

@@ -154,6 +154,7 @@ def _change_of(fp: FilePlan, facts: Facts) -> FileChange:
         owner=fp.owner,
         group=fp.group,
         expect_live=fp.live_sha256,
+        credentials=fp.credentials,
         live=found.content if found.exists else None,
         live_exists=found.exists,
         parent_exists=found.parent_exists,

@@ -31,7 +31,7 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -59,17 +59,13 @@ def _mask_userinfo(userinfo: str) -> str:
     return f"{user}:{MASK}" if colon else MASK
 
 
-def mask_url_credentials(text: str) -> str:
-    """``http://user:pass@proxy:3128`` -> ``http://user:***@proxy:3128``.
-
-    The userinfo is everything between ``//`` and the last ``@`` before the
-    host, as a URL parser sees it, so that a password holding ``/``, ``,``,
-    ``"`` or ``:`` is masked whole. The host part ends at white space, at
-    the next ``scheme://`` or where a JSON string ends. A userinfo without a
-    password is masked whole (``https://***@host``: a token)."""
+def _userinfo_spans(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, at)`` of each URL's userinfo in ``text`` (``text[start:at]``),
+    left to right: everything between ``//`` and the last ``@`` before the
+    host, as a URL parser sees it. The host part ends at white space, at the
+    next ``scheme://`` or where a JSON string ends."""
     if "@" not in text or "://" not in text:
-        return text
-    out: list[str] = []
+        return
     pos = 0
     starts = [m.end() for m in _URL_START.finditer(text)]
     for index, start in enumerate(starts):
@@ -81,11 +77,30 @@ def mask_url_credentials(text: str) -> str:
         at = text.rfind("@", start, end)
         if at <= start:
             continue
+        yield start, at
+        pos = at + 1
+
+
+def mask_url_credentials(text: str) -> str:
+    """``http://user:pass@proxy:3128`` -> ``http://user:***@proxy:3128``.
+
+    The userinfo (:func:`_userinfo_spans`) is masked whole, so that a
+    password holding ``/``, ``,``, ``"`` or ``:`` is masked whole. A userinfo
+    without a password is masked whole (``https://***@host``: a token)."""
+    out: list[str] = []
+    pos = 0
+    for start, at in _userinfo_spans(text):
         out.append(text[pos:start])
         out.append(_mask_userinfo(text[start:at]) + "@")
         pos = at + 1
     out.append(text[pos:])
     return "".join(out)
+
+
+def url_credentials(text: str) -> list[str]:
+    """The userinfo (``user:pass``) of every URL in ``text``: what
+    :func:`mask_url_credentials` masks."""
+    return [text[start:at] for start, at in _userinfo_spans(text)]
 
 
 def holds_credentials(text: str, secrets: Iterable[str]) -> bool:

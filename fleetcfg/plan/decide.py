@@ -209,7 +209,7 @@ def _finish_pending(host: Host, facts: Facts, h: HostNotes, action: Action) -> A
     if pending is None or action is Action.ERROR:
         return action
     path = facts.daemon_json.path
-    new_on_disk = path in pending.files and pending.files[path] == facts.daemon_json.sha256
+    new_on_disk = path in pending.files and facts.daemon_json.matches(pending.files[path])
     unit = facts.unit
     if new_on_disk and unit is not None and unit.active_state == "failed":
         h.fail(

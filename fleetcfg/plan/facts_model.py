@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from fleetcfg.core.filedigest import digest_matches, file_digest
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.dockerd.flags import DAEMON_JSON, config_file_of
 from fleetcfg.host.state import STATE_DIR, STATE_PATH, HostState
@@ -29,6 +30,8 @@ class FileFacts:
     path: str
     exists: bool
     content: bytes | None = None
+    #: the content's digest (:func:`~fleetcfg.core.filedigest.file_digest`:
+    #: keyed when it holds credentials, never their plain sha256)
     sha256: str | None = None
     mode: int | None = None
     owner: str | None = None
@@ -43,6 +46,23 @@ class FileFacts:
     @property
     def known(self) -> bool:
         return self.problem is None
+
+    def matches(self, recorded: str | None) -> bool:
+        """Whether the file is what a record says (``recorded``: a digest,
+        None: absent), compared in the record's own form
+        (:func:`~fleetcfg.core.filedigest.digest_matches`)."""
+        if recorded == self.sha256:
+            return True
+        return self.known and digest_matches(recorded, self.content if self.exists else None)
+
+    def digest(self, *, credentials: bool = False) -> str | None:
+        """What a plan records of the file (None: absent): :attr:`sha256`,
+        keyed as the target's when the target holds credentials
+        (:func:`~fleetcfg.core.filedigest.file_digest`: the same bytes, the
+        same digest)."""
+        if not self.exists or self.content is None or not credentials:
+            return self.sha256 if self.exists else None
+        return file_digest(self.content, credentials=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.core.filedigest import file_digest
 from fleetcfg.core.jsondoc import MAX_DEPTH, too_deep
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.dockerd.flags import exec_start_argv
@@ -119,7 +119,7 @@ def parse_files(
             present[path] = FileFacts(path, True, mode=mode, owner=owner, problem=problem)
             continue
         present[path] = FileFacts(
-            path, True, data, sha256_hex(data), mode, owner, group, mtime=mtime
+            path, True, data, file_digest(data), mode, owner, group, mtime=mtime
         )
 
     def file(path: str, user: str | None = None) -> FileFacts:

@@ -16,7 +16,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from fleetcfg.core.hashing import canonical_json, sha256_hex
+from fleetcfg.core.filedigest import file_digest
+from fleetcfg.core.hashing import canonical_json
 from fleetcfg.core.secrets import holds_credentials
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.dockerd.flags import conflicting_keys, parse_flags
@@ -115,7 +116,7 @@ def _drift(facts: Facts, file: FileFacts, h: HostNotes, label: str) -> None:
     entry = facts.state.record(file.path)
     if entry is None or not file.known:
         return
-    if file.sha256 == entry.sha256:
+    if file.matches(entry.sha256):
         return
     when = f" at {entry.written_at}" if entry.written_at else ""
     who = f" by {entry.written_by}" if entry.written_by else ""
@@ -239,8 +240,8 @@ def plan_daemon(
     return FilePlan(
         kind=FileKind.DAEMON,
         path=path,
-        live_sha256=live.sha256,
-        target_sha256=sha256_hex(target_bytes) if write else None,
+        live_sha256=live.digest(credentials=credentials),
+        target_sha256=file_digest(target_bytes, credentials=credentials) if write else None,
         mode=daemon_mode(credentials),
         owner="root",
         group="root",
@@ -321,7 +322,7 @@ def plan_client(user: str, rendered: RenderedConfig, facts: Facts, h: HostNotes)
         path=path,
         user=user,
         live_sha256=live.sha256,
-        target_sha256=sha256_hex(target_bytes) if write else None,
+        target_sha256=file_digest(target_bytes) if write else None,
         mode=CLIENT_MODE,
         owner=user,
         group=who.group or user,

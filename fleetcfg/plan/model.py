@@ -2,7 +2,9 @@
 executes exactly.
 
 A plan never holds a secret in clear: file targets are identified by the
-sha256 of their content (apply re-renders the target and refuses a host whose
+digest of their content (sha256; for a file that holds credentials a keyed
+``hmac-sha256:`` digest, :mod:`fleetcfg.core.filedigest`; apply re-renders the
+target and refuses a host whose
 target or live file no longer hashes the same), and every diff is masked.
 """
 
@@ -61,9 +63,10 @@ class FilePlan(_Data):
     kind: FileKind
     path: str
     user: str | None = None  # the owner of a client config.json
-    #: sha256 of the live file the plan was computed from (None: absent)
+    #: digest of the live file the plan was computed from (None: absent;
+    #: :func:`~fleetcfg.core.filedigest.file_digest`)
     live_sha256: str | None
-    #: sha256 of the exact bytes apply will write (None: nothing to write)
+    #: digest of the exact bytes apply will write (None: nothing to write)
     target_sha256: str | None
     mode: int = 0o644
     owner: str = "root"

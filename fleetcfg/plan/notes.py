@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from fleetcfg.core.filedigest import short_digest
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.secrets import mask_text
 from fleetcfg.plan.model import FilePlan
@@ -79,4 +80,4 @@ class HostNotes:
 
 
 def short_sha(sha: str | None) -> str:
-    return sha[:12] if sha else "absent"
+    return short_digest(sha)

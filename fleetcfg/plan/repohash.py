@@ -31,6 +31,7 @@ import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from fleetcfg.core.filedigest import scrypt
 from fleetcfg.core.secrets import Lookups
 from fleetcfg.inventory import Inventory
 
@@ -65,17 +66,15 @@ def repo_files(inventory: Inventory) -> dict[str, Path]:
 
 #: how the digest of a file read as a secret starts
 SECRET_DIGEST = "scrypt:"  # noqa: S105 (a prefix, not a password)
-#: scrypt's cost: 16 MiB and some 50 ms a guess (its authors' interactive
-#: setting); the salt makes every file name its own search
-_SCRYPT_COST = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
 @functools.lru_cache(maxsize=64)
 def secret_digest(name: str, data: bytes) -> str:
     """``scrypt:<hex>``: the digest of the contents of repo file ``name`` read
-    as a secret, salted with its name (deterministic: the same on every machine)."""
+    as a secret (:func:`~fleetcfg.core.filedigest.scrypt`), salted with its
+    name: every file name is its own search."""
     salt = b"fleetcfg repo file\0" + name.encode("utf-8")
-    return SECRET_DIGEST + hashlib.scrypt(data, salt=salt, **_SCRYPT_COST).hex()
+    return SECRET_DIGEST + scrypt(data, salt).hex()
 
 
 def _digest(name: str, path: Path, secret: bool) -> str:

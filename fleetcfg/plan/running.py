@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from fleetcfg.core.filedigest import short_digest
 from fleetcfg.plan.facts_model import Facts
 
 
@@ -46,14 +47,14 @@ def unloaded_reason(facts: Facts) -> str | None:
         return None
     state = facts.state
     record = state.record(file.path)
-    if state.pending is None and record is not None and record.sha256 == file.sha256:
+    if state.pending is None and record is not None and file.matches(record.sha256):
         return None
     if record is None or record.sha256 is None:
         known = "fleetcfg has no record of it"
     else:
-        known = f"fleetcfg last wrote sha256 {record.sha256[:12]}"
+        known = f"fleetcfg last wrote sha256 {short_digest(record.sha256)}"
     return (
-        f"{file.path} on disk (sha256 {(file.sha256 or '')[:12]}, changed {_when(file.mtime)}) "
+        f"{file.path} on disk (sha256 {short_digest(file.sha256)}, changed {_when(file.mtime)}) "
         f"is newer than what the running dockerd loaded (it started {_when(unit.started)}; "
         f"{known}): the file changed without a restart, so only a restart is sure to run it"
     )

@@ -148,14 +148,14 @@ def retired_records(facts: Facts, keep: Sequence[str]) -> list[FileRecord]:
     ]
 
 
-def _display(file: SurfaceFile, live: FileFacts, h: HostNotes) -> str:
+def _display(file: SurfaceFile, live: str | None) -> str:
     if file.secret:
         return (
-            f"~ {file.path}: secret, sha256 {short_sha(live.sha256)} -> "
-            f"{short_sha(file.sha256)} ({len(file.content)} bytes, mode {file.mode:04o})"
+            f"~ {file.path}: secret, sha256 {short_sha(live)} -> "
+            f"{short_sha(file.digest)} ({len(file.content)} bytes, mode {file.mode:04o})"
         )
-    verb = "~" if live.exists else "+"
-    return f"{verb} {file.path} ({len(file.content)} bytes, sha256 {short_sha(file.sha256)})"
+    verb = "~" if live is not None else "+"
+    return f"{verb} {file.path} ({len(file.content)} bytes, sha256 {short_sha(file.digest)})"
 
 
 def plan_surface_file(
@@ -166,7 +166,9 @@ def plan_surface_file(
         why = live.problem if live is not None else "it was not read"
         h.fail(f"cannot read {file.path}: {why}")
         return None
-    write = not live.exists or live.sha256 != file.sha256
+    target = file.digest
+    live_sha = live.digest(credentials=file.holds_credentials)
+    write = not live.exists or live_sha != target
     mode_only = not write and live.mode is not None and live.mode != file.mode
     diff = ""
     changes: list[KeyChange] = []
@@ -178,7 +180,7 @@ def plan_surface_file(
             KeyChange(
                 path=file.path,
                 kind="changed" if live.exists else "added",
-                display=h.mask(_display(file, live, h))
+                display=h.mask(_display(file, live_sha))
                 if write
                 else f"~ {file.path}: mode {live.mode:04o} -> {file.mode:04o}",
                 reload="no-effect",
@@ -198,8 +200,8 @@ def plan_surface_file(
     return FilePlan(
         kind=FileKind(file.kind),
         path=file.path,
-        live_sha256=live.sha256,
-        target_sha256=file.sha256 if write or mode_only else None,
+        live_sha256=live_sha,
+        target_sha256=target if write or mode_only else None,
         mode=file.mode,
         owner="root",
         group="root",
@@ -219,7 +221,7 @@ def _drift(facts: Facts, live: FileFacts, h: HostNotes) -> None:
     entry = facts.state.record(live.path)
     if entry is None or entry.sha256 is None or not live.known:
         return
-    if live.sha256 != entry.sha256:
+    if not live.matches(entry.sha256):
         what = "changed" if live.exists else "deleted"
         h.warn(
             f"drift: {live.path} was {what} outside fleetcfg since fleetcfg last wrote it "
@@ -265,7 +267,7 @@ def plan_retired(
         h.fail(f"cannot read {record.path}: {why}")
         return None
     if not record.created:
-        if live.exists and live.sha256 == record.sha256:
+        if live.exists and live.matches(record.sha256):
             h.warn(
                 f"{record.path} is no longer managed by fleetcfg ({_GONE.get(record.kind, '')}) "
                 f"and is left in place: it existed before fleetcfg first wrote it, and "

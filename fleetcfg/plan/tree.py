@@ -27,6 +27,7 @@ from typing import Any
 
 from fleetcfg import __version__
 from fleetcfg.core.errors import FleetcfgError
+from fleetcfg.core.filedigest import short_digest
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.jsondoc import format_loc
@@ -340,19 +341,22 @@ def _attribute_differences(trees: Sequence[HostTree], path: str) -> list[str]:
 
 
 def _surface_differences(files: Mapping[str, TreeFile], path: str) -> list[str]:
-    """A surface file whose bytes differ: each variant's sha256, its hosts
-    and where its content comes from (never the content: it may be a key)."""
+    """A surface file whose bytes differ: each variant's digest (keyed when
+    it holds credentials: never the sha256 of a key or a proxy password),
+    its hosts and where its content comes from (never the content)."""
     variants: dict[str, list[str]] = {}
     sources: dict[str, str] = {}
     for name, file in files.items():
-        variants.setdefault(file.sha256, []).append(name)
+        digest = file.surface.digest if file.surface is not None else file.sha256
+        variants.setdefault(digest, []).append(name)
         source = file.surface.source if file.surface is not None else None
         if source is not None:
-            sources.setdefault(file.sha256, str(source))
+            sources.setdefault(digest, str(source))
     if len(variants) < 2:
         return []
     shown = "; ".join(
-        f"sha256 {sha[:12]} ({_names(hosts)})" + (f" from {sources[sha]}" if sha in sources else "")
+        f"sha256 {short_digest(sha)} ({_names(hosts)})"
+        + (f" from {sources[sha]}" if sha in sources else "")
         for sha, hosts in variants.items()
     )
     return [f"{path}: content differs, {len(variants)} variants: {shown}"]

@@ -33,14 +33,19 @@ exec /usr/local/sbin/docker.fleet "$@"
 """
 
 
-def wrap_docker(host: FleetHost, script: str) -> Path:
-    """``script`` answers for ``docker`` on ``host`` (the fleet's shim as
-    ``docker.fleet``); the host's /usr/local/sbin."""
+def wrap_shim(host: FleetHost, name: str, script: str) -> Path:
+    """``script`` answers for command ``name`` on ``host`` (the fleet's shim
+    as ``NAME.fleet``); the host's /usr/local/sbin."""
     sbin = host.path("/usr/local/sbin")
-    (sbin / "docker").rename(sbin / "docker.fleet")
-    (sbin / "docker").write_text(script)
-    (sbin / "docker").chmod(0o755)
+    (sbin / name).rename(sbin / f"{name}.fleet")
+    (sbin / name).write_text(script)
+    (sbin / name).chmod(0o755)
     return sbin
+
+
+def wrap_docker(host: FleetHost, script: str) -> Path:
+    """``script`` answers for ``docker`` on ``host`` (:func:`wrap_shim`)."""
+    return wrap_shim(host, "docker", script)
 
 
 def flood_docker_info(host: FleetHost) -> Path:
@@ -227,11 +232,7 @@ def apply_with_a_flooding_canary(
 
 def flood_dockerd_validate(host: FleetHost) -> Path:
     """Make ``dockerd --validate`` on ``host`` flood; the file its pids go to."""
-    sbin = host.path("/usr/local/sbin")
-    (sbin / "dockerd").rename(sbin / "dockerd.fleet")
-    (sbin / "dockerd").write_text(FLOOD_DOCKERD_VALIDATE)
-    (sbin / "dockerd").chmod(0o755)
-    return sbin / ".flood-pids"
+    return wrap_shim(host, "dockerd", FLOOD_DOCKERD_VALIDATE) / ".flood-pids"
 
 
 def test_apply_fails_a_host_whose_dockerd_validate_floods_and_changes_nothing(

@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
+from fleetcfg.core.filedigest import file_digest, short_digest
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.yamlsource import SourceLocation
@@ -163,7 +164,15 @@ class SurfaceFile:
 
     @property
     def sha256(self) -> str:
+        """The content's plain sha256 (for what checks the bytes themselves:
+        cloud-init's user-data, which carries them anyway)."""
         return sha256_hex(self.content)
+
+    @property
+    def digest(self) -> str:
+        """What plans record and print about the content (keyed when it
+        holds credentials: :func:`~fleetcfg.core.filedigest.file_digest`)."""
+        return file_digest(self.content, credentials=self.holds_credentials)
 
     @property
     def folder(self) -> str:
@@ -172,7 +181,7 @@ class SurfaceFile:
     def display_text(self) -> str:
         """The content as it may be shown (a secret file: its hash only)."""
         if self.secret:
-            return f"(secret, {len(self.content)} bytes, sha256 {self.sha256[:12]})\n"
+            return f"(secret, {len(self.content)} bytes, sha256 {short_digest(self.digest)})\n"
         return self.content.decode("utf-8", errors="replace")
 
 

@@ -14,6 +14,7 @@ from fleetcfg.cli import env as cli_env
 from fleetcfg.cli import plan_cmd
 from fleetcfg.cli.app import app
 from fleetcfg.core.errors import UnknownHostKeyError
+from fleetcfg.core.filedigest import KEYED, digest_matches
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.host.transport.targets import SshTarget
 from fleetcfg.plan.fleet import load_plan
@@ -304,8 +305,14 @@ def test_saved_plan_round_trips_and_holds_no_secret(
     web = plan.host("web-01")
     assert web.action is Action.RESTART
     daemon = web.files[0]
-    assert daemon.live_sha256 == changed.file("/etc/docker/daemon.json").sha256  # type: ignore[union-attr]
-    assert daemon.target_sha256 is not None and len(daemon.target_sha256) == 64
+    live = changed.file("/etc/docker/daemon.json")
+    assert live is not None and live.content is not None
+    # a file with a proxy password: a keyed digest, never its plain sha256
+    assert digest_matches(daemon.live_sha256, live.content)
+    assert (daemon.live_sha256 or "").startswith(KEYED)
+    assert live.sha256 is not None and live.sha256[:12] not in saved.read_text()
+    assert daemon.target_sha256 is not None and daemon.target_sha256.startswith(KEYED)
+    assert len(daemon.target_sha256) == len(KEYED) + 64
     assert web.facts.engine_version == "26.1.5"
     assert plan.format_version == 1 and plan.repo_sha256 and plan.plan_id
     assert load_plan(saved) == plan
