@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--surface",
                 help="print HOST's other files (certs.d, unit drop-ins, buildkitd.toml) "
-                "instead; a key file shows its sha256 only",
+                "instead; a key file shows its size and keyed digest only",
             ),
         ] = False,
         limit: LimitOption = None,
@@ -192,7 +192,7 @@ def surface_summary(files: tuple[SurfaceFile, ...], host: str) -> list[str]:
 
 def _print_surface(renderer: Renderer, host: Host) -> None:
     """Every surface file of ``host``: a header, then its content (a secret
-    file: its size and sha256 only); findings on stderr."""
+    file: its size and keyed digest only); findings on stderr."""
     daemon: RenderedConfig | None = None
     if host.daemon_profile is not None:
         try:

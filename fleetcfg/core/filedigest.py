@@ -72,22 +72,35 @@ def secret_values(data: bytes) -> tuple[str, ...]:
 
 
 class _Keys:
-    """scrypt keys by their secret material, computed once per process
-    (threads planning hosts at once wait for the first one's scrypt)."""
+    """scrypt keys by their secret material, computed once per process:
+    threads that need the same key wait for the first one's scrypt, threads
+    that need different keys do not wait for each other. Kept by the
+    material's sha256 (a whole file may be the material), at most LIMIT."""
 
     LIMIT = 256
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._keys: dict[bytes, bytes] = {}
+        self._computing: dict[bytes, threading.Lock] = {}
 
     def get(self, material: bytes) -> bytes:
+        name = hashlib.sha256(material).digest()
         with self._lock:
-            key = self._keys.get(material)
+            key = self._keys.get(name)
+            if key is not None:
+                return key
+            computing = self._computing.setdefault(name, threading.Lock())
+        with computing:
+            with self._lock:
+                key = self._keys.get(name)
             if key is None:
-                if len(self._keys) >= self.LIMIT:
-                    self._keys.clear()
-                key = self._keys[material] = scrypt(material, _SALT)
+                key = scrypt(material, _SALT)
+                with self._lock:
+                    if len(self._keys) >= self.LIMIT:
+                        self._keys.clear()
+                    self._keys[name] = key
+                    self._computing.pop(name, None)
             return key
 
     def clear(self) -> None:

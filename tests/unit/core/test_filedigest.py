@@ -5,6 +5,7 @@ secret set, and records of an older fleetcfg still compare as plain sha256."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -85,3 +86,17 @@ def test_a_fleet_that_shares_a_password_costs_one_scrypt(
     assert len(runs) == 1
     file_digest(daemon_json("another-password"))
     assert len(runs) == 2
+
+
+def test_threads_that_need_the_same_key_share_one_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    runs: list[bytes] = []
+    real = filedigest.scrypt
+
+    def counting(data: bytes, salt: bytes) -> bytes:
+        runs.append(data)
+        return real(data, salt)
+
+    monkeypatch.setattr(filedigest, "scrypt", counting)
+    with ThreadPoolExecutor(8) as pool:
+        digests = set(pool.map(lambda n: file_digest(daemon_json("hunter2", n)), range(64)))
+    assert len(digests) == 64 and len(runs) == 1
