@@ -32,8 +32,11 @@ trust_repo_ssh_config=False) -> Transport``
 
 ``save_plan(plan, path)`` / ``load_plan(path) -> Plan``
     The ``-o plan.json`` file: the Plan model as JSON (format_version,
-    plan_id, repo_sha256, per host the live and target sha256 of every file,
-    the action, the facts it depended on). No secret is stored in clear.
+    plan_id, repo_sha256, per host the live and target digest of every file:
+    sha256, or for a file that holds credentials a keyed hmac-sha256
+    (:mod:`fleetcfg.core.filedigest`), the action, the facts it depended
+    on). No secret is stored in clear, nor a digest a guess can be checked
+    against cheaply.
     ``load_plan`` refuses another format version.
 
 The plan's ``repo_sha256`` and ``repo_files`` cover inventory.yaml,
