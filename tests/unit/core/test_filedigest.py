@@ -70,9 +70,8 @@ def test_a_plain_sha256_an_older_fleetcfg_recorded_still_compares_as_before() ->
     assert digest_matches(None, None) and not digest_matches(None, data)
 
 
-def test_a_fleet_that_shares_a_password_costs_one_scrypt(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _count_scrypts(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The material of every scrypt run from now on."""
     runs: list[bytes] = []
     real = filedigest.scrypt
 
@@ -81,6 +80,13 @@ def test_a_fleet_that_shares_a_password_costs_one_scrypt(
         return real(data, salt)
 
     monkeypatch.setattr(filedigest, "scrypt", counting)
+    return runs
+
+
+def test_a_fleet_that_shares_a_password_costs_one_scrypt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs = _count_scrypts(monkeypatch)
     digests = {file_digest(daemon_json("hunter2", host)) for host in range(2000)}
     assert len(digests) == 2000
     assert len(runs) == 1
@@ -89,14 +95,7 @@ def test_a_fleet_that_shares_a_password_costs_one_scrypt(
 
 
 def test_threads_that_need_the_same_key_share_one_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    runs: list[bytes] = []
-    real = filedigest.scrypt
-
-    def counting(data: bytes, salt: bytes) -> bytes:
-        runs.append(data)
-        return real(data, salt)
-
-    monkeypatch.setattr(filedigest, "scrypt", counting)
+    runs = _count_scrypts(monkeypatch)
     with ThreadPoolExecutor(8) as pool:
         digests = set(pool.map(lambda n: file_digest(daemon_json("hunter2", n)), range(64)))
     assert len(digests) == 64 and len(runs) == 1
