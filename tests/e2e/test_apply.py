@@ -498,6 +498,12 @@ _SIGINT_IGNORED = (
 )
 
 
+#: how long the Ctrl-C tests wait for a step that takes seconds on an idle
+#: machine (a bound, not a timing: under two full suites at once, 120 s was
+#: once not enough)
+_LOADED = 300
+
+
 def _interrupted_apply(
     path: Path,
     first: FleetHost,
@@ -522,19 +528,19 @@ def _interrupted_apply(
         env={**os.environ, "NO_COLOR": "1"},
     )
     try:
-        assert wait_until(lambda: bool(first.events("start-held")), timeout=120)
+        assert wait_until(lambda: bool(first.events("start-held")), timeout=_LOADED)
         process.send_signal(signal.SIGINT)
         taken = wait_until(
             lambda: journal.exists() and '"event": "interrupt"' in journal.read_text(),
-            timeout=120,
+            timeout=_LOADED,
         )
         if twice:
             process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=120)
+            out, err = process.communicate(timeout=_LOADED)
             first.release_start()
         else:
             first.release_start()
-            out, err = process.communicate(timeout=120)
+            out, err = process.communicate(timeout=_LOADED)
         assert taken, out + err
     finally:
         first.release_start()
@@ -618,10 +624,10 @@ def _ctrl_c_once_connecting(argv: Sequence[str], accepted: threading.Event) -> t
         env={**os.environ, "NO_COLOR": "1", "PYTHONFAULTHANDLER": "1"},
     )
     try:
-        assert accepted.wait(120)
+        assert accepted.wait(_LOADED)
         process.send_signal(signal.SIGINT)
         try:
-            out, err = process.communicate(timeout=120)
+            out, err = process.communicate(timeout=_LOADED)
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGABRT)  # faulthandler: where every thread is
             out, err = process.communicate(timeout=60)
