@@ -29,7 +29,7 @@ _RESOLVER_PROBLEMS: tuple[tuple[re.Pattern[str], Rule], ...] = (
         re.compile(
             r"^(the group name 'all' is reserved|'.*' is both a group and a host"
             r"|group '.*' lists (unknown child group|itself as a child|child '.*' twice)"
-            r"|groups form a cycle)"
+            r"|groups form a cycle|groups nest more than)"
         ),
         INVENTORY_STRUCTURE,
     ),

@@ -300,10 +300,23 @@ def test_a_huge_profile_or_included_template_is_an_error_unread(tmp_path: Path) 
 
 def test_a_huge_inventory_is_fc050_unread(tmp_path: Path) -> None:
     path = write_repo(tmp_path, ONE_HOST, {"base.yaml.j2": CLEAN})
-    _sparse(path, 70 << 20, head=ONE_HOST)
+    _sparse(path, 17 << 20, head=ONE_HOST)
     result = runner.invoke(app, ["lint", "-i", str(path)])
     assert result.exit_code == 1
-    assert "FC050" in result.stdout and "larger than 64 MiB" in result.stdout
+    assert "FC050" in result.stdout and "larger than 16 MiB" in result.stdout
+
+
+@pytest.mark.parametrize("chain", [70, 3000])
+def test_a_deep_chain_of_groups_is_fc054_not_a_crash_or_gigabytes(
+    tmp_path: Path, chain: int
+) -> None:
+    # 3,000 nested groups exhausted Python's stack (lint's internal error);
+    # 20,000 (1.4 MB of YAML) took 9 GB: every group held all its ancestors
+    groups = "".join(f"  g{i}: {{children: [g{i + 1}]}}\n" for i in range(chain))
+    inventory = ONE_HOST + f"groups:\n{groups}  g{chain}: {{hosts: {{web-01: {{}}}}}}\n"
+    found = [f for f in lint(tmp_path, inventory).findings if f.rule == "FC054"]
+    assert len(found) == chain // 65  # cut every 64 levels
+    assert "groups nest more than 64 levels deep at 'g64'" in found[0].message
 
 
 def test_a_huge_secret_file_or_daemon_json_is_refused_unread(tmp_path: Path) -> None:
