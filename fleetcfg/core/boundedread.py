@@ -17,8 +17,8 @@ from pathlib import Path
 MIB = 1 << 20
 #: profiles, the templates they include, ``file()`` secrets, ssh_config files
 TEXT_LIMIT = 1 * MIB
-#: inventory.yaml (about 60 bytes a host: 250,000 hosts fit; parsed, YAML
-#: takes some 150 times its size in memory)
+#: inventory.yaml (about 40 to 60 bytes a host: 250,000 hosts fit; loading
+#: takes about 80 times its size in memory: 6.4 MB for 2,000 hosts in 78 KB)
 INVENTORY_LIMIT = 16 * MIB
 
 
