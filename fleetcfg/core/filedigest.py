@@ -111,11 +111,13 @@ class _Keys:
 KEYS = _Keys()
 
 
-def keyed_digest(data: bytes) -> str:
+def keyed_digest(data: bytes, secrets: tuple[str, ...] | None = None) -> str:
     """``hmac-sha256:<hex>`` of ``data``, keyed with scrypt over its
-    secrets (over the whole of ``data`` when none is found in it: a file
-    that holds another kind of secret, e.g. an ``env()`` value)."""
-    secrets = secret_values(data)
+    secrets (``secrets``: :func:`secret_values` of ``data``, when the caller
+    has them already; over the whole of ``data`` when none is found in it: a
+    file that holds another kind of secret, e.g. an ``env()`` value)."""
+    if secrets is None:
+        secrets = secret_values(data)
     material = "\0".join(secrets).encode() if secrets else data
     return KEYED + hmac.new(KEYS.get(material), data, hashlib.sha256).hexdigest()
 
@@ -124,8 +126,9 @@ def file_digest(data: bytes, *, credentials: bool = False) -> str:
     """The digest fleetcfg records and prints for a file's bytes: keyed
     when they hold credentials (found in them, or ``credentials``: the
     caller knows of a secret in them), else a plain sha256."""
-    if credentials or secret_values(data):
-        return keyed_digest(data)
+    secrets = secret_values(data)
+    if credentials or secrets:
+        return keyed_digest(data, secrets)
     return sha256_hex(data)
 
 
