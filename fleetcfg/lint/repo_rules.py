@@ -4,7 +4,6 @@ secrets in inventory variables, and syntax errors in profiles no host uses
 
 from __future__ import annotations
 
-import errno
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,15 +147,6 @@ def unused_profile_errors(
             )
 
 
-def _ssh_config_text(path: Path) -> str | None:
-    """The text of an ssh_config file of the repo ("" when it cannot be
-    read: plan reports that; None when it is too large to be checked)."""
-    try:
-        return repo_ssh_config_text(path)
-    except OSError as exc:
-        return None if exc.errno == errno.EFBIG else ""
-
-
 def ssh_config_commands_in_repo(inventory: Inventory) -> Iterator[tuple[Finding, str]]:
     """FC059 (with the host) for every command an ssh_config file of the
     repo would run, at its line. The files are read, never evaluated."""
@@ -167,7 +157,7 @@ def ssh_config_commands_in_repo(inventory: Inventory) -> Iterator[tuple[Finding,
         setting = host.ssh.get("ssh_config_file")
         for path in repo_ssh_config_files(setting, inventory.root):
             if path not in texts:
-                texts[path] = _ssh_config_text(path)
+                texts[path] = repo_ssh_config_text(path)
             display = (
                 Path(inventory.display).parent / path.relative_to(inventory.root.resolve())
             ).as_posix()

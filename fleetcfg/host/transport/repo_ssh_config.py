@@ -11,7 +11,7 @@ import errno
 import re
 from pathlib import Path
 
-from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded
+from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded, too_large
 from fleetcfg.core.errors import TransportError
 from fleetcfg.host.transport.targets import SshTarget
 
@@ -63,10 +63,14 @@ def repo_ssh_config_files(setting: str | None, repo_root: Path) -> list[Path]:
     return inside
 
 
-def repo_ssh_config_text(path: Path) -> str:
-    """An ssh_config file of the repo as text (read, never evaluated):
-    ``OSError`` as reading it raises, errno EFBIG past :data:`TEXT_LIMIT`."""
-    return read_bounded(path, TEXT_LIMIT).decode("utf-8", errors="replace")
+def repo_ssh_config_text(path: Path) -> str | None:
+    """An ssh_config file of the repo as text (read, never evaluated): None
+    when it is too large to be checked (past :data:`TEXT_LIMIT`), "" when it
+    cannot be read (connecting through it reports that)."""
+    try:
+        return read_bounded(path, TEXT_LIMIT).decode("utf-8", errors="replace")
+    except OSError as exc:
+        return None if exc.errno == errno.EFBIG else ""
 
 
 def refuse_repo_ssh_config_commands(target: SshTarget, repo_root: Path) -> None:
@@ -75,17 +79,14 @@ def refuse_repo_ssh_config_commands(target: SshTarget, repo_root: Path) -> None:
     review), or is too large to be checked; the operator's own
     ``~/.ssh/config`` is not affected."""
     for path in repo_ssh_config_files(target.ssh_config_file, repo_root):
-        try:
-            text = repo_ssh_config_text(path)
-        except OSError as exc:
-            if exc.errno == errno.EFBIG:
-                raise TransportError(
-                    f"refused to connect: ssh_config file {target.ssh_config_file} is in the "
-                    f"repo and {exc.strerror}: it is not checked for commands",
-                    file=str(target.ssh_config_file),
-                    host=target.host,
-                ) from None
-            continue  # reading it for real reports the problem
+        text = repo_ssh_config_text(path)
+        if text is None:
+            raise TransportError(
+                f"refused to connect: ssh_config file {target.ssh_config_file} is in the "
+                f"repo and {too_large(TEXT_LIMIT)}: it is not checked for commands",
+                file=str(target.ssh_config_file),
+                host=target.host,
+            )
         commands = ssh_config_commands(text)
         if commands:
             line, directive = commands[0]
