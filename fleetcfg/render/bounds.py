@@ -69,8 +69,8 @@ def check_format(template: str, args: Sequence[object], kwargs: Mapping[str, obj
 
 def replace_size(text: str, old: str, new: str, count: int = -1) -> int:
     """How long ``text.replace(old, new, count)`` would be."""
-    found = len(text) + 1 if old == "" else text.count(old) if old else 0
-    if count is not None and count >= 0:
+    found = len(text) + 1 if old == "" else text.count(old)
+    if count >= 0:
         found = min(found, count)
     return len(text) + found * (len(new) - len(old))
 

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 #: the CPU time one render may take (a large profile renders in milliseconds)
@@ -63,7 +63,7 @@ class _Watch:
     #: why it was stopped ("" while within budget)
     reason: str = ""
     stopped_at: float = 0.0
-    tells: int = field(default=0)
+    tells: int = 0
 
 
 _LOCK = threading.Lock()
