@@ -12,9 +12,11 @@ the order is written: :class:`Script` reads
 it, and :meth:`HostProgram.argv` puts each named value at its place. Values are
 always positional arguments (``sh -c PROGRAM sh ARG...``) and commands are argv
 lists quoted with :func:`shlex.quote`, so nothing a user wrote is ever parsed as
-shell code. Programs whose body calls ``fc_*`` functions get ``lib.sh`` (the
-shared routines: the atomic write, the trust check of root's paths, dropping
-privileges to a user) inlined after their first line; the first line names
+shell code. Programs whose body calls ``fc_*`` functions get those functions of
+``lib.sh`` (the shared routines: the atomic write, the trust check of root's
+paths, dropping privileges to a user), and the ones they call in turn,
+inlined after their first line (only those: a host parses every byte it
+receives, on every run); the first line names
 the program and its version (``# fleetcfg-apply: install v3``), which is how
 the fake host recognises it.
 """
@@ -33,6 +35,9 @@ from fleetcfg.core.errors import UsageError
 from fleetcfg.core.hashing import sha256_hex
 
 LIB = "lib"
+#: one function of lib.sh: its first line at column 0, its closing brace too
+_FUNCTION = re.compile(r"^(fc_[a-z_]+)\(\) \{\n.*?^\}\n", re.MULTILINE | re.DOTALL)
+_FC_NAME = re.compile(r"\bfc_[a-z_]+\b")
 _ASSIGN = re.compile(r"([a-z_][a-z0-9_]*)=\$(?:([1-9])|\{([1-9][0-9]*)\})")
 
 
@@ -116,9 +121,33 @@ def script(name: str) -> Script:
     if not header.startswith("# fleetcfg"):
         raise ProgramError(f"{name}.sh must start with its '# fleetcfg...' name line")
     code = _code(rest)
-    if name != LIB and "fc_" in rest:
-        code = _code(_read(LIB).partition("\n")[2]) + code
+    if name != LIB:
+        code = _lib_for(code) + code
     return Script(name, header, f"{header}\n{code}", _params(name, rest))
+
+
+@cache
+def _lib_functions() -> dict[str, str]:
+    """lib.sh's functions by name (code without comment lines), in file order."""
+    code = _code(_read(LIB).partition("\n")[2])
+    functions = {m.group(1): m.group(0) for m in _FUNCTION.finditer(code)}
+    if _FUNCTION.sub("", code).strip():
+        raise ProgramError("lib.sh may hold only functions, each closed by a '}' at column 0")
+    return functions
+
+
+def _lib_for(code: str) -> str:
+    """The functions of lib.sh that ``code`` calls, and those they call, in
+    lib.sh's order."""
+    functions = _lib_functions()
+    needed: set[str] = set()
+    todo = [code]
+    while todo:
+        for name in _FC_NAME.findall(todo.pop()):
+            if name in functions and name not in needed:
+                needed.add(name)
+                todo.append(functions[name])
+    return "".join(text for name, text in functions.items() if name in needed)
 
 
 def identify(argv: Sequence[str], names: Sequence[str]) -> Script | None:

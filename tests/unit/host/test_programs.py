@@ -4,6 +4,7 @@ and each HostProgram type names exactly those arguments."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -83,6 +84,31 @@ def test_the_shared_routines_are_inlined_only_into_programs_that_use_them() -> N
     assert "fc_" not in script("run_many").text
     for name in _names():
         assert script(name).text.startswith(script(name).header + "\n")
+
+
+def test_a_program_carries_only_the_shared_routines_it_calls() -> None:
+    # a host parses every byte of a program on every run: the systemctl
+    # show capture needs fc_capture and nothing of the trust checks
+    unit = script("facts_unit").text
+    assert "fc_capture()" in unit
+    assert "fc_trust()" not in unit and "fc_as()" not in unit
+    # and the routines those call (fc_trusted -> fc_trust -> fc_whoami, fc_fields)
+    lock = script("lock").text
+    for needed in ("fc_private_dir()", "fc_trusted()", "fc_trust()", "fc_whoami()", "fc_fields()"):
+        assert needed in lock
+    assert "fc_put()" not in lock and "fc_capture()" not in lock
+    # every routine a program names is defined in it, before the program's own code
+    defined = re.compile(r"^(fc_[a-z_]+)\(\) \{$", re.MULTILINE)
+    for name in _names():
+        if name == "lib":
+            continue
+        text = script(name).text
+        called = set(re.findall(r"\bfc_[a-z_]+\b", text)) & set(defined.findall(_lib_text()))
+        assert called <= set(defined.findall(text)), name
+
+
+def _lib_text() -> str:
+    return resources.files("fleetcfg.host.programs").joinpath("lib.sh").read_text()
 
 
 def test_programs_reach_the_host_without_their_comments_and_still_parse() -> None:
