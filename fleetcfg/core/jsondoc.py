@@ -546,6 +546,8 @@ def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
     """Whether arrays and objects in ``raw`` nest deeper than ``limit`` (brackets
     inside strings do not count). Cheap and bounded: no decoding, no recursion,
     so a hostile file cannot exhaust the stack."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # fewer openings than the limit in all (strings included)
     depth = 0
     for m in _BRACKET.finditer(raw):
         token = m.group()

@@ -175,7 +175,26 @@ def _maskers(secrets: frozenset[str]) -> tuple[tuple[str, re.Pattern[str] | None
 def mask_text(text: str, secrets: Iterable[str]) -> str:
     """Replace every secret in ``text`` (in every form: :func:`secret_forms`)
     with ``***`` and mask URL credentials."""
-    for secret, whole_word in _maskers(frozenset(secrets)):
+    secret_set = frozenset(secrets)
+    if len(text) <= _CACHED_TEXT:
+        return _mask_short_text(text, secret_set)
+    return _mask_text(text, secret_set)
+
+
+#: a plan masks the same values on every host (``json-file``, the mirror,
+#: the proxy URL): values up to this long are remembered per secret set, at
+#: most :data:`_MASKED_CACHE` of them (a few MB at most)
+_CACHED_TEXT = 512
+_MASKED_CACHE = 8192
+
+
+@functools.lru_cache(maxsize=_MASKED_CACHE)
+def _mask_short_text(text: str, secrets: frozenset[str]) -> str:
+    return _mask_text(text, secrets)
+
+
+def _mask_text(text: str, secrets: frozenset[str]) -> str:
+    for secret, whole_word in _maskers(secrets):
         if secret not in text:
             continue
         text = text.replace(secret, MASK) if whole_word is None else whole_word.sub(MASK, text)

@@ -210,7 +210,8 @@ def plan_daemon(
     _drift(facts, live, h, label)
     changes = semantic_diff(current if problem is None else {}, desired)
     write = problem is not None or bool(changes)
-    target_bytes = target.content if write else b""
+    target_text = canonical_json(desired)  # what target.content encodes
+    target_bytes = target_text.encode() if write else b""
     for change in changes:
         if change_reload(change) is Reload.RESTART:
             if change.top_key not in h.start_only:
@@ -227,7 +228,7 @@ def plan_daemon(
     if write:
         diff = text_diff(
             live_text if live.exists else None,
-            target_bytes.decode(),
+            target_text,
             path=path,
             secrets=h.secrets,
             old_data=current if problem is None and live.exists else None,
@@ -236,7 +237,7 @@ def plan_daemon(
         h.contents[path] = target_bytes
         h.daemon_changed = True
         check_logging_plugin(desired, facts, h)
-    credentials = holds_credentials(canonical_json(desired), rendered.secrets)
+    credentials = holds_credentials(target_text, rendered.secrets)
     return FilePlan(
         kind=FileKind.DAEMON,
         path=path,

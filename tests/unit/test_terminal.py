@@ -31,6 +31,11 @@ def test_nesting_is_measured_without_decoding_and_strings_do_not_count() -> None
     assert too_deep(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
     assert not too_deep(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH)
     assert too_deep(b"[" * 200_000)  # stops early, no recursion
+    # as deep as the limit, with many more brackets side by side (and in strings)
+    wide = b"[" + b"[1]," * 100 + b'"[[[[["]'
+    assert not too_deep(wide, limit=3)
+    assert too_deep(b"[" + wide + b"]", limit=3) is False
+    assert too_deep(b"[[" + wide + b"]]", limit=3)
 
 
 def test_json_text_keeps_its_value_but_no_control_character_a_terminal_acts_on() -> None:

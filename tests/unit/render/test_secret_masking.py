@@ -125,3 +125,21 @@ def test_the_previous_secret_on_the_host_is_masked_after_a_rotation(tmp_path: Pa
         assert_hidden(ROTATED, output)
         assert_hidden(HOSTILE, output)
     assert "token=***" in dumped
+
+
+def test_masking_gives_the_same_for_short_values_remembered_and_long_text_not_kept() -> None:
+    # a plan masks the same short values on every host: they are remembered
+    # per secret set; a long text (a whole file, a diff) is masked as usual
+    # and never kept in memory
+    from fleetcfg.core import secrets as module
+
+    value = f"http://svc:{HOSTILE}@proxy:3128"
+    assert mask_text(value, {HOSTILE}) == mask_text(value, [HOSTILE]) == "http://svc:***@proxy:3128"
+    assert mask_text(value, {"other"}) == "http://svc:***@proxy:3128"
+    assert mask_text("json-file", {HOSTILE}) == "json-file"
+    kept = module._mask_short_text.cache_info().currsize
+    long_text = ("x" * 600) + f" {ROTATED} " + json.dumps({"http-proxy": value})
+    masked = mask_text(long_text, {HOSTILE, ROTATED})
+    assert HOSTILE not in masked and ROTATED not in masked
+    assert masked.startswith("x" * 600 + " *** ")
+    assert module._mask_short_text.cache_info().currsize == kept
