@@ -3,6 +3,7 @@ and located errors that carry a rule id."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -40,7 +41,9 @@ class Key:
     secret: bool = False
 
 
+@functools.lru_cache(maxsize=256)
 def v(text: str) -> EngineVersion:
+    """The Engine version ``text`` names (the checks name a few, over and over)."""
     return EngineVersion.parse(text)
 
 

@@ -5,9 +5,29 @@ value is fine, or a short reason string when it is not."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
+
+_R = TypeVar("_R")
+
+#: addresses and prefixes up to this long are parsed once per process (every
+#: host's config names the same pools and DNS servers); longer text is not kept
+_REMEMBERED = 64
+
+
+def _remembered(parse: Callable[[str], _R]) -> Callable[[str], _R]:
+    cached = functools.lru_cache(maxsize=1024)(parse)
+
+    @functools.wraps(parse)
+    def parse_once(text: str) -> _R:
+        return cached(text) if len(text) <= _REMEMBERED else parse(text)
+
+    return parse_once
+
 
 _DECIMAL = {"k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "p": 1000**5}
 _BINARY = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
@@ -53,6 +73,7 @@ def duration_problem(text: str) -> str | None:
     return f"{text!r} is not a duration; write e.g. 48h, 30m or 3600s"
 
 
+@_remembered
 def ip_problem(text: str) -> str | None:
     """Go's net.ParseIP: IPv4 dotted quad without leading zeros, or IPv6 (with
     an embedded IPv4 allowed), no zone, no brackets, no prefix."""
@@ -65,6 +86,7 @@ def ip_problem(text: str) -> str | None:
     return None
 
 
+@_remembered
 def ip_version(text: str) -> int | None:
     try:
         return ipaddress.ip_address(text).version
@@ -72,6 +94,7 @@ def ip_version(text: str) -> int | None:
         return None
 
 
+@_remembered
 def prefix_problem(text: str) -> str | None:
     """A CIDR as netip.ParsePrefix / net.ParseCIDR accept it (host bits allowed)."""
     if "/" not in text:
@@ -87,6 +110,7 @@ def prefix_problem(text: str) -> str | None:
     return None
 
 
+@_remembered
 def network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """The network a CIDR denotes (host bits masked), or None."""
     if prefix_problem(text) is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -13,7 +14,8 @@ from fleetcfg.core.rules import (
     IGNORED_KEY,
     INVALID_VALUE,
 )
-from fleetcfg.dockerd.base import v
+from fleetcfg.core.versions import EngineVersion
+from fleetcfg.dockerd.base import Key, v
 from fleetcfg.dockerd.checks.context import (
     INFO,
     START,
@@ -29,12 +31,20 @@ from fleetcfg.dockerd.daemon import (
 )
 
 
+@functools.cache
+def _deprecated() -> dict[str, tuple[Key, EngineVersion]]:
+    """The deprecated keys (in the model's order) and since when."""
+    return {
+        key: (meta, meta.deprecated_since)
+        for key, meta in key_metadata().items()
+        if meta.deprecated_since is not None
+    }
+
+
 @check
 def deprecated_keys(ctx: RuleContext) -> Iterator[Finding]:
-    for key, meta in key_metadata().items():
-        if not ctx.has(key) or meta.deprecated_since is None:
-            continue
-        if ctx.engine < meta.deprecated_since:
+    for key, (meta, since) in _deprecated().items():
+        if not ctx.has(key) or ctx.engine < since:
             continue
         if key == "allow-nondistributable-artifacts" and ctx.at_least("28.1"):
             yield find(
@@ -50,8 +60,7 @@ def deprecated_keys(ctx: RuleContext) -> Iterator[Finding]:
         yield find(
             DEPRECATED,
             W,
-            f'"{key}" is deprecated since Engine {meta.deprecated_since.short}: '
-            f"{meta.deprecated_hint}",
+            f'"{key}" is deprecated since Engine {since.short}: {meta.deprecated_hint}',
             key,
         )
 
