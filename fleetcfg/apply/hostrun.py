@@ -17,7 +17,7 @@ from typing import Protocol
 
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import HostResult, HostStatus, StepRecord, StepStatus
-from fleetcfg.core.filedigest import file_digest, short_digest
+from fleetcfg.core.filedigest import file_digest
 from fleetcfg.core.versions import DEFAULT_ENGINE, EngineVersion
 from fleetcfg.dockerd.flags import ValidateFlags, validate_flags
 from fleetcfg.host.service import ServiceCommands
@@ -146,10 +146,6 @@ def first_lines(text: str, limit: int = _MAX_DETAIL) -> str:
     """``text`` on one line, cut at ``limit`` characters."""
     text = " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def short(sha: str | None) -> str:
-    return short_digest(sha)
 
 
 def engine_of(text: str | None) -> EngineVersion:

@@ -18,10 +18,10 @@ what changed.
 
 from __future__ import annotations
 
-from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver, short
+from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import FleetcfgError, StalePlanError, StepFailedError
-from fleetcfg.core.filedigest import digest_matches
+from fleetcfg.core.filedigest import digest_matches, short_digest
 from fleetcfg.plan.model import HostPlan
 
 
@@ -36,8 +36,8 @@ def recheck_plan(run: HostRun, plan: HostPlan, targets: TargetResolver) -> None:
     for change in run.changes:
         if not digest_matches(change.expect_live, change.live_bytes):
             problems.append(
-                f"{change.path} changed since the plan (sha256 {short(change.expect_live)} "
-                f"in the plan, {short(change.live_sha256)} now)" + _who_wrote(run, change)
+                f"{change.path} changed since the plan (sha256 {short_digest(change.expect_live)} "
+                f"in the plan, {short_digest(change.live_sha256)} now)" + _who_wrote(run, change)
             )
     if problems:
         refuse_stale(run, problems, started, ": run fleetcfg plan again")
@@ -52,8 +52,8 @@ def recheck_plan(run: HostRun, plan: HostPlan, targets: TargetResolver) -> None:
         if not digest_matches(fp.target_sha256, change.new):
             problems.append(
                 f"the target of {change.path} rendered from the inventory changed since "
-                f"the plan (sha256 {short(fp.target_sha256)} in the plan, "
-                f"{short(change.new_sha256)} now): inventory.yaml, a profile or an "
+                f"the plan (sha256 {short_digest(fp.target_sha256)} in the plan, "
+                f"{short_digest(change.new_sha256)} now): inventory.yaml, a profile or an "
                 "env()/file() value was edited"
             )
     if problems:

@@ -31,13 +31,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from fleetcfg.apply.daemon import with_config
-from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines, short
+from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines
 from fleetcfg.apply.lock import file_reads, lock
 from fleetcfg.apply.recheck import refuse_stale
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.apply.steps import Step, commit, finish, health_gate, validate_model
 from fleetcfg.core.errors import StepFailedError, TransportError
-from fleetcfg.core.filedigest import digest_matches
+from fleetcfg.core.filedigest import digest_matches, short_digest
 from fleetcfg.host.programs.files import read_argv
 from fleetcfg.host.state import FileRecord, HostState, backup_path
 from fleetcfg.host.transport.base import CommandResult
@@ -304,7 +304,7 @@ def _read_backups(run: HostRun) -> dict[str, CommandResult]:
             raise StepFailedError(
                 "recheck",
                 f"the backup {change.copy_from} does not hash as state.json records "
-                f"(sha256 {short(change.new_sha256)}, expected {short(expected)}): "
+                f"(sha256 {short_digest(change.new_sha256)}, expected {short_digest(expected)}): "
                 "it was changed; pick another with --backup",
             )
     return more
@@ -326,8 +326,8 @@ def recheck_records(
         if not digest_matches(record.sha256, change.live_bytes):
             problems.append(
                 f"{change.path} changed since fleetcfg {record.command} wrote it at "
-                f"{record.written_at} (sha256 {short(record.sha256)} then, "
-                f"{short(change.live_sha256)} now)"
+                f"{record.written_at} (sha256 {short_digest(record.sha256)} then, "
+                f"{short_digest(change.live_sha256)} now)"
             )
     if problems and not force:
         refuse_stale(

@@ -40,13 +40,14 @@ from collections.abc import Callable
 from typing import Any
 
 from fleetcfg.apply import daemon
-from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver, first_lines, short
+from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver, first_lines
 from fleetcfg.apply.lock import lock, unlock, unlock_argv, unlock_note
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.recheck import recheck_plan, refuse_changed, refuse_untrusted
 from fleetcfg.apply.record import new_state, record_state
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import StepFailedError, TransportError
+from fleetcfg.core.filedigest import short_digest
 from fleetcfg.core.findings import Severity
 from fleetcfg.dockerd.flags import validate_argv
 from fleetcfg.dockerd.validation import check_client_bytes, check_daemon_bytes
@@ -403,7 +404,7 @@ def _report_install(
         "validate": f"dockerd --validate with {' '.join(run.flags.flags) or 'no flags'}: "
         f"configuration OK{_dropped_note(run)}",
         "backup": backup_path(backup.name) if backup is not None and backup.name else "",
-        "replace": f"{change.path} sha256 {short(change.new_sha256)}",
+        "replace": f"{change.path} sha256 {short_digest(change.new_sha256)}",
         "state": f"recorded in {STATE_PATH}",
         "action": " ".join(action),
         "health": "daemon active, docker info answers"

@@ -138,15 +138,20 @@ def digest_matches(recorded: str | None, data: bytes | None) -> bool:
     older fleetcfg is compared as a plain sha256)."""
     if recorded is None or data is None:
         return recorded is None and data is None
-    if recorded.startswith(KEYED):
+    if is_keyed(recorded):
         return hmac.compare_digest(recorded, keyed_digest(data))
     return hmac.compare_digest(recorded, sha256_hex(data))
+
+
+def is_keyed(digest: str | None) -> bool:
+    """Whether ``digest`` is a keyed one (of a file that holds credentials)."""
+    return digest is not None and digest.startswith(KEYED)
 
 
 def short_digest(digest: str | None) -> str:
     """A digest in messages: 12 hex digits (``hmac:`` first for a keyed one)."""
     if not digest:
         return "absent"
-    if digest.startswith(KEYED):
+    if is_keyed(digest):
         return "hmac:" + digest[len(KEYED) :][:12]
     return digest[:12]

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fleetcfg.core.errors import FleetcfgError
+from fleetcfg.core.filedigest import short_digest
 from fleetcfg.core.secrets import mask_text, secrets_in_place
 from fleetcfg.inventory import Host
 from fleetcfg.plan.facts import DAEMON_JSON, STATE_FILE, Facts, FileFacts
@@ -46,7 +47,7 @@ from fleetcfg.plan.files import (
     plan_daemon,
 )
 from fleetcfg.plan.model import Action, HostPlan
-from fleetcfg.plan.notes import HostNotes, LintSettings, short_sha
+from fleetcfg.plan.notes import HostNotes, LintSettings
 from fleetcfg.plan.running import unloaded_reason
 from fleetcfg.plan.surface import SurfaceNotes, plan_surface
 from fleetcfg.plan.targets import Targets, decode_live
@@ -397,12 +398,12 @@ def stale_reasons(saved: HostPlan, fresh: HostPlan) -> list[str]:
         if old.live_sha256 != new.live_sha256:
             reasons.append(
                 f"{path} changed on the host since the plan (sha256 "
-                f"{short_sha(old.live_sha256)} -> {short_sha(new.live_sha256)})"
+                f"{short_digest(old.live_sha256)} -> {short_digest(new.live_sha256)})"
             )
         if old.target_sha256 != new.target_sha256:
             reasons.append(
                 f"the target of {path} changed since the plan (sha256 "
-                f"{short_sha(old.target_sha256)} -> {short_sha(new.target_sha256)}): the inventory, "
+                f"{short_digest(old.target_sha256)} -> {short_digest(new.target_sha256)}): the inventory, "
                 "a profile or a secret changed"
             )
     if saved.facts.engine_version != fresh.facts.engine_version:

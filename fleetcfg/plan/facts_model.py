@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from fleetcfg.core.filedigest import digest_matches, file_digest
+from fleetcfg.core.filedigest import digest_matches, file_digest, is_keyed
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.dockerd.flags import DAEMON_JSON, config_file_of
 from fleetcfg.host.state import STATE_DIR, STATE_PATH, HostState
@@ -59,9 +59,11 @@ class FileFacts:
         """What a plan records of the file (None: absent): :attr:`sha256`,
         keyed as the target's when the target holds credentials
         (:func:`~fleetcfg.core.filedigest.file_digest`: the same bytes, the
-        same digest)."""
-        if not self.exists or self.content is None or not credentials:
-            return self.sha256 if self.exists else None
+        same digest; already keyed when credentials were found in it)."""
+        if not self.exists:
+            return None
+        if not credentials or self.content is None or is_keyed(self.sha256):
+            return self.sha256
         return file_digest(self.content, credentials=True)
 
 

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from fleetcfg.core.filedigest import file_digest
+from fleetcfg.core.filedigest import file_digest, short_digest
 from fleetcfg.core.hashing import canonical_json
 from fleetcfg.core.secrets import holds_credentials
 from fleetcfg.core.versions import EngineVersion
@@ -26,7 +26,7 @@ from fleetcfg.dockerd.validation import CheckResult, check_client, check_daemon
 from fleetcfg.plan.diff import Change, ChangeKind, render_change, semantic_diff, text_diff
 from fleetcfg.plan.facts import Facts, FileFacts, UnitFacts
 from fleetcfg.plan.model import FileKind, FilePlan, KeyChange
-from fleetcfg.plan.notes import HostNotes, short_sha
+from fleetcfg.plan.notes import HostNotes
 from fleetcfg.plan.plugins import check_logging_plugin
 from fleetcfg.plan.targets import file_target
 from fleetcfg.render import RenderedConfig
@@ -130,7 +130,7 @@ def _drift(facts: Facts, file: FileFacts, h: HostNotes, label: str) -> None:
         return
     h.warn(
         f"drift: {label} was changed outside fleetcfg since fleetcfg last wrote it{when}{who} "
-        f"(sha256 now {short_sha(file.sha256)}, fleetcfg wrote {short_sha(entry.sha256)})"
+        f"(sha256 now {short_digest(file.sha256)}, fleetcfg wrote {short_digest(entry.sha256)})"
     )
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from fleetcfg.core.filedigest import short_digest
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.secrets import mask_text
 from fleetcfg.plan.model import FilePlan
@@ -77,7 +76,3 @@ class HostNotes:
                 self.fail(text)
             else:
                 self.warn(text)
-
-
-def short_sha(sha: str | None) -> str:
-    return short_digest(sha)

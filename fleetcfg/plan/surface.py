@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from fleetcfg.core.filedigest import short_digest
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.rules import CERTS_D_FILE_NAMES, CERTS_D_FOLDER
@@ -29,7 +30,7 @@ from fleetcfg.host.state import CREATED_DIR, FileRecord
 from fleetcfg.plan.diff import text_diff
 from fleetcfg.plan.facts import Facts, FileFacts
 from fleetcfg.plan.model import FileKind, FilePlan, KeyChange
-from fleetcfg.plan.notes import HostNotes, short_sha
+from fleetcfg.plan.notes import HostNotes
 from fleetcfg.render.registries import CERTS_D, RegistryEntry
 from fleetcfg.render.surface import (
     SECRET_MODE,
@@ -151,11 +152,11 @@ def retired_records(facts: Facts, keep: Sequence[str]) -> list[FileRecord]:
 def _display(file: SurfaceFile, live: str | None) -> str:
     if file.secret:
         return (
-            f"~ {file.path}: secret, sha256 {short_sha(live)} -> "
-            f"{short_sha(file.digest)} ({len(file.content)} bytes, mode {file.mode:04o})"
+            f"~ {file.path}: secret, sha256 {short_digest(live)} -> "
+            f"{short_digest(file.digest)} ({len(file.content)} bytes, mode {file.mode:04o})"
         )
     verb = "~" if live is not None else "+"
-    return f"{verb} {file.path} ({len(file.content)} bytes, sha256 {short_sha(file.digest)})"
+    return f"{verb} {file.path} ({len(file.content)} bytes, sha256 {short_digest(file.digest)})"
 
 
 def plan_surface_file(
