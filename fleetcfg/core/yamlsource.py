@@ -17,9 +17,10 @@ Rules that differ from a plain ``yaml.safe_load``:
   binary values are errors; merge keys (``<<: *base``) work;
 * a syntax error becomes one located error (file:line:column) with a hint;
 * input is bounded (the file is untrusted: it comes from a pull request):
-  nesting deeper than :data:`MAX_DEPTH`, more than :data:`MAX_ALIASES` alias
-  uses, or aliases that expand to more than :data:`MAX_ALIAS_EXPANSION` values
-  (a "billion laughs" bomb) are located errors, before any of it is built.
+  nesting deeper than :data:`MAX_DEPTH`, more than :data:`MAX_NODES` keys and
+  values, more than :data:`MAX_ALIASES` alias uses, or aliases that expand to
+  more than :data:`MAX_ALIAS_EXPANSION` values (a "billion laughs" bomb) are
+  located errors, before any of it is built.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ _PLAIN_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null"
 
 #: mappings and lists nested deeper than this are refused
 MAX_DEPTH = 64
+#: keys and values (every mapping, list and scalar) per document: each
+#: costs about 1.2 KB while it is parsed, so a 16 MiB file of ``1,1,1,...``
+#: (8 million of them) would take about 10 GB and minutes of CPU. A host
+#: written as ``name: {address: ...}`` is 4, so 20,000 hosts with a dozen
+#: variables each fit many times over.
+MAX_NODES = 1_000_000
 #: alias uses (``*name``) per document
 MAX_ALIASES = 10_000
 #: values that aliases may add when they are expanded (beyond the written ones)
@@ -85,6 +92,9 @@ class _BoundedComposer(Composer):
                 mark = self.parser.peek_event().start_mark
                 raise _LimitExceeded(f"nested deeper than {MAX_DEPTH} levels", mark)
             self.nodes += 1
+            if self.nodes > MAX_NODES:
+                mark = self.parser.peek_event().start_mark
+                raise _LimitExceeded(f"more than {MAX_NODES:,} keys and values", mark)
             return super().compose_node(parent, index)
         finally:
             self.level -= 1

@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from fleetcfg.cli.app import app
+from fleetcfg.core import yamlsource
 from fleetcfg.lint.lookups import STAND_IN
 from fleetcfg.render import budget
 from tests.unit.inventory.repo import write_repo
@@ -179,6 +181,42 @@ def test_too_many_aliases_are_fc050(tmp_path: Path) -> None:
     uses = "\n".join(f"  k{i}: *a" for i in range(10_001))
     report = lint(tmp_path, "x-anchor: &a 1\nx-uses:\n" + uses + "\n")
     assert "more than 10000 aliases" in one(report, "FC050").message
+
+
+def test_a_flood_of_values_is_fc050_before_it_is_all_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the attack: a pull request's inventory of `1,1,1,...` up to the 16 MiB
+    # bound is 8 million values, about 10 GB and minutes of the CI machine's
+    # CPU to parse. The cap (lowered here so that the test stays small) stops
+    # the parse at its first value too many, with the place in the file.
+    monkeypatch.setattr(yamlsource, "MAX_NODES", 10_000)
+    flood = "x-flood: [" + "1," * 400_000 + "1]\n"
+    report = lint(tmp_path, ONE_HOST + flood)
+    finding = one(report, "FC050")
+    assert "more than 10,000 keys and values" in finding.message
+    assert finding.file is not None and Path(finding.file).name == "inventory.yaml"
+    assert finding.line is not None
+    lines = Path(finding.file).read_text().splitlines()
+    assert lines[finding.line - 1].startswith("x-flood: [")
+    # it stopped at a value within the cap, not at the end of the list
+    assert finding.column is not None
+    assert finding.column <= len("x-flood: [") + 2 * 10_000 + 1
+
+
+def test_the_value_cap_leaves_room_for_a_large_real_fleet() -> None:
+    # 20,000 hosts, each with its address, two groups and a dozen variables
+    host = (
+        "  runner-00001: {address: 10.0.0.1, groups: [ci, eu],"
+        + " vars: {"
+        + ", ".join(f"v{i}: value{i}" for i in range(12))
+        + "}}\n"
+    )
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Composer = yamlsource._BoundedComposer
+    yaml.compose("hosts:\n" + host)
+    per_host = yaml.composer.nodes - 2
+    assert per_host * 20_000 < yamlsource.MAX_NODES
 
 
 @pytest.mark.parametrize("style", ["flow", "block"])
