@@ -59,7 +59,10 @@ MAX_NODES = 1_000_000
 MAX_ALIASES = 10_000
 #: values that aliases may add when they are expanded (beyond the written ones)
 MAX_ALIAS_EXPANSION = 200_000
-_LIMIT_HINT = "inventory.yaml is read from the repo under review: keep it a plain, shallow file"
+
+
+def _limit_hint(file: str) -> str:
+    return f"{file} comes from the repo under review: keep it a plain, shallow file"
 
 
 class _LimitExceeded(Exception):
@@ -78,6 +81,8 @@ class _BoundedComposer(Composer):
         self.level = 0
         self.aliases = 0
         self.nodes = 0
+        #: the most keys and values (None: :data:`MAX_NODES`)
+        self.limit: int | None = None
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.parser.check_event(AliasEvent):
@@ -92,9 +97,10 @@ class _BoundedComposer(Composer):
                 mark = self.parser.peek_event().start_mark
                 raise _LimitExceeded(f"nested deeper than {MAX_DEPTH} levels", mark)
             self.nodes += 1
-            if self.nodes > MAX_NODES:
+            limit = MAX_NODES if self.limit is None else self.limit
+            if self.nodes > limit:
                 mark = self.parser.peek_event().start_mark
-                raise _LimitExceeded(f"more than {MAX_NODES:,} keys and values", mark)
+                raise _LimitExceeded(f"more than {limit:,} keys and values", mark)
             return super().compose_node(parent, index)
         finally:
             self.level -= 1
@@ -204,7 +210,7 @@ class _Builder:
             raise self.fail(
                 node,
                 f"aliases expand to more than {MAX_ALIAS_EXPANSION} values (an alias bomb?)",
-                _LIMIT_HINT,
+                _limit_hint(self.file),
             )
         if isinstance(node, MappingNode):
             return self.mapping(node, path)
@@ -303,11 +309,15 @@ def load_yaml(
     *,
     error: type[FleetcfgError] = FleetcfgError,
     track_plain: bool = False,
+    max_values: int | None = None,
 ) -> YamlDocument:
     """Parse one YAML document. ``file`` is the name used in positions and
-    errors; ``error`` the FleetcfgError subclass raised for bad input."""
+    errors; ``error`` the FleetcfgError subclass raised for bad input;
+    ``max_values``: the most keys and values it may hold (default
+    :data:`MAX_NODES`)."""
     yaml = YAML(typ="safe", pure=True)
     yaml.Composer = _BoundedComposer
+    yaml.composer.limit = max_values
     try:
         root = yaml.compose(text)
     except _LimitExceeded as exc:
@@ -317,7 +327,7 @@ def load_yaml(
             file=file,
             line=mark.line + 1 if mark is not None else None,
             column=mark.column + 1 if mark is not None else None,
-            hint=_LIMIT_HINT,
+            hint=_limit_hint(file),
         ) from None
     except MarkedYAMLError as exc:
         raise _located_syntax_error(exc, file, error) from None

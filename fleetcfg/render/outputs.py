@@ -11,12 +11,15 @@ from typing import Any
 from fleetcfg.core.errors import TemplateError
 from fleetcfg.core.jsondoc import JsonSyntaxError, parse_document
 from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, load_yaml
+from fleetcfg.render.budget import RenderBudgetExceeded, render_budget
 from fleetcfg.render.profiles import ProfileFile
 from fleetcfg.render.templates import Analysis
 
 #: the reserved top-level block of a profile (removed before validation)
 EXTENSION_KEY = "x-fleetcfg"
 EXTENSION_KEYS = ("extends", "append")
+#: the most characters of a rendered line an error quotes
+SHOWN_LINE = 200
 
 
 @dataclass(eq=False)
@@ -80,6 +83,10 @@ def parse_output(
     def invalid(message: str, rendered_line: int) -> TemplateError:
         rendered = text.split("\n")
         shown = rendered[rendered_line - 1].strip() if 0 < rendered_line <= len(rendered) else ""
+        # masked before it is shortened: a secret cut in two would not be found
+        shown = mask(shown)
+        if len(shown) > SHOWN_LINE:
+            shown = shown[: SHOWN_LINE - 3] + "..."
         line = lines[rendered_line - 1] if 0 < rendered_line <= len(lines) else None
         return TemplateError(
             mask(f"{message}; rendered line {rendered_line}: {shown!r}"),
@@ -89,35 +96,18 @@ def parse_output(
             hint=f"fix the template so that it renders valid {profile.format.upper()}",
         )
 
-    plain: frozenset[KeyPath] = frozenset()
-    if profile.format == "json":
-        try:
-            doc = parse_document(text, file=profile.display)
-        except JsonSyntaxError as exc:
-            hint = f" ({exc.hint_text})" if exc.hint_text else ""
-            raise invalid(
-                f"the rendered JSON is invalid: {exc.go_message}{hint}", exc.line or 1
-            ) from None
-        if doc.duplicates:
-            loc, _first, last = doc.duplicates[0]
-            raise invalid(f"key {format_path(loc)!r} is written twice", last.line)
-        data: Any = doc.value
-        positions = {loc: (p.line, p.column) for loc, p in doc.positions.items()}
-    else:
-        try:
-            ydoc = load_yaml(text, profile.display, error=TemplateError, track_plain=True)
-        except TemplateError as exc:
-            hint = f" ({exc.hint})" if exc.hint else ""
-            # the YAML error counts rendered lines; say which template line that is
-            message = re.sub(
-                r"started at line (\d+)",
-                lambda m: f"started at template line {_template_line(lines, int(m.group(1)))}",
-                exc.message,
-            )
-            raise invalid(f"the rendered YAML is invalid: {message}{hint}", exc.line or 1) from None
-        data = ydoc.data
-        positions = ydoc.keys
-        plain = frozenset(ydoc.plain or ())
+    watch = None
+    try:
+        with render_budget() as watch:
+            data, positions, plain = _parse(profile, text, lines, invalid)
+    except RenderBudgetExceeded as exc:
+        raise TemplateError(
+            f"parsing the rendered text stopped: {str(exc) or (watch.reason if watch else '')}",
+            file=profile.display,
+            line=lines[0] if lines else 1,
+            host=host,
+            hint="a profile renders one config file: bound what it writes",
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -249,3 +239,50 @@ def resolve_path(data: Any, dotted: str) -> KeyPath:
         node = None
         i += 1
     return tuple(out)
+
+
+#: the most keys and values a rendered YAML profile may hold: a profile
+#: renders one config file (a daemon.json of every key dockerd knows is a few
+#: hundred values), and each costs about 1.2 KB and 20 us to parse, so that
+#: 2 MiB of `1,1,1,...` (a million values) took 20 s and 1.3 GB per host
+MAX_RENDERED_VALUES = 10_000
+
+
+def _parse(
+    profile: ProfileFile,
+    text: str,
+    lines: list[int],
+    invalid: Callable[[str, int], TemplateError],
+) -> tuple[Any, dict[KeyPath, tuple[int, int]], frozenset[KeyPath]]:
+    """The data of rendered ``text``, its positions and its plain strings."""
+    if profile.format == "json":
+        try:
+            doc = parse_document(text, file=profile.display)
+        except JsonSyntaxError as exc:
+            hint = f" ({exc.hint_text})" if exc.hint_text else ""
+            raise invalid(
+                f"the rendered JSON is invalid: {exc.go_message}{hint}", exc.line or 1
+            ) from None
+        if doc.duplicates:
+            loc, _first, last = doc.duplicates[0]
+            raise invalid(f"key {format_path(loc)!r} is written twice", last.line)
+        positions = {loc: (p.line, p.column) for loc, p in doc.positions.items()}
+        return doc.value, positions, frozenset()
+    try:
+        ydoc = load_yaml(
+            text,
+            profile.display,
+            error=TemplateError,
+            track_plain=True,
+            max_values=MAX_RENDERED_VALUES,
+        )
+    except TemplateError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        # the YAML error counts rendered lines; say which template line that is
+        message = re.sub(
+            r"started at line (\d+)",
+            lambda m: f"started at template line {_template_line(lines, int(m.group(1)))}",
+            exc.message,
+        )
+        raise invalid(f"the rendered YAML is invalid: {message}{hint}", exc.line or 1) from None
+    return ydoc.data, ydoc.keys, frozenset(ydoc.plain or ())

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from fleetcfg.cli.app import app
 from fleetcfg.core import yamlsource
 from fleetcfg.lint.lookups import STAND_IN
-from fleetcfg.render import budget
+from fleetcfg.render import budget, outputs
 from tests.unit.inventory.repo import write_repo
 from tests.unit.lint.helpers import CLEAN, ONE_HOST, lint, one, relative, rules
 from tests.unit.lint.test_formats import assert_valid_sarif
@@ -541,5 +541,33 @@ def test_a_stopped_render_leaves_the_other_hosts_and_later_renders_alone(tmp_pat
     stopped = [f for f in report.findings if f.rule == "FC056"]
     assert len(stopped) == 1 and stopped[0].hosts == ("web-01",)
     # nothing is left pending in this thread once the render is over
+    time.sleep(budget.POLL * 4)
+    assert lint(tmp_path, ONE_HOST, {"base.yaml.j2": CLEAN}).findings == []
+
+
+def test_a_profile_that_renders_a_flood_of_values_is_stopped_at_the_cap(tmp_path: Path) -> None:
+    # 800 KB of `1,1,1,...` (under the 2 MiB render bound) is 400,000 values:
+    # about 15 s and 500 MB per host to parse. A rendered profile holds at most
+    # MAX_RENDERED_VALUES, and the error quotes a short piece of the line.
+    flood = "x-flood: [{{ '1,' * 400000 }}1]\n"
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": CLEAN + flood}), "FC056")
+    assert "more than 10,000 keys and values" in finding.message
+    assert relative(finding, tmp_path) == ("profiles/base.yaml.j2", CLEAN.lstrip().count("\n") + 1)
+    assert "'x-flood: [1,1,1," in finding.message and len(finding.message) < 1000
+
+
+@pytest.mark.usefixtures("small_budget")
+def test_parsing_a_rendered_text_counts_in_the_render_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a text under every cap can still take seconds to parse, for every host:
+    # the parse runs within the render's budget and counts in the run's total
+    monkeypatch.setattr(outputs, "MAX_RENDERED_VALUES", 10_000_000)
+    flood = "x-flood: [{{ '1,' * 400000 }}1]\n"
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": CLEAN + flood}), "FC056")
+    assert "parsing the rendered text stopped: it ran for more than 0.5 s of CPU" in (
+        finding.message
+    )
+    assert finding.file is not None and finding.file.endswith("profiles/base.yaml.j2")
     time.sleep(budget.POLL * 4)
     assert lint(tmp_path, ONE_HOST, {"base.yaml.j2": CLEAN}).findings == []
