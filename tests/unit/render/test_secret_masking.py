@@ -95,6 +95,23 @@ def test_secrets_derived_by_a_template_are_masked_in_its_error_messages(tmp_path
     assert "simple-secret-9"[::-1] not in str(caught.value)
 
 
+@pytest.mark.parametrize("at", [175, 180, 184])
+def test_a_secret_cut_by_the_quote_of_a_long_rendered_line_is_still_masked(
+    tmp_path: Path, at: int
+) -> None:
+    # the error quotes at most 200 characters of the line: masked first, so
+    # that the secret is not cut in two (a part the masking would not find)
+    profile = 'labels: ["' + "x" * at + "{{ env('PW') }}" + "y" * 300 + '" oops]\n'
+    path = write_repo(tmp_path, INVENTORY, {"base.yaml.j2": profile})
+    renderer = Renderer(load_inventory(path), environ={"PW": "simple-secret-9"})
+    with pytest.raises(Exception) as caught:
+        renderer.render("web-01")
+    message = str(caught.value)
+    assert "rendered line 1: 'labels: [\"xxx" in message and "...'" in message
+    for n in range(5, len("simple-secret-9") + 1):
+        assert "simple-secret-9"[:n] not in message
+
+
 PROXY_PROFILE = """
 proxies:
   http-proxy: "http://svc:{{ env('PW')|urlquote }}@proxy.corp:3128"
