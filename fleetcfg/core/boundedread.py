@@ -12,6 +12,8 @@ reads more than its limit and one byte.
 from __future__ import annotations
 
 import errno
+import os
+import stat
 from pathlib import Path
 
 MIB = 1 << 20
@@ -32,6 +34,23 @@ def read_bounded(path: Path | str, limit: int) -> bytes:
     why) when it holds more than ``limit`` bytes. Reads at most ``limit`` + 1
     bytes, so a file of gigabytes costs nothing."""
     with Path(path).open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, too_large(limit), str(path))
+    return data
+
+
+def read_regular(path: Path | str, limit: int) -> bytes:
+    """The bytes of ``path`` when it is a regular file of at most ``limit``
+    bytes, else ``OSError`` (``strerror`` says why). For files that a repo
+    under review may name anywhere on this machine (known_hosts, private
+    keys, ssh_config): opened without blocking and refused unless regular, so
+    that ``/dev/zero``, ``/dev/stdin`` or a named pipe neither fills the
+    memory nor waits forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise OSError(errno.EFBIG, too_large(limit), str(path))

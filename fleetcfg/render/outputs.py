@@ -243,9 +243,10 @@ def resolve_path(data: Any, dotted: str) -> KeyPath:
 
 #: the most keys and values a rendered YAML profile may hold: a profile
 #: renders one config file (a daemon.json of every key dockerd knows is a few
-#: hundred values), and each costs about 1.2 KB and 20 us to parse, so that
-#: 2 MiB of `1,1,1,...` (a million values) took 20 s and 1.3 GB per host
-MAX_RENDERED_VALUES = 10_000
+#: hundred values; 12,000 labels are 12,000), and each costs about 1.2 KB and
+#: 20 to 40 us to parse, so that 2 MiB of `1,1,1,...` (a million values) took
+#: 20 s and 1.3 GB per host
+MAX_RENDERED_VALUES = 100_000
 
 
 def _parse(

@@ -260,6 +260,31 @@ def test_an_unknown_host_key_is_an_error_until_accepted(fleet: Fleet, tmp_path: 
     assert f"# {host.name} ({host.address}): restart" in out
 
 
+def test_a_repo_cannot_make_accept_new_write_to_a_file_of_this_machine(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    # the attack: a pull request points known_hosts at a file of the machine
+    # plan runs on (here a shell rc file), and plan runs with
+    # --accept-new-host-keys: the host's key line used to be appended to it.
+    # And an environment variable in the path used to be expanded and printed.
+    host = fleet.hosts[0]
+    victim = tmp_path / "bashrc"
+    victim.write_text("export PATH=$PATH:/opt/bin\n")
+    named = {host.name: f"ssh: {{known_hosts: {victim}}}"}
+    repo = write_repo(tmp_path / "repo", fleet, [host], host_extra=named)
+    code, out, _ = cli(["-i", str(repo), "--accept-new-host-keys"])
+    assert code == 1
+    assert f"cannot use known_hosts file {victim}: it is not a known_hosts file" in out
+    assert victim.read_text() == "export PATH=$PATH:/opt/bin\n"
+    leak = {host.name: "ssh: {known_hosts: /tmp/kh-$FLEET_CI_TOKEN}"}
+    repo = write_repo(tmp_path / "repo2", fleet, [host], host_extra=leak)
+    code, out, err = cli(
+        ["-i", str(repo), "--format", "json"], env={"FLEET_CI_TOKEN": "tok-5ec4et"}
+    )
+    assert code == 1 and "/tmp/kh-$FLEET_CI_TOKEN" in out
+    assert "tok-5ec4et" not in out + err
+
+
 # -- saved plans, secrets, exit codes -------------------------------------------------
 
 

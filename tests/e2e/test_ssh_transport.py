@@ -296,6 +296,8 @@ def test_accept_new_records_unknown_keys_and_then_trusts_them(
     fleet: Fleet, connector: SshConnector, tmp_path: Path
 ) -> None:
     known = tmp_path / "ssh" / "known_hosts"
+    known.parent.mkdir()
+    known.touch()  # fleetcfg creates no known_hosts file but ~/.ssh/known_hosts
     targets = [
         target_for(fleet, h, known_hosts_file=str(known), accept_new_host_keys=True)
         for h in fleet.hosts
@@ -622,6 +624,7 @@ def test_a_connection_dropped_during_write_leaves_the_original_intact(
     host = fleet.hosts[0]
     host.write_file(DAEMON_JSON, '{"debug": true}\n')
     relay = TcpRelay(host.address, host.port, cut_after=3_000_000)
+    (tmp_path / "known_hosts").touch()
     try:
         target = target_for(
             fleet,

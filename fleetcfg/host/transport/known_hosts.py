@@ -14,6 +14,13 @@ lines with wildcards or negations are matched pattern by pattern.
 file per run, not per host) and serialises appends: a thread lock per file
 inside the process, ``flock`` across processes (several fleetcfg runs, or
 pytest-xdist workers).
+
+Which files these are may come from the repo under review (inventory.yaml's
+``ssh.known_hosts``, an ssh_config of the repo), so the store reads only
+regular files of at most :data:`KNOWN_HOSTS_LIMIT` (not ``/dev/zero`` or a
+named pipe), appends only to a file that is a known_hosts file already (not
+``~/.bashrc`` or ``/etc/passwd``), and creates a file only where the caller
+says it may (OpenSSH's own ``~/.ssh/known_hosts``).
 """
 
 from __future__ import annotations
@@ -22,17 +29,25 @@ import base64
 import binascii
 import contextlib
 import enum
+import errno
 import fcntl
 import hashlib
 import hmac
 import os
 import re
 import secrets
+import stat
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import overload
+
+from fleetcfg.core.boundedread import MIB, read_regular, too_large
+from fleetcfg.core.errors import HostKeyError
+
+#: the largest known_hosts file read (about 150 bytes a hashed host: 400,000 hosts)
+KNOWN_HOSTS_LIMIT = 64 * MIB
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +189,35 @@ def parse_known_hosts(text: str, file: str = "<known_hosts>") -> list[KnownHostE
     return entries
 
 
+def foreign_line(text: str) -> int | None:
+    """The number of the first line of ``text`` that is neither blank, a
+    comment nor a host key entry (a file that is not a known_hosts file)."""
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        fields = raw.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if fields[0].startswith("@"):
+            fields.pop(0)
+        if len(fields) < 3 or not _names_its_type(fields[1], fields[2]):
+            return lineno
+    return None
+
+
+def _names_its_type(key_type: str, key_b64: str) -> bool:
+    """Whether ``key_b64`` is an SSH public key blob of type ``key_type`` (a
+    blob starts with its type as a length-prefixed string)."""
+    try:
+        blob = base64.b64decode(key_b64, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    size = int.from_bytes(blob[:4], "big")
+    return len(blob) >= 4 + size and blob[4 : 4 + size] == key_type.encode()
+
+
+def _unusable(path: str, why: str, hint: str | None = None) -> HostKeyError:
+    return HostKeyError(f"cannot use known_hosts file {path}: {why}", hint=hint)
+
+
 def _is_plain(pattern: str) -> bool:
     return not pattern.startswith(("!", "|")) and "*" not in pattern and "?" not in pattern
 
@@ -311,20 +355,29 @@ class KnownHostsStore:
         return index
 
     def _load(self, path: str) -> _Cached | None:
+        """``path`` parsed (None: it does not exist or cannot be read, as
+        OpenSSH skips it); ``HostKeyError`` when it is not a regular file or
+        larger than :data:`KNOWN_HOSTS_LIMIT`."""
+        if path == os.devnull:
+            return None
         try:
             st = os.stat(path)  # noqa: PTH116 (once per file per host: pathlib costs more)
         except OSError:
             return None
+        if not stat.S_ISREG(st.st_mode):
+            raise _unusable(path, "not a regular file")
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         with self._lock:
             cached = self._cache.get(path)
             if cached is not None and cached.stamp == stamp:
                 return cached
         try:
-            text = Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            raw = read_regular(path, KNOWN_HOSTS_LIMIT)
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.EFBIG):
+                raise _unusable(path, exc.strerror or str(exc)) from None
             return None
-        cached = _Cached(stamp, parse_known_hosts(text, path))
+        cached = _Cached(stamp, parse_known_hosts(raw.decode("utf-8", errors="replace"), path))
         with self._lock:
             self._cache[path] = cached
         return cached
@@ -345,6 +398,7 @@ class KnownHostsStore:
         key_type: str,
         key_blob: bytes,
         *,
+        create: bool,
         hashed: bool = False,
         also_check: Sequence[str] = (),
     ) -> HostKeyCheck:
@@ -355,17 +409,42 @@ class KnownHostsStore:
         (``CHANGED``) instead of being recorded. ``also_check`` are other files
         (global known_hosts) that take part in that last check. Returns the
         verdict after the call: ``KNOWN`` when recorded or already present.
+        ``path`` must be a known_hosts file (a regular file of host key
+        entries, comments and blank lines; ``HostKeyError`` otherwise, and
+        nothing is written); it is created (and its folder, 0700) only when
+        ``create``. ``/dev/null`` records nothing, as with OpenSSH.
         """
+        if path == os.devnull:
+            return HostKeyCheck(Verdict.KNOWN)
         target = Path(path)
+        flags = os.O_RDWR | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
         with self._file_lock(path):
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            if create:
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                flags |= os.O_CREAT
             try:
+                fd = os.open(target, flags, 0o600)
+            except FileNotFoundError:
+                raise _unusable(
+                    path,
+                    "it does not exist, and fleetcfg creates no known_hosts file but "
+                    "~/.ssh/known_hosts (a repo under review may name any path)",
+                    hint=f"create it first (touch {path}), or add the key with ssh-keyscan",
+                ) from None
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise _unusable(path, "not a regular file")
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                with os.fdopen(os.dup(fd), "rb") as reader:
-                    reader.seek(0)
-                    content = reader.read()
+                content = _read_all(fd, path)
                 text = content.decode("utf-8", errors="replace")
+                foreign = foreign_line(text)
+                if foreign is not None:
+                    raise _unusable(
+                        path,
+                        f"it is not a known_hosts file (line {foreign} is not a host key "
+                        "entry): not adding a line to it",
+                        hint="check ssh.known_hosts in the inventory, or UserKnownHostsFile in ssh_config",
+                    )
                 entries = parse_known_hosts(text, path)
                 others = [e for e in self.entries(also_check) if e.file != path]
                 verdict = check_host_key([*entries, *others], name, key_type, key_blob)
@@ -383,3 +462,19 @@ class KnownHostsStore:
             with self._lock:
                 self._cache.pop(path, None)
         return verdict
+
+
+def _read_all(fd: int, path: str) -> bytes:
+    """The whole file ``path`` open as ``fd`` (from its start), at most
+    :data:`KNOWN_HOSTS_LIMIT` bytes (``HostKeyError`` past it)."""
+    chunks: list[bytes] = []
+    size = 0
+    offset = 0
+    while size <= KNOWN_HOSTS_LIMIT:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        offset += len(chunk)
+    raise _unusable(path, too_large(KNOWN_HOSTS_LIMIT))

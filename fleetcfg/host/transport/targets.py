@@ -160,6 +160,9 @@ class Endpoint:
     host_key_alias: str | None = None
     proxy_command: str | None = None
     hash_known_hosts: bool = False
+    #: ``known_hosts_files`` are OpenSSH's defaults (``~/.ssh/known_hosts``):
+    #: the only known_hosts file fleetcfg creates to record a key
+    known_hosts_default: bool = False
 
     @property
     def known_hosts_name(self) -> str:
@@ -208,10 +211,18 @@ def _opt_list(options: Mapping[str, object], key: str) -> list[str]:
     return [str(value)]
 
 
+#: ``$HOME`` and ``${HOME}`` at the start of a path
+_HOME_VARIABLE = re.compile(r"^\$(?:HOME|\{HOME\})(?=/|$)")
+
+
 def _expand(path: str, home: Path) -> str:
+    """``path`` with ``~`` and ``$HOME`` expanded. No other environment
+    variable is: a repo under review names these paths (inventory.yaml, an
+    ssh_config of the repo), and messages print them, so ``$AWS_SECRET_KEY``
+    in a path would print the secret of the machine plan runs on."""
     if path == "~" or path.startswith("~/"):
         return str(home / path[2:]) if path != "~" else str(home)
-    return os.path.expandvars(path) if "$" in path else path
+    return _HOME_VARIABLE.sub(lambda _: str(home), path)
 
 
 def _port(value: str | None, where: str, owner: str) -> int | None:
@@ -270,6 +281,7 @@ def _endpoint(
             ctx.agent_available and not identities_only and (agent_setting or "").lower() != "none"
         )
     known: tuple[str, ...]
+    configured_known: list[str] = []
     if ctx.explicit_known_hosts is not None:
         known = (_expand(ctx.explicit_known_hosts, ctx.home),)
     else:
@@ -300,6 +312,7 @@ def _endpoint(
         host_key_alias=_opt_str(options, "hostkeyalias"),
         proxy_command=proxy_command,
         hash_known_hosts=_yes(_opt_str(options, "hashknownhosts")),
+        known_hosts_default=ctx.explicit_known_hosts is None and not configured_known,
     )
 
 

@@ -4,11 +4,14 @@ accept-new appends safely from many threads."""
 from __future__ import annotations
 
 import base64
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
+from fleetcfg.core.errors import HostKeyError
+from fleetcfg.host.transport import known_hosts
 from fleetcfg.host.transport.known_hosts import (
     KnownHostEntry,
     KnownHostsIndex,
@@ -114,7 +117,7 @@ def test_fingerprints_look_like_openssh() -> None:
 def test_accept_new_records_the_key_and_creates_the_file(tmp_path: Path) -> None:
     path = tmp_path / "ssh" / "known_hosts"
     store = KnownHostsStore()
-    assert store.add(str(path), "[10.0.0.1]:2222", ED, KEY_A).verdict is Verdict.KNOWN
+    assert store.add(str(path), "[10.0.0.1]:2222", ED, KEY_A, create=True).verdict is Verdict.KNOWN
     assert path.stat().st_mode & 0o777 == 0o600
     assert store.check([str(path)], "[10.0.0.1]:2222", ED, KEY_A).verdict is Verdict.KNOWN
 
@@ -122,14 +125,14 @@ def test_accept_new_records_the_key_and_creates_the_file(tmp_path: Path) -> None
 def test_accept_new_never_overwrites_a_changed_key(tmp_path: Path) -> None:
     path = tmp_path / "known_hosts"
     path.write_text(line("web1", ED, KEY_A))
-    check = KnownHostsStore().add(str(path), "web1", ED, KEY_B)
+    check = KnownHostsStore().add(str(path), "web1", ED, KEY_B, create=False)
     assert check.verdict is Verdict.CHANGED
     assert path.read_text() == line("web1", ED, KEY_A)
 
 
 def test_accept_new_can_hash_the_host_name(tmp_path: Path) -> None:
     path = tmp_path / "known_hosts"
-    KnownHostsStore().add(str(path), "web1", ED, KEY_A, hashed=True)
+    KnownHostsStore().add(str(path), "web1", ED, KEY_A, create=True, hashed=True)
     assert "web1" not in path.read_text()
     assert KnownHostsStore().check([str(path)], "web1", ED, KEY_A).verdict is Verdict.KNOWN
 
@@ -137,7 +140,7 @@ def test_accept_new_can_hash_the_host_name(tmp_path: Path) -> None:
 def test_accept_new_appends_after_a_last_line_without_newline(tmp_path: Path) -> None:
     path = tmp_path / "known_hosts"
     path.write_text(line("web1", ED, KEY_A).rstrip("\n"))
-    KnownHostsStore().add(str(path), "web2", ED, KEY_B)
+    KnownHostsStore().add(str(path), "web2", ED, KEY_B, create=False)
     assert len(path.read_text().splitlines()) == 2
 
 
@@ -148,7 +151,7 @@ def test_concurrent_accepts_record_each_host_exactly_once(tmp_path: Path) -> Non
 
     def accept(i: int) -> None:
         start.wait()
-        stores[i % 2].add(path, f"10.0.0.{i % 20}", ED, KEY_A)
+        stores[i % 2].add(path, f"10.0.0.{i % 20}", ED, KEY_A, create=True)
 
     threads = [threading.Thread(target=accept, args=(i,)) for i in range(40)]
     for t in threads:
@@ -229,3 +232,83 @@ def test_the_store_indexes_a_file_once_for_all_hosts(tmp_path: Path) -> None:
     assert [e.line for e in first] == [1, 2]
     path.write_text(line("web1", ED, KEY_A))
     assert len(store.entries([str(path)])) == 1
+
+
+# -- a known_hosts path named by the repo under review -----------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "root:x:0:0:root:/root:/bin/bash\n",  # /etc/passwd
+        "export PATH=$PATH:/opt/bin\n",  # ~/.bashrc
+        "%sudo ALL=(ALL:ALL) ALL\n",  # /etc/sudoers.d/...
+        line("web1", ED, KEY_A) + "not a host key line\n",
+    ],
+    ids=["passwd", "bashrc", "sudoers", "one-foreign-line"],
+)
+def test_accept_new_adds_no_line_to_a_file_that_is_not_a_known_hosts_file(
+    tmp_path: Path, content: str
+) -> None:
+    # the attack: `ssh: {known_hosts: ~/.bashrc}` in a pull request's
+    # inventory, and plan run with --accept-new-host-keys: fleetcfg appended
+    # "ADDRESS ssh-ed25519 AAAA..." to whatever file the repo named
+    path = tmp_path / "victim"
+    path.write_text(content)
+    with pytest.raises(HostKeyError) as caught:
+        KnownHostsStore().add(str(path), "10.0.0.9", ED, KEY_B, create=True)
+    assert "is not a known_hosts file" in caught.value.message
+    assert str(path) in caught.value.message
+    assert path.read_text() == content
+
+
+def test_accept_new_creates_no_file_it_was_not_allowed_to(tmp_path: Path) -> None:
+    # a new file anywhere (/etc/sudoers.d/x would stop sudo): only
+    # ~/.ssh/known_hosts is created; any other file must exist already
+    path = tmp_path / "sudoers.d" / "known_hosts"
+    path.parent.mkdir()
+    with pytest.raises(HostKeyError) as caught:
+        KnownHostsStore().add(str(path), "10.0.0.9", ED, KEY_B, create=False)
+    assert "does not exist" in caught.value.message and caught.value.hint
+    assert f"touch {path}" in caught.value.hint
+    assert not path.exists()
+    path.touch()  # an empty file the operator made is a known_hosts file
+    check = KnownHostsStore().add(str(path), "10.0.0.9", ED, KEY_B, create=False)
+    assert check.verdict is Verdict.KNOWN and "10.0.0.9" in path.read_text()
+
+
+def test_dev_null_records_nothing_and_reads_as_empty() -> None:
+    store = KnownHostsStore()
+    assert store.add("/dev/null", "10.0.0.9", ED, KEY_B, create=False).verdict is Verdict.KNOWN
+    assert store.check(["/dev/null"], "10.0.0.9", ED, KEY_B).verdict is Verdict.UNKNOWN
+
+
+@pytest.mark.parametrize("kind", ["zero", "fifo", "stdin"])
+def test_a_known_hosts_path_that_is_not_a_file_is_an_error_not_a_hang(
+    tmp_path: Path, kind: str
+) -> None:
+    # /dev/zero filled the memory (MemoryError on this machine), a named pipe
+    # or /dev/stdin waited forever
+    if kind == "fifo":
+        path = str(tmp_path / "pipe")
+        os.mkfifo(path)
+    else:
+        path = {"zero": "/dev/zero", "stdin": "/dev/stdin"}[kind]
+    store = KnownHostsStore()
+    with pytest.raises(HostKeyError) as caught:
+        store.check([path], "10.0.0.9", ED, KEY_B)
+    assert caught.value.message == f"cannot use known_hosts file {path}: not a regular file"
+    with pytest.raises(HostKeyError):
+        store.add(path, "10.0.0.9", ED, KEY_B, create=False)
+
+
+def test_a_known_hosts_file_past_the_bound_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(known_hosts, "KNOWN_HOSTS_LIMIT", 1024)
+    path = tmp_path / "known_hosts"
+    path.write_text(line("web1", ED, KEY_A) * 40)
+    with pytest.raises(HostKeyError, match="larger than"):
+        KnownHostsStore().check([str(path)], "web1", ED, KEY_A)
+    with pytest.raises(HostKeyError, match="larger than"):
+        KnownHostsStore().add(str(path), "web2", ED, KEY_B, create=False)

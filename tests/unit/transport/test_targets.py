@@ -120,6 +120,37 @@ def test_defaults_apply_without_any_configuration() -> None:
     assert resolved.accept_new_host_keys is False
 
 
+def test_only_default_known_hosts_may_be_created_by_accept_new() -> None:
+    assert resolve(SshTarget(host="db1"), config="").endpoint.known_hosts_default
+    assert not resolve(SshTarget(host="web1")).endpoint.known_hosts_default  # ssh_config's
+    named = SshTarget(host="db1", known_hosts_file="/tmp/kh")
+    assert not resolve(named, config="").endpoint.known_hosts_default  # the inventory's
+
+
+def test_paths_expand_home_but_no_other_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the attack: `known_hosts: /tmp/kh-$AWS_SECRET_ACCESS_KEY` in a pull
+    # request's inventory made plan print the secret of the machine it ran on
+    # (in the unknown-key hint, `ssh-keyscan ... >> PATH`)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-secret")
+    target = SshTarget(
+        host="db1",
+        known_hosts_file="/tmp/kh-$AWS_SECRET_ACCESS_KEY",
+        identity_files=("${AWS_SECRET_ACCESS_KEY}/id", "$HOME/.ssh/id_fleet", "${HOME}/k"),
+    )
+    config = "Host db1\n    GlobalKnownHostsFile /etc/$AWS_SECRET_ACCESS_KEY\n"
+    ep = resolve(target, config=config).endpoint
+    assert ep.known_hosts_files == ("/tmp/kh-$AWS_SECRET_ACCESS_KEY",)
+    assert ep.identity_files == (
+        "${AWS_SECRET_ACCESS_KEY}/id",
+        "/home/alice/.ssh/id_fleet",
+        "/home/alice/k",
+    )
+    assert ep.global_known_hosts_files == ("/etc/$AWS_SECRET_ACCESS_KEY",)
+    assert "wJalrXUtnFEMI" not in repr(ep)
+
+
 def test_agent_is_used_when_ssh_auth_sock_is_set_unless_identities_only() -> None:
     assert resolve(SshTarget(host="db1")).endpoint.use_agent is True
     assert resolve(SshTarget(host="other")).endpoint.use_agent is False

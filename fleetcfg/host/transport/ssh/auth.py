@@ -3,16 +3,21 @@ then ssh-agent keys, or ``~/.ssh/id_*``; keys only, no passwords."""
 
 from __future__ import annotations
 
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
+from fleetcfg.core.boundedread import TEXT_LIMIT, too_large
 from fleetcfg.core.errors import AuthenticationError, ConnectError
 from fleetcfg.host.transport.known_hosts import fingerprint, key_label
 from fleetcfg.host.transport.ssh.common import SSH_ERRORS, reason, remaining
 from fleetcfg.host.transport.targets import DEFAULT_IDENTITY_NAMES, Endpoint, ResolvedSshTarget
+
+#: the largest private key file read (an RSA key of 16,384 bits is 12 KB)
+KEY_LIMIT = TEXT_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,11 @@ class KeyCache:
             return None, "not found"
         except OSError as exc:
             return None, f"cannot read it: {exc.strerror}"
+        # the inventory may name any path: paramiko reads the file whole
+        if not stat.S_ISREG(st.st_mode):
+            return None, "not a regular file"
+        if st.st_size > KEY_LIMIT:
+            return None, too_large(KEY_LIMIT)
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         with self._lock:
             cached = self._keys.get(path)

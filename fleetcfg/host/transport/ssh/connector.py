@@ -14,6 +14,7 @@ from typing import Any
 
 import paramiko
 
+from fleetcfg.core.boundedread import TEXT_LIMIT, read_regular
 from fleetcfg.core.errors import ConnectCancelled, ConnectError, UsageError
 from fleetcfg.host.transport.known_hosts import KnownHostsStore
 from fleetcfg.host.transport.ssh.auth import KeyCache, authenticate
@@ -132,18 +133,25 @@ class SshConnector:
         if cached is not None:
             return cached
         try:
-            config = paramiko.SSHConfig.from_path(key)
+            # bounded, and only a regular file: the inventory may name any path
+            text = read_regular(key, TEXT_LIMIT).decode("utf-8", errors="replace")
+            lookup = ssh_config_lookup(text)
         except FileNotFoundError:
             raise UsageError(
                 f"ssh_config file {key} does not exist",
                 host=target.host,
                 hint="fix ssh_config_file in the inventory, or set it to 'none'",
             ) from None
-        except (OSError, paramiko.SSHException, ValueError) as exc:
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read ssh_config file {key}: {exc.strerror or exc}",
+                file=key,
+                host=target.host,
+            ) from None
+        except (paramiko.SSHException, ValueError) as exc:
             raise UsageError(
                 f"cannot read ssh_config file {key}: {exc}", file=key, host=target.host
             ) from None
-        lookup = _lookup_of(config)
         with self._lock:
             self._configs[key] = lookup
         return lookup

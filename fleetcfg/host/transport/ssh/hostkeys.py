@@ -62,6 +62,7 @@ def verify_host_key(
             name,
             key_type,
             blob,
+            create=endpoint.known_hosts_default,
             hashed=endpoint.hash_known_hosts,
             also_check=files,
         )
