@@ -79,7 +79,7 @@ TrustRepoSshConfigOption = Annotated[
     bool,
     typer.Option(
         "--trust-repo-ssh-config",
-        help="let an ssh_config file in the repo run commands (ProxyCommand, Match exec, "
+        help="let the ssh_config file the inventory names run commands (ProxyCommand, Match exec, "
         "LocalCommand, KnownHostsCommand); only for a reviewed repo",
     ),
 ]

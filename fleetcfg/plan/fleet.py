@@ -150,8 +150,8 @@ def open_transport(
     accept_new_host_keys: bool = False,
     trust_repo_ssh_config: bool = False,
 ) -> Transport:
-    """A transport to ``host``. An ssh_config file of the repo at
-    ``repo_root`` that would run commands is refused unless
+    """A transport to ``host``. An ssh_config file that the inventory (at
+    ``repo_root``) names and that would run commands is refused unless
     ``trust_repo_ssh_config``."""
     target = host.target()
     if isinstance(target, SshTarget):

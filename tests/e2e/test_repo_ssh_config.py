@@ -51,10 +51,12 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout + result.stderr
 
 
-def run_process(*args: str) -> tuple[int, str]:
+def run_process(*args: str, home: Path | None = None) -> tuple[int, str]:
     """fleetcfg in a process of its own, as an operator runs it (a ProxyCommand
-    is a child process of that run)."""
+    is a child process of that run), with ``home`` as its HOME if given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")} | {"NO_COLOR": "1"}
+    if home is not None:
+        env["HOME"] = str(home)
     done = subprocess.run(
         [sys.executable, "-m", "fleetcfg", *args],
         capture_output=True,
@@ -84,6 +86,19 @@ def test_plan_and_apply_refuse_commands_from_an_ssh_config_in_the_repo(
     assert not host.exists("/etc/docker/daemon.json")
 
 
+def test_an_ssh_config_of_the_same_pull_request_outside_the_inventorys_folder_runs_nothing(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    # a monorepo: the inventory in repo/, the pull request's ssh_config in
+    # ci/ next to it; taken for the operator's own file, its ProxyCommand ran
+    host = fleet.hosts[0]
+    marker = tmp_path / "PWNED"
+    repo = repo_with_config(tmp_path, fleet, host, tmp_path / "ci" / "ssh_config", marker)
+    code, out = run_process("plan", "-i", str(repo), home=tmp_path / "home")
+    assert code == 1 and "is named by the repo's inventory and its" in out
+    assert not marker.exists() and not Path(f"{marker}.match").exists()
+
+
 @pytest.mark.parametrize(
     ("where", "flags"),
     [("repo", ["--trust-repo-ssh-config"]), ("operator", [])],
@@ -96,6 +111,6 @@ def test_commands_run_from_a_trusted_or_the_operators_own_ssh_config(
     marker = tmp_path / "ran"
     config = tmp_path / ("repo/ssh.conf" if where == "repo" else "home/.ssh/config")
     repo = repo_with_config(tmp_path, fleet, host, config, marker)
-    code, out = run_process("plan", "-i", str(repo), *flags)
+    code, out = run_process("plan", "-i", str(repo), *flags, home=tmp_path / "home")
     assert code == 0, out
     assert marker.exists() and Path(f"{marker}.match").exists()

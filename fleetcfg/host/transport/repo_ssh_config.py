@@ -1,9 +1,13 @@
-"""ssh_config files that live in the repo under review: read for the
-commands they would run (``ProxyCommand``, ``LocalCommand``,
-``KnownHostsCommand``, ``Match exec``), never trusted to run them. Lint
-reports each (FC059); plan, apply and rollback refuse to connect through such
-a file, or one too large to be checked, unless the operator passes
-``--trust-repo-ssh-config`` (DESIGN.md, Trust model)."""
+"""ssh_config files that the repo under review chose: read for the commands
+they would run (``ProxyCommand``, ``LocalCommand``, ``KnownHostsCommand``,
+``Match exec``), never trusted to run them. Lint reports each one in the repo
+(FC059); plan, apply and rollback refuse to connect through any file the
+inventory names as ``ssh_config_file`` that would run one, or one too large
+to be checked, unless the operator passes ``--trust-repo-ssh-config``
+(DESIGN.md, Trust model). A file outside the repo counts too: in a monorepo
+the folder next to the inventory's is the same pull request, and
+``/proc/self/environ`` holds whatever the CI job put in its environment. Only
+the operator's own ``~/.ssh/config`` is not checked."""
 
 from __future__ import annotations
 
@@ -11,9 +15,9 @@ import errno
 import re
 from pathlib import Path
 
-from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded, too_large
+from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded, read_regular, too_large
 from fleetcfg.core.errors import TransportError
-from fleetcfg.host.transport.targets import SshTarget
+from fleetcfg.host.transport.targets import SshTarget, default_ssh_config_path
 
 #: ssh_config keywords that run a command on the machine ssh runs on (a
 #: ``Match`` line with an ``exec`` criterion does too)
@@ -73,17 +77,44 @@ def repo_ssh_config_text(path: Path) -> str | None:
         return None if exc.errno == errno.EFBIG else ""
 
 
+def named_ssh_config_files(setting: str | None, repo_root: Path) -> list[Path]:
+    """The files ``ssh_config_file: setting`` may mean (from the current
+    folder, and from the repo root), resolved, wherever they are, but the
+    operator's own ``~/.ssh/config``."""
+    if setting is None or setting.lower() == "none":
+        return []
+    path = Path(setting).expanduser()
+    own = default_ssh_config_path().resolve()
+    named: list[Path] = []
+    for candidate in [path] if path.is_absolute() else [path, repo_root / path]:
+        resolved = candidate.resolve()
+        if resolved != own and resolved not in named:
+            named.append(resolved)
+    return named
+
+
+def _named_text(path: Path) -> str | None:
+    """A named ssh_config file as text: None when it is too large to be
+    checked, "" when it cannot be read (connecting through it reports why)."""
+    try:
+        return read_regular(path, TEXT_LIMIT).decode("utf-8", errors="replace")
+    except OSError as exc:
+        return None if exc.errno == errno.EFBIG else ""
+
+
 def refuse_repo_ssh_config_commands(target: SshTarget, repo_root: Path) -> None:
-    """Refuse ``target`` when its ssh_config file lives in the repo and would
+    """Refuse ``target`` when the ssh_config file its inventory names would
     run a command on this machine (the repo may be a pull request under
     review), or is too large to be checked; the operator's own
     ``~/.ssh/config`` is not affected."""
-    for path in repo_ssh_config_files(target.ssh_config_file, repo_root):
-        text = repo_ssh_config_text(path)
+    root = repo_root.resolve()
+    for path in named_ssh_config_files(target.ssh_config_file, repo_root):
+        where = "in the repo" if path.is_relative_to(root) else "named by the repo's inventory"
+        text = _named_text(path)
         if text is None:
             raise TransportError(
-                f"refused to connect: ssh_config file {target.ssh_config_file} is in the "
-                f"repo and {too_large(TEXT_LIMIT)}: it is not checked for commands",
+                f"refused to connect: ssh_config file {target.ssh_config_file} is {where} "
+                f"and {too_large(TEXT_LIMIT)}: it is not checked for commands",
                 file=str(target.ssh_config_file),
                 host=target.host,
             )
@@ -91,11 +122,11 @@ def refuse_repo_ssh_config_commands(target: SshTarget, repo_root: Path) -> None:
         if commands:
             line, directive = commands[0]
             raise TransportError(
-                f"refused to connect: ssh_config file {target.ssh_config_file} is in the repo "
+                f"refused to connect: ssh_config file {target.ssh_config_file} is {where} "
                 f"and its {directive} (line {line}) would run a command on this machine",
                 file=str(target.ssh_config_file),
                 line=line,
                 host=target.host,
-                hint="put such settings in your own ~/.ssh/config, or pass "
-                f"{TRUST_REPO_SSH_CONFIG} once the repo has been reviewed",
+                hint="put such settings in your own ~/.ssh/config and leave ssh_config_file "
+                f"unset, or pass {TRUST_REPO_SSH_CONFIG} once the repo has been reviewed",
             )

@@ -49,3 +49,17 @@ def test_an_ssh_config_file_that_is_not_a_file_is_a_usage_error_not_a_hang(
     with SshConnector() as connector, pytest.raises(UsageError) as caught:
         connector._ssh_config(SshTarget(host="web1", ssh_config_file=path))
     assert caught.value.message == f"cannot read ssh_config file {path}: not a regular file"
+
+
+def test_an_ssh_config_that_does_not_parse_is_named_without_its_content(tmp_path: Path) -> None:
+    # the attack: `ssh_config_file: /etc/shadow` in a pull request's
+    # inventory: paramiko's parse error quoted the line, and plan printed
+    # root's password hash
+    shadow = tmp_path / "shadow"
+    shadow.write_text("root:$6$s4lt$S3CRETHASH:19000:0:99999:7:::\n")
+    with SshConnector() as connector, pytest.raises(UsageError) as caught:
+        connector._ssh_config(SshTarget(host="web1", ssh_config_file=str(shadow)))
+    assert caught.value.message == (
+        f"cannot read ssh_config file {shadow}: line 1 is not an ssh_config setting"
+    )
+    assert "S3CRET" not in str(caught.value)

@@ -102,16 +102,39 @@ def test_a_relative_path_is_checked_against_the_repo_from_any_folder(
     refused(inventory, Recorder(), repo)
 
 
-def test_an_ssh_config_outside_the_repo_is_the_operators_and_is_used(tmp_path: Path) -> None:
-    own = tmp_path / "home" / ".ssh" / "config"
-    inventory = inventory_with(tmp_path / "repo", str(own), own)
-    connector = Recorder()
-    open_transport(
-        inventory.host("web-01"),  # type: ignore[attr-defined]
-        connector,  # type: ignore[arg-type]
-        repo_root=tmp_path / "repo",
+def test_an_ssh_config_the_inventory_names_outside_its_folder_is_checked_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the attack: in a monorepo the inventory lives in infra/, and the same
+    # pull request adds ci/ssh_config with a ProxyCommand, named as
+    # ../ci/ssh_config: it ran on the plan machine (outside infra/, it was
+    # taken for the operator's own file)
+    checkout = tmp_path / "checkout"
+    monkeypatch.chdir(checkout.parent)
+    inventory = inventory_with(
+        checkout / "infra", "checkout/ci/ssh_config", checkout / "ci" / "ssh_config"
     )
-    assert len(connector.opened) == 1
+    connector = Recorder()
+    caught = refused(inventory, connector, checkout / "infra")
+    assert "is named by the repo's inventory and its Match exec (line 3)" in caught.message
+    assert connector.opened == []
+
+
+def test_the_operators_own_ssh_config_is_used_also_when_the_inventory_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    own = home / ".ssh" / "config"
+    connector = Recorder()
+    for setting in ("~/.ssh/config", str(own)):
+        inventory = inventory_with(tmp_path / "repo", setting, own)
+        open_transport(
+            inventory.host("web-01"),  # type: ignore[attr-defined]
+            connector,  # type: ignore[arg-type]
+            repo_root=tmp_path / "repo",
+        )
+    assert len(connector.opened) == 2
 
 
 def test_a_repo_ssh_config_too_large_to_check_is_refused_unread(

@@ -77,6 +77,15 @@ def _prefer_aead_ciphers(transport: paramiko.Transport) -> None:
     options.ciphers = first + [c for c in available if c not in first]
 
 
+def _unparsable(text: str, exc: BaseException) -> str:
+    """Why paramiko could not parse ssh_config ``text``, without its content."""
+    bad = str(exc).removeprefix("Unparsable line ")
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip() == bad.strip():
+            return f"line {number} is not an ssh_config setting"
+    return "it is not an ssh_config file"
+
+
 class SshConnector:
     """Shared state for one run: open all SSH transports through one
     connector and close it at the end (closing the jump host connections).
@@ -149,8 +158,12 @@ class SshConnector:
                 host=target.host,
             ) from None
         except (paramiko.SSHException, ValueError) as exc:
+            # never the line itself: the inventory may name any file of this
+            # machine (/etc/shadow), and the message is printed
             raise UsageError(
-                f"cannot read ssh_config file {key}: {exc}", file=key, host=target.host
+                f"cannot read ssh_config file {key}: {_unparsable(text, exc)}",
+                file=key,
+                host=target.host,
             ) from None
         with self._lock:
             self._configs[key] = lookup
