@@ -57,7 +57,8 @@ def test_the_shards_plan_every_host_exactly_once(
         )
         assert code == 0, err
         hosts = [h["host"] for h in json.loads(out)["hosts"]]
-        assert connector.opened == hosts  # nothing outside the shard is contacted
+        # nothing outside the shard is contacted (in whatever order the workers open)
+        assert sorted(connector.opened) == sorted(hosts)
         assert all(shard_of(name, count) == k for name in hosts)
         assert json.loads(out)["shard"] == f"{k}/{count}"
         planned += hosts
