@@ -160,8 +160,9 @@ class Endpoint:
     host_key_alias: str | None = None
     proxy_command: str | None = None
     hash_known_hosts: bool = False
-    #: ``known_hosts_files`` are OpenSSH's defaults (``~/.ssh/known_hosts``):
-    #: the only known_hosts file fleetcfg creates to record a key
+    #: the first of ``known_hosts_files`` is OpenSSH's default
+    #: ``~/.ssh/known_hosts`` (however it was named): the only known_hosts
+    #: file fleetcfg creates to record a key
     known_hosts_default: bool = False
 
     @property
@@ -281,7 +282,6 @@ def _endpoint(
             ctx.agent_available and not identities_only and (agent_setting or "").lower() != "none"
         )
     known: tuple[str, ...]
-    configured_known: list[str] = []
     if ctx.explicit_known_hosts is not None:
         known = (_expand(ctx.explicit_known_hosts, ctx.home),)
     else:
@@ -312,7 +312,7 @@ def _endpoint(
         host_key_alias=_opt_str(options, "hostkeyalias"),
         proxy_command=proxy_command,
         hash_known_hosts=_yes(_opt_str(options, "hashknownhosts")),
-        known_hosts_default=ctx.explicit_known_hosts is None and not configured_known,
+        known_hosts_default=bool(known) and known[0] == str(ctx.home / ".ssh" / "known_hosts"),
     )
 
 

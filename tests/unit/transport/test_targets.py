@@ -125,6 +125,8 @@ def test_only_default_known_hosts_may_be_created_by_accept_new() -> None:
     assert not resolve(SshTarget(host="web1")).endpoint.known_hosts_default  # ssh_config's
     named = SshTarget(host="db1", known_hosts_file="/tmp/kh")
     assert not resolve(named, config="").endpoint.known_hosts_default  # the inventory's
+    default = SshTarget(host="db1", known_hosts_file="~/.ssh/known_hosts")
+    assert resolve(default, config="").endpoint.known_hosts_default  # named, but the default
 
 
 def test_paths_expand_home_but_no_other_environment_variable(
