@@ -81,8 +81,8 @@ class _BoundedComposer(Composer):
         self.level = 0
         self.aliases = 0
         self.nodes = 0
-        #: the most keys and values (None: :data:`MAX_NODES`)
-        self.limit: int | None = None
+        #: the most keys and values (MAX_NODES unless the load says otherwise)
+        self.limit = MAX_NODES
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.parser.check_event(AliasEvent):
@@ -97,10 +97,9 @@ class _BoundedComposer(Composer):
                 mark = self.parser.peek_event().start_mark
                 raise _LimitExceeded(f"nested deeper than {MAX_DEPTH} levels", mark)
             self.nodes += 1
-            limit = MAX_NODES if self.limit is None else self.limit
-            if self.nodes > limit:
+            if self.nodes > self.limit:
                 mark = self.parser.peek_event().start_mark
-                raise _LimitExceeded(f"more than {limit:,} keys and values", mark)
+                raise _LimitExceeded(f"more than {self.limit:,} keys and values", mark)
             return super().compose_node(parent, index)
         finally:
             self.level -= 1
@@ -317,7 +316,8 @@ def load_yaml(
     :data:`MAX_NODES`)."""
     yaml = YAML(typ="safe", pure=True)
     yaml.Composer = _BoundedComposer
-    yaml.composer.limit = max_values
+    if max_values is not None:
+        yaml.composer.limit = max_values
     try:
         root = yaml.compose(text)
     except _LimitExceeded as exc:

@@ -24,8 +24,8 @@ from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, iter_
 from fleetcfg.host.transport.repo_ssh_config import (
     TRUST_REPO_SSH_CONFIG,
     repo_ssh_config_files,
-    repo_ssh_config_text,
     ssh_config_commands,
+    ssh_config_text,
 )
 from fleetcfg.inventory import Inventory
 from fleetcfg.render import available_profiles
@@ -157,7 +157,7 @@ def ssh_config_commands_in_repo(inventory: Inventory) -> Iterator[tuple[Finding,
         setting = host.ssh.get("ssh_config_file")
         for path in repo_ssh_config_files(setting, inventory.root):
             if path not in texts:
-                texts[path] = repo_ssh_config_text(path)
+                texts[path] = ssh_config_text(path)
             display = (
                 Path(inventory.display).parent / path.relative_to(inventory.root.resolve())
             ).as_posix()

@@ -180,6 +180,13 @@ def render_budget() -> Iterator[_Watch]:
         _leave(watch)
 
 
+def why_stopped(exc: RenderBudgetExceeded, watch: _Watch | None) -> str:
+    """Why a render (or its parse) was stopped: the run's total spent (the
+    exception says so) or the watch's reason (``watch``: what
+    :func:`render_budget` yielded, None when it raised before yielding)."""
+    return str(exc) or (watch.reason if watch is not None else "")
+
+
 def _leave(watch: _Watch) -> None:
     """Stop watching; an exception told but not raised yet is withdrawn (it
     would surface later, outside the render)."""

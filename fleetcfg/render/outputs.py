@@ -11,7 +11,7 @@ from typing import Any
 from fleetcfg.core.errors import TemplateError
 from fleetcfg.core.jsondoc import JsonSyntaxError, parse_document
 from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, load_yaml
-from fleetcfg.render.budget import RenderBudgetExceeded, render_budget
+from fleetcfg.render.budget import RenderBudgetExceeded, render_budget, why_stopped
 from fleetcfg.render.profiles import ProfileFile
 from fleetcfg.render.templates import Analysis
 
@@ -102,7 +102,7 @@ def parse_output(
             data, positions, plain = _parse(profile, text, lines, invalid)
     except RenderBudgetExceeded as exc:
         raise TemplateError(
-            f"parsing the rendered text stopped: {str(exc) or (watch.reason if watch else '')}",
+            f"parsing the rendered text stopped: {why_stopped(exc, watch)}",
             file=profile.display,
             line=lines[0] if lines else 1,
             host=host,

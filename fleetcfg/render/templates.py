@@ -31,7 +31,7 @@ from fleetcfg.core.boundedread import MIB, TEXT_LIMIT, larger_than, too_large
 from fleetcfg.core.errors import SecretLookupError, TemplateError
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.render.bounds import bounded_filters, check_binop, check_call
-from fleetcfg.render.budget import RenderBudgetExceeded, render_budget
+from fleetcfg.render.budget import RenderBudgetExceeded, render_budget, why_stopped
 from fleetcfg.render.profiles import (
     ProfileFile,
     find_profile,
@@ -485,7 +485,7 @@ class TemplateSet:
             stopped = rewrite_traceback_stack()  # template lines, as Jinja does for errors
             file, line = self._traceback_line(stopped, profile)
             raise TemplateError(
-                f"rendering stopped: {str(exc) or (watch.reason if watch else '')}",
+                f"rendering stopped: {why_stopped(exc, watch)}",
                 file=file,
                 line=line,
                 host=host,

@@ -38,7 +38,7 @@ import re
 import secrets
 import stat
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import overload
@@ -158,30 +158,37 @@ def host_matches(patterns: Iterable[str], name: str) -> bool:
     return matched
 
 
+def _lines(text: str) -> Iterator[tuple[int, str | None, list[str]]]:
+    """(line number, marker, fields) of each line of known_hosts ``text``
+    that is not blank or a comment (``@revoked``-style marker taken off)."""
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        fields = raw.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        marker = fields.pop(0) if fields[0].startswith("@") else None
+        yield lineno, marker, fields
+
+
+def _blob(key_b64: str) -> bytes | None:
+    try:
+        return base64.b64decode(key_b64, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def parse_known_hosts(text: str, file: str = "<known_hosts>") -> list[KnownHostEntry]:
     """Parse known_hosts content; malformed lines are skipped (as OpenSSH does)."""
     entries: list[KnownHostEntry] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        fields = line.split()
-        marker: str | None = None
-        if fields[0].startswith("@"):
-            marker = fields.pop(0)
-        if len(fields) < 3:
-            continue
-        hosts, key_type, key_b64 = fields[0], fields[1], fields[2]
-        try:
-            blob = base64.b64decode(key_b64, validate=True)
-        except (binascii.Error, ValueError):
+    for lineno, marker, fields in _lines(text):
+        blob = _blob(fields[2]) if len(fields) >= 3 else None
+        if blob is None:
             continue
         entries.append(
             KnownHostEntry(
                 file=file,
                 line=lineno,
-                patterns=tuple(p for p in hosts.split(",") if p),
-                key_type=key_type,
+                patterns=tuple(p for p in fields[0].split(",") if p),
+                key_type=fields[1],
                 key_blob=blob,
                 marker=marker,
             )
@@ -191,27 +198,16 @@ def parse_known_hosts(text: str, file: str = "<known_hosts>") -> list[KnownHostE
 
 def foreign_line(text: str) -> int | None:
     """The number of the first line of ``text`` that is neither blank, a
-    comment nor a host key entry (a file that is not a known_hosts file)."""
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        fields = raw.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        if fields[0].startswith("@"):
-            fields.pop(0)
-        if len(fields) < 3 or not _names_its_type(fields[1], fields[2]):
+    comment nor a host key entry (a file that is not a known_hosts file): an
+    entry's key blob starts with its type as a length-prefixed string."""
+    for lineno, _marker, fields in _lines(text):
+        blob = _blob(fields[2]) if len(fields) >= 3 else None
+        if blob is None:
+            return lineno
+        size = int.from_bytes(blob[:4], "big")
+        if len(blob) < 4 + size or blob[4 : 4 + size] != fields[1].encode():
             return lineno
     return None
-
-
-def _names_its_type(key_type: str, key_b64: str) -> bool:
-    """Whether ``key_b64`` is an SSH public key blob of type ``key_type`` (a
-    blob starts with its type as a length-prefixed string)."""
-    try:
-        blob = base64.b64decode(key_b64, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    size = int.from_bytes(blob[:4], "big")
-    return len(blob) >= 4 + size and blob[4 : 4 + size] == key_type.encode()
 
 
 def _unusable(path: str, why: str, hint: str | None = None) -> HostKeyError:
@@ -469,12 +465,10 @@ def _read_all(fd: int, path: str) -> bytes:
     :data:`KNOWN_HOSTS_LIMIT` bytes (``HostKeyError`` past it)."""
     chunks: list[bytes] = []
     size = 0
-    offset = 0
     while size <= KNOWN_HOSTS_LIMIT:
-        chunk = os.pread(fd, 1 << 20, offset)
+        chunk = os.pread(fd, 1 << 20, size)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
         size += len(chunk)
-        offset += len(chunk)
     raise _unusable(path, too_large(KNOWN_HOSTS_LIMIT))

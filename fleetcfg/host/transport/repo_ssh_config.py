@@ -15,7 +15,7 @@ import errno
 import re
 from pathlib import Path
 
-from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded, read_regular, too_large
+from fleetcfg.core.boundedread import TEXT_LIMIT, read_regular, too_large
 from fleetcfg.core.errors import TransportError
 from fleetcfg.host.transport.targets import SshTarget, default_ssh_config_path
 
@@ -50,52 +50,40 @@ def ssh_config_commands(text: str) -> list[tuple[int, str]]:
     return found
 
 
-def repo_ssh_config_files(setting: str | None, repo_root: Path) -> list[Path]:
-    """The files ``ssh_config_file: setting`` may mean that lie inside the
-    repo (a relative path is read from the current folder; it is checked
-    against the repo root too), resolved."""
+def _candidates(setting: str | None, repo_root: Path) -> list[Path]:
+    """The files ``ssh_config_file: setting`` may mean (a relative path is
+    read from the current folder; it is checked against the repo root too),
+    resolved."""
     if setting is None or setting.lower() == "none":
         return []
     path = Path(setting).expanduser()
-    root = repo_root.resolve()
-    candidates = [path] if path.is_absolute() else [path, repo_root / path]
-    inside: list[Path] = []
-    for candidate in candidates:
+    found: list[Path] = []
+    for candidate in [path] if path.is_absolute() else [path, repo_root / path]:
         resolved = candidate.resolve()
-        if resolved.is_relative_to(root) and resolved not in inside:
-            inside.append(resolved)
-    return inside
+        if resolved not in found:
+            found.append(resolved)
+    return found
 
 
-def repo_ssh_config_text(path: Path) -> str | None:
-    """An ssh_config file of the repo as text (read, never evaluated): None
-    when it is too large to be checked (past :data:`TEXT_LIMIT`), "" when it
-    cannot be read (connecting through it reports that)."""
-    try:
-        return read_bounded(path, TEXT_LIMIT).decode("utf-8", errors="replace")
-    except OSError as exc:
-        return None if exc.errno == errno.EFBIG else ""
+def repo_ssh_config_files(setting: str | None, repo_root: Path) -> list[Path]:
+    """The files ``ssh_config_file: setting`` may mean that lie inside the
+    repo, resolved (what lint reads: nothing outside the repo)."""
+    root = repo_root.resolve()
+    return [p for p in _candidates(setting, repo_root) if p.is_relative_to(root)]
 
 
 def named_ssh_config_files(setting: str | None, repo_root: Path) -> list[Path]:
-    """The files ``ssh_config_file: setting`` may mean (from the current
-    folder, and from the repo root), resolved, wherever they are, but the
-    operator's own ``~/.ssh/config``."""
-    if setting is None or setting.lower() == "none":
-        return []
-    path = Path(setting).expanduser()
+    """The files ``ssh_config_file: setting`` may mean, resolved, wherever
+    they are, but the operator's own ``~/.ssh/config``."""
     own = default_ssh_config_path().resolve()
-    named: list[Path] = []
-    for candidate in [path] if path.is_absolute() else [path, repo_root / path]:
-        resolved = candidate.resolve()
-        if resolved != own and resolved not in named:
-            named.append(resolved)
-    return named
+    return [p for p in _candidates(setting, repo_root) if p != own]
 
 
-def _named_text(path: Path) -> str | None:
-    """A named ssh_config file as text: None when it is too large to be
-    checked, "" when it cannot be read (connecting through it reports why)."""
+def ssh_config_text(path: Path) -> str | None:
+    """An ssh_config file the repo names, as text (read, never evaluated):
+    None when it is too large to be checked (past :data:`TEXT_LIMIT`), ""
+    when it cannot be read or is not a regular file (connecting through it
+    reports why)."""
     try:
         return read_regular(path, TEXT_LIMIT).decode("utf-8", errors="replace")
     except OSError as exc:
@@ -110,7 +98,7 @@ def refuse_repo_ssh_config_commands(target: SshTarget, repo_root: Path) -> None:
     root = repo_root.resolve()
     for path in named_ssh_config_files(target.ssh_config_file, repo_root):
         where = "in the repo" if path.is_relative_to(root) else "named by the repo's inventory"
-        text = _named_text(path)
+        text = ssh_config_text(path)
         if text is None:
             raise TransportError(
                 f"refused to connect: ssh_config file {target.ssh_config_file} is {where} "

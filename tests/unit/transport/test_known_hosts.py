@@ -4,7 +4,6 @@ accept-new appends safely from many threads."""
 from __future__ import annotations
 
 import base64
-import os
 import threading
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from fleetcfg.host.transport.known_hosts import (
     known_key_types,
     parse_known_hosts,
 )
+from tests.unit.transport.test_named_files import special
 
 ED = "ssh-ed25519"
 KEY_A = b"\x00\x00\x00\x0bssh-ed25519" + b"A" * 32
@@ -289,11 +289,7 @@ def test_a_known_hosts_path_that_is_not_a_file_is_an_error_not_a_hang(
 ) -> None:
     # /dev/zero filled the memory (MemoryError on this machine), a named pipe
     # or /dev/stdin waited forever
-    if kind == "fifo":
-        path = str(tmp_path / "pipe")
-        os.mkfifo(path)
-    else:
-        path = {"zero": "/dev/zero", "stdin": "/dev/stdin"}[kind]
+    path = special(tmp_path, kind)
     store = KnownHostsStore()
     with pytest.raises(HostKeyError) as caught:
         store.check([path], "10.0.0.9", ED, KEY_B)
