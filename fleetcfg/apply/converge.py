@@ -52,6 +52,7 @@ from fleetcfg.host.transport.base import Transport
 from fleetcfg.host.transport.local import LocalTransport
 from fleetcfg.host.transport.targets import LocalTarget, SshTarget
 from fleetcfg.inventory import Host, Inventory, load_inventory
+from fleetcfg.plan.access import Access
 from fleetcfg.plan.fleet import plan_fleet
 from fleetcfg.plan.model import Action, HostPlan
 from fleetcfg.plan.replan import RenderedTargets
@@ -283,7 +284,14 @@ def _run(inventory: Inventory, run: _Run, revision: Revision | None = None) -> C
             return ConvergeResult(ExitCode.ERROR, refusal, revision=revision)
     host = _local(inventory.host(run.host_name))
     renderer = Renderer(inventory)
-    plan = plan_fleet(inventory, [host], connector=_LocalOnly(), renderer=renderer)
+    # converge runs on the host it manages: its own machine is the point
+    plan = plan_fleet(
+        inventory,
+        [host],
+        connector=_LocalOnly(),
+        renderer=renderer,
+        access=Access(local_hosts=True),
+    )
     planned = plan.hosts[0]
     if planned.action is Action.ERROR:
         return ConvergeResult(

@@ -18,6 +18,7 @@ from fleetcfg.apply.rollout import ApplyOptions, apply_plan
 from fleetcfg.cli import plan_view
 from fleetcfg.cli.common import (
     AcceptNewHostKeysOption,
+    AllowLocalHostsOption,
     ForksOption,
     LimitOption,
     ShardOption,
@@ -47,6 +48,7 @@ from fleetcfg.core.parallel import idle_connections_budget
 from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import DEFAULT_KEEP_BACKUPS
 from fleetcfg.inventory import DEFAULT_INVENTORY
+from fleetcfg.plan.access import Access
 from fleetcfg.plan.fleet import load_plan, plan_fleet
 from fleetcfg.plan.model import Action
 from fleetcfg.plan.replan import RenderedTargets
@@ -94,6 +96,7 @@ def register(app: typer.Typer) -> None:
         accept_new_host_keys: AcceptNewHostKeysOption = False,
         shard_text: ShardOption = None,
         trust_repo_ssh_config: TrustRepoSshConfigOption = False,
+        allow_local_hosts: AllowLocalHostsOption = False,
     ) -> None:
         """Roll the configuration out: plan (or read PLAN.json), show the plan,
         ask, then change a few hosts at a time: validate on the host, back up,
@@ -102,8 +105,11 @@ def register(app: typer.Typer) -> None:
         env = CommandEnv(
             inventory_path=inventory_path,
             forks=forks,
-            accept_new_host_keys=accept_new_host_keys,
-            trust_repo_ssh_config=trust_repo_ssh_config,
+            access=Access(
+                accept_new_host_keys=accept_new_host_keys,
+                trust_repo_ssh_config=trust_repo_ssh_config,
+                local_hosts=allow_local_hosts,
+            ),
         )
         saved = load_plan(plan_file) if plan_file is not None else None
         if saved is not None and (limit or shard_text):
@@ -133,8 +139,7 @@ def register(app: typer.Typer) -> None:
                         connector=connector,
                         forks=env.forks,
                         cancel=env.cancel,
-                        accept_new_host_keys=env.accept_new_host_keys,
-                        trust_repo_ssh_config=env.trust_repo_ssh_config,
+                        access=env.access,
                         renderer=renderer,
                         shard=str(shard) if shard is not None else None,
                         on_interrupt=planning_stops(env),

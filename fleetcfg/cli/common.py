@@ -83,3 +83,11 @@ TrustRepoSshConfigOption = Annotated[
         "LocalCommand, KnownHostsCommand); only for a reviewed repo",
     ),
 ]
+AllowLocalHostsOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-local-hosts",
+        help="also reach hosts with connection: local: this machine, whose Docker files "
+        "fleetcfg then reads (and apply changes); off by default, the inventory chose them",
+    ),
+]

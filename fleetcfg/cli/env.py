@@ -1,7 +1,8 @@
 """The run environment: what one run of a command uses, built once by the
 command from its options and handed down (like httpie's ``Environment``):
 the inventory path, the consoles (colour only on a terminal), ``--forks``,
-``--accept-new-host-keys``, ``--trust-repo-ssh-config``, the SSH connector and the Ctrl-C event.
+what the operator allows (``--accept-new-host-keys``, ``--trust-repo-ssh-config``,
+``--allow-local-hosts``), the SSH connector and the Ctrl-C event.
 
 Tests replace :func:`make_connector` (hosts become fakes) or build a
 :class:`CommandEnv` of their own.
@@ -20,7 +21,7 @@ from fleetcfg.core.errors import UsageError
 from fleetcfg.core.parallel import CancelEvent
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
-from fleetcfg.plan.fleet import Connector, open_transport
+from fleetcfg.plan.access import Access, Connector, open_transport
 
 
 def make_connector() -> Connector:
@@ -38,9 +39,8 @@ class CommandEnv:
     inventory_path: str | None = None
     #: ``--forks`` (None: map_hosts picks)
     forks: int | None = None
-    accept_new_host_keys: bool = False
-    #: ``--trust-repo-ssh-config``: a repo's ssh_config may run commands
-    trust_repo_ssh_config: bool = False
+    #: what the operator allows (host keys, the repo's ssh_config, local hosts)
+    access: Access = field(default_factory=Access)
     out: Console = field(default_factory=stdout_console)
     err: Console = field(default_factory=stderr_console)
     #: set on Ctrl-C: no new host is started, connections being opened are cancelled
@@ -78,8 +78,7 @@ class CommandEnv:
                 inventory.host(name),
                 connector,
                 repo_root=inventory.root,
-                accept_new_host_keys=self.accept_new_host_keys,
-                trust_repo_ssh_config=self.trust_repo_ssh_config,
+                access=self.access,
             )
 
         return open_host

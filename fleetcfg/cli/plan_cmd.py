@@ -34,6 +34,7 @@ from rich.console import Console
 
 from fleetcfg.cli.common import (
     AcceptNewHostKeysOption,
+    AllowLocalHostsOption,
     ForksOption,
     InventoryOption,
     LimitOption,
@@ -46,6 +47,7 @@ from fleetcfg.cli.interrupts import planning_aborts, planning_stops
 from fleetcfg.cli.plan_view import exit_code, print_plan, write_plan_json
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory
+from fleetcfg.plan.access import Access
 from fleetcfg.plan.fleet import plan_fleet, save_plan
 from fleetcfg.plan.model import HostPlan, Plan
 from fleetcfg.plan.shards import Shard
@@ -152,8 +154,7 @@ def run_plan(
             forks=env.forks,
             on_host_done=on_host_done,
             cancel=env.cancel,
-            accept_new_host_keys=env.accept_new_host_keys,
-            trust_repo_ssh_config=env.trust_repo_ssh_config,
+            access=env.access,
             shard=str(shard) if shard is not None else None,
             on_interrupt=planning_stops(env),
         )
@@ -204,6 +205,7 @@ def register(app: typer.Typer) -> None:
         detailed_exitcode: DetailedExitcodeOption = False,
         accept_new_host_keys: AcceptNewHostKeysOption = False,
         trust_repo_ssh_config: TrustRepoSshConfigOption = False,
+        allow_local_hosts: AllowLocalHostsOption = False,
         verbose: Annotated[
             bool,
             typer.Option(
@@ -222,8 +224,11 @@ def register(app: typer.Typer) -> None:
         env = CommandEnv(
             inventory_path=inventory_path,
             forks=forks,
-            accept_new_host_keys=accept_new_host_keys,
-            trust_repo_ssh_config=trust_repo_ssh_config,
+            access=Access(
+                accept_new_host_keys=accept_new_host_keys,
+                trust_repo_ssh_config=trust_repo_ssh_config,
+                local_hosts=allow_local_hosts,
+            ),
         )
         shard = parse_shard(shard_text)
         inventory = env.load_inventory()

@@ -19,7 +19,12 @@ from fleetcfg.apply.rollback import (
     wanted_files,
 )
 from fleetcfg.apply.rollout import ApplyOptions, RollbackTarget, rollback_hosts
-from fleetcfg.cli.common import AcceptNewHostKeysOption, ForksOption, TrustRepoSshConfigOption
+from fleetcfg.cli.common import (
+    AcceptNewHostKeysOption,
+    AllowLocalHostsOption,
+    ForksOption,
+    TrustRepoSshConfigOption,
+)
 from fleetcfg.cli.env import CommandEnv
 from fleetcfg.cli.exits import exits_on_error
 from fleetcfg.cli.output import print_error
@@ -41,6 +46,7 @@ from fleetcfg.core.parallel import Outcome, idle_connections_budget, map_hosts
 from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import STATE_PATH, HostState, StateFileError
 from fleetcfg.host.transport.base import Transport
+from fleetcfg.plan.access import Access
 from fleetcfg.plan.model import FileKind
 from fleetcfg.render import Renderer
 from fleetcfg.render.surface import builder_commands
@@ -99,6 +105,7 @@ def register(app: typer.Typer) -> None:
         verbose: VerboseOption = False,
         accept_new_host_keys: AcceptNewHostKeysOption = False,
         trust_repo_ssh_config: TrustRepoSshConfigOption = False,
+        allow_local_hosts: AllowLocalHostsOption = False,
     ) -> None:
         """Put back the backups fleetcfg made on HOST... with the same care as
         apply: lock, validate on the host, replace atomically, restart, check
@@ -106,8 +113,11 @@ def register(app: typer.Typer) -> None:
         env = CommandEnv(
             inventory_path=inventory_path,
             forks=forks,
-            accept_new_host_keys=accept_new_host_keys,
-            trust_repo_ssh_config=trust_repo_ssh_config,
+            access=Access(
+                accept_new_host_keys=accept_new_host_keys,
+                trust_repo_ssh_config=trust_repo_ssh_config,
+                local_hosts=allow_local_hosts,
+            ),
         )
         inventory = env.load_inventory()
         selected = inventory.select(hosts)

@@ -24,6 +24,7 @@ import typer
 
 from fleetcfg.cli.common import (
     AcceptNewHostKeysOption,
+    AllowLocalHostsOption,
     ForksOption,
     InventoryOption,
     LimitOption,
@@ -51,6 +52,7 @@ from fleetcfg.host.state import STATE_DIR
 from fleetcfg.host.transport.local import LocalTransport
 from fleetcfg.host.transport.targets import LocalTarget
 from fleetcfg.inventory import DEFAULT_INVENTORY
+from fleetcfg.plan.access import Access
 
 
 class StatusFormat(StrEnum):
@@ -116,6 +118,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         accept_new_host_keys: AcceptNewHostKeysOption = False,
         trust_repo_ssh_config: TrustRepoSshConfigOption = False,
+        allow_local_hosts: AllowLocalHostsOption = False,
         state_dir: Annotated[
             str, typer.Option("--state-dir", hidden=True, help="converge's state folder")
         ] = STATE_DIR,
@@ -136,8 +139,11 @@ def register(app: typer.Typer) -> None:
         env = CommandEnv(
             inventory_path=inventory_path,
             forks=forks,
-            accept_new_host_keys=accept_new_host_keys,
-            trust_repo_ssh_config=trust_repo_ssh_config,
+            access=Access(
+                accept_new_host_keys=accept_new_host_keys,
+                trust_repo_ssh_config=trust_repo_ssh_config,
+                local_hosts=allow_local_hosts,
+            ),
         )
         if local:
             if limit:

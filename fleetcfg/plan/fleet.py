@@ -4,11 +4,12 @@ This is the orchestration around the pure :mod:`fleetcfg.plan.decide`. Public AP
 (``fleetcfg apply`` builds on it):
 
 ``plan_fleet(inventory, hosts, *, connector, forks=None, on_host_done=None,
-cancel=None, accept_new_host_keys=False, renderer=None) -> Plan``
+cancel=None, access=Access(), renderer=None) -> Plan``
     Plans every host with at most ``forks`` hosts at a time (default:
     :func:`fleetcfg.core.parallel.default_forks`), one connection
     per host (opened through ``connector``, one :class:`SshConnector` per
-    run; hosts with ``connection: local`` use a :class:`LocalTransport`).
+    run; hosts with ``connection: local`` use a :class:`LocalTransport` when
+    ``access`` allows them, see :mod:`fleetcfg.plan.access`).
     A host that cannot be reached, authenticated or planned becomes a
     :class:`HostPlan` with ``action=error`` (``unreachable=True`` for
     connection failures); the rest of the fleet is planned. ``on_host_done``
@@ -25,10 +26,6 @@ cancel=None, accept_new_host_keys=False, renderer=None) -> Plan``
     ``PlannedHost.contents`` holds the exact bytes to write per path; apply calls this right before it
     touches a host and compares the result with the saved plan
     (:func:`fleetcfg.plan.decide.stale_reasons`). Transport errors propagate.
-
-``open_transport(host, connector, *, repo_root, accept_new_host_keys=False,
-trust_repo_ssh_config=False) -> Transport``
-    How plan (and apply) reach a host.
 
 ``save_plan(plan, path)`` / ``load_plan(path) -> Plan``
     The ``-o plan.json`` file: the Plan model as JSON (format_version,
@@ -55,9 +52,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -73,10 +68,8 @@ from fleetcfg.core.errors import (
 from fleetcfg.core.parallel import Outcome, map_hosts
 from fleetcfg.core.secrets import mask_text
 from fleetcfg.host.transport.base import Transport
-from fleetcfg.host.transport.local import LocalTransport
-from fleetcfg.host.transport.repo_ssh_config import refuse_repo_ssh_config_commands
-from fleetcfg.host.transport.targets import SshTarget
 from fleetcfg.inventory import Host, Inventory
+from fleetcfg.plan.access import DEFAULT_ACCESS, Access, Connector, open_transport
 from fleetcfg.plan.decide import LintSettings, PlannedHost, failed_host, plan_from_facts
 from fleetcfg.plan.facts import Facts, gather_daemon_info, gather_facts, gather_surface
 from fleetcfg.plan.model import PLAN_FORMAT_VERSION, Action, HostPlan, Plan
@@ -88,19 +81,11 @@ from fleetcfg.plan.targets import client_users, known_secrets, render_targets
 from fleetcfg.render import Renderer
 
 __all__ = [
-    "Connector",
     "load_plan",
-    "open_transport",
     "plan_fleet",
     "plan_host",
     "save_plan",
 ]
-
-
-class Connector(Protocol):
-    """What opens SSH transports (``fleetcfg.host.transport.ssh.SshConnector``)."""
-
-    def open(self, target: SshTarget) -> Transport: ...
 
 
 # --------------------------------------------------------------------------
@@ -142,27 +127,6 @@ def plan_host(
     return planned
 
 
-def open_transport(
-    host: Host,
-    connector: Connector,
-    *,
-    repo_root: Path,
-    accept_new_host_keys: bool = False,
-    trust_repo_ssh_config: bool = False,
-) -> Transport:
-    """A transport to ``host``. An ssh_config file that the inventory (at
-    ``repo_root``) names and that would run commands is refused unless
-    ``trust_repo_ssh_config``."""
-    target = host.target()
-    if isinstance(target, SshTarget):
-        if not trust_repo_ssh_config:
-            refuse_repo_ssh_config_commands(target, repo_root)
-        if accept_new_host_keys:
-            target = replace(target, accept_new_host_keys=True)
-        return connector.open(target)
-    return LocalTransport(target)
-
-
 # --------------------------------------------------------------------------
 # the fleet
 
@@ -200,10 +164,9 @@ def plan_fleet(
     forks: int | None = None,
     on_host_done: Callable[[HostPlan], None] | None = None,
     cancel: threading.Event | None = None,
-    accept_new_host_keys: bool = False,
+    access: Access = DEFAULT_ACCESS,
     renderer: Renderer | None = None,
     shard: str | None = None,
-    trust_repo_ssh_config: bool = False,
     on_interrupt: Callable[[int], None] | None = None,
 ) -> Plan:
     """Plan ``hosts`` (see the module docstring); ``shard`` (``K/N``) is
@@ -217,8 +180,7 @@ def plan_fleet(
             host,
             connector,
             repo_root=inventory.root,
-            accept_new_host_keys=accept_new_host_keys,
-            trust_repo_ssh_config=trust_repo_ssh_config,
+            access=access,
         )
         try:
             return plan_host(inventory, host, transport, renderer=renderer).plan

@@ -35,7 +35,8 @@ from fleetcfg.host.connections import ReusingConnector
 from fleetcfg.host.state import BACKUP_DIR, LOCK_DIR, LOCK_OWNER_PATH, STATE_PATH, LockOwner
 from fleetcfg.host.transport.ssh import SshConnector
 from fleetcfg.inventory import load_inventory
-from fleetcfg.plan.fleet import open_transport, plan_fleet
+from fleetcfg.plan.access import open_transport
+from fleetcfg.plan.fleet import plan_fleet
 from fleetcfg.plan.model import Action, Plan
 from fleetcfg.plan.replan import RenderedTargets
 from fleetcfg.render import Renderer

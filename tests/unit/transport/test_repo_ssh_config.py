@@ -11,7 +11,7 @@ from fleetcfg.core.errors import TransportError
 from fleetcfg.host.transport.repo_ssh_config import ssh_config_commands
 from fleetcfg.host.transport.targets import SshTarget
 from fleetcfg.inventory import load_inventory
-from fleetcfg.plan.fleet import open_transport
+from fleetcfg.plan.access import Access, open_transport
 from tests.unit.inventory.repo import write_repo
 
 
@@ -86,7 +86,7 @@ def test_open_transport_refuses_a_repo_ssh_config_that_runs_commands(
         inventory.host("web-01"),  # type: ignore[attr-defined]
         connector,  # type: ignore[arg-type]
         repo_root=tmp_path,
-        trust_repo_ssh_config=True,
+        access=Access(trust_repo_ssh_config=True),
     )
     assert len(connector.opened) == 1
 
