@@ -24,8 +24,10 @@ its last step.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -44,6 +46,29 @@ def default_journal_path(inventory_path: Path) -> Path:
     return inventory_path.parent / JOURNAL_DIR / JOURNAL_NAME
 
 
+def _open_append(path: Path) -> Any:
+    """``path`` opened for appending: a regular file (created 0600), never
+    followed through a symbolic link, never a FIFO or a device. The default
+    journal lies in the repo, where a pull request can commit
+    ``.fleetcfg/journal.jsonl`` as a link to ``/etc/sudoers.d/x`` (one line
+    that does not parse there stops sudo) or to a FIFO (apply would wait
+    forever)."""
+    try:
+        fd = os.open(
+            path,
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+            0o600,
+        )
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "it is a symbolic link", str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "it is not a regular file", str(path))
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
 class Journal:
     """An append-only JSON-lines file (``path=None``: kept in memory only).
     Safe to call from several threads."""
@@ -56,7 +81,7 @@ class Journal:
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = path.open("a", encoding="utf-8")
+                self._file = _open_append(path)
             except OSError as exc:
                 raise UsageError(
                     f"cannot write the journal {path}: {exc.strerror or exc}",

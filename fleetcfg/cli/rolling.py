@@ -27,6 +27,7 @@ from fleetcfg.apply.rollout import RunEnv
 from fleetcfg.cli.env import CommandEnv
 from fleetcfg.cli.interrupts import abort
 from fleetcfg.cli.rollout_view import Reporter, print_summary
+from fleetcfg.core.boundedread import link_out_of
 from fleetcfg.core.errors import UsageError
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.service import DEFAULT_SERVICE, ServiceCommands
@@ -137,6 +138,15 @@ def open_journal(
     if path is None and shard is not None:
         k, n = shard.split("/")
         where = where.with_name(f"{where.stem}-shard-{k}-of-{n}{where.suffix}")
+    if path is None:
+        # the default lies in the repo: its .fleetcfg must not lead out of it
+        target = link_out_of(where.parent)
+        if target is not None:
+            raise UsageError(
+                f"cannot write the journal {where}: {where.parent} is a symbolic link "
+                f"out of the repo (to {target})",
+                hint="remove the link, or pass --journal PATH to write it elsewhere",
+            )
     return Journal(where), where
 
 

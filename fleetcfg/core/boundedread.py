@@ -57,6 +57,28 @@ def read_regular(path: Path | str, limit: int) -> bytes:
     return data
 
 
+def _work_tree(lexical: Path) -> Path:
+    """The git work tree ``lexical`` lies in (the nearest folder above it with
+    a ``.git``), else its own folder."""
+    for folder in lexical.parents:
+        if (folder / ".git").exists():
+            return folder
+    return lexical.parent
+
+
+def link_out_of(path: Path | str) -> Path | None:
+    """Where ``path`` leads when a symbolic link on its way takes it out of
+    the repo it was named in, else None. The repo is the git work tree the
+    path lies in (a CI job's checkout; a pull request cannot commit a
+    ``.git``), or without git the path's own folder. A pull request can
+    commit ``inventory.yaml`` (or a daemon.json that CI lints) as a link to
+    ``/etc/shadow`` or ``~/.kube/config``: lint would print what it found
+    there. Links within the repo are the repo's own content."""
+    lexical = Path(os.path.abspath(path))  # noqa: PTH100 (lexical: links are not followed)
+    resolved = lexical.resolve()
+    return None if resolved.is_relative_to(_work_tree(lexical).resolve()) else resolved
+
+
 def larger_than(path: Path | str, limit: int) -> bool:
     """Whether ``path`` is a file of more than ``limit`` bytes (for readers
     that open the file themselves, such as Jinja's loader)."""

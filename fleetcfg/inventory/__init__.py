@@ -40,6 +40,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from fleetcfg.core.boundedread import link_out_of
 from fleetcfg.core.errors import InventoryError, UsageError
 from fleetcfg.core.yamlsource import load_yaml, read_text
 from fleetcfg.inventory.host import BUILTIN_DEFAULTS, BUILTIN_LAYER, GroupInfo, Host, Origin
@@ -105,6 +106,15 @@ def load_inventory(path: str | Path = DEFAULT_INVENTORY, *, keep_going: bool = F
         raise UsageError(
             f"inventory not found: {display}",
             hint="run in the repo folder or pass -i PATH/inventory.yaml",
+        )
+    target = link_out_of(file)
+    if target is not None:
+        # a pull request's inventory.yaml -> /etc/shadow: lint would print
+        # the unknown keys it found there (each line of the file)
+        raise InventoryError(
+            f"the file is a symbolic link out of the repo (to {target}): not read",
+            file=display,
+            hint="name the inventory by its own path if that file is meant",
         )
     text = read_text(file, display, InventoryError)
     doc = load_yaml(text, display, error=InventoryError)

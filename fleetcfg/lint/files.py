@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded
+from fleetcfg.core.boundedread import TEXT_LIMIT, link_out_of, read_bounded
 from fleetcfg.core.errors import UsageError
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.versions import DEFAULT_ENGINE, EngineVersion
@@ -60,6 +60,13 @@ def lint_file(
     refused = _not_a_config_file(p)
     if refused is not None:
         raise refused
+    target = link_out_of(p)
+    if target is not None:
+        raise UsageError(
+            f"is a symbolic link out of the repo (to {target}): not read",
+            file=str(path),
+            hint="if that file is meant, lint it by its own path",
+        )
     try:
         raw = read_bounded(p, TEXT_LIMIT)
     except FileNotFoundError:

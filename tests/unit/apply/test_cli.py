@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -269,3 +270,32 @@ def test_a_host_whose_validation_prints_without_end_fails_with_that_message(
     ) in out, out
     assert "not reached: web-02" in out
     assert "flood flood" not in result.output
+
+
+@pytest.mark.parametrize("link", ["folder", "file", "fifo"])
+def test_the_journal_is_never_written_through_a_link_the_repo_commits(
+    repo, tmp_path: Path, link: str
+) -> None:  # type: ignore[no-untyped-def]
+    # the attack: a pull request commits .fleetcfg (or the journal in it) as
+    # a link to /etc/sudoers.d, whose files sudo parses (one JSON line that
+    # does not parse stops sudo), or as a FIFO (apply would wait forever)
+    outside = tmp_path.parent / f"{tmp_path.name}-sudoers.d"
+    outside.mkdir()
+    (outside / "journal.jsonl").write_text("root ALL=(ALL) ALL\n")
+    folder = tmp_path / ".fleetcfg"
+    if link == "folder":
+        folder.symlink_to(outside)
+    else:
+        folder.mkdir()
+        if link == "file":
+            (folder / "journal.jsonl").symlink_to(tmp_path / "inventory.yaml")
+        else:
+            os.mkfifo(folder / "journal.jsonl")
+    inventory = (tmp_path / "inventory.yaml").read_text()
+    result = run("apply", "--yes")
+    assert result.exit_code == 2, result.output
+    assert "cannot write the journal" in result.stderr
+    assert "--journal PATH" in result.stderr
+    assert (outside / "journal.jsonl").read_text() == "root ALL=(ALL) ALL\n"
+    assert (tmp_path / "inventory.yaml").read_text() == inventory
+    assert all(daemon_json(h) == OLD for h in repo.hosts.values())

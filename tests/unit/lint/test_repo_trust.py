@@ -121,6 +121,60 @@ def test_a_profiles_folder_that_is_a_symlink_out_of_the_repo_is_refused(tmp_path
     assert OUTSIDE not in every_output(repo)
 
 
+# -- the files CI names: inventory.yaml and the daemon.json files it lints ----
+
+
+def test_an_inventory_that_is_a_symlink_out_of_the_repo_is_not_read(tmp_path: Path) -> None:
+    # the attack: inventory.yaml -> /etc/shadow; each line became an unknown
+    # key, and lint printed it (root's password hash)
+    secret = outside_file(tmp_path)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "inventory.yaml").symlink_to(secret)
+    out = every_output(repo / "inventory.yaml")
+    assert "symbolic link out of the repo" in out and "FC050" in out
+    assert_nowhere(OUTSIDE, out)
+    result = runner.invoke(app, ["plan", "-i", str(repo / "inventory.yaml")])
+    assert result.exit_code == 1 and "symbolic link out of the repo" in result.output
+    assert_nowhere(OUTSIDE, result.output)
+
+
+def test_a_daemon_json_ci_lints_that_is_a_symlink_out_of_the_repo_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = tmp_path / "runner" / "config.json"
+    outside.parent.mkdir()
+    outside.write_text(json.dumps({"registry-mirrors": [f"not a url {TOKEN}"]}))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "prod.json").symlink_to(outside)
+    monkeypatch.chdir(repo)
+    result = runner.invoke(app, ["lint", "prod.json"])
+    assert result.exit_code == 2 and "symbolic link out of the repo" in result.output
+    assert TOKEN not in result.output
+
+
+def test_links_inside_a_git_work_tree_are_the_repos_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a monorepo: infra/inventory.yaml and a daemon.json link to shared/
+    (tmp_path / ".git").mkdir()
+    shared = tmp_path / "shared"
+    write_repo(shared, ONE_HOST)
+    (shared / "prod.json").write_text('{"debug": true}\n')
+    infra = tmp_path / "infra"
+    write_repo(infra, "", {"base.yaml.j2": CLEAN})
+    (infra / "inventory.yaml").unlink()
+    (infra / "inventory.yaml").symlink_to(shared / "inventory.yaml")
+    (infra / "prod.json").symlink_to(shared / "prod.json")
+    monkeypatch.chdir(infra)
+    result = runner.invoke(app, ["lint", "-i", "inventory.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "1 host" in result.output
+    result = runner.invoke(app, ["lint", "prod.json"])
+    assert result.exit_code == 0, result.output
+
+
 def lint_repo_cli(repo: Path) -> str:
     result = runner.invoke(app, ["lint", "-i", str(repo)])
     assert result.exit_code == 1, result.output
