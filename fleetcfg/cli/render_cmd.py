@@ -16,6 +16,7 @@ from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.core.findings import Finding, Severity, has_errors
 from fleetcfg.core.secrets import SecretRegistry
+from fleetcfg.core.terminal import neutralize_ci_commands, one_line
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
 from fleetcfg.render import Kind, RenderedConfig, Renderer
 from fleetcfg.render.surface import SurfaceFile, render_surface
@@ -24,7 +25,7 @@ from fleetcfg.render.surface import SurfaceFile, render_surface
 def _finding_line(finding: Finding) -> str:
     where = ":".join(str(p) for p in (finding.file, finding.line, finding.column) if p is not None)
     path = f" {finding.path}:" if finding.path else ""
-    return f"{where}: {finding.severity.value} {finding.rule}{path} {finding.message}"
+    return one_line(f"{where}: {finding.severity.value} {finding.rule}{path} {finding.message}")
 
 
 def _show(value: Any, secrets: SecretRegistry) -> str:
@@ -163,7 +164,7 @@ def register(app: typer.Typer) -> None:
             for line in explain_lines(
                 target, inventory, renderer.secrets, [f"{kind_name} profile: {chain}"]
             ):
-                typer.echo(line)
+                typer.echo(neutralize_ci_commands(one_line(line)))
         if isinstance(rendered, FleetcfgError):
             raise rendered
         findings = sorted(rendered.findings, key=Finding.sort_key)
@@ -206,7 +207,7 @@ def _print_surface(renderer: Renderer, host: Host) -> None:
         console.print(f"[{style}]{escape(_finding_line(finding))}[/]", highlight=False)
     for file in result.files:
         typer.echo(f"==> {file.path} ({file.mode:04o} root:root, {file.action.label} on change)")
-        typer.echo(renderer.mask(file.display_text()), nl=False)
+        typer.echo(neutralize_ci_commands(renderer.mask(file.display_text())), nl=False)
     if not result.files:
         console.print(f"{host.name} has no other files (no registries with certificates)")
     if has_errors(result.findings):

@@ -24,6 +24,32 @@ def escape_controls(text: str) -> str:
     return _CONTROL.sub(_visible, text)
 
 
+#: a line that starts (after blanks) like a CI system's command: GitHub
+#: Actions' workflow commands (``::error::``, ``::add-mask::``,
+#: ``::set-output``, ``::stop-commands::``), Azure Pipelines' ``##vso[`` and
+#: ``##[``, TeamCity's ``##teamcity[``
+_CI_COMMAND = re.compile(r"^([ \t]*)(::|##)", re.MULTILINE)
+
+
+def _first_escaped(match: re.Match[str]) -> str:
+    return f"{match.group(1)}\\x{ord(match.group(2)[0]):02x}{match.group(2)[1:]}"
+
+
+def neutralize_ci_commands(text: str) -> str:
+    """``text`` with the first character of every line that a CI runner would
+    take for a command shown as an escape (``\\x3a:error::...``). A CI log
+    is read by the runner line by line: a value from the repo or a host with
+    a newline in it must not start a line that sets a step's output, masks or
+    stops the log, or puts a fake annotation on the pull request."""
+    return _CI_COMMAND.sub(_first_escaped, text)
+
+
+def one_line(text: str) -> str:
+    """``text`` with CR and LF shown as ``\\r`` and ``\\n``: one message, one
+    line (a finding or an error quotes values that may hold newlines)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 #: the control characters ``json.dumps(..., ensure_ascii=False)`` leaves raw
 #: (it escapes C0 itself): DEL, C1, and the bidi controls
 _JSON_RAW = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")

@@ -35,10 +35,12 @@ from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, StreamMark, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import VersionedResolver
 
 from fleetcfg.core.boundedread import INVENTORY_LIMIT, read_bounded
 from fleetcfg.core.errors import FleetcfgError
+from fleetcfg.core.terminal import one_line
 
 #: a path inside a document: mapping keys and list indices
 KeyPath = tuple[str | int, ...]
@@ -331,8 +333,19 @@ def load_yaml(
         ) from None
     except MarkedYAMLError as exc:
         raise _located_syntax_error(exc, file, error) from None
+    except ReaderError as exc:  # a character YAML does not allow, by its offset
+        offset = exc.position if isinstance(exc.position, int) else 0
+        char = (
+            exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or " ")
+        )
+        raise error(
+            f"YAML error: unacceptable character #x{char:04x}: {exc.reason}",
+            file=file,
+            line=text.count("\n", 0, offset) + 1,
+            column=offset - (text.rfind("\n", 0, offset) + 1) + 1,
+        ) from None
     except YAMLError as exc:
-        raise error(f"YAML error: {exc}", file=file) from None
+        raise error(f"YAML error: {one_line(str(exc))}", file=file) from None
     composer: _BoundedComposer = yaml.composer
     builder = _Builder(file, yaml, error, track_plain, composer.nodes + MAX_ALIAS_EXPANSION)
     data = None if root is None else builder.build(root, ())

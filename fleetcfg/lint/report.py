@@ -15,6 +15,7 @@ from typing import Any
 
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.core.findings import Finding, Severity, has_errors
+from fleetcfg.core.terminal import one_line
 
 
 def exit_code(findings: Sequence[Finding]) -> ExitCode:
@@ -40,7 +41,8 @@ def hosts_suffix(f: Finding, shown: int = 3) -> str:
 
 
 def text_line(f: Finding) -> str:
-    return f"{location(f)}: {f.rule} {f.severity.value}: {f.message}{hosts_suffix(f)}"
+    """One finding on one line (a value it quotes may hold a newline)."""
+    return one_line(f"{location(f)}: {f.rule} {f.severity.value}: {f.message}{hosts_suffix(f)}")
 
 
 def summary(findings: Sequence[Finding]) -> dict[str, int]:

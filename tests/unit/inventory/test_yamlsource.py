@@ -82,3 +82,16 @@ def test_plain_scalar_typing_follows_yaml_1_2(text: str, is_string: bool) -> Non
 def test_paths_format_like_users_write_them() -> None:
     assert format_path(("registry-mirrors", 0)) == "registry-mirrors[0]"
     assert format_path(("log-opts", "max-size")) == "log-opts.max-size"
+
+
+def test_a_character_yaml_refuses_is_located_on_one_line() -> None:
+    with pytest.raises(InventoryError) as caught:
+        load_yaml(
+            'hosts:\n  a: {address: "10.0.0.1"}\n  b: "x\x01y"\n', "inv.yaml", error=InventoryError
+        )
+    error = caught.value
+    assert (error.line, error.column) == (3, 8)
+    assert (
+        error.message
+        == "YAML error: unacceptable character #x0001: special characters are not allowed"
+    )
