@@ -19,6 +19,7 @@ from fleetcfg.cli.output import stdout_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.rules import all_rules, get_rule, suggest_rule
+from fleetcfg.core.terminal import escape_json_controls
 from fleetcfg.core.versions import DEFAULT_ENGINE
 from fleetcfg.inventory import find_inventory
 from fleetcfg.lint import report
@@ -190,10 +191,11 @@ def register(app: typer.Typer) -> None:
             raise  # exits_on_error reports it
         except Exception as exc:  # a bug: one line and exit 1, never a traceback
             _internal_error(exc, output)
+        # JSON escapes for the controls a terminal acts on (the same JSON values)
         if output is OutputFormat.json:
-            typer.echo(report.format_json(findings), nl=False)
+            typer.echo(escape_json_controls(report.format_json(findings)), nl=False)
         elif output is OutputFormat.sarif:
-            typer.echo(format_sarif(findings), nl=False)
+            typer.echo(escape_json_controls(format_sarif(findings)), nl=False)
         elif output is OutputFormat.github:
             typer.echo(format_github(findings), nl=False)
         else:

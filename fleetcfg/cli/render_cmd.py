@@ -16,7 +16,12 @@ from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.core.findings import Finding, Severity, has_errors
 from fleetcfg.core.secrets import SecretRegistry
-from fleetcfg.core.terminal import neutralize_ci_commands, one_line
+from fleetcfg.core.terminal import (
+    escape_controls,
+    escape_json_controls,
+    neutralize_ci_commands,
+    one_line,
+)
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
 from fleetcfg.render import Kind, RenderedConfig, Renderer
 from fleetcfg.render.surface import SurfaceFile, render_surface
@@ -164,7 +169,7 @@ def register(app: typer.Typer) -> None:
             for line in explain_lines(
                 target, inventory, renderer.secrets, [f"{kind_name} profile: {chain}"]
             ):
-                typer.echo(neutralize_ci_commands(one_line(line)))
+                typer.echo(neutralize_ci_commands(escape_controls(one_line(line))))
         if isinstance(rendered, FleetcfgError):
             raise rendered
         findings = sorted(rendered.findings, key=Finding.sort_key)
@@ -175,7 +180,10 @@ def register(app: typer.Typer) -> None:
         if has_errors(findings):
             raise typer.Exit(ExitCode.ERROR)
         if not explain:
-            typer.echo(rendered.canonical_json(show_secrets=show_secrets), nl=False)
+            # the same JSON, with the controls a terminal acts on as \\u escapes
+            typer.echo(
+                escape_json_controls(rendered.canonical_json(show_secrets=show_secrets)), nl=False
+            )
             if kind_name == "daemon":
                 files = render_surface(renderer, target, rendered).files
                 for line in surface_summary(files, target.name):
@@ -207,7 +215,8 @@ def _print_surface(renderer: Renderer, host: Host) -> None:
         console.print(f"[{style}]{escape(_finding_line(finding))}[/]", highlight=False)
     for file in result.files:
         typer.echo(f"==> {file.path} ({file.mode:04o} root:root, {file.action.label} on change)")
-        typer.echo(neutralize_ci_commands(renderer.mask(file.display_text())), nl=False)
+        text = escape_controls(renderer.mask(file.display_text()))
+        typer.echo(neutralize_ci_commands(text), nl=False)
     if not result.files:
         console.print(f"{host.name} has no other files (no registries with certificates)")
     if has_errors(result.findings):

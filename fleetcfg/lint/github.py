@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.rules import get_rule
+from fleetcfg.core.terminal import escape_controls
 from fleetcfg.lint.report import hosts_suffix
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
@@ -55,7 +56,8 @@ def annotation(f: Finding, root: Path) -> str:
                 props.append(("col", str(f.column)))
     props.append(("title", _title(f.rule)))
     joined = ",".join(f"{k}={escape_property(v)}" for k, v in props)
-    return f"::{_COMMANDS[f.severity]} {joined}::{escape_data(f.message + hosts_suffix(f, 5))}"
+    message = escape_controls(f.message + hosts_suffix(f, 5))
+    return f"::{_COMMANDS[f.severity]} {joined}::{escape_data(message)}"
 
 
 def format_github(findings: Sequence[Finding], *, root: Path | None = None) -> str:

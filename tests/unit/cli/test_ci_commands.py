@@ -162,3 +162,25 @@ def test_plan_and_apply_print_no_command_from_the_repo_or_a_host(
     applied = run(["apply", "-i", str(repo), "--yes", "--journal", str(tmp_path / "j")])
     assert "INJECTED" in out + applied  # the values are shown, escaped
     assert command_lines(out + applied) == []
+
+
+#: what a terminal acts on: ESC (clear the screen), CSI in C1, a bidi override
+CONTROLS = "\x1b[2J\x9b2J\u202e"
+RAW_CONTROL = re.compile("[\x1b\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_no_output_format_passes_a_control_character_from_the_repo(tmp_path: Path) -> None:
+    inventory = INVENTORY.replace(json.dumps(INJECTED), json.dumps(CONTROLS))
+    repo = write_repo(tmp_path, inventory, {"base.yaml.j2": PROFILE})
+    outputs = [
+        run(["lint", "-i", str(repo), "-f", fmt]) for fmt in ("text", "json", "sarif", "github")
+    ]
+    outputs += [run(["render", "web-01", "-i", str(repo), *flag]) for flag in ([], ["--explain"])]
+    clean = write_repo(
+        tmp_path / "clean", inventory, {"base.yaml.j2": '{"labels": [{{ ("k=" ~ evil)|tojson }}]}'}
+    )
+    rendered = runner.invoke(app, ["render", "web-01", "-i", str(clean)])
+    assert rendered.exit_code == 0, rendered.output
+    assert json.loads(rendered.stdout)["labels"] == ["k=" + CONTROLS]  # the same JSON value
+    for out in [*outputs, rendered.stdout]:
+        assert RAW_CONTROL.search(out) is None, out
