@@ -11,7 +11,6 @@ shards, shards planned from different repos, a file that is not a JSON plan).
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,29 +19,18 @@ from typing import Any
 from fleetcfg import __version__
 from fleetcfg.cli import plan_view
 from fleetcfg.cli.output import stdout_console
-from fleetcfg.core.errors import PlanError, UsageError
 from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.plan.fleet import read_plan_json
 from fleetcfg.plan.shards import merge_plan_outputs
 
 
 def read_plan_output(path: Path) -> Any:
     """The decoded JSON of one shard's ``plan --format json`` output."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError("file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read it: {exc}", file=str(path)) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PlanError(
-            f"not a JSON plan ({exc.msg})",
-            file=str(path),
-            line=exc.lineno,
-            column=exc.colno,
-            hint="save each shard's plan with fleetcfg plan --format json > FILE",
-        ) from None
+    return read_plan_json(
+        path,
+        what="JSON plan",
+        hint="save each shard's plan with fleetcfg plan --format json > FILE",
+    )
 
 
 def _shard_line(source: str, data: Any) -> str:

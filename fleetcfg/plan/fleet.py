@@ -53,10 +53,12 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from fleetcfg import __version__
+from fleetcfg.core.boundedread import MIB, read_regular
 from fleetcfg.core.errors import (
     ConnectCancelled,
     ConnectError,
@@ -65,6 +67,7 @@ from fleetcfg.core.errors import (
     PlanError,
     UsageError,
 )
+from fleetcfg.core.jsondoc import too_deep
 from fleetcfg.core.parallel import Outcome, map_hosts
 from fleetcfg.core.secrets import mask_text
 from fleetcfg.host.transport.base import Transport
@@ -84,6 +87,7 @@ __all__ = [
     "load_plan",
     "plan_fleet",
     "plan_host",
+    "read_plan_json",
     "save_plan",
 ]
 
@@ -233,25 +237,48 @@ def save_plan(plan: Plan, path: str | Path) -> None:
         raise
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read a plan written by :func:`save_plan`."""
-    file = Path(path)
+#: the largest plan file or ``plan --format json`` output read (20,000 hosts
+#: with diffs are some 60 MB)
+PLAN_LIMIT = 256 * MIB
+#: how deep a plan file's arrays and objects may nest (a plan nests a handful)
+PLAN_DEPTH = 64
+
+
+def read_plan_json(path: str | Path, *, what: str, hint: str) -> Any:
+    """The decoded JSON of a plan file or a shard's ``plan --format json``
+    output (``what`` names it in errors). Plan files are not trusted (a CI
+    artifact, a file from elsewhere): read only when regular (never
+    ``/dev/zero`` or a FIFO), of at most :data:`PLAN_LIMIT`, nesting at most
+    :data:`PLAN_DEPTH` levels (decoding deeper JSON exhausts the stack)."""
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = read_regular(path, PLAN_LIMIT)
     except FileNotFoundError:
-        raise UsageError("plan file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the plan file: {exc}", file=str(path)) from None
+        raise UsageError(f"{what} not found", file=str(path)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the {what}: {exc.strerror or exc}", file=str(path)) from None
+    if too_deep(raw, PLAN_DEPTH):
+        raise PlanError(
+            f"not a {what}: its arrays and objects nest deeper than {PLAN_DEPTH} levels",
+            file=str(path),
+            hint=hint,
+        )
     try:
-        data = json.loads(text)
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"not a {what}: not UTF-8 (byte {exc.start})", file=str(path)) from None
     except json.JSONDecodeError as exc:
         raise PlanError(
-            f"not a plan file (invalid JSON: {exc.msg})",
+            f"not a {what} (invalid JSON: {exc.msg})",
             file=str(path),
             line=exc.lineno,
             column=exc.colno,
-            hint="write one with fleetcfg plan -o FILE",
+            hint=hint,
         ) from None
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan written by :func:`save_plan`."""
+    data = read_plan_json(path, what="plan file", hint="write one with fleetcfg plan -o FILE")
     if not isinstance(data, dict) or "format_version" not in data:
         raise PlanError(
             "not a plan file (no format_version)",

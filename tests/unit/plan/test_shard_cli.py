@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from fleetcfg.cli.app import app
+from fleetcfg.plan import fleet as plan_fleet_module
 from fleetcfg.plan.fleet import load_plan
 from fleetcfg.plan.shards import shard_of
 from tests.fakes.dockerhost import FakeDockerHost
@@ -147,8 +149,38 @@ def test_merge_refuses_a_host_planned_by_two_shards(
 
 def test_merge_names_a_missing_or_broken_file(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["plan", "merge", str(tmp_path / "nope.json")])
-    assert missing.exit_code == 2 and "nope.json: file not found" in missing.stderr
+    assert missing.exit_code == 2 and "nope.json: JSON plan not found" in missing.stderr
     broken = tmp_path / "broken.json"
     broken.write_text('{"hosts": [\n')
     result = runner.invoke(app, ["plan", "merge", str(broken)])
     assert result.exit_code == 1 and f"{broken}:2:1: not a JSON plan" in result.stderr
+
+
+@pytest.mark.parametrize("special", ["deep", "zero", "fifo", "large"])
+def test_plan_files_from_elsewhere_are_read_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, special: str
+) -> None:
+    # a shard's output or a saved plan is a CI artifact, not trusted: deep
+    # JSON made merge die with a RecursionError traceback, /dev/zero took all
+    # memory, a FIFO waited forever
+    path = tmp_path / "plan.json"
+    if special == "deep":
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    elif special == "zero":
+        path = Path("/dev/zero")
+    elif special == "fifo":
+        os.mkfifo(path)
+    else:
+        monkeypatch.setattr(plan_fleet_module, "PLAN_LIMIT", 1000)
+        path.write_text(json.dumps({"format_version": 1, "hosts": [], "pad": "x" * 2000}))
+    for args in (["plan", "merge", str(path)], ["apply", str(path), "--yes"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code in (1, 2), result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        expected = {
+            "deep": "nest deeper than 64 levels",
+            "zero": "not a regular file",
+            "fifo": "not a regular file",
+            "large": "larger than",
+        }[special]
+        assert expected in result.stderr, result.stderr
