@@ -17,8 +17,11 @@ def write_atomic(path: Path, text: str | bytes, mode: int = 0o644) -> None:
         with os.fdopen(fd, "wb") as out:
             out.write(text if isinstance(text, bytes) else text.encode())
             out.flush()
+            # on the open file, never by name: in a folder another user may
+            # write (node-exporter's textfile folder), the name may be a
+            # link to /etc/shadow by the time a chmod by name runs
+            os.fchmod(out.fileno(), mode)
             os.fsync(out.fileno())
-        Path(tmp).chmod(mode)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -229,8 +229,8 @@ def save_plan(plan: Plan, path: str | Path) -> None:
             for chunk in plan_file_chunks(plan):  # host by host: never one big string
                 fh.write(chunk)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o600)  # hashes of documents that may hold credentials
             os.fsync(fh.fileno())
-        Path(tmp).chmod(0o600)  # hashes of documents that may hold credentials
         Path(tmp).replace(target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
