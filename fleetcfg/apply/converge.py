@@ -29,6 +29,7 @@ from pathlib import Path
 from fleetcfg.apply.pull_policy import hold
 from fleetcfg.apply.report import ApplyReport, HostStatus
 from fleetcfg.apply.rollout import ApplyOptions, EventCallback, RunEnv, apply_plan
+from fleetcfg.core.boundedread import work_tree
 from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.bundle import load_trusted_keys, unpack, verify_bundle
@@ -48,6 +49,7 @@ from fleetcfg.host.pull import (
     write_metrics,
 )
 from fleetcfg.host.pull_record import ConvergeRecord, write_record
+from fleetcfg.host.source_trust import refuse_foreign_source
 from fleetcfg.host.transport.base import Transport
 from fleetcfg.host.transport.local import LocalTransport
 from fleetcfg.host.transport.targets import LocalTarget, SshTarget
@@ -231,6 +233,7 @@ def _converge(inventory: Inventory | BundleSource | GitSource, run: _Run) -> Con
             f"converge is {disabled.describe()} (fleetcfg converge --enable turns it on again)",
         )
     try:
+        _refuse_foreign(inventory)
         with converge_lock(run.paths):
             if isinstance(inventory, GitSource):
                 return _run_git(inventory, run)
@@ -241,6 +244,18 @@ def _converge(inventory: Inventory | BundleSource | GitSource, run: _Run) -> Con
         return ConvergeResult(ExitCode.LOCKED, exc.message)
     except FleetcfgError as exc:
         return ConvergeResult(ExitCode.ERROR, str(exc))
+
+
+def _refuse_foreign(source: Inventory | BundleSource | GitSource) -> None:
+    """Refuse a source someone but root controls (:mod:`fleetcfg.host.source_trust`):
+    the checkout (its git work tree, ``.git`` included) or a bundle's trusted keys."""
+    if isinstance(source, BundleSource):
+        refuse_foreign_source(source.trusted_keys, "the trusted keys")
+    else:
+        path = Path(source.inventory if isinstance(source, GitSource) else source.path).absolute()
+        if path.suffix not in (".yaml", ".yml"):  # -i FOLDER
+            path = path / "inventory.yaml"
+        refuse_foreign_source(work_tree(path), "the checkout")
 
 
 def _run_bundle(source: BundleSource, run: _Run) -> ConvergeResult:

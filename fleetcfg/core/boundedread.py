@@ -57,7 +57,7 @@ def read_regular(path: Path | str, limit: int) -> bytes:
     return data
 
 
-def _work_tree(lexical: Path) -> Path:
+def work_tree(lexical: Path) -> Path:
     """The git work tree ``lexical`` lies in (the nearest folder above it with
     a ``.git``), else its own folder."""
     for folder in lexical.parents:
@@ -76,7 +76,7 @@ def link_out_of(path: Path | str) -> Path | None:
     there. Links within the repo are the repo's own content."""
     lexical = Path(os.path.abspath(path))  # noqa: PTH100 (lexical: links are not followed)
     resolved = lexical.resolve()
-    return None if resolved.is_relative_to(_work_tree(lexical).resolve()) else resolved
+    return None if resolved.is_relative_to(work_tree(lexical).resolve()) else resolved
 
 
 def larger_than(path: Path | str, limit: int) -> bool:
