@@ -430,6 +430,12 @@ class Lookups:
             raise SecretLookupError(
                 f"file({name!r}) leads outside the repo (through '..' or a symlink)", hint=hint
             )
+        if ".git" in path.relative_to(root).parts or ".git" in Path(name).parts:
+            # git's own folder is no file of the repo: the checkout's settings,
+            # and in CI its credentials (actions/checkout's extraheader token)
+            raise SecretLookupError(
+                f"file({name!r}) reads git's own folder .git, not a file of the repo", hint=hint
+            )
         self.read[repo_name(name)] = path
         return path
 

@@ -75,6 +75,22 @@ def test_file_cannot_read_outside_the_repo_even_transformed(tmp_path: Path, how:
     assert_nowhere(OUTSIDE, every_output(repo))
 
 
+@pytest.mark.parametrize("name", [".git/config", "meta/config"], ids=["direct", "symlink"])
+def test_file_never_reads_gits_own_folder(tmp_path: Path, name: str) -> None:
+    # actions/checkout leaves the job's token in .git/config (extraheader):
+    # a profile's file(".git/config") would have put it in a host's daemon.json
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text(f"extraheader = AUTHORIZATION: basic {TOKEN}\n")
+    (tmp_path / "meta").symlink_to(tmp_path / ".git")
+    profile = CLEAN + f"labels: [\"k={{{{ file('{name}') }}}}\"]\n"
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}), "FC058")
+    assert "git's own folder .git" in finding.message
+    result = runner.invoke(app, ["render", "web-01", "-i", str(tmp_path)])
+    assert result.exit_code == 1 and "git's own folder .git" in result.output
+    for form in transformed(TOKEN):
+        assert form not in result.output + every_output(tmp_path)
+
+
 def test_file_inside_the_repo_is_never_read_by_lint(tmp_path: Path) -> None:
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "token").write_text(TOKEN)
