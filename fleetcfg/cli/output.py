@@ -20,6 +20,19 @@ _OPEN_HEAD = re.compile(r"[ \t]*[:#]")
 _BLANKS = re.compile(r"[ \t]*")
 
 
+#: where a line ends for a CI runner: LF, or CR
+_LINE_END = re.compile(r"[\r\n]")
+
+
+def _first_line_end(text: str) -> int:
+    found = _LINE_END.search(text)
+    return found.start() if found is not None else -1
+
+
+def _last_line_end(text: str) -> int:
+    return max(text.rfind("\n"), text.rfind("\r"))
+
+
 class CiSafeStream:
     """A text stream that passes everything to ``stream`` but a line that
     starts like a CI command (:func:`neutralize_ci_commands`), whatever the
@@ -39,9 +52,9 @@ class CiSafeStream:
         if self._open:
             out = neutralize_ci_commands(data)
         else:  # the first line continues one that started earlier
-            cut = data.find("\n") + 1
+            cut = _first_line_end(data) + 1
             out = data if cut == 0 else data[:cut] + neutralize_ci_commands(data[cut:])
-        newline = out.rfind("\n")
+        newline = _last_line_end(out)
         tail = out[newline + 1 :]
         open_line = self._open if newline < 0 else True
         if open_line and _OPEN_HEAD.fullmatch(tail):

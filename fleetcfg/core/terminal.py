@@ -27,12 +27,13 @@ def escape_controls(text: str) -> str:
 #: a line that starts (after blanks) like a CI system's command: GitHub
 #: Actions' workflow commands (``::error::``, ``::add-mask::``,
 #: ``::set-output``, ``::stop-commands::``), Azure Pipelines' ``##vso[`` and
-#: ``##[``, TeamCity's ``##teamcity[``
-_CI_COMMAND = re.compile(r"^([ \t]*)(::|##)", re.MULTILINE)
+#: ``##[``, TeamCity's ``##teamcity[`` (a runner also ends a line at a CR)
+_CI_COMMAND = re.compile(r"(^|\r)([ \t]*)(::|##)", re.MULTILINE)
 
 
 def _first_escaped(match: re.Match[str]) -> str:
-    return f"{match.group(1)}\\x{ord(match.group(2)[0]):02x}{match.group(2)[1:]}"
+    start, blanks, command = match.groups()
+    return f"{start}{blanks}\\x{ord(command[0]):02x}{command[1:]}"
 
 
 def neutralize_ci_commands(text: str) -> str:

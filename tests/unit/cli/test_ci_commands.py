@@ -55,6 +55,8 @@ def written(*writes: str, flush_each: bool = False) -> str:
         (("x\n", " ", ":", ":y\n"), "x\n \\x3a:y\n"),
         (("##vso[task.complete]\n",), "\\x23#vso[task.complete]\n"),
         (("ab", "::x\n"), "ab::x\n"),  # inside a line: nothing to do
+        (("a\r::error::x\n",), "a\r\\x3a:error::x\n"),  # a runner ends a line at CR too
+        (("ab\r", "  ::x\n"), "ab\r  \\x3a:x\n"),
         (("ok: 1\n  :\n# one\n",), "ok: 1\n  :\n# one\n"),
     ],
 )
