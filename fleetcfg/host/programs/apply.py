@@ -68,10 +68,9 @@ from typing import ClassVar
 
 from fleetcfg.host.programs.base import (
     HostProgram,
+    Upload,
     encode,
     quote_argv,
-    upload_arguments,
-    upload_stdin,
 )
 from fleetcfg.host.programs.files import READ_CAP
 from fleetcfg.host.transport.base import CommandResult
@@ -168,7 +167,7 @@ def _command_line(argv: Sequence[str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Install(HostProgram):
+class Install(Upload):
     """One ``install.sh`` call (``validate`` may use :data:`STAGE`)."""
 
     SCRIPT: ClassVar[str] = INSTALL
@@ -208,14 +207,10 @@ class Install(HostProgram):
     #: the most of what ``validate`` and ``info`` print that is kept
     cap: int = CAPTURE_CAP
 
-    def stdin(self) -> bytes:
-        """What the program reads on stdin (:func:`upload_stdin`)."""
-        return upload_stdin(self.content)
-
     def arguments(self) -> dict[str, str]:
         return {
             "target": self.target,
-            **upload_arguments(self.content, self.mode, self.owner, self.group),
+            **self.upload(),
             "user": encode(self.user),
             "backup": encode(self.backup),
             "validate": _command_line(self.validate) if self.validate else "",

@@ -209,3 +209,22 @@ class HostProgram:
 
     def argv(self) -> list[str]:
         return script(self.SCRIPT).argv(self.arguments(), self.rest())
+
+
+class Upload(HostProgram):
+    """A program that writes ``content`` to a file (install.sh, write.sh):
+    the content and its sha256 on stdin (:func:`upload_stdin`), its size,
+    mode and owner as arguments (:func:`upload_arguments`)."""
+
+    content: bytes
+    mode: int
+    owner: str
+    group: str
+
+    def stdin(self) -> bytes:
+        """What the program reads on stdin."""
+        return upload_stdin(self.content)
+
+    def upload(self) -> dict[str, str]:
+        """The upload's arguments."""
+        return upload_arguments(self.content, self.mode, self.owner, self.group)

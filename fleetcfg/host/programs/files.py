@@ -11,10 +11,9 @@ from typing import ClassVar
 
 from fleetcfg.host.programs.base import (
     HostProgram,
+    Upload,
     identify,
     quote_argv,
-    upload_arguments,
-    upload_stdin,
 )
 
 #: the most fleetcfg reads of any file on a host (bytes)
@@ -61,7 +60,7 @@ class Read(HostProgram):
 
 
 @dataclass(frozen=True, slots=True)
-class Write(HostProgram):
+class Write(Upload):
     """``content`` (on stdin) written to ``path`` atomically."""
 
     SCRIPT: ClassVar[str] = "write"
@@ -72,15 +71,8 @@ class Write(HostProgram):
     owner: str
     group: str
 
-    def stdin(self) -> bytes:
-        """What the program reads on stdin (:func:`upload_stdin`)."""
-        return upload_stdin(self.content)
-
     def arguments(self) -> dict[str, str]:
-        return {
-            "path": self.path,
-            **upload_arguments(self.content, self.mode, self.owner, self.group),
-        }
+        return {"path": self.path, **self.upload()}
 
 
 @dataclass(frozen=True, slots=True)
