@@ -73,10 +73,13 @@ def link_out_of(path: Path | str) -> Path | None:
     ``.git``), or without git the path's own folder. A pull request can
     commit ``inventory.yaml`` (or a daemon.json that CI lints) as a link to
     ``/etc/shadow`` or ``~/.kube/config``: lint would print what it found
-    there. Links within the repo are the repo's own content."""
+    there. Links within the repo are the repo's own content, but for git's
+    own folder ``.git`` (in CI, ``.git/config`` holds the job's token)."""
     lexical = Path(os.path.abspath(path))  # noqa: PTH100 (lexical: links are not followed)
     resolved = lexical.resolve()
-    return None if resolved.is_relative_to(work_tree(lexical).resolve()) else resolved
+    top = work_tree(lexical).resolve()
+    inside = resolved.is_relative_to(top) and ".git" not in resolved.relative_to(top).parts
+    return None if inside else resolved
 
 
 def larger_than(path: Path | str, limit: int) -> bool:

@@ -168,6 +168,13 @@ def test_a_daemon_json_ci_lints_that_is_a_symlink_out_of_the_repo_is_not_read(
     result = runner.invoke(app, ["lint", "prod.json"])
     assert result.exit_code == 2 and "symbolic link out of the repo" in result.output
     assert TOKEN not in result.output
+    # into git's own folder of the same work tree: out of the repo too
+    (repo / ".git").mkdir()
+    (repo / ".git" / "config").write_text(json.dumps({"registry-mirrors": [TOKEN]}))
+    (repo / "git.json").symlink_to(repo / ".git" / "config")
+    result = runner.invoke(app, ["lint", "git.json"])
+    assert result.exit_code == 2 and "symbolic link out of the repo" in result.output
+    assert TOKEN not in result.output
 
 
 def test_links_inside_a_git_work_tree_are_the_repos_own(
