@@ -19,7 +19,7 @@ from rich.console import Console
 
 from fleetcfg.cli.plan_groups import grouped_lines
 from fleetcfg.core.exitcodes import ExitCode
-from fleetcfg.core.terminal import escape_json_controls
+from fleetcfg.core.terminal import escape_json_controls, one_line
 from fleetcfg.plan.model import Action, FileKind, FilePlan, HostPlan, Plan
 from fleetcfg.plan.streams import json_output_chunks
 
@@ -97,12 +97,13 @@ def host_lines(host: HostPlan) -> list[Line]:
                 elif text.startswith("-"):
                     style = "red"
                 lines.append((f"      {text}", style))
+    # each reason, warning and error on one line (a value it quotes may hold a newline)
     for reason in host.reasons:
-        lines.append((f"  {reason}", "dim"))
+        lines.append((f"  {one_line(reason)}", "dim"))
     for warning in host.warnings:
-        lines.append((f"  warning: {warning}", "yellow"))
+        lines.append((f"  warning: {one_line(warning)}", "yellow"))
     for error in host.errors:
-        lines.append((f"  error: {error}", "red"))
+        lines.append((f"  error: {one_line(error)}", "red"))
     lines.append(("", ""))
     return lines
 

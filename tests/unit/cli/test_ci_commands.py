@@ -18,9 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from fleetcfg.cli import env as cli_env
+from fleetcfg.cli import plan_view
 from fleetcfg.cli.app import app
 from fleetcfg.cli.output import CiSafeStream
 from fleetcfg.host.transport.targets import SshTarget
+from fleetcfg.plan.model import Action, HostPlan, Plan
 from tests.fakes.dockerhost import FakeDockerHost
 from tests.unit.inventory.repo import write_repo
 
@@ -186,3 +188,22 @@ def test_no_output_format_passes_a_control_character_from_the_repo(tmp_path: Pat
     assert json.loads(rendered.stdout)["labels"] == ["k=" + CONTROLS]  # the same JSON value
     for out in [*outputs, rendered.stdout]:
         assert RAW_CONTROL.search(out) is None, out
+
+
+def test_a_hosts_reasons_warnings_and_errors_print_one_line_each() -> None:
+    plan = Plan(
+        fleetcfg_version="0",
+        inventory="inventory.yaml",
+        hosts=[
+            HostPlan(
+                host="web-01",
+                action=Action.ERROR,
+                reasons=[f"restart: {INJECTED}"],
+                warnings=[f"cannot see docker.service ({INJECTED})"],
+                errors=[f"dockerd said {INJECTED}"],
+            )
+        ],
+    )
+    texts = [text for text, _ in plan_view.plan_lines(plan)]
+    assert all("\n" not in t and "\r" not in t for t in texts)
+    assert command_lines("\n".join(texts)) == []
