@@ -233,7 +233,7 @@ def _converge(inventory: Inventory | BundleSource | GitSource, run: _Run) -> Con
             f"converge is {disabled.describe()} (fleetcfg converge --enable turns it on again)",
         )
     try:
-        _refuse_foreign(inventory)
+        refuse_foreign(inventory)
         with converge_lock(run.paths):
             if isinstance(inventory, GitSource):
                 return _run_git(inventory, run)
@@ -246,7 +246,7 @@ def _converge(inventory: Inventory | BundleSource | GitSource, run: _Run) -> Con
         return ConvergeResult(ExitCode.ERROR, str(exc))
 
 
-def _refuse_foreign(source: Inventory | BundleSource | GitSource) -> None:
+def refuse_foreign(source: Inventory | BundleSource | GitSource) -> None:
     """Refuse a source someone but root controls (:mod:`fleetcfg.host.source_trust`):
     the checkout (its git work tree, ``.git`` included) or a bundle's trusted keys."""
     if isinstance(source, BundleSource):

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from fleetcfg.apply.converge import BundleSource, converge
+from fleetcfg.apply.converge import BundleSource, converge, refuse_foreign
 from fleetcfg.apply.rollout import ApplyEvent
 from fleetcfg.cli.common import InventoryOption
 from fleetcfg.cli.exits import exits_on_error
@@ -176,6 +176,7 @@ def register(app: typer.Typer) -> None:
             source.host(host)  # an unknown host is a usage error
             where = ["-i", str(source.path.absolute())]
         if install_timer:
+            refuse_foreign(source)  # every run would refuse it: say so now
             argv = [
                 str(Path(sys.argv[0]).absolute()),
                 "converge",

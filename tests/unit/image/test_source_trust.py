@@ -87,3 +87,19 @@ def test_a_root_checkout_is_accepted(tmp_path: Path, mode: int) -> None:
     write_repo(repo, "hosts: {}\n", {"base.yaml": "debug: true\n"})
     repo.chmod(mode)
     assert foreign_control(repo) is None
+
+
+def test_install_timer_refuses_a_checkout_others_may_write(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fleetcfg.cli.app import app
+
+    repo = tmp_path / "srv" / "fleet"
+    inventory = write_repo(repo, "hosts: {ci-01: {address: 10.0.0.1}}\n", {"base.yaml": "{}\n"})
+    repo.chmod(0o777)
+    units = tmp_path / "systemd"
+    args = ["converge", "-i", str(inventory), "--as", "ci-01", "--install-timer"]
+    result = CliRunner().invoke(app, [*args, "--systemd-dir", str(units)])
+    assert result.exit_code == 1, result.output
+    assert "refusing to converge from the checkout" in result.stderr
+    assert not units.exists()
