@@ -144,12 +144,18 @@ def masked_like_dockerd(url: str) -> str:
 
 
 def _is_plain_text(content: bytes) -> bool:
+    """Whether ``content`` can be a literal block as it is: printable ASCII
+    lines, and none that starts (after blanks) like a CI runner's command
+    (``::set-output``, ``##vso[``: a repo's CA file may hold any line, and
+    user-data printed in a CI log would run it); base64 otherwise."""
     if not content.endswith(b"\n"):
         return False
     for line in content.split(b"\n"):
         if line != line.rstrip(b" "):
             return False
         if any(not 0x20 <= byte < 0x7F for byte in line):
+            return False
+        if line.lstrip(b" \t").startswith((b"::", b"##")):
             return False
     return True
 

@@ -146,3 +146,21 @@ def test_a_group_whose_hosts_differ_in_a_registry_is_refused_naming_the_file(
     code, _, err = _run("cloud-init", "--limit", "runners,lab", "-i", str(inv))
     assert code == 1
     assert f"{FOLDER}/ca.crt: content differs" in err
+
+
+def test_a_ca_file_line_that_looks_like_a_ci_command_is_carried_in_base64(
+    tmp_path: Path,
+) -> None:
+    # a CA bundle may hold any text between its certificates; printed in a
+    # CI log, user-data's literal block would put the line at a line start
+    inv = _repo(tmp_path)
+    bundle = "# Corp CA\n  ::set-output name=deploy::yes\n" + CA.cert_pem
+    (tmp_path / "certs" / "corp-ca.pem").write_text(bundle)
+    user_data = tmp_path / "user-data"
+    code, _, err = _run("cloud-init", "--limit", "runners", "-i", str(inv), "-o", str(user_data))
+    assert code == 0, err
+    text = user_data.read_text()
+    assert not [line for line in text.splitlines() if line.lstrip().startswith(("::", "##"))]
+    entries = {e["path"]: e for e in load_cloud_config(text)["write_files"]}
+    ca = entries[f"{FOLDER}/ca.crt"]
+    assert ca["encoding"] == "b64" and decode(ca).decode() == bundle
