@@ -19,7 +19,6 @@ from fleetcfg.core.terminal import escape_controls, neutralize_ci_commands, one_
 _OPEN_HEAD = re.compile(r"[ \t]*[:#]")
 _BLANKS = re.compile(r"[ \t]*")
 
-
 #: where a line ends for a CI runner: LF, or CR
 _LINE_END = re.compile(r"[\r\n]")
 
@@ -95,6 +94,13 @@ class SafeConsole(Console):
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
         super().print(*(escape_controls(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+def plain_text(text: str) -> str:
+    """Whole lines of text for people, written without a console (file
+    contents, ``render --explain``): as :class:`SafeConsole` prints them,
+    controls escaped and no line that starts like a CI command."""
+    return neutralize_ci_commands(escape_controls(text))
 
 
 def stdout_console() -> Console:

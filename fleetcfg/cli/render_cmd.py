@@ -11,17 +11,12 @@ from rich.markup import escape
 
 from fleetcfg.cli.common import FileKind, LimitOption
 from fleetcfg.cli.exits import exits_on_error
-from fleetcfg.cli.output import stderr_console
+from fleetcfg.cli.output import plain_text, stderr_console
 from fleetcfg.core.errors import FleetcfgError, UsageError
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.core.findings import Finding, Severity, has_errors
 from fleetcfg.core.secrets import SecretRegistry
-from fleetcfg.core.terminal import (
-    escape_controls,
-    escape_json_controls,
-    neutralize_ci_commands,
-    one_line,
-)
+from fleetcfg.core.terminal import escape_json_controls, one_line
 from fleetcfg.inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
 from fleetcfg.render import Kind, RenderedConfig, Renderer
 from fleetcfg.render.surface import SurfaceFile, render_surface
@@ -169,7 +164,7 @@ def register(app: typer.Typer) -> None:
             for line in explain_lines(
                 target, inventory, renderer.secrets, [f"{kind_name} profile: {chain}"]
             ):
-                typer.echo(neutralize_ci_commands(escape_controls(one_line(line))))
+                typer.echo(plain_text(one_line(line)))
         if isinstance(rendered, FleetcfgError):
             raise rendered
         findings = sorted(rendered.findings, key=Finding.sort_key)
@@ -215,8 +210,7 @@ def _print_surface(renderer: Renderer, host: Host) -> None:
         console.print(f"[{style}]{escape(_finding_line(finding))}[/]", highlight=False)
     for file in result.files:
         typer.echo(f"==> {file.path} ({file.mode:04o} root:root, {file.action.label} on change)")
-        text = escape_controls(renderer.mask(file.display_text()))
-        typer.echo(neutralize_ci_commands(text), nl=False)
+        typer.echo(plain_text(renderer.mask(file.display_text())), nl=False)
     if not result.files:
         console.print(f"{host.name} has no other files (no registries with certificates)")
     if has_errors(result.findings):

@@ -45,6 +45,12 @@ def neutralize_ci_commands(text: str) -> str:
     return _CI_COMMAND.sub(_first_escaped, text)
 
 
+def has_ci_command(text: str) -> bool:
+    """Whether a line of ``text`` starts like a CI runner's command (what
+    :func:`neutralize_ci_commands` would escape)."""
+    return _CI_COMMAND.search(text) is not None
+
+
 def one_line(text: str) -> str:
     """``text`` with CR and LF shown as ``\\r`` and ``\\n``: one message, one
     line (a finding or an error quotes values that may hold newlines)."""

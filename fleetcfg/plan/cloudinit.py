@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from fleetcfg.core.terminal import has_ci_command
 from fleetcfg.dockerd.dropin import split_environment
 from fleetcfg.plan.model import FileKind
 from fleetcfg.plan.tree import Tree, TreeFile
@@ -155,9 +156,7 @@ def _is_plain_text(content: bytes) -> bool:
             return False
         if any(not 0x20 <= byte < 0x7F for byte in line):
             return False
-        if line.lstrip(b" \t").startswith((b"::", b"##")):
-            return False
-    return True
+    return not has_ci_command(content.decode("ascii"))
 
 
 def _content(content: bytes) -> dict[str, Any]:
