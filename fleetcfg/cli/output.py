@@ -104,11 +104,13 @@ def plain_text(text: str) -> str:
 
 
 def stdout_console() -> Console:
-    return SafeConsole(highlight=False, soft_wrap=True)
+    return SafeConsole(highlight=False, soft_wrap=True, emoji=False)
 
 
 def stderr_console() -> Console:
-    return SafeConsole(stderr=True, highlight=False, soft_wrap=True)
+    # emoji=False: rich would show a value's ":fire:" as an emoji (also
+    # with markup=False), so a diff would not show what the file holds
+    return SafeConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def print_error(exc: FleetcfgError) -> None:

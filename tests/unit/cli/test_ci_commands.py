@@ -207,3 +207,16 @@ def test_a_hosts_reasons_warnings_and_errors_print_one_line_each() -> None:
     texts = [text for text, _ in plan_view.plan_lines(plan)]
     assert all("\n" not in t and "\r" not in t for t in texts)
     assert command_lines("\n".join(texts)) == []
+
+
+def test_values_are_printed_as_they_are_not_as_emoji(tmp_path: Path) -> None:
+    # rich turns ":smile:" into an emoji, also with markup=False: lint said
+    # "registry mirror 'mirror😄'" of a mirror written 'mirror:smile:'
+    repo = write_repo(
+        tmp_path,
+        "defaults: {daemon_profile: base}\nhosts:\n  web-01: {address: 10.0.0.1}\n",
+        {"base.yaml": 'registry-mirrors: ["mirror:smile:"]\n'},
+    )
+    out = run(["lint", "-i", str(repo)])
+    assert "registry mirror 'mirror:smile:'" in out
+    assert "\U0001f604" not in out
