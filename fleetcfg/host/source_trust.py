@@ -27,6 +27,10 @@ class UnsafeSourceError(FleetcfgError):
     """Someone but root controls what converge would read."""
 
 
+#: who may write a file, by its group and other write bits
+_WRITERS = {0o022: "group and others", 0o020: "its group", 0o002: "others"}
+
+
 def _owners() -> set[int]:
     return {0, os.geteuid()}
 
@@ -39,11 +43,7 @@ def _why(path: Path, st: os.stat_result, *, above: bool) -> str | None:
     if st.st_mode & 0o022:
         if above and stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX:
             return None  # /tmp: others cannot replace what is in it
-        who = (
-            "group and others"
-            if st.st_mode & 0o022 == 0o022
-            else ("its group" if st.st_mode & 0o020 else "others")
-        )
+        who = _WRITERS[st.st_mode & 0o022]
         return f"{path} is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o})"
     return None
 

@@ -158,15 +158,16 @@ def host_matches(patterns: Iterable[str], name: str) -> bool:
     return matched
 
 
-def _lines(text: str) -> Iterator[tuple[int, str | None, list[str]]]:
-    """(line number, marker, fields) of each line of known_hosts ``text``
-    that is not blank or a comment (``@revoked``-style marker taken off)."""
+def _lines(text: str) -> Iterator[tuple[int, str | None, list[str], bytes | None]]:
+    """(line number, marker, fields, key blob) of each line of known_hosts
+    ``text`` that is not blank or a comment (``@revoked``-style marker taken
+    off; the blob None when the line has no valid base64 key)."""
     for lineno, raw in enumerate(text.splitlines(), start=1):
         fields = raw.split()
         if not fields or fields[0].startswith("#"):
             continue
         marker = fields.pop(0) if fields[0].startswith("@") else None
-        yield lineno, marker, fields
+        yield lineno, marker, fields, _blob(fields[2]) if len(fields) >= 3 else None
 
 
 def _blob(key_b64: str) -> bytes | None:
@@ -179,8 +180,7 @@ def _blob(key_b64: str) -> bytes | None:
 def parse_known_hosts(text: str, file: str = "<known_hosts>") -> list[KnownHostEntry]:
     """Parse known_hosts content; malformed lines are skipped (as OpenSSH does)."""
     entries: list[KnownHostEntry] = []
-    for lineno, marker, fields in _lines(text):
-        blob = _blob(fields[2]) if len(fields) >= 3 else None
+    for lineno, marker, fields, blob in _lines(text):
         if blob is None:
             continue
         entries.append(
@@ -200,8 +200,7 @@ def foreign_line(text: str) -> int | None:
     """The number of the first line of ``text`` that is neither blank, a
     comment nor a host key entry (a file that is not a known_hosts file): an
     entry's key blob starts with its type as a length-prefixed string."""
-    for lineno, _marker, fields in _lines(text):
-        blob = _blob(fields[2]) if len(fields) >= 3 else None
+    for lineno, _marker, fields, blob in _lines(text):
         if blob is None:
             return lineno
         size = int.from_bytes(blob[:4], "big")
