@@ -77,6 +77,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 from fleetcfg.core.errors import UsageError
 from fleetcfg.dockerd.flags import DAEMON_JSON, Flag, config_file_of, exec_start_argv, parse_flags
@@ -213,6 +214,15 @@ def fact_commands(
     (``docker info`` last, with ``info``; ``runs_as``: the user the host
     runs them as, when known; ``save_engine``: record the Engine version
     for later plans: apply, under the lock)."""
+    built = _fact_commands(tuple(users), info, runs_as, save_engine)
+    return [list(argv) for argv in built]
+
+
+@lru_cache(maxsize=64)
+def _fact_commands(
+    users: tuple[str, ...], info: bool, runs_as: str | None, save_engine: bool
+) -> tuple[tuple[str, ...], ...]:
+    # the same for every host with the same users: built once per run
     own, others = own_users(users, runs_as)
     commands = [
         files_command([DAEMON_JSON, STATE_FILE], own),
@@ -222,7 +232,7 @@ def fact_commands(
     ]
     if info:
         commands.append(info_command())
-    return commands
+    return tuple(tuple(argv) for argv in commands)
 
 
 def gather_facts(transport: Transport, users: Sequence[str] = (), *, info: bool = False) -> Facts:

@@ -27,7 +27,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import ClassVar
 
@@ -41,11 +41,24 @@ _FC_NAME = re.compile(r"\bfc_[a-z_]+\b")
 _ASSIGN = re.compile(r"([a-z_][a-z0-9_]*)=\$(?:([1-9])|\{([1-9][0-9]*)\})")
 
 
+#: arguments at least this long are program texts (the same few, for every
+#: host of a run): their quoted form is remembered
+_LONG_ARGUMENT = 256
+
+
+@lru_cache(maxsize=64)
+def _quote_long(text: str) -> str:
+    return shlex.quote(text)
+
+
 def quote_argv(argv: Sequence[str]) -> str:
     """One shell command line for ``argv``; every argument is quoted."""
     if not argv:
         raise UsageError("cannot run an empty command")
-    return " ".join(shlex.quote(str(arg)) for arg in argv)
+    return " ".join(
+        _quote_long(arg) if len(arg) >= _LONG_ARGUMENT else shlex.quote(arg)
+        for arg in map(str, argv)
+    )
 
 
 class ProgramError(ValueError):

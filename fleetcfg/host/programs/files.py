@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import ClassVar
 
 from fleetcfg.host.programs.base import (
@@ -31,6 +32,12 @@ def batch_line(argv: Sequence[str]) -> str:
     """The command line ``run_many.sh`` runs for ``argv``: a program of
     :data:`IN_BATCH_SHELL` as ``run_many_program PROGRAM ARG...``, any other
     command quoted as is."""
+    return _batch_line(tuple(argv))
+
+
+@lru_cache(maxsize=256)
+def _batch_line(argv: tuple[str, ...]) -> str:
+    # every host of a run gets the same few fact programs: quoted once
     if identify(argv, IN_BATCH_SHELL) is not None and argv[3] == "sh":
         return quote_argv(["run_many_program", argv[2], *argv[4:]])
     return quote_argv(argv)

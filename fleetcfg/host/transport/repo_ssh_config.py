@@ -75,8 +75,11 @@ def repo_ssh_config_files(setting: str | None, repo_root: Path) -> list[Path]:
 def named_ssh_config_files(setting: str | None, repo_root: Path) -> list[Path]:
     """The files ``ssh_config_file: setting`` may mean, resolved, wherever
     they are, but the operator's own ``~/.ssh/config``."""
+    candidates = _candidates(setting, repo_root)
+    if not candidates:
+        return []
     own = default_ssh_config_path().resolve()
-    return [p for p in _candidates(setting, repo_root) if p != own]
+    return [p for p in candidates if p != own]
 
 
 def ssh_config_text(path: Path) -> str | None:
@@ -95,8 +98,9 @@ def refuse_repo_ssh_config_commands(target: SshTarget, repo_root: Path) -> None:
     run a command on this machine (the repo may be a pull request under
     review), or is too large to be checked; the operator's own
     ``~/.ssh/config`` is not affected."""
-    root = repo_root.resolve()
-    for path in named_ssh_config_files(target.ssh_config_file, repo_root):
+    named = named_ssh_config_files(target.ssh_config_file, repo_root)
+    root = repo_root.resolve() if named else repo_root
+    for path in named:
         where = "in the repo" if path.is_relative_to(root) else "named by the repo's inventory"
         text = ssh_config_text(path)
         if text is None:

@@ -166,6 +166,15 @@ def test_fact_commands_quote_nothing_themselves_and_name_the_files() -> None:
     assert all(isinstance(arg, str) for argv in commands for arg in argv)
 
 
+def test_fact_commands_are_built_once_but_each_caller_gets_its_own_lists() -> None:
+    first = fact_commands(["alice"], runs_as="root")
+    first[0].append("--extra")
+    first.pop()
+    again = fact_commands(["alice"], runs_as="root")
+    assert len(again) == 4 and "--extra" not in again[0]
+    assert fact_commands(["bob"], runs_as="root")[3][4] == "bob"
+
+
 # -- files ----------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -275,3 +276,12 @@ def test_a_program_in_the_batch_shell_sees_none_of_its_variables(posix_shell: st
     )
     assert (first.stdout, first.exit_status) == ("unset|unset|2|a b|c|", 3)
     assert (second.stdout, second.exit_status) == ("next\n", 0)
+
+
+def test_long_arguments_are_quoted_like_short_ones_every_time() -> None:
+    long_text = "echo 'it''s' \"$HOME\" `id` \\\n" * 40  # a program text, quoted from memory
+    argv = ["sh", "-c", long_text, "sh", "it's", ""]
+    for _ in range(2):
+        line = scripts.quote_argv(argv)
+        assert shlex.split(line) == argv
+    assert scripts.quote_argv([long_text + "x"]) != scripts.quote_argv([long_text])
