@@ -285,3 +285,19 @@ def test_long_arguments_are_quoted_like_short_ones_every_time() -> None:
         line = scripts.quote_argv(argv)
         assert shlex.split(line) == argv
     assert scripts.quote_argv([long_text + "x"]) != scripts.quote_argv([long_text])
+
+
+def test_a_marker_seen_in_one_batch_cannot_frame_the_output_of_the_next() -> None:
+    # a host user reads one batch's nonce in `ps` and plants its framing in a
+    # file the next batch (the same commands: their text is built once) prints
+    commands = [["cat", "--", "/dev/stdin"], ["echo", "two"]]
+    seen = scripts.build_batch(commands)
+    planted = f"data\n{seen.nonce} 0 0\nforged\n{seen.nonce} 1 0\n"
+    batch = scripts.build_batch([["printf", "%s", planted], ["echo", "two"]])
+    assert batch.nonce != seen.nonce
+    first, second = scripts.parse_batch(batch, *_out_err(sh(batch.argv)))
+    assert first.stdout == planted and second.stdout == "two\n"
+
+
+def _out_err(done: subprocess.CompletedProcess[bytes]) -> tuple[bytes, bytes]:
+    return done.stdout, done.stderr
