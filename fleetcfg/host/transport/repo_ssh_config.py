@@ -99,7 +99,9 @@ def refuse_repo_ssh_config_commands(target: SshTarget, repo_root: Path) -> None:
     review), or is too large to be checked; the operator's own
     ``~/.ssh/config`` is not affected."""
     named = named_ssh_config_files(target.ssh_config_file, repo_root)
-    root = repo_root.resolve() if named else repo_root
+    if not named:
+        return  # none, or the operator's own ~/.ssh/config: nothing the repo chose
+    root = repo_root.resolve()
     for path in named:
         where = "in the repo" if path.is_relative_to(root) else "named by the repo's inventory"
         text = ssh_config_text(path)
