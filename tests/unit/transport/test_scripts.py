@@ -295,9 +295,6 @@ def test_a_marker_seen_in_one_batch_cannot_frame_the_output_of_the_next() -> Non
     planted = f"data\n{seen.nonce} 0 0\nforged\n{seen.nonce} 1 0\n"
     batch = scripts.build_batch([["printf", "%s", planted], ["echo", "two"]])
     assert batch.nonce != seen.nonce
-    first, second = scripts.parse_batch(batch, *_out_err(sh(batch.argv)))
+    done = sh(batch.argv)
+    first, second = scripts.parse_batch(batch, done.stdout, done.stderr)
     assert first.stdout == planted and second.stdout == "two\n"
-
-
-def _out_err(done: subprocess.CompletedProcess[bytes]) -> tuple[bytes, bytes]:
-    return done.stdout, done.stderr
