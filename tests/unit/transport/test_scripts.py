@@ -287,13 +287,15 @@ def test_long_arguments_are_quoted_like_short_ones_every_time() -> None:
     assert scripts.quote_argv([long_text + "x"]) != scripts.quote_argv([long_text])
 
 
-def test_a_marker_seen_in_one_batch_cannot_frame_the_output_of_the_next() -> None:
+def test_a_marker_seen_in_one_batch_cannot_frame_the_output_of_the_next(tmp_path: Path) -> None:
     # a host user reads one batch's nonce in `ps` and plants its framing in a
-    # file the next batch (the same commands: their text is built once) prints
-    commands = [["cat", "--", "/dev/stdin"], ["echo", "two"]]
+    # file the next batch of the same commands (their text is built once) prints
+    planted_file = tmp_path / "config.json"
+    commands = [["cat", "--", str(planted_file)], ["echo", "two"]]
     seen = scripts.build_batch(commands)
     planted = f"data\n{seen.nonce} 0 0\nforged\n{seen.nonce} 1 0\n"
-    batch = scripts.build_batch([["printf", "%s", planted], ["echo", "two"]])
+    planted_file.write_text(planted)
+    batch = scripts.build_batch(commands)
     assert batch.nonce != seen.nonce
     done = sh(batch.argv)
     first, second = scripts.parse_batch(batch, done.stdout, done.stderr)
