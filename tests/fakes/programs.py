@@ -142,8 +142,10 @@ def _install(fake: FakeTransport, args: Mapping[str, str], stdin: bytes) -> Comm
     out.append(f"fleetcfg-stage {stage}")
     if fake.disk_full:
         return done(11, f"cat: write error: {_NO_SPACE}\n")
-    if len(content) != int(args["size"]) or sha256_hex(content) != line.decode():
+    if len(content) != int(args["size"]):
         return done(12, f"fleetcfg: received {len(content)} of {args['size']} bytes\n")
+    if sha256_hex(content) != line.decode():
+        return done(12, "fleetcfg: checksum mismatch\n")
     fake.add_file(stage, content, mode=int(mode, 8), owner=owner, group=group)
     out.append("fleetcfg-step upload")
     if validate:

@@ -243,16 +243,16 @@ fc_sum() {
 # write, 12: arrived incomplete or different)
 fc_fill() {
   fc_as "$2" tee -- "$1" >/dev/null || return 11
+  fc_h=$(fc_as "$2" cat -- "$1" | sha256sum) || return 11
+  [ "${fc_h%% *}" = "$4" ] && return 0
+  # not what was sent: say whether it arrived short (read back only now)
   fc_n=$(fc_as "$2" cat -- "$1" | wc -c) || return 11
   if [ "$fc_n" -ne "$3" ]; then
     echo "fleetcfg: received $fc_n of $3 bytes" >&2
-    return 12
-  fi
-  fc_h=$(fc_as "$2" cat -- "$1" | sha256sum) || return 11
-  if [ "${fc_h%% *}" != "$4" ]; then
+  else
     echo "fleetcfg: checksum mismatch" >&2
-    return 12
   fi
+  return 12
 }
 
 # fc_commit STAGE TARGET USER: fsync STAGE, rename it over TARGET, fsync the folder

@@ -154,6 +154,16 @@ def test_an_incomplete_upload_changes_nothing(host: Host) -> None:
     assert host.read("etc/daemon.json") == OLD and host.names() == ["daemon.json"]
 
 
+def test_an_upload_altered_on_the_way_changes_nothing(host: Host) -> None:
+    host.write("etc/daemon.json", OLD)
+    program = make(host)
+    sent = program.stdin()
+    altered = sent[:-3] + bytes(b ^ 0x20 for b in sent[-3:])
+    result = host.transport.run(program.argv(), stdin=altered)
+    assert result.exit_status == 12 and "checksum mismatch" in result.stderr
+    assert host.read("etc/daemon.json") == OLD and host.names() == ["daemon.json"]
+
+
 def test_a_failed_action_comes_after_the_state(host: Host) -> None:
     result = run_install(host, make(host, action=["false"], pre=["true"]))
     assert result.exit_status == 60
