@@ -163,6 +163,9 @@ def _install(fake: FakeTransport, args: Mapping[str, str], stdin: bytes) -> Comm
         if not copied.ok:
             fake.files.pop(stage, None)
             return done(30, copied.stderr)
+        if len(copied.stdout_bytes) > int(args["backup_cap"]):
+            fake.files.pop(stage, None)
+            return done(30, f"fleetcfg: {target} has more than {args['backup_cap']} bytes\n")
         fake.add_file(backup, copied.stdout_bytes, mode=0o600)
         out.append("fleetcfg-step backup")
     if args["pending"]:

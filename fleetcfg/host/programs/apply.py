@@ -24,7 +24,8 @@ order, each only if the one before succeeded, run inside one program:
        owner, fsyncs it (``upload``);
     2. runs ``validate`` (``dockerd --validate ...``) when given (``validate``);
     3. copies the live file's content to ``backup`` (a new root 0600 file)
-       when it exists and a backup path is given (``backup``);
+       when it exists and a backup path is given, refused past
+       ``backup_cap`` bytes (``backup``);
     4. with ``pending``, writes it to ``state_path`` (state.json with the
        run's pending mark) (``pending``); then renames the upload over the
        target and fsyncs the folder (``replace``);
@@ -206,6 +207,10 @@ class Install(Upload):
     every: int = 5
     #: the most of what ``validate`` and ``info`` print that is kept
     cap: int = CAPTURE_CAP
+    #: the most of the live file the backup copies (a larger one fails the
+    #: backup: a user's file may have become a link to a huge file or
+    #: /dev/zero since it was read, and the copy is root's)
+    backup_cap: int = READ_CAP
 
     def arguments(self) -> dict[str, str]:
         return {
@@ -229,6 +234,7 @@ class Install(Upload):
             "busy": encode(self.busy),
             "every": str(self.every),
             "cap": str(self.cap),
+            "backup_cap": str(self.backup_cap),
         }
 
 

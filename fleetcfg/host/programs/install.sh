@@ -1,4 +1,4 @@
-# fleetcfg-apply: install v7
+# fleetcfg-apply: install v8
 # Installs stdin (a first line with the content's SHA256, then the content:
 # SIZE bytes) as TARGET, each step only after the one
 # before succeeded, printing "fleetcfg-step NAME" after each (see
@@ -13,13 +13,16 @@
 # seconds, and BUSY holds "PID STARTTIME" of this program (lock.sh tells a
 # --break-lock that the program still works).
 # What VALIDATE and INFO print is read up to CAP bytes (fc_capture): past
-# that the validation fails (exit 21) or the health check (exit 71).
+# that the validation fails (exit 21) or the health check (exit 71). The
+# backup copies at most BACKUP_CAP bytes of the live file: a larger one is
+# refused (exit 30), since a user's file may have become a link to a huge
+# file or /dev/zero since fleetcfg read it, and the copy is root's.
 export LC_ALL=C
 umask 077
 target=$1 mode=$2 owner=$3 group=$4 size=$5 user=$6 backup=$7 validate=$8
 state_path=$9 state=${10} pre=${11} action=${12} status=${13} info=${14}
 health=${15} want=${16} finish=${17} pending=${18} dir_mode=${19}
-beat=${20} busy=${21} every=${22} cap=${23}
+beat=${20} busy=${21} every=${22} cap=${23} backup_cap=${24}
 # the sha256 comes on stdin, never on the command line: any user of the host
 # may read a process's arguments (ps, /proc/PID/cmdline), and the sha256 of
 # a file that holds a password lets them guess the password offline
@@ -74,10 +77,16 @@ if [ -n "$validate" ]; then
 fi
 made=
 if [ -n "$backup" ] && fc_as "$user" test -e "$target"; then
-  fc_as "$user" cat -- "$target" >"$backup" || {
+  fc_as "$user" head -c "$((backup_cap + 1))" -- "$target" >"$backup" || {
     rm -f -- "$backup"
     fail 30
   }
+  n=$(wc -c <"$backup")
+  if [ "$n" -gt "$backup_cap" ]; then
+    echo "fleetcfg: $target has more than $backup_cap bytes, the most fleetcfg reads of a file" >&2
+    rm -f -- "$backup"
+    fail 30
+  fi
   made=$backup
   step backup
 fi

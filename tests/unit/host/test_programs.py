@@ -4,6 +4,7 @@ and each HostProgram type names exactly those arguments."""
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import subprocess
 from importlib import resources
@@ -15,7 +16,15 @@ from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.programs.apply import Beat, Install, Lock, Unlock
 from fleetcfg.host.programs.base import HostProgram, ProgramError, Script, identify, script
 from fleetcfg.host.programs.facts import FactsEngine, FactsFiles, FactsUnit
-from fleetcfg.host.programs.files import IN_BATCH_SHELL, AsUser, Read, RunMany, Write, batch_line
+from fleetcfg.host.programs.files import (
+    IN_BATCH_SHELL,
+    READ_CAP,
+    AsUser,
+    Read,
+    RunMany,
+    Write,
+    batch_line,
+)
 
 EXAMPLES: list[HostProgram] = [
     Lock("/s", "/s/b", "/s/l", "/s/l/owner.json", "{}"),
@@ -57,7 +66,7 @@ def test_each_program_type_names_exactly_the_arguments_its_sh_file_reads(
 def test_install_reads_its_arguments_by_name_in_the_order_of_its_sh_file() -> None:
     loaded = script("install")
     assert loaded.params[:6] == ("target", "mode", "owner", "group", "size", "user")
-    assert loaded.params[-7:] == (
+    assert loaded.params[-8:] == (
         "finish",
         "pending",
         "dir_mode",
@@ -65,8 +74,9 @@ def test_install_reads_its_arguments_by_name_in_the_order_of_its_sh_file() -> No
         "busy",
         "every",
         "cap",
+        "backup_cap",
     )
-    assert len(loaded.params) == 23
+    assert len(loaded.params) == 24
     named, _ = loaded.parse(
         Install("/t", b"abc", 0o600, "root", "root", user="alice", want=3).argv()
     )
@@ -185,3 +195,32 @@ def test_an_upload_without_its_sha256_line_changes_nothing(tmp_path: Path, stdin
     assert done.returncode == 12, done.stderr
     assert b"no sha256 line on stdin" in done.stderr
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["daemon.json"]
+
+
+def test_a_users_file_turned_into_a_link_to_a_huge_file_is_not_copied_into_roots_backups(
+    tmp_path: Path,
+) -> None:
+    """The attack: a user whose config.json apply manages swaps it for a link
+    to a huge file (or /dev/zero) once apply has read it under the lock, e.g.
+    when the upload appears next to it. The backup copies the live file as
+    the user into root's backup folder: unbounded, it filled the file system
+    that holds /etc/docker. It is refused past the most fleetcfg reads of a
+    file, before anything is replaced, and no part of it is kept."""
+    docker = tmp_path / "home" / ".docker"
+    docker.mkdir(parents=True)
+    huge = tmp_path / "home" / "huge"
+    with huge.open("wb") as f:
+        f.truncate(8 * READ_CAP)  # sparse here, 8 MiB of real blocks in a copy
+    target = docker / "config.json"
+    target.symlink_to(huge)
+    backups = tmp_path / "backups"
+    backups.mkdir(mode=0o700)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    program = Install(
+        str(target), b"{}\n", 0o600, me, me, user=me, backup=str(backups / "config.json.1")
+    )
+    done = subprocess.run(program.argv(), input=program.stdin(), capture_output=True, check=False)
+    assert done.returncode == 30, done.stderr
+    assert f"more than {READ_CAP} bytes".encode() in done.stderr
+    assert os.listdir(backups) == []
+    assert target.is_symlink() and os.listdir(docker) == ["config.json"]
