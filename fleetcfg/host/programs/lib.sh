@@ -274,12 +274,29 @@ fc_put() {
   return 1
 }
 
+# fc_started PID: fc_start is the start time of process PID (field 22 of
+# /proc/PID/stat), empty when there is none. The fields are counted after
+# the process's name, which is in parentheses and may hold spaces and ")"
+# (any user names their own process): counted from the line's start, a name
+# with spaces would put a field its user controls in the start time's place.
+fc_started() {
+  fc_start=
+  fc_pst=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  case $fc_pst in *') '*) ;; *) return 0 ;; esac
+  fc_pst=${fc_pst##*) }
+  # shellcheck disable=SC2086 # the fields after the name: numbers and a state letter
+  set -f && set -- $fc_pst && set +f
+  [ $# -ge 20 ] || return 0
+  shift 19
+  case $1 in '' | *[!0-9]*) ;; *) fc_start=$1 ;; esac
+}
+
 # fc_beat BEAT BUSY EVERY: until fc_rest (or this program's end), a
 # background loop touches BEAT (the lock's heartbeat) every EVERY seconds,
 # and BUSY holds "PID STARTTIME" of this program (lock.sh tells a
 # --break-lock that it still works on the host).
 fc_beat() {
-  fc_start=$(cut -d' ' -f22 "/proc/$$/stat" 2>/dev/null) || fc_start=
+  fc_started "$$"
   [ -z "$fc_start" ] || printf '%s %s\n' "$$" "$fc_start" >"$2"
   fc_busy=$2
   (

@@ -1,4 +1,4 @@
-# fleetcfg-apply: lock v3
+# fleetcfg-apply: lock v4
 # Creates the state folders (0700 root, repaired when they exist), takes the lock with mkdir and writes its
 # owner (OWNER_JSON is opaque here). Exit 0: locked; 3: held (the holder's
 # owner file on stdout, unless it has more than CAP bytes: stderr says so;
@@ -21,9 +21,15 @@ if [ ! -d "$lock" ]; then
   mkdir -m 0755 -- "$lock"
   exit 2
 fi
-if [ -n "$busy" ] && read -r bp bs <"$busy" 2>/dev/null && [ -n "$bs" ] &&
-  [ "$(cut -d' ' -f22 "/proc/$bp/stat" 2>/dev/null)" = "$bs" ]; then
-  echo "fleetcfg-busy $bp" >&2
+if [ -n "$busy" ] && read -r bp bs <"$busy" 2>/dev/null && [ -n "$bs" ]; then
+  case $bp in
+  '' | *[!0-9]*) ;;
+  *)
+    fc_started "$bp"
+    # shellcheck disable=SC2154 # set by fc_started (lib.sh)
+    [ "$fc_start" != "$bs" ] || echo "fleetcfg-busy $bp" >&2
+    ;;
+  esac
 fi
 n=$(stat -c %s -- "$owner" 2>/dev/null) || exit 3
 if [ "$n" -gt "$cap" ]; then

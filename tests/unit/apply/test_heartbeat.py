@@ -7,11 +7,14 @@ that a --break-lock refuses the lock meanwhile."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
 from fleetcfg.apply.daemon import under_heartbeat
 from fleetcfg.host.programs import Beat, identify
+from fleetcfg.host.programs.apply import Lock, busy_pid
 from fleetcfg.host.state import LOCK_BUSY_PATH, LOCK_OWNER_PATH
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.host.transport.local import LocalTransport
@@ -110,3 +113,36 @@ def test_the_beat_program_keeps_the_heartbeat_and_names_itself_while_its_command
     assert int(pid) > 0 and start.isdigit()
     assert not busy.exists()
     assert beat.stat().st_mtime > then + 60
+
+
+def test_a_stale_busy_file_naming_a_users_process_with_spaces_in_its_name_is_not_busy(
+    tmp_path: Path,
+) -> None:
+    """The attack: lock.busy outlived its install program (killed, or the
+    host rebooted) and a host user gets its pid for a process whose name
+    holds spaces ("a b c": a copy of sleep). Each space shifts the fields of
+    /proc/PID/stat that ``cut -d' ' -f22`` counts, so the start time read
+    was a field the user controls (here the thread count, 1; the minor
+    faults with more spaces) and lock.sh named the stale lock busy: every
+    --break-lock refused it. The start time is counted after the name."""
+    state, lock = tmp_path / "s", tmp_path / "s" / "l"
+    lock.mkdir(parents=True, mode=0o700)
+    (lock / "owner.json").write_text("{}\n")
+    named = tmp_path / "a b c"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", named)
+    with subprocess.Popen([str(named), "60"]) as user:
+        try:
+            (state / "lock.busy").write_text(f"{user.pid} 1\n")
+            program = Lock(
+                str(state),
+                str(state / "b"),
+                str(lock),
+                str(lock / "owner.json"),
+                "{}",
+                busy=str(state / "lock.busy"),
+            )
+            result = LocalTransport().run(program.argv())
+        finally:
+            user.kill()
+    assert result.exit_status == 3, result.stderr
+    assert busy_pid(result.stderr) is None, result.stderr
