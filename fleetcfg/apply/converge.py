@@ -32,7 +32,7 @@ from fleetcfg.apply.rollout import ApplyOptions, EventCallback, RunEnv, apply_pl
 from fleetcfg.core.boundedread import work_tree
 from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.exitcodes import ExitCode
-from fleetcfg.host.bundle import load_trusted_keys, unpack, verify_bundle
+from fleetcfg.host.bundle import load_trusted_keys, read_bundle, unpack, verify_bundle
 from fleetcfg.host.git_source import GitSource, export, resolve
 from fleetcfg.host.pull import (
     ConvergeLockedError,
@@ -261,14 +261,8 @@ def refuse_foreign(source: Inventory | BundleSource | GitSource) -> None:
 def _run_bundle(source: BundleSource, run: _Run) -> ConvergeResult:
     """Verify the bundle in memory, then unpack it to a private temporary
     folder in the state folder and converge from there."""
-    try:
-        data = source.path.read_bytes()
-    except OSError as exc:
-        raise FleetcfgError(
-            f"cannot read the bundle: {exc.strerror or exc}", file=str(source.path)
-        ) from None
     verified = verify_bundle(
-        data,
+        read_bundle(source.path),
         load_trusted_keys(source.trusted_keys),
         last=last_revision(run.last),
         source=str(source.path),

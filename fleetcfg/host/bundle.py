@@ -7,13 +7,17 @@ A bundle is a gzip'd tar of regular files: ``fleetcfg-bundle.json`` (the
 manifest: the revision and the sha256 and size of every other member),
 ``fleetcfg-bundle.sig`` (an Ed25519 signature over the manifest and the public
 key that made it) and the repo's files, by their path in the repo.
-Verification reads the whole tar in memory (at most :data:`MAX_BYTES`): a
-member that is not a regular file or a folder (links, devices, fifos), a name
-that is absolute or holds ``..``, ``.``, an empty part or a backslash, a
-duplicate, a name that is both a file and a folder, a missing or wrong
-signature, a member whose sha256 or size differs from the manifest (or that it
-does not list), or a revision older than the last one applied is refused, and
-nothing is written. Only then :func:`unpack` writes the verified bytes (not
+Verification reads the whole tar in memory, bounded at each step: the file
+(a regular file of at most :data:`MAX_BYTES`, :func:`read_bundle`), the tar
+inside it (inflated at most to twice that: a few KB of gzip can inflate to
+gigabytes, and tarfile reads a header whole), its members (at most
+:data:`MAX_MEMBERS` files and folders, their bytes together at most
+:data:`MAX_BYTES`). A member that is not a regular file or a folder (links,
+devices, fifos), a name that is absolute or holds ``..``, ``.``, an empty
+part or a backslash, a duplicate, a name that is both a file and a folder, a
+missing or wrong signature, a member whose sha256 or size differs from the
+manifest (or that it does not list), or a revision older than the last one
+applied is refused, and nothing is written. Only then :func:`unpack` writes the verified bytes (not
 the tar) to a folder.
 """
 
@@ -25,6 +29,7 @@ import hashlib
 import io
 import json
 import tarfile
+import zlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -34,6 +39,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from fleetcfg.core.boundedread import read_regular
 from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.host.pull import Revision, older_revision
 
@@ -41,7 +47,10 @@ MANIFEST = "fleetcfg-bundle.json"
 SIGNATURE = "fleetcfg-bundle.sig"
 #: signed together with the manifest, so a signature made for something else never fits
 CONTEXT = b"fleetcfg-bundle-v1\0"
+#: the most a bundle file and its members together may hold
 MAX_BYTES = 64 * 1024 * 1024
+#: the most members (files and folders) a bundle may have
+MAX_MEMBERS = 50_000
 DEFAULT_TRUSTED_KEYS = "/etc/fleetcfg/trusted-keys"
 
 
@@ -176,6 +185,53 @@ def _check_folders(names: Collection[str], source: str) -> None:
         )
 
 
+def read_bundle(path: Path) -> bytes:
+    """The bytes of the bundle file: a regular file of at most
+    :data:`MAX_BYTES` (a device, a named pipe or a download that never
+    ended is refused without being read whole)."""
+    try:
+        return read_regular(path, MAX_BYTES)
+    except OSError as exc:
+        raise BundleError(
+            f"cannot read the bundle: {exc.strerror or exc}: refused", file=str(path)
+        ) from None
+
+
+_CHUNK = 1024 * 1024
+
+
+def _max_tar() -> int:
+    """The most the tar inside may inflate to: the members' limit and room
+    for their headers (a header and its padding per member)."""
+    return 2 * MAX_BYTES
+
+
+def _inflate(data: bytes, source: str) -> io.BytesIO:
+    """The tar inside ``data`` (gzip, one member or several one after the
+    other), refused as soon as it inflates past :func:`_max_tar`."""
+    limit = _max_tar()
+    tar = io.BytesIO()
+    rest = data
+    try:
+        while rest.strip(b"\0"):
+            gz = zlib.decompressobj(wbits=31)  # gzip only
+            while rest and not gz.eof:
+                tar.write(gz.decompress(rest, min(_CHUNK, limit + 1 - tar.tell())))
+                if tar.tell() > limit:
+                    raise BundleError(
+                        f"bundle unpacks to more than {limit} bytes: refused, nothing was unpacked",
+                        file=source,
+                    )
+                rest = gz.unconsumed_tail
+            if not gz.eof:
+                raise BundleError("the bundle is truncated (gzip): refused", file=source)
+            rest = gz.unused_data
+    except zlib.error as exc:
+        raise BundleError(f"not a readable bundle (gzip'd tar): {exc}", file=source) from None
+    tar.seek(0)
+    return tar
+
+
 def _read_members(data: bytes, source: str) -> dict[str, bytes]:
     """Every member's bytes, read in memory; refuses anything but regular
     files and folders inside the bundle's own names."""
@@ -183,9 +239,14 @@ def _read_members(data: bytes, source: str) -> dict[str, bytes]:
         raise BundleError(f"bundle larger than {MAX_BYTES} bytes: refused", file=source)
     members: dict[str, bytes] = {}
     total = 0
+    inflated = _inflate(data, source)
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            for info in tar:
+        with tarfile.open(fileobj=inflated, mode="r:") as tar:
+            for count, info in enumerate(tar, 1):
+                if count > MAX_MEMBERS:
+                    raise BundleError(
+                        f"bundle has more than {MAX_MEMBERS} members: refused", file=source
+                    )
                 name = info.name.removesuffix("/") if info.isdir() else info.name
                 if not (info.isreg() or info.isdir()):
                     kind = "link" if info.issym() or info.islnk() else "device or fifo"

@@ -4,12 +4,14 @@ devices and paths outside the repo are refused, and so is an older revision."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
 import stat
 import tarfile
-from collections.abc import Mapping, Sequence
+import tracemalloc
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,12 +22,14 @@ from typer.testing import CliRunner
 from fleetcfg.apply.converge import BundleSource, converge
 from fleetcfg.cli.app import app
 from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.host import bundle as bundle_module
 from fleetcfg.host.bundle import (
     MANIFEST,
     SIGNATURE,
     BundleError,
     load_trusted_keys,
     make_bundle,
+    read_bundle,
     unpack,
     verify_bundle,
 )
@@ -200,6 +204,85 @@ def test_an_older_revision_than_the_last_applied_is_refused(
     with pytest.raises(BundleError, match="is older than"):
         verify(bundle, key, last=Revision("b" * 40, REVISION.time + 1))
     assert verify(bundle, key, last=Revision("b" * 40, REVISION.time - 1)) == FILES
+
+
+def bomb(inflated: int) -> bytes:
+    """A gzip'd tar of a few KB whose one pax header inflates to ``inflated``
+    bytes (tarfile reads a pax header whole, before any member's size)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("inventory.yaml")
+        info.pax_headers = {"comment": "x" * inflated}
+        info.size = len(FILES["inventory.yaml"])
+        tar.addfile(info, io.BytesIO(FILES["inventory.yaml"]))
+    return out.getvalue()
+
+
+def peak_memory(call: Callable[[], object]) -> tuple[object, int]:
+    """What ``call`` returned or raised, and the most memory it held at once."""
+    tracemalloc.start()
+    try:
+        try:
+            outcome: object = call()
+        except BundleError as exc:
+            outcome = exc
+        return outcome, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_small_bundle_that_inflates_past_the_limit_is_refused_before_it_is_inflated(
+    monkeypatch: pytest.MonkeyPatch, key: Ed25519PrivateKey
+) -> None:
+    # a tampered download of a few KB would otherwise make root's converge
+    # hold gigabytes (the OOM killer then picks a process on the host)
+    monkeypatch.setattr(bundle_module, "MAX_BYTES", 1024 * 1024)
+    data = bomb(32 * 1024 * 1024)
+    assert len(data) < 64 * 1024
+    refused, peak = peak_memory(lambda: verify(data, key))
+    assert isinstance(refused, BundleError)
+    assert "unpacks to more than" in str(refused) and "b.tgz" in str(refused)
+    assert peak < 8 * 1024 * 1024
+
+
+def test_a_bundle_of_more_members_than_the_limit_is_refused(
+    monkeypatch: pytest.MonkeyPatch, key: Ed25519PrivateKey
+) -> None:
+    monkeypatch.setattr(bundle_module, "MAX_MEMBERS", 100)
+    folders = []
+    for number in range(150):
+        info = tarfile.TarInfo(f"d{number}")
+        info.type = tarfile.DIRTYPE
+        folders.append(info)
+    with pytest.raises(BundleError, match="more than 100 members"):
+        verify(retar(make_bundle(FILES, REVISION, key), {}, folders), key)
+
+
+def test_a_bundle_file_larger_than_the_limit_is_not_read_whole(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(bundle_module, "MAX_BYTES", 1024 * 1024)
+    path = tmp_path / "b.tgz"
+    with path.open("wb") as handle:
+        handle.truncate(32 * 1024 * 1024)  # sparse: what a download that never ends leaves
+    refused, peak = peak_memory(lambda: read_bundle(path))
+    assert isinstance(refused, BundleError) and "larger than" in str(refused)
+    assert str(path) in str(refused)
+    assert peak < 8 * 1024 * 1024
+
+
+def test_a_bundle_path_that_is_not_a_regular_file_is_refused_without_reading_it() -> None:
+    with pytest.raises(BundleError, match="not a regular file"):
+        read_bundle(Path("/dev/zero"))
+
+
+def test_a_bundle_compressed_in_several_gzip_members_still_verifies(
+    bundle: bytes, key: Ed25519PrivateKey
+) -> None:
+    tar = gzip.decompress(bundle)
+    half = len(tar) // 2
+    recompressed = gzip.compress(tar[:half]) + gzip.compress(tar[half:])
+    assert verify(recompressed, key) == FILES
 
 
 def test_trusted_keys_must_be_ed25519_public_keys_and_errors_name_the_line(tmp_path: Path) -> None:
