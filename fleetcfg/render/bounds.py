@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, ItemsView, KeysView, Mapping, Sequence, ValuesView
 from typing import Any
 
 from jinja2.exceptions import SecurityError
@@ -80,8 +80,65 @@ def join_size(separator: str, items: Sequence[object]) -> int:
     return sum(len(str(i)) for i in items) + len(separator) * max(len(items) - 1, 0)
 
 
+def _namespace_attrs(value: object) -> dict[str, Any] | None:
+    """The attributes of a Jinja ``namespace()`` (its repr shows them all)."""
+    try:
+        attrs = object.__getattribute__(value, "_Namespace__attrs")
+    except AttributeError:
+        return None
+    return attrs if isinstance(attrs, dict) else None
+
+
+def text_size(value: Any, limit: int = MAX_BUILD) -> int:
+    """About how many characters the text of ``value`` (``str()``, ``repr()``,
+    JSON) takes, counted until past ``limit``. A list that holds the same
+    string a million times counts it a million times: its text repeats it,
+    although its memory does not (``['x' * 10**6] * 10**6`` is 8 MB, and a
+    terabyte as text). Items are counted before they are looked at, so a
+    list of a billion items is past the limit at once."""
+    size = 0
+    stack = [value]
+    while stack and size <= limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 2
+        elif isinstance(item, bool) or item is None:
+            size += 5
+        elif isinstance(item, int):
+            size += item.bit_length() // 3 + 1
+        elif isinstance(item, list | tuple | set | frozenset | KeysView | ValuesView):
+            size += 2 + 2 * len(item)
+            if size <= limit:
+                stack.extend(item)
+        elif isinstance(item, Mapping | ItemsView):
+            size += 2 + 4 * len(item)
+            if size <= limit:
+                pairs = item if isinstance(item, ItemsView) else item.items()
+                stack.extend(part for pair in pairs for part in pair)
+        else:
+            attrs = _namespace_attrs(item)
+            size += 12 if attrs is None else 12 + 4 * len(attrs)
+            if attrs is not None and size <= limit:
+                stack.extend(part for pair in attrs.items() for part in pair)
+    return size
+
+
+def check_text(value: Any, what: str) -> Any:
+    """``value`` when it is a string or its text stays within
+    :data:`MAX_BUILD`; else refused (what an operation on it would build)."""
+    if not isinstance(value, str):
+        refuse_past(text_size(value), what)
+    return value
+
+
+def check_texts(values: Sequence[Any] | Mapping[str, Any], what: str) -> None:
+    for value in values.values() if isinstance(values, Mapping) else values:
+        check_text(value, what)
+
+
 def check_binop(operator: str, left: Any, right: Any) -> None:
     """``*``, ``**``, ``+`` and ``%`` between values of a profile."""
+    check_texts((left, right), f"'{operator}'")
     if operator == "**":
         if isinstance(right, int) and abs(right) > MAX_EXPONENT:
             raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
@@ -109,7 +166,14 @@ def _str_method_size(text: str, name: str, args: tuple[Any, ...]) -> int | None:
         return replace_size(text, args[0], str(args[1]), count)
     if name == "join" and args and isinstance(args[0], list | tuple):
         return join_size(text, args[0])
+    if name == "translate" and args and isinstance(args[0], Mapping):
+        longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
+        return len(text) * longest
     return None
+
+
+#: list and tuple methods that compare the value with every item (in one C call)
+_COMPARING = frozenset({"count", "index", "remove"})
 
 
 def check_call(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
@@ -118,6 +182,10 @@ def check_call(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> No
     method = getattr(obj, "__wrapped__", obj)  # the sandbox wraps str.format
     owner = getattr(method, "__self__", None)
     name = getattr(method, "__name__", "")
+    check_texts(args, "a call")
+    check_texts(kwargs, "a call")
+    if isinstance(owner, list | tuple) and name in _COMPARING:
+        check_text(owner, f"{type(owner).__name__}.{name}()")
     if not isinstance(owner, str):
         return
     if name in ("format", "format_map"):
@@ -206,6 +274,27 @@ def _guarded(theirs: Callable[..., Any], check: Callable[..., Any]) -> Callable[
 
     passing.jinja_pass_arg = mark  # type: ignore[attr-defined]
     return passing
+
+
+def _checks_text(what: str) -> Callable[..., Any]:
+    def check(value: Any, *args: Any, **kwargs: Any) -> Any:
+        check_text(value, what)
+        check_texts(args, what)
+        check_texts(kwargs, what)
+        return value
+
+    return check
+
+
+def text_checked(functions: Mapping[str, Any], kind: str) -> dict[str, Callable[..., Any]]:
+    """Every filter or test of ``functions``, refusing a value or argument
+    whose text would pass :data:`MAX_BUILD` before it runs: most turn their
+    value into text (``string``, ``tojson``, ``lower``) or compare it, in one
+    C call."""
+    return {
+        name: _guarded(function, _checks_text(f"{kind} {name!r}"))
+        for name, function in functions.items()
+    }
 
 
 def bounded_filters(filters: Mapping[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:

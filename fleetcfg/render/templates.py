@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import reprlib
 import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -20,17 +21,25 @@ from urllib.parse import quote
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.compiler import CodeGenerator, Frame, operators, optimizeconst
 from jinja2.debug import rewrite_traceback_stack
 from jinja2.exceptions import SecurityError
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import missing, object_type_repr
 
 from fleetcfg.core.boundedread import MIB, TEXT_LIMIT, larger_than, too_large
 from fleetcfg.core.errors import SecretLookupError, TemplateError
 from fleetcfg.core.versions import EngineVersion
-from fleetcfg.render.bounds import bounded_filters, check_binop, check_call
+from fleetcfg.render.bounds import (
+    bounded_filters,
+    check_binop,
+    check_call,
+    check_text,
+    text_checked,
+)
 from fleetcfg.render.budget import RenderBudgetExceeded, render_budget, why_stopped
 from fleetcfg.render.profiles import (
     ProfileFile,
@@ -166,6 +175,68 @@ def _bounded_render(template: jinja2.Template, context: Mapping[str, Any]) -> st
     return "".join(pieces)
 
 
+def _bounded_output(value: Any) -> Any:
+    """What ``{{ value }}`` prints, refused when its text would pass
+    :data:`~fleetcfg.render.bounds.MAX_BUILD` (``str()`` of a list that
+    holds one long string a million times builds a terabyte in one C call,
+    which the render budget cannot stop)."""
+    return check_text(value, "printing a value")
+
+
+class _ProfileCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with every operand of ``~`` and of a
+    comparison checked like what ``{{ }}`` prints: ``~`` turns its operands
+    into text and ``==``/``in`` compare every item, in one C call each."""
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # Jinja's, with each operand checked
+        if frame.eval_ctx.volatile:
+            self.write("(markup_join if context.eval_ctx.volatile else str_join)((")
+        else:
+            self.write("markup_join((" if frame.eval_ctx.autoescape else "str_join((")
+        for arg in node.nodes:
+            self.write("environment.checked_operand(")
+            self.visit(arg, frame)
+            self.write("), ")
+        self.write("))")
+
+    @optimizeconst
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        self.write("(environment.checked_operand(")
+        self.visit(node.expr, frame)
+        self.write(")")
+        for op in node.ops:
+            self.visit(op, frame)
+        self.write(")")
+
+    def visit_Operand(self, node: nodes.Operand, frame: Frame) -> None:
+        self.write(f" {operators[node.op]} environment.checked_operand(")
+        self.visit(node.expr, frame)
+        self.write(")")
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 60
+
+
+class _ProfileUndefined(jinja2.StrictUndefined):
+    """StrictUndefined whose message quotes the missing key briefly: Jinja's
+    quotes its repr (``{}[key]`` with a list that holds one long string a
+    million times as the key: a terabyte)."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        if self._undefined_hint or self._undefined_obj is missing:
+            return super()._undefined_message
+        kind = "element" if not isinstance(self._undefined_name, str) else "attribute"
+        owner = object_type_repr(self._undefined_obj)
+        owner = owner if kind == "element" else repr(owner)
+        return f"{owner} has no {kind} {_BRIEF.repr(self._undefined_name)}"
+
+
 class _ProfileSandbox(SandboxedEnvironment):
     """Jinja's sandbox, with what one operation may build bounded
     (:mod:`fleetcfg.render.bounds`): a profile under review must not make
@@ -174,6 +245,12 @@ class _ProfileSandbox(SandboxedEnvironment):
     loops and what they build over time by the render budget.)"""
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = _ProfileCodeGenerator
+
+    @staticmethod
+    def checked_operand(value: Any) -> Any:
+        """An operand of ``~`` or of a comparison (:class:`_ProfileCodeGenerator`)."""
+        return check_text(value, "'~' or a comparison")
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         check_binop(operator, left, right)
@@ -183,12 +260,18 @@ class _ProfileSandbox(SandboxedEnvironment):
         check_call(__obj, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
+    def select_template(self, names: Any, *args: Any, **kwargs: Any) -> jinja2.Template:
+        # include/import/extends of a list: Jinja's error joins every name
+        check_text(names, "a list of template names")
+        return super().select_template(names, *args, **kwargs)
+
 
 def make_environment(profiles_dir: Path) -> SandboxedEnvironment:
     """The Jinja environment profiles render in."""
     env = _ProfileSandbox(
         loader=_ProfilesLoader(profiles_dir),
-        undefined=jinja2.StrictUndefined,
+        undefined=_ProfileUndefined,
+        finalize=_bounded_output,
         extensions=[_LineMarks],
         trim_blocks=True,
         lstrip_blocks=True,
@@ -200,6 +283,8 @@ def make_environment(profiles_dir: Path) -> SandboxedEnvironment:
     env.filters.update(bounded_filters(env.filters))
     env.filters["to_json"] = _to_json
     env.filters["urlquote"] = urlquote
+    env.filters.update(text_checked(env.filters, "filter"))
+    env.tests.update(text_checked(env.tests, "test"))
     return env
 
 
@@ -547,7 +632,7 @@ class TemplateSet:
                 else "check the variable's structure in inventory.yaml"
             )
         elif isinstance(exc, jinja2.TemplateNotFound):
-            message = f"template {exc.name!r} not found"
+            message = f"template {_BRIEF.repr(exc.name)} not found"
         elif isinstance(exc, SecurityError):
             message = f"not allowed in a profile: {exc}"
         else:

@@ -490,6 +490,76 @@ def test_a_profile_cannot_make_lint_build_huge_values(tmp_path: Path, expression
     assert relative(finding, tmp_path) == ("profiles/base.yaml.j2", 6)
 
 
+#: a list that holds one 10,000-character string 3,000 times: 3,000 items and
+#: 10 kB of memory, but 30 million characters as text. With a million of each
+#: (what '*' allows) its text is a terabyte, which str(), repr() and
+#: json.dumps build in one C call: the render budget's watchdog cannot stop
+#: it, and a CI runner runs out of memory (kept small here: on a fleetcfg
+#: without the bound each of these builds 30 MB)
+HEAVY = "(['x' * 10000] * 3000)"
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        HEAVY,
+        f"{HEAVY}|string|length",
+        f"{HEAVY}|tojson|length",
+        f"{HEAVY}|to_json|length",
+        f"[{HEAVY}]|join(',')|length",
+        f"({HEAVY} ~ '')|length",
+        f"('%s' % ({HEAVY},))|length",
+        f"'{{}}'.format({HEAVY})|length",
+        f"(namespace(l={HEAVY}) ~ '')|length",
+        f"{HEAVY} is lower",
+        f"{HEAVY} == {HEAVY}",
+        f"'x' in {HEAVY}",
+        f"{HEAVY}.count('x')",
+        f"[{HEAVY}] * 2",
+        f"env({HEAVY})",
+        "'' }}{% include " + HEAVY + " %}{{ ''",
+        "('x' * 1000).translate({120: 'y' * 10000})|length",
+    ],
+)
+def test_a_profile_cannot_make_lint_turn_a_repeated_value_into_huge_text(
+    tmp_path: Path, expression: str
+) -> None:
+    profile = CLEAN + f"debug: true\n# {{{{ {expression} }}}}\n"
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}), "FC056")
+    assert "not allowed in a profile" in finding.message
+    assert "would build more than 1000000 characters" in finding.message
+    assert relative(finding, tmp_path) == ("profiles/base.yaml.j2", 6)
+
+
+def test_an_undefined_element_names_a_repeated_key_briefly(tmp_path: Path) -> None:
+    profile = CLEAN + f"debug: true\n# {{{{ {{}}[{HEAVY}] }}}}\n"
+    finding = one(lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}), "FC056")
+    assert "has no element" in finding.message
+    assert len(finding.message) < 500
+    assert relative(finding, tmp_path) == ("profiles/base.yaml.j2", 6)
+
+
+def rendered_label(repo: Path, label: str) -> str:
+    """The label a profile that renders ``label`` gives web-01 (``render``)."""
+    path = write_repo(repo, ONE_HOST, {"base.yaml.j2": CLEAN + f'labels: ["{label}"]\n'})
+    result = runner.invoke(app, ["render", "-i", str(path), "web-01"])
+    assert result.exit_code == 0, result.output
+    (rendered,) = json.loads(result.stdout)["labels"]
+    return str(rendered)
+
+
+def test_values_of_ordinary_size_still_print_compare_and_filter(tmp_path: Path) -> None:
+    label = (
+        "x={{ ['a', 'b'] }}|{{ {'k': [1, 2]}|tojson|length }}|{{ [1, 2] ~ '' }}|{{ [1] == [1] }}"
+        "|{{ 'a' in ['a'] }}|{{ '%s' % ([1],) }}|{{ '{}'.format([1]) }}|{{ [[1]] * 2 }}"
+        "|{{ ([[1], [2]])|sum(start=[]) }}|{{ 'ab'.translate({97: 'c'}) }}"
+        "|{{ namespace(a=1).a }}|{{ [1, 2].count(1) }}|{{ {}['k'] is defined }}"
+    )
+    assert rendered_label(tmp_path, label) == (
+        "x=['a', 'b']|13|[1, 2]|True|True|[1]|[1]|[[1], [1]]|[1, 2]|cb|1|1|False"
+    )
+
+
 def test_ordinary_arithmetic_and_repetition_still_work(tmp_path: Path) -> None:
     profile = CLEAN + "labels: [\"x={{ '-' * 3 }}{{ 2 ** 10 }}{{ ([1] * 2)|length }}\"]\n"
     assert lint(tmp_path, ONE_HOST, {"base.yaml.j2": profile}).findings == []
@@ -503,13 +573,7 @@ def test_the_bounded_filters_and_methods_still_work_as_jinjas(tmp_path: Path) ->
         "|{{ [{'n': 'p'}]|join(',', attribute='n') }}|{{ '%s-%03d'|format('v', 7) }}"
         "|{{ '{:>3}'.format(1) }}|{{ 'a'.ljust(3, '.') }}|{{ 'a' + 'b' }}|{{ '%d%%' % 5 }}"
     )
-    profile = CLEAN + f'labels: ["{label}"]\n'
-    path = write_repo(tmp_path, ONE_HOST, {"base.yaml.j2": profile})
-    result = runner.invoke(app, ["render", "-i", str(path), "web-01"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["labels"] == [
-        "x=  a  |  a|a;b|cab|2|2|A,B|p|v-007|  1|a..|ab|5%"
-    ]
+    assert rendered_label(tmp_path, label) == ("x=  a  |  a|a;b|cab|2|2|A,B|p|v-007|  1|a..|ab|5%")
 
 
 def test_a_profile_that_renders_a_huge_text_is_stopped_before_it_is_parsed(
