@@ -19,8 +19,9 @@ Rules that differ from a plain ``yaml.safe_load``:
 * input is bounded (the file is untrusted: it comes from a pull request):
   nesting deeper than :data:`MAX_DEPTH`, more than :data:`MAX_NODES` keys and
   values, more than :data:`MAX_ALIASES` alias uses, or aliases that expand to
-  more than :data:`MAX_ALIAS_EXPANSION` values (a "billion laughs" bomb) are
-  located errors, before any of it is built.
+  more than :data:`MAX_ALIAS_EXPANSION` values or :data:`MAX_ALIAS_TEXT`
+  characters (a "billion laughs" bomb) are located errors, before any of
+  it is built.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import VersionedResolver
 
-from fleetcfg.core.boundedread import INVENTORY_LIMIT, read_bounded
+from fleetcfg.core.boundedread import INVENTORY_LIMIT, MIB, read_bounded
 from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.terminal import one_line
 
@@ -61,6 +62,10 @@ MAX_NODES = 1_000_000
 MAX_ALIASES = 10_000
 #: values that aliases may add when they are expanded (beyond the written ones)
 MAX_ALIAS_EXPANSION = 200_000
+#: characters (of keys and scalars) that aliases may add when they are
+#: expanded: a string of a megabyte named 10,000 times is few values, but
+#: 10 GB once validated, copied or printed
+MAX_ALIAS_TEXT = 16 * MIB
 
 
 def _limit_hint(file: str) -> str:
@@ -185,10 +190,14 @@ class _Builder:
         error: type[FleetcfgError],
         track_plain: bool,
         budget: int,
+        *,
+        text_budget: int,
     ) -> None:
         self.file = file
         #: nodes this document may still build (aliases build theirs again)
         self.budget = budget
+        #: characters of keys and scalars it may still build (likewise)
+        self.text_budget = text_budget
         self.constructor = yaml.constructor
         self.error = error
         self.keys: dict[KeyPath, tuple[int, int]] = {}
@@ -213,6 +222,8 @@ class _Builder:
                 f"aliases expand to more than {MAX_ALIAS_EXPANSION} values (an alias bomb?)",
                 _limit_hint(self.file),
             )
+        if isinstance(node, ScalarNode):
+            self.spend_text(node)
         if isinstance(node, MappingNode):
             return self.mapping(node, path)
         if isinstance(node, SequenceNode):
@@ -223,6 +234,15 @@ class _Builder:
                 out.append(self.build(item, item_path))
             return out
         return self.scalar(node, path)
+
+    def spend_text(self, node: ScalarNode) -> None:
+        self.text_budget -= len(str(node.value))
+        if self.text_budget < 0:
+            raise self.fail(
+                node,
+                f"aliases expand to more than {MAX_ALIAS_TEXT // MIB} MiB of text (an alias bomb?)",
+                _limit_hint(self.file),
+            )
 
     def scalar(self, node: Node, path: KeyPath) -> Any:
         tag = str(node.tag)
@@ -248,6 +268,7 @@ class _Builder:
     def key_of(self, node: Node) -> str:
         if not isinstance(node, ScalarNode):
             raise self.fail(node, "mapping keys must be plain strings, not lists or mappings")
+        self.spend_text(node)
         return str(node.value)
 
     def mapping(self, node: MappingNode, path: KeyPath) -> dict[str, Any]:
@@ -347,7 +368,14 @@ def load_yaml(
     except YAMLError as exc:
         raise error(f"YAML error: {one_line(str(exc))}", file=file) from None
     composer: _BoundedComposer = yaml.composer
-    builder = _Builder(file, yaml, error, track_plain, composer.nodes + MAX_ALIAS_EXPANSION)
+    builder = _Builder(
+        file,
+        yaml,
+        error,
+        track_plain,
+        composer.nodes + MAX_ALIAS_EXPANSION,
+        text_budget=len(text) + MAX_ALIAS_TEXT,
+    )
     data = None if root is None else builder.build(root, ())
     return YamlDocument(data, file, builder.keys, builder.values, builder.plain)
 

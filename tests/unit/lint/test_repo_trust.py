@@ -260,6 +260,46 @@ def test_too_many_aliases_are_fc050(tmp_path: Path) -> None:
     assert "more than 10000 aliases" in one(report, "FC050").message
 
 
+def repeated_text(key: str, size: int, uses: int) -> str:
+    """YAML that names one ``size``-character string ``uses`` times more
+    under ``key`` through aliases: few values and little text to read, but
+    ``size * uses`` characters once built."""
+    return f'{key}: [&t "{"x" * size}", {", ".join(["*t"] * uses)}]\n'
+
+
+@pytest.fixture
+def small_alias_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What aliases may add, lowered so that the tests stay small (the real
+    bound: 16 MiB; a 1 MB string named 10,000 times is 10 GB, which lint
+    copied while it validated the labels of a plain .yaml profile, until
+    the CI runner ran out of memory)."""
+    monkeypatch.setattr(yamlsource, "MAX_ALIAS_TEXT", 1 << 20)
+
+
+@pytest.mark.usefixtures("small_alias_text")
+def test_aliases_that_repeat_a_long_string_in_inventory_yaml_are_fc050(tmp_path: Path) -> None:
+    report = lint(tmp_path, ONE_HOST + repeated_text("x-many", 100_000, 20))
+    finding = one(report, "FC050")
+    assert "aliases expand to more than 1 MiB of text" in finding.message
+    assert finding.file is not None and Path(finding.file).name == "inventory.yaml"
+
+
+@pytest.mark.usefixtures("small_alias_text")
+def test_aliases_that_repeat_a_long_string_in_a_profile_are_an_error(tmp_path: Path) -> None:
+    profile = "live-restore: true\n" + repeated_text("labels", 100_000, 20)
+    report = lint(tmp_path, ONE_HOST, {"base.yaml": profile})
+    (finding,) = [f for f in report.findings if f.severity.value == "error"]
+    assert "aliases expand to more than 1 MiB of text" in finding.message
+    assert relative(finding, tmp_path)[0] == "profiles/base.yaml"
+
+
+@pytest.mark.usefixtures("small_alias_text")
+def test_aliases_within_the_text_bound_still_work(tmp_path: Path) -> None:
+    variable = "  vars:\n    " + repeated_text("many", 10_000, 20)
+    inventory = ONE_HOST.replace("  daemon_profile: base\n", "  daemon_profile: base\n" + variable)
+    assert lint(tmp_path, inventory).findings == []
+
+
 def test_a_flood_of_values_is_fc050_before_it_is_all_parsed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
