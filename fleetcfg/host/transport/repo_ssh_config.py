@@ -11,8 +11,11 @@ the operator's own ``~/.ssh/config`` is not checked."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
+import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
 from fleetcfg.core.boundedread import TEXT_LIMIT, read_regular, too_large
@@ -26,27 +29,57 @@ COMMAND_KEYWORDS = {
     "localcommand": "LocalCommand",
     "knownhostscommand": "KnownHostsCommand",
 }
-_DIRECTIVE = re.compile(r"^\s*([A-Za-z]+)(?:\s*=\s*|\s+)(.*?)\s*$")
+#: a line's keyword and value, as paramiko's SSHConfig reads them
+_DIRECTIVE = re.compile(r"(\w+)(?:\s*=\s*|\s+)(.+)")
 TRUST_REPO_SSH_CONFIG = "--trust-repo-ssh-config"
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """(number, line) of ``text``, as paramiko reads it (only ``\\n`` ends a
+    line; its ``strip()`` and ``\\s`` take a vertical tab, ``\\x1c`` or
+    U+2028 for blanks) and as ``str.splitlines()`` breaks it further, so
+    that neither way of reading hides a line from the other."""
+    for number, line in enumerate(text.split("\n"), 1):
+        yield number, line.strip()
+        parts = line.splitlines()
+        if len(parts) > 1:
+            for part in parts:
+                yield number, part.strip()
+
+
+def _words(value: str) -> set[str]:
+    """The words of a ``Match`` line, split as a shell does (paramiko uses
+    shlex: ``"exec"`` is exec) and at blanks and ``=``."""
+    words = set(value.replace("=", " ").split())
+    with contextlib.suppress(ValueError):  # an unclosed quote: paramiko refuses the file
+        words.update(shlex.split(value))
+    return words
+
+
+def _runs_command(keyword: str, value: str) -> str | None:
+    """The directive a line of ``keyword value`` would run a command by."""
+    keyword = keyword.lower()
+    if keyword in COMMAND_KEYWORDS and value.strip().lower() != "none":
+        return COMMAND_KEYWORDS[keyword]
+    if keyword == "match" and any(w.lstrip("!").lower() == "exec" for w in _words(value)):
+        return "Match exec"
+    return None
 
 
 def ssh_config_commands(text: str) -> list[tuple[int, str]]:
     """(line, directive) of every line of ssh_config ``text`` that would run
     a command: ProxyCommand, LocalCommand, KnownHostsCommand (other than
     ``none``) and ``Match ... exec``. The text is scanned, never evaluated
-    (paramiko runs ``Match exec`` while it looks a host up)."""
+    (paramiko runs ``Match exec`` while it looks a host up), its lines and
+    words read at least as paramiko reads them."""
     found: list[tuple[int, str]] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in _lines(text):
         m = _DIRECTIVE.match(line)
-        if m is None or line.lstrip().startswith("#"):
+        if m is None or line.startswith("#"):
             continue
-        keyword, value = m.group(1).lower(), m.group(2)
-        if keyword in COMMAND_KEYWORDS and value.strip("\"'").lower() != "none":
-            found.append((number, COMMAND_KEYWORDS[keyword]))
-        elif keyword == "match" and any(
-            word.lstrip("!").lower() == "exec" for word in value.replace("=", " ").split()
-        ):
-            found.append((number, "Match exec"))
+        directive = _runs_command(m.group(1), m.group(2))
+        if directive is not None and (number, directive) not in found:
+            found.append((number, directive))
     return found
 
 

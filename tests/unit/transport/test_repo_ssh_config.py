@@ -35,6 +35,27 @@ def test_commands_in_ssh_config_are_found_by_reading_it(
     assert ssh_config_commands(text) == found
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # paramiko reads lines that only \n ends, and its \s takes every
+        # Unicode space: str.splitlines() broke this line at the separator
+        *(
+            f"Host *\n  ProxyCommand{space}touch PWNED\n"
+            for space in ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+        ),
+        # paramiko splits a Match line like a shell (shlex): quotes vanish
+        'Match "exec" "touch PWNED"\n',
+        "Match ex'ec' 'touch PWNED'\n",
+        "Match !\"exec\" 'touch PWNED'\n",
+        # paramiko runs a quoted "none" (only none itself means no command)
+        'Host *\n  ProxyCommand "none"\n',
+    ],
+)
+def test_commands_paramiko_would_run_are_found_however_they_are_written(text: str) -> None:
+    assert ssh_config_commands(text) != []
+
+
 class Recorder:
     def __init__(self) -> None:
         self.opened: list[SshTarget] = []
@@ -89,6 +110,29 @@ def test_open_transport_refuses_a_repo_ssh_config_that_runs_commands(
         access=Access(trust_repo_ssh_config=True),
     )
     assert len(connector.opened) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "directive"),
+    [
+        ("Host *\n  ProxyJump bastion\n  ProxyCommand\x0btouch PWNED\n", "ProxyCommand"),
+        ('Host *\n  ProxyJump bastion\nMatch "exec" "touch PWNED"\n', "Match exec"),
+    ],
+    ids=["vertical-tab", "quoted-exec"],
+)
+def test_open_transport_refuses_a_command_written_to_slip_past_a_line_reader(
+    tmp_path: Path, text: str, directive: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # both ran on the plan machine: paramiko read the command that the
+    # scanner, reading lines and words its own way, did not see
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "ssh.conf"
+    inventory = inventory_with(tmp_path, "ssh.conf", config)
+    config.write_text(text)
+    connector = Recorder()
+    caught = refused(inventory, connector, tmp_path)
+    assert caught.line == 3 and directive in caught.message
+    assert connector.opened == []
 
 
 def test_a_relative_path_is_checked_against_the_repo_from_any_folder(
