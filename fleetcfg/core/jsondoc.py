@@ -403,7 +403,7 @@ class _Parser:
             while self.i < n and "0" <= text[self.i] <= "9":
                 self.i += 1
         literal = text[start : self.i]
-        if not is_float:
+        if not is_float and not _past_float64(literal):
             return int(literal)
         value = float(literal)
         if math.isinf(value):
@@ -510,6 +510,23 @@ def parse_document(raw: bytes | str, *, file: str | None = None) -> JsonDocument
     )
 
 
+#: the most digits an integer literal below 2**1024 (a float64's range) has
+_FLOAT64_DIGITS = 309
+
+
+def _past_float64(literal: str) -> bool:
+    """Whether the integer ``literal`` is out of a float64's range, as
+    dockerd decodes every number first (so is any integer int() would refuse:
+    past 4300 digits it raises a ValueError)."""
+    return len(literal.lstrip("-")) >= _FLOAT64_DIGITS and math.isinf(float(literal))
+
+
+def _go_int(literal: str) -> int:
+    if _past_float64(literal):
+        raise ValueError(literal)
+    return int(literal)
+
+
 def _go_float(literal: str) -> GoFloat:
     value = float(literal)
     if math.isinf(value):
@@ -531,7 +548,9 @@ def loads_fast(raw: bytes | str) -> Any:
     if not body:
         return {}
     try:
-        return json.loads(body, parse_constant=_reject_constant, parse_float=_go_float)
+        return json.loads(
+            body, parse_constant=_reject_constant, parse_float=_go_float, parse_int=_go_int
+        )
     except ValueError:
         return parse_document(text).value
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcfg.host.state import BACKUP_DIR, STATE_DIR
+from fleetcfg.host.state import BACKUP_DIR, LOCK_DIR, STATE_DIR
 from tests.e2e.test_apply import cli, write_repo
 from tests.fleet import Fleet, FleetHost
 
@@ -256,6 +256,38 @@ def test_a_deeply_nested_config_is_a_host_error_not_a_crash(fleet: Fleet, tmp_pa
     code, out, err = cli("plan", "-i", str(path))
     assert code == 1, out + err
     assert "nests arrays or objects deeper than 64 levels" in out + err
+    assert "bug" not in (out + err).lower()
+
+
+def test_a_config_given_a_5000_digit_number_after_the_plan_fails_apply_without_leaving_the_lock(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Item 6: nopriv's config.json gets a 5000-digit number (5 KB) between
+    the plan and its apply. Python's int() refused it with a ValueError, so
+    the read under the lock failed as "a bug in fleetcfg", NOT rolled back,
+    and left the host's lock for --break-lock. Now apply refuses the changed
+    file (nothing written, the lock released), and plan warns that it does
+    not parse, as dockerd's own decoding refuses any number past a 64-bit
+    float (and plans to replace it, as any config.json that does not parse)."""
+    host = fleet.hosts[0]
+    nopriv_docker_folder(host, config='{"detachKeys": "ctrl-p,q"}\n')
+    path = repo(tmp_path, fleet, host)
+    plan_file = tmp_path / "plan.json"
+    code, out, err = cli("plan", "-i", str(path), "-o", str(plan_file))
+    assert code == 0, out + err
+    planted = '{"detachKeys": 1' + "0" * 5000 + "}\n"
+    user = nopriv()
+    host.write_file(CONFIG, planted, mode=0o600, uid=user.pw_uid, gid=user.pw_gid)
+    code, out, err = cli("apply", str(plan_file), "--yes")
+    assert code != 0, out + err
+    assert f"{CONFIG} changed since the plan" in out + err
+    assert "bug" not in (out + err).lower()
+    assert not host.exists(LOCK_DIR)
+    assert host.read_file(CONFIG) == planted
+    code, out, err = cli("plan", "-i", str(path))
+    assert code == 0, out + err
+    assert f"the live {CONFIG} (nopriv) does not parse" in out + err
+    assert "into Go value of type float64" in out + err
     assert "bug" not in (out + err).lower()
 
 

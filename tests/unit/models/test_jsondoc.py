@@ -139,3 +139,19 @@ def test_key_paths_read_naturally():
     assert format_loc(("log-opts", "max-size")) == "log-opts.max-size"
     assert format_loc(("default-address-pools", 0, "size")) == "default-address-pools[0].size"
     assert format_loc(("labels", "a.b")) == 'labels["a.b"]'
+
+
+@pytest.mark.parametrize("digits", [400, 5000])
+def test_an_integer_past_a_64_bit_float_is_dockerds_error_not_a_crash(digits):
+    # dockerd decodes every number as a float64 first: 1 and 400 zeros is
+    # "cannot unmarshal number ... into Go value of type float64" (checked
+    # with Debian's dockerd 26.1.5, in a known key and an unknown one). Past
+    # 4300 digits Python's int() raised a ValueError: a host user's 5 KB
+    # config.json made plan and apply fail as "a bug in fleetcfg", and apply
+    # left the host's lock behind
+    raw = b'{"x": 1' + b"0" * digits + b"}"
+    for decode in (lambda: parse_document(raw, file="config.json"), lambda: loads_fast(raw)):
+        with pytest.raises(JsonSyntaxError) as err:
+            decode()
+        assert err.value.go_message.endswith("into Go value of type float64")
+        assert (err.value.line, err.value.column) == (1, 7)
