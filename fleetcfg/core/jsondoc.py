@@ -538,6 +538,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+#: a ``\\uXXXX`` escape of a UTF-16 surrogate half: json.loads keeps a lone
+#: one as a lone surrogate (no UTF-8 encoder takes it), Go makes it U+FFFD
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
 def loads_fast(raw: bytes | str) -> Any:
     """Decode without positions (the hot path for live files in ``plan``).
 
@@ -547,6 +552,8 @@ def loads_fast(raw: bytes | str) -> Any:
     body, _ = trim_go_space(text)
     if not body:
         return {}
+    if _SURROGATE_ESCAPE.search(body):
+        return parse_document(text).value
     try:
         return json.loads(
             body, parse_constant=_reject_constant, parse_float=_go_float, parse_int=_go_int

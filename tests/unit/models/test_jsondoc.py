@@ -155,3 +155,20 @@ def test_an_integer_past_a_64_bit_float_is_dockerds_error_not_a_crash(digits):
             decode()
         assert err.value.go_message.endswith("into Go value of type float64")
         assert (err.value.line, err.value.column) == (1, 7)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (b'{"x": "\\ud800"}', "\ufffd"),
+        (b'{"x": "a\\uDFFFb"}', "a\ufffdb"),
+        (b'{"x": "\\ud83d\\ude00"}', "\U0001f600"),
+        (b'{"x": "\\\\ud800"}', "\\ud800"),
+    ],
+)
+def test_the_fast_path_decodes_a_lone_surrogate_escape_like_go(raw, value):
+    # json.loads kept "\ud800" as a lone surrogate, which no UTF-8 encoder
+    # takes: a host user's config.json holding it made plan (and apply,
+    # under the lock) fail as "unexpected UnicodeEncodeError, a bug in
+    # fleetcfg". Go, and the positional parser, decode it to U+FFFD
+    assert loads_fast(raw) == parse_document(raw).value == {"x": value}
