@@ -55,7 +55,8 @@ def annotation(f: Finding, root: Path) -> str:
             if f.column is not None:
                 props.append(("col", str(f.column)))
     props.append(("title", _title(f.rule)))
-    joined = ",".join(f"{k}={escape_property(v)}" for k, v in props)
+    # a file name is the repo's too: git stores escape sequences in one
+    joined = ",".join(f"{k}={escape_property(escape_controls(v))}" for k, v in props)
     message = escape_controls(f.message + hosts_suffix(f, 5))
     return f"::{_COMMANDS[f.severity]} {joined}::{escape_data(message)}"
 

@@ -220,3 +220,16 @@ def test_values_are_printed_as_they_are_not_as_emoji(tmp_path: Path) -> None:
     out = run(["lint", "-i", str(repo)])
     assert "registry mirror 'mirror:smile:'" in out
     assert "\U0001f604" not in out
+
+
+def test_a_file_name_with_control_characters_reaches_no_output_raw(tmp_path: Path) -> None:
+    # git stores any file name: a template a profile includes may be named
+    # with an OSC 8 link (BEL-terminated), CSI and a bidi override; the
+    # github format wrote it raw into the annotation's file= property
+    name = "t\x1b]8;;https:evil.example\x07link\x1b]8;;\x07" + CONTROLS + ".j2"
+    profile = f"live-restore: true\n{{% include {name!r} %}}\n"
+    repo = write_repo(tmp_path, INVENTORY, {"base.yaml.j2": profile, name: "{{ oops( }}\n"})
+    for fmt in ("text", "json", "sarif", "github"):
+        out = run(["lint", "-i", str(repo), "-f", fmt])
+        assert "FC056" in out, out
+        assert RAW_CONTROL.search(out) is None and "\x07" not in out, out
