@@ -38,6 +38,9 @@ from fleetcfg.dockerd.flags import conflicting_keys, parse_flags
 DROPIN_PATH = "/etc/systemd/system/docker.service.d/http-proxy.conf"
 #: the folder systemd reads docker.service's drop-ins from
 DROPIN_DIR = "/etc/systemd/system/docker.service.d"
+#: where the proxy variables go when they hold a password: the drop-in names
+#: it in ``EnvironmentFile=`` (systemd reads only ``*.conf`` there as drop-ins)
+ENV_FILE_PATH = "/etc/systemd/system/docker.service.d/http-proxy.env"
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: ``%`` not part of a ``%%`` pair
@@ -61,12 +64,49 @@ def environment_line(name: str, value: str) -> str:
     return f'Environment="{text}"'
 
 
-def render_dropin(environment: Mapping[str, str], extra_lines: Sequence[str] = ()) -> str:
-    """The drop-in: a ``[Service]`` section with one ``Environment=`` line per
-    variable (in the order given), then ``extra_lines`` as they are."""
-    lines = ["# Written by fleetcfg: changes here are overwritten.", "[Service]"]
+def render_dropin(
+    environment: Mapping[str, str],
+    extra_lines: Sequence[str] = (),
+    *,
+    env_file: str | None = None,
+) -> str:
+    """The drop-in: a ``[Service]`` section with ``EnvironmentFile=-env_file``
+    when given, one ``Environment=`` line per variable (in the order given),
+    then ``extra_lines`` as they are."""
+    lines = [_WRITTEN, "[Service]"]
+    if env_file is not None:
+        # "-": a missing file is no error (dockerd starts without the proxy
+        # rather than not at all, e.g. after the file was removed while a
+        # drop-in fleetcfg did not create was left in place)
+        lines.append(f"EnvironmentFile=-{env_file}")
     lines += [environment_line(name, value) for name, value in environment.items()]
     lines += list(extra_lines)
+    return "\n".join(lines) + "\n"
+
+
+_WRITTEN = "# Written by fleetcfg: changes here are overwritten."
+
+
+def env_file_line(name: str, value: str) -> str:
+    """``NAME="value"`` as systemd's ``EnvironmentFile=`` reads it back
+    unchanged: double quotes, with ``\\`` and ``"`` escaped (inside double
+    quotes systemd keeps every other character as it is, ``%`` included: no
+    specifiers in an environment file)."""
+    if not _ENV_NAME.match(name):
+        raise ValueError(f"{name!r} is not an environment variable name")
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"the value of {name} holds a line break")
+    text = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{name}="{text}"'
+
+
+def render_env_file(environment: Mapping[str, str]) -> str:
+    """The environment file of the drop-in (:data:`ENV_FILE_PATH`): systemd
+    shows every ``Environment=`` value to any user of the host (``systemctl
+    show docker -p Environment``, its D-Bus properties), but not what an
+    ``EnvironmentFile=`` holds, so a proxy password goes here (mode 0600)."""
+    lines = [_WRITTEN, "# docker.service reads it: EnvironmentFile= in http-proxy.conf"]
+    lines += [env_file_line(name, value) for name, value in environment.items()]
     return "\n".join(lines) + "\n"
 
 

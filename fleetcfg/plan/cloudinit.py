@@ -62,6 +62,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 
 from fleetcfg.core.terminal import has_ci_command
 from fleetcfg.dockerd.dropin import split_environment
+from fleetcfg.plan.facts_parse import parse_environment_file
 from fleetcfg.plan.model import FileKind
 from fleetcfg.plan.tree import Tree, TreeFile
 from fleetcfg.render.surface import ApplyAction
@@ -194,8 +195,11 @@ def check_command(tree: Tree, *, timeout: int = DEFAULT_CHECK_TIMEOUT) -> list[s
     for file in tree.files:
         if not loaded_at_boot(file):
             continue
-        argv += ["--dropin", file.path]
-        environment = dropin_environment(file.content)
+        if file.path.endswith(".conf"):  # systemd loads only those as drop-ins
+            argv += ["--dropin", file.path]
+            environment = dropin_environment(file.content)
+        else:  # the drop-in's EnvironmentFile= (the proxy password's)
+            environment = parse_environment_file(file.content.decode("utf-8", "replace"))
         for name, option in (("HTTP_PROXY", "--http-proxy"), ("HTTPS_PROXY", "--https-proxy")):
             if environment.get(name):
                 argv += [option, masked_like_dockerd(environment[name])]

@@ -17,7 +17,11 @@ Where it goes (``proxy.where``):
 One ``no_proxy`` list feeds both places (``no-proxy`` and ``NO_PROXY``, comma
 joined). The password (``password_env``) is read when rendering, inserted
 URL-encoded into the URLs' userinfo and registered as a secret: masked in
-every output, and the files holding it are written 0600.
+every output, and the files holding it are written 0600. A drop-in whose URLs
+hold a password names an environment file (``EnvironmentFile=``, 0600) that
+holds the variables, rather than ``Environment=`` lines: systemd shows those
+to every user of the host (``systemctl show docker``), not what an
+environment file holds.
 
 A profile that sets ``proxies`` itself while ``proxy:`` goes to daemon.json
 must set the same values: anything else is FC083 and the host is refused
@@ -45,7 +49,13 @@ from fleetcfg.core.rules import (
 from fleetcfg.core.secrets import Lookups, holds_credentials
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path
-from fleetcfg.dockerd.dropin import check_dropin_lines, escape_specifiers, render_dropin
+from fleetcfg.dockerd.dropin import (
+    ENV_FILE_PATH,
+    check_dropin_lines,
+    escape_specifiers,
+    render_dropin,
+    render_env_file,
+)
 from fleetcfg.inventory import Host
 
 #: the first Engine with daemon.json ``proxies``
@@ -89,18 +99,29 @@ class HostProxy:
         """The drop-in's variables (dockerd reads the upper-case names)."""
         return self._named("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
+    @property
+    def urls_hold_credentials(self) -> bool:
+        """Whether a proxy URL carries a password (then the drop-in's
+        variables go to :data:`ENV_FILE_PATH`, written 0600, which systemd
+        does not show to the host's users)."""
+        return any(holds_credentials(u, self.secrets) for u in (self.http, self.https) if u)
+
     def dropin_text(self) -> str:
+        if self.urls_hold_credentials:
+            return render_dropin({}, self.extra_lines, env_file=ENV_FILE_PATH)
         return render_dropin(self.environment(), self.extra_lines)
 
+    def env_file_text(self) -> str | None:
+        """The drop-in's environment file (None: the URLs hold no password,
+        the drop-in has the variables itself)."""
+        return render_env_file(self.environment()) if self.urls_hold_credentials else None
+
     @property
-    def holds_credentials(self) -> bool:
-        """Whether the proxy carries credentials: its URLs, or a hand-written
-        ``dropin_lines`` line (a URL with a password, a secret); files
-        holding them are written 0600."""
-        texts = [u for u in (self.http, self.https) if u]
-        if self.to_dropin:
-            texts.append(self.dropin_text())
-        return any(holds_credentials(t, self.secrets) for t in texts)
+    def dropin_holds_credentials(self) -> bool:
+        """Whether the drop-in itself carries credentials (a hand-written
+        ``dropin_lines`` line with a URL with a password, or a secret): it is
+        then written 0600."""
+        return holds_credentials(self.dropin_text(), self.secrets)
 
 
 def setting_location(host: Host, setting: KeyPath) -> SourceLocation:
@@ -191,7 +212,8 @@ def resolve_proxy(host: Host, lookups: Lookups) -> HostProxy | None:
     name = settings.get("password_env")
     if isinstance(name, str):
         password = _password(host, name, lookups)
-        secrets |= {password, escape_specifiers(password), escape_specifiers(quote(password, ""))}
+        encoded = quote(password, "")
+        secrets |= {password, encoded, escape_specifiers(password), escape_specifiers(encoded)}
     where = settings.get("where") or "auto"
     new_engine = host.engine_version >= DAEMON_PROXIES_SINCE
     to_daemon = where in ("daemon", "both") or (where == "auto" and new_engine)

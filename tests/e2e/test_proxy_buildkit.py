@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from fleetcfg.cli.app import app
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.dockerd.buildkitd import BUILDKITD_PATH
-from fleetcfg.dockerd.dropin import DROPIN_PATH
+from fleetcfg.dockerd.dropin import DROPIN_PATH, ENV_FILE_PATH
 from tests.fleet import Fleet, FleetHost
 from tests.fleet.repo import write_repo_of
 
@@ -88,11 +88,17 @@ def test_a_proxy_change_goes_to_the_drop_in_on_20_10_and_to_daemon_json_on_26(
     code, out, err = cli("apply", "-i", str(path), "--yes")
     assert code == ExitCode.OK, out + err
     assert "Pass" not in out + err
-    # 20.10: the drop-in, daemon-reload before the restart, daemon.json untouched
+    # 20.10: the drop-in, daemon-reload before the restart, daemon.json untouched;
+    # the password not in Environment= (systemctl show prints that to any user)
+    # but in the root-only file the drop-in names in EnvironmentFile=
     dropin = old.read_file(DROPIN_PATH)
-    assert 'Environment="HTTP_PROXY=http://svc:pr0xy%%25Pass%%2Fw0rd@proxy' in dropin
-    assert 'Environment="NO_PROXY=localhost,127.0.0.1,.corp.example.com"' in dropin
-    assert mode_of(old, DROPIN_PATH) == 0o600
+    assert f"EnvironmentFile=-{ENV_FILE_PATH}" in dropin.splitlines()
+    assert "Environment=" not in dropin and "Pass" not in dropin
+    assert mode_of(old, DROPIN_PATH) == 0o644
+    env_file = old.read_file(ENV_FILE_PATH)
+    assert 'HTTP_PROXY="http://svc:pr0xy%25Pass%2Fw0rd@proxy' in env_file
+    assert 'NO_PROXY="localhost,127.0.0.1,.corp.example.com"' in env_file
+    assert mode_of(old, ENV_FILE_PATH) == 0o600
     assert kinds(old, marks[0])[:3] == ["daemon-reload", "stopping", "starting"]
     assert "proxies" not in json.loads(old.read_file("/etc/docker/daemon.json"))
     # 26.x: daemon.json proxies (a restart), no drop-in
@@ -188,10 +194,13 @@ def test_a_removed_proxy_removes_the_drop_in_fleetcfg_created_and_leaves_one_it_
     code, out, err = cli("apply", "-i", str(path), "--yes")
     assert code == ExitCode.OK, out + err
     assert "Pass" not in out + err
-    assert not ours.exists(DROPIN_PATH)
+    assert not ours.exists(DROPIN_PATH) and not ours.exists(ENV_FILE_PATH)
     assert kinds(ours, marks[0]) == ["daemon-reload", "stopping", "starting"]
     assert theirs.read_file(DROPIN_PATH) == written
-    assert kinds(theirs, marks[1]) == []
+    # the environment file with the password was fleetcfg's: removed, and the
+    # drop-in left in place names it with "-" (dockerd starts without it)
+    assert not theirs.exists(ENV_FILE_PATH)
+    assert kinds(theirs, marks[1]) == ["daemon-reload", "stopping", "starting"]
     assert cli("plan", "-i", str(path), "--detailed-exitcode")[0] == 0
 
 
@@ -234,13 +243,15 @@ def test_a_failed_restart_puts_the_removed_drop_in_back(
 ) -> None:
     fleet, host, path = proxied_20_10_host(fleet_of, tmp_path)
     written = host.read_file(DROPIN_PATH)
+    env_file = host.read_file(ENV_FILE_PATH)
     host.fault_refuse_next_config()
     path = repo(tmp_path, fleet, profile=PROFILE + "log-level: warn\n")
     code, out, err = cli("apply", "-i", str(path), "--yes")
     assert code == ExitCode.ERROR, out + err
     assert "failed, rolled back" in out
     assert host.read_file(DROPIN_PATH) == written
-    assert mode_of(host, DROPIN_PATH) == 0o600
+    assert host.read_file(ENV_FILE_PATH) == env_file
+    assert mode_of(host, ENV_FILE_PATH) == 0o600  # the password's file
     assert host.unit_state() == "active"
     assert "Pass" not in out + err
 

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.e2e
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 DROPIN = "/etc/systemd/system/docker.service.d/http-proxy.conf"
+ENV_FILE = "/etc/systemd/system/docker.service.d/http-proxy.env"
 #: a generated password with every character that breaks naive masking
 HOSTILE = "p@ss/w:rd+x=%2F\"'"
 #: what host-02 still has from before the rotation
@@ -157,6 +158,7 @@ def test_the_proxy_drop_in_never_shows_the_password_in_any_form(
     journal = tmp_path / "journal.jsonl"
     outputs["apply"] = cli("apply", str(saved), "-i", str(repo), "--yes", "--journal", str(journal))
     outputs["plan after"] = cli("plan", "-i", str(repo))
+    env_on_host = host.read_file(ENV_FILE), host.path(ENV_FILE).stat().st_mode & 0o777
     # the proxy leaves the inventory: the drop-in (there before fleetcfg) stays
     write_repo("")
     outputs["plan removal"] = cli("plan", "-i", str(repo))
@@ -164,26 +166,33 @@ def test_the_proxy_drop_in_never_shows_the_password_in_any_form(
     outputs["apply removal"] = cli("apply", "-i", str(repo), "--yes", "--journal", str(journal))
     outputs["journal"] = journal.read_text()
 
-    # the password reached the host (0600) and the files meant to hold it, only there
-    written = (tree / "rootfs" / DROPIN.lstrip("/")).read_text()
-    assert host.read_file(DROPIN) == written
-    assert host.path(DROPIN).stat().st_mode & 0o777 == 0o600
-    assert quote(HOSTILE, safe="").replace("%", "%%") in written
-    assert (tree / "rootfs" / DROPIN.lstrip("/")).stat().st_mode & 0o777 == 0o600
-    assert [
-        f["credentials"]
+    # the password reached the host (0600) and the file meant to hold it, only
+    # there: the drop-in's environment file, not the drop-in (systemd shows its
+    # Environment= to every user of the host)
+    dropin = (tree / "rootfs" / DROPIN.lstrip("/")).read_text()
+    written = (tree / "rootfs" / ENV_FILE.lstrip("/")).read_text()
+    assert host.read_file(DROPIN) == dropin and f"EnvironmentFile=-{ENV_FILE}" in dropin
+    assert env_on_host == (written, 0o600)
+    assert quote(HOSTILE, safe="") in written  # no specifiers in an environment file
+    assert (tree / "rootfs" / ENV_FILE.lstrip("/")).stat().st_mode & 0o777 == 0o600
+    assert {
+        f["path"]: f["credentials"]
         for f in json.loads(outputs["manifest.json"])["files"]
-        if f["path"] == DROPIN
-    ] == [True]
-    # cloud-init lands the drop-in from bootcmd (loaded with daemon-reload before
+        if f["path"] in (DROPIN, ENV_FILE)
+    } == {DROPIN: False, ENV_FILE: True}
+    # cloud-init lands both from bootcmd (loaded with daemon-reload before
     # docker starts): base64 inside the program, the same bytes
-    assert bootcmd_files(load_cloud_config(user_data.read_text())) == {DROPIN: written.encode()}
+    assert bootcmd_files(load_cloud_config(user_data.read_text())) == {
+        DROPIN: dropin.encode(),
+        ENV_FILE: written.encode(),
+    }
     assert "the document holds secrets" in outputs["cloud-init"]
-    assert "HTTP_PROXY=http://svc:***@proxy.corp:3128" in outputs["plan"]
+    assert 'HTTP_PROXY="http://svc:***@proxy.corp:3128"' in outputs["plan"]
     assert "holds credentials" in outputs["plan"]
     assert f"{DROPIN} is no longer managed by fleetcfg" in outputs["plan removal"]
-    assert host.read_file(DROPIN) == written
+    assert host.read_file(DROPIN) == dropin and not host.exists(ENV_FILE)
     for name, text in outputs.items():
         for secret in (HOSTILE, OLD):
             assert_hidden(secret, text, name)
             assert_hidden(quote(secret, safe="").replace("%", "%%"), text, name)
+            assert_hidden(quote(secret, safe=""), text, name)

@@ -3,13 +3,15 @@ from ``proxy:`` when it goes there (:mod:`fleetcfg.render.proxy`).
 
 Applying a change: ``systemctl daemon-reload`` then a restart of docker
 (systemd reads unit files only on daemon-reload, dockerd its environment only
-when it starts). The file holds the proxy password when there is one: it is
-then written 0600, and the password is masked in the plan's diff.
+when it starts). When the proxy URLs hold a password, the variables go to
+``http-proxy.env`` next to it (0600, named by ``EnvironmentFile=``): systemd
+shows ``Environment=`` values to every user of the host, not an environment
+file's. The password is masked in the plan's diff.
 """
 
 from __future__ import annotations
 
-from fleetcfg.dockerd.dropin import DROPIN_PATH
+from fleetcfg.dockerd.dropin import DROPIN_PATH, ENV_FILE_PATH
 from fleetcfg.render.proxy import dropin_findings, resolve_proxy, setting_location
 from fleetcfg.render.surface.model import SurfaceContext, SurfaceFile, SurfaceOutput
 
@@ -29,14 +31,27 @@ def proxy_dropin(ctx: SurfaceContext) -> SurfaceOutput:
     if proxy.to_dropin:
         daemon = ctx.daemon.data if ctx.daemon is not None else None
         findings += dropin_findings(ctx.host, proxy, daemon)
+        source = setting_location(ctx.host, ("proxy",))
         files.append(
             SurfaceFile.produced(
                 "dropin",
                 DROPIN_PATH,
                 proxy.dropin_text().encode(),
-                credentials=proxy.holds_credentials,
+                credentials=proxy.dropin_holds_credentials,
                 reason=REASON,
-                source=setting_location(ctx.host, ("proxy",)),
+                source=source,
             )
         )
+        env_file = proxy.env_file_text()
+        if env_file is not None:
+            files.append(
+                SurfaceFile.produced(
+                    "dropin",
+                    ENV_FILE_PATH,
+                    env_file.encode(),
+                    credentials=True,
+                    reason=REASON,
+                    source=source,
+                )
+            )
     return SurfaceOutput(files=tuple(files), findings=tuple(findings), secrets=proxy.secrets)

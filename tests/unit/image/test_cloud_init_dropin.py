@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleetcfg.cli.app import app
-from fleetcfg.dockerd.dropin import DROPIN_PATH
+from fleetcfg.dockerd.dropin import DROPIN_PATH, ENV_FILE_PATH
 from fleetcfg.plan.cloudinit import BOOT_UNITS_NAME, boot_check_program, masked_like_dockerd
 from tests.fakes.cloudinit import (
     bootcmd_files,
@@ -107,14 +107,16 @@ def document_for(tmp_path: Path, *args: str) -> dict[str, Any]:
     return load_cloud_config(out.read_text())
 
 
-def rendered_dropin(tmp_path: Path) -> bytes:
+def rendered_dropin(tmp_path: Path, path: str = DROPIN_PATH) -> bytes:
+    """What ``render -o`` gives for ``path``: the drop-in, or the environment
+    file it names (the proxy password's)."""
     out = tmp_path / "tree"
     inv = tmp_path / "repo/inventory.yaml"
     result = runner.invoke(
         app, ["render", "--limit", "runners", "-o", str(out), "-i", str(inv)], env=ENV
     )
     assert result.exit_code == 0, result.stderr
-    return (out / f"rootfs{DROPIN_PATH}").read_bytes()
+    return (out / f"rootfs{path}").read_bytes()
 
 
 class Machine:
@@ -209,7 +211,11 @@ def test_the_drop_in_is_landed_by_bootcmd_not_write_files_and_matches_the_schema
     # the program comes on stdin: the password is in no command line, and it
     # travels base64 like any content holding it
     assert PASSWORD not in entry
-    assert bootcmd_files(document) == {DROPIN_PATH: rendered_dropin(tmp_path)}
+    assert ENV_FILE_PATH not in [e["path"] for e in document["write_files"]]
+    assert bootcmd_files(document) == {
+        DROPIN_PATH: rendered_dropin(tmp_path),
+        ENV_FILE_PATH: rendered_dropin(tmp_path, ENV_FILE_PATH),
+    }
 
 
 def test_playing_bootcmd_lands_the_drop_in_loaded_before_docker_starts(
@@ -219,10 +225,17 @@ def test_playing_bootcmd_lands_the_drop_in_loaded_before_docker_starts(
     played = machine.boot(document)
     assert played.returncode == 0, played.stderr
     dropin = machine.root / DROPIN_PATH.lstrip("/")
+    env_file = machine.root / ENV_FILE_PATH.lstrip("/")
     assert dropin.read_bytes() == rendered_dropin(tmp_path)
-    assert stat.S_IMODE(dropin.stat().st_mode) == 0o600  # it holds the password
+    assert env_file.read_bytes() == rendered_dropin(tmp_path, ENV_FILE_PATH)
+    # the password is in the environment file only: systemd shows a unit's
+    # Environment= to every user of the host, not what EnvironmentFile= holds
+    assert b"p%40ss" not in dropin.read_bytes() and b"p%40ss" in env_file.read_bytes()
+    assert stat.S_IMODE(dropin.stat().st_mode) == 0o644
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(dropin.parent.stat().st_mode) == 0o755
     assert (dropin.stat().st_uid, dropin.stat().st_gid) == (0, 0)
+    assert (env_file.stat().st_uid, env_file.stat().st_gid) == (0, 0)
     assert machine.calls() == ["daemon-reload"]
     machine.systemctl("start", "docker")  # After=network-online.target
     assert machine.systemctl("show", "docker", "-p", "NeedDaemonReload", "--value") == "no"
@@ -259,6 +272,7 @@ def test_a_drop_in_written_without_daemon_reload_fails_the_check_and_says_why(
     dropin = machine.root / DROPIN_PATH.lstrip("/")
     dropin.parent.mkdir(parents=True)
     dropin.write_bytes(rendered_dropin(tmp_path))  # what write_files alone would do
+    (machine.root / ENV_FILE_PATH.lstrip("/")).write_bytes(rendered_dropin(tmp_path, ENV_FILE_PATH))
     machine.systemctl("start", "docker")
     machine.dockerd_reports("", "")
     check = machine.check(document)

@@ -147,11 +147,19 @@ def test_the_legacy_host_gets_the_proxy_drop_in_instead(renderer: Renderer) -> N
     daemon = renderer.render("legacy-01")
     assert "proxies" not in daemon.to_json_dict()
     surface = render_surface(renderer, INVENTORY.host("legacy-01"), daemon)
-    (dropin,) = surface.of_kind("dropin")
+    (dropin, env_file) = surface.of_kind("dropin")
     assert dropin.path == "/etc/systemd/system/docker.service.d/http-proxy.conf"
-    assert dropin.action.value == "daemon-reload+restart" and dropin.mode == 0o600
-    text = dropin.content.decode()
-    assert 'Environment="NO_PROXY=localhost,127.0.0.0/8,::1,.corp.example.com,' in text
+    assert dropin.action.value == "daemon-reload+restart" and dropin.mode == 0o644
+    # the proxy password is not in Environment=, which systemd shows to every
+    # user of the host, but in the file EnvironmentFile= names (0600)
+    assert dropin.content.decode().splitlines()[1:] == [
+        "[Service]",
+        f"EnvironmentFile=-{env_file.path}",
+    ]
+    assert env_file.path == "/etc/systemd/system/docker.service.d/http-proxy.env"
+    assert env_file.action.value == "daemon-reload+restart" and env_file.mode == 0o600
+    text = env_file.content.decode()
+    assert 'NO_PROXY="localhost,127.0.0.0/8,::1,.corp.example.com,' in text
     assert surface.findings == ()
 
 

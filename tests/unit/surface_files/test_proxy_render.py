@@ -8,7 +8,9 @@ import pytest
 
 from fleetcfg.core.errors import SecretLookupError
 from fleetcfg.core.secrets import Lookups, mask_text
+from fleetcfg.dockerd.dropin import render_env_file
 from fleetcfg.inventory import Host
+from fleetcfg.plan.facts_parse import parse_environment_file
 from fleetcfg.render.proxy import dropin_findings, resolve_proxy, with_daemon_proxies
 from tests.unit.inventory.repo import line_of, load_repo
 
@@ -67,11 +69,35 @@ def test_the_password_is_url_encoded_into_the_urls_and_masked(tmp_path: Path) ->
     proxy = resolve_proxy(hosts(tmp_path)["old"], lookups(tmp_path))
     assert proxy is not None
     assert proxy.http == "http://svc:p%40ss%25word@proxy.corp:3128"
-    assert proxy.holds_credentials
-    text = proxy.dropin_text()
-    assert "p%%40ss%%25word" in text
+    assert proxy.urls_hold_credentials and not proxy.dropin_holds_credentials
+    assert "40ss" not in proxy.dropin_text()
+    text = proxy.env_file_text()
+    assert text is not None
+    # an environment file has no specifiers: % stays single, unlike in the drop-in
+    assert 'HTTP_PROXY="http://svc:p%40ss%25word@proxy.corp:3128"' in text.splitlines()
     masked = mask_text(text, proxy.secrets)
     assert "40ss" not in masked and "word" not in masked
+
+
+def test_without_a_password_the_drop_in_holds_the_variables_itself(tmp_path: Path) -> None:
+    text = (
+        INVENTORY.format(extra="")
+        .replace("    password_env: PROXY_PASSWORD\n", "")
+        .replace("svc@", "")
+    )
+    proxy = resolve_proxy(load_repo(tmp_path, text).hosts["old"], lookups(tmp_path))
+    assert proxy is not None and proxy.env_file_text() is None
+    assert not proxy.urls_hold_credentials and not proxy.dropin_holds_credentials
+    assert 'Environment="HTTP_PROXY=http://proxy.corp:3128"' in proxy.dropin_text()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["http://u:p%40ss@proxy:3128", 'a"b', "back\\slash", "$HOME `id` 'q' %h #x ;y"],
+)
+def test_the_environment_file_gives_systemd_each_value_back_unchanged(value: str) -> None:
+    [line] = render_env_file({"HTTP_PROXY": value}).splitlines()[2:]
+    assert parse_environment_file(line) == {"HTTP_PROXY": value}
 
 
 def test_an_unset_password_variable_names_the_inventory_line(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from fleetcfg.apply.report import HostStatus
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.dockerd.buildkitd import BUILDKITD_PATH
-from fleetcfg.dockerd.dropin import DROPIN_PATH
+from fleetcfg.dockerd.dropin import DROPIN_PATH, ENV_FILE_PATH
 from fleetcfg.host.state import CREATED, STATE_PATH, HostState
 from fleetcfg.plan.model import Action, FileKind, HostPlan
 from fleetcfg.render.surface.buildkitd import removal
@@ -239,21 +239,24 @@ def test_a_drop_in_line_with_a_credential_is_written_0600(tmp_path: Path) -> Non
     assert s.hosts["web-01"].file(DROPIN_PATH).mode == 0o600  # type: ignore[union-attr]
 
 
-def test_rollback_writes_the_drop_in_0600_whatever_it_holds(tmp_path: Path) -> None:
+def test_rollback_writes_the_drop_ins_files_0600_whatever_they_hold(tmp_path: Path) -> None:
     lines = "  proxy: {http: 'http://u:s3cret@proxy.corp:3128', where: dropin}\n"
     inventory = _inventory(proxy=None).replace("hosts:\n", lines + "hosts:\n")
     s = setup(tmp_path, target=OLD, inventory=inventory)
     _applied(s)
     fake = s.hosts["web-01"]
     first = fake.content(DROPIN_PATH)
+    first_env = fake.content(ENV_FILE_PATH)
     (s.tmp_path / "inventory.yaml").write_text(inventory.replace("proxy.corp", "proxy2.corp"))
     s.set_profile(OLD)
     _applied(s)
-    assert b"proxy2.corp" in (fake.content(DROPIN_PATH) or b"")
+    assert first is not None and b"s3cret" not in first  # systemd shows Environment= to all
+    assert b"proxy2.corp" in (fake.content(ENV_FILE_PATH) or b"")
     report = s.rollback(["web-01"])
     assert report.exit_code == ExitCode.OK, report.results[0].reason
-    assert fake.content(DROPIN_PATH) == first and b"s3cret" in first
-    assert fake.file(DROPIN_PATH).mode == 0o600  # type: ignore[union-attr]
+    assert fake.content(DROPIN_PATH) == first
+    assert fake.content(ENV_FILE_PATH) == first_env and b"s3cret" in (first_env or b"")
+    assert fake.file(ENV_FILE_PATH).mode == 0o600  # type: ignore[union-attr]
 
 
 def test_fleetcfg_rollback_after_a_removal_puts_the_drop_in_back(tmp_path: Path) -> None:
