@@ -32,6 +32,7 @@ from fleetcfg.apply.rollout import ApplyOptions, EventCallback, RunEnv, apply_pl
 from fleetcfg.core.boundedread import work_tree
 from fleetcfg.core.errors import FleetcfgError
 from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.host.bundle import load_trusted_keys, read_bundle, unpack, verify_bundle
 from fleetcfg.host.git_source import GitSource, export, resolve
 from fleetcfg.host.pull import (
@@ -96,7 +97,7 @@ def repo_revision(root: Path) -> Revision | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     parts = out.stdout.split()
-    if out.returncode != 0 or len(parts) != 2 or not parts[1].isdigit():
+    if out.returncode != 0 or len(parts) != 2 or not is_digits(parts[1]):
         return None
     return Revision(parts[0], int(parts[1]))
 

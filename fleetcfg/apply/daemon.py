@@ -34,6 +34,7 @@ from fleetcfg.apply.hostrun import HostRun, first_lines
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import OutputTooLargeError, StepFailedError, TransportError
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.dockerd.log import reload_outcome, start_error
 from fleetcfg.host.programs import Beat
 from fleetcfg.host.programs.base import quote_argv
@@ -229,7 +230,7 @@ def store_extra_reads(run: HostRun, results: dict[str, CommandResult]) -> None:
     if containers is not None and containers.ok:
         run.baseline = len(containers.stdout.split())
     clock = results.get("time")
-    if clock is not None and clock.ok and clock.stdout.strip().isdigit():
+    if clock is not None and clock.ok and is_digits(clock.stdout.strip()):
         run.host_time = clock.stdout.strip()
 
 

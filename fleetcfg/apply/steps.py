@@ -49,6 +49,7 @@ from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import StepFailedError, TransportError
 from fleetcfg.core.filedigest import short_digest
 from fleetcfg.core.findings import Severity
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.dockerd.flags import validate_argv
 from fleetcfg.dockerd.validation import check_client_bytes, check_daemon_bytes
 from fleetcfg.host.programs import (
@@ -408,7 +409,7 @@ def _report_install(
         "state": f"recorded in {STATE_PATH}",
         "action": " ".join(action),
         "health": "daemon active, docker info answers"
-        + (f", {check.info} containers running" if check and check.info.isdigit() else ""),
+        + (f", {check.info} containers running" if check and is_digits(check.info) else ""),
         "unlock": unlock_note(run, prune=True),
     }
     entries: list[tuple[str, StepStatus, str]] = []

@@ -27,6 +27,7 @@ from fleetcfg.core.jsondoc import (
     format_loc,
     parse_document,
 )
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.rules import DUPLICATE_KEY, INVALID_VALUE, JSON_SYNTAX, WRONG_TYPE
 from fleetcfg.core.versions import DEFAULT_ENGINE, EngineVersion
 from fleetcfg.dockerd.checks import RuleContext, run_checks
@@ -113,7 +114,7 @@ def _type_hint(kind: str, value: Any) -> str:
     if isinstance(value, str):
         if kind == "bool" and value.lower() in ("true", "false"):
             return f"; write {value.lower()} without quotes"
-        if kind == "int" and value.strip().lstrip("-").isdigit():
+        if kind == "int" and is_digits(value.strip().lstrip("-")):
             return f"; write {value.strip()} without quotes"
     if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool):
         return f'; write it in quotes: "{value}"'

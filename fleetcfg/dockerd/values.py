@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from fleetcfg.core.numbers import is_digits
+
 _R = TypeVar("_R")
 
 #: addresses and prefixes up to this long are parsed once per process (every
@@ -102,7 +104,7 @@ def prefix_problem(text: str) -> str | None:
     addr, _, bits = text.partition("/")
     if ip_problem(addr) is not None:
         return f"{text!r} is not a CIDR: {addr!r} is not an IP address"
-    if not bits.isdigit() or (len(bits) > 1 and bits.startswith("0")):
+    if not is_digits(bits) or (len(bits) > 1 and bits.startswith("0")):
         return f"{text!r} is not a CIDR: bad prefix length {bits!r}"
     limit = 32 if ip_version(addr) == 4 else 128
     if int(bits) > limit:
@@ -124,7 +126,7 @@ def is_canonical_prefix(text: str) -> bool:
 
 
 def port_problem(text: str) -> str | None:
-    if not text.isdigit() or int(text) > 65535:
+    if not is_digits(text) or int(text) > 65535:
         return f"port {text!r} is not a number from 0 to 65535"
     return None
 
@@ -179,7 +181,7 @@ def dns_search_problem(text: str) -> str | None:
     domain = text.removesuffix(".")
     if not domain or domain[0] == "." or len(domain) > 255 or not _DOMAIN_RE.match(domain):
         return f"{text!r} is not a valid domain"
-    if domain.replace(".", "").isdigit():
+    if is_digits(domain.replace(".", "")):
         return f"{text!r} is not a valid domain"
     return None
 

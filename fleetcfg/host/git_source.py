@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleetcfg.core.errors import FleetcfgError, UsageError
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.terminal import clip
 from fleetcfg.host.pull import Revision
 
@@ -92,7 +93,7 @@ def resolve(source: GitSource) -> tuple[Path, Path, Revision]:
         raise GitSourceError(f"{source.ref} is not a commit of {top}{fetched}") from None
     commit_id = commit.decode().strip()
     when = _git(top, "log", "-1", "--format=%ct", commit_id).decode().strip()
-    if not when.isdigit():
+    if not is_digits(when):
         raise GitSourceError(f"cannot read the commit time of {commit_id}")
     return top, inventory, Revision(commit_id, int(when))
 

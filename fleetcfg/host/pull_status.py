@@ -24,6 +24,7 @@ from typing import Any
 
 from fleetcfg.core.errors import FleetcfgError, RemoteCommandError
 from fleetcfg.core.exitcodes import ExitCode
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.parallel import Outcome, map_hosts
 from fleetcfg.core.terminal import clip
 from fleetcfg.host.pull import SYSTEMD_DIR, UNIT_NAME, Disabled, PullPaths, disabled_from
@@ -90,7 +91,7 @@ def read_host(transport: Transport, paths: StatusPaths) -> Readout:
             exc.hint = "converge never writes a file this large: check the host"
         raise
     clock = results[3].stdout.strip()
-    if not results[3].ok or not clock.isdigit():
+    if not results[3].ok or not is_digits(clock):
         raise RecordError(f"`date +%s` printed {clip(clock, 40)!r}, not the time")
     record = None
     if status.exists and status.content is not None:

@@ -76,6 +76,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fleetcfg.core.jsondoc import MAX_DEPTH, too_deep
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.host.programs.files import READ_CAP
 
 STATE_DIR = "/etc/docker/.fleetcfg"
@@ -229,9 +230,9 @@ def lock_age_commands() -> list[list[str]]:
 def lock_age(stat_out: str, date_out: str) -> float | None:
     """Seconds since the lock's last heartbeat (owner.json's mtime, else the
     folder's), by the host's clock; None when unknown."""
-    stamps = [int(w) for w in stat_out.split() if w.isdigit()]
+    stamps = [int(w) for w in stat_out.split() if is_digits(w)]
     now = date_out.strip()
-    if not stamps or not now.isdigit():
+    if not stamps or not is_digits(now):
         return None
     return max(0.0, float(int(now) - stamps[0]))
 

@@ -166,6 +166,7 @@ from pydantic import (
 )
 from pydantic.fields import ComputedFieldInfo, FieldInfo
 
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.rules import all_rules, get_rule, suggest_rule
 from fleetcfg.core.versions import OLDEST_ENGINE, EngineVersion
 
@@ -667,7 +668,7 @@ def _count_or_percent(*, minimum: int) -> Any:
             m = _PERCENT.match(value.strip())
             if m and minimum <= int(m.group(1)) <= 100:
                 return f"{int(m.group(1))}%"
-            if value.strip().isdigit():
+            if is_digits(value.strip()):
                 return validate(int(value.strip()))
         raise ValueError(
             f'expected a number of hosts (at least {minimum}) or a percentage such as "25%"'

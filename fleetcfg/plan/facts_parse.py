@@ -15,6 +15,7 @@ from typing import Any
 
 from fleetcfg.core.filedigest import file_digest
 from fleetcfg.core.jsondoc import MAX_DEPTH, too_deep
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.dockerd.flags import exec_start_argv
 from fleetcfg.host.programs.files import NO_USER
@@ -102,7 +103,7 @@ def parse_files(
                 stats.append((path, int(size), int(mode, 8), owner, group, when))
         elif kind == "dir":
             mtime, _, path = rest.partition("\t")
-            if mtime.isdigit():
+            if is_digits(mtime):
                 dir_mtimes[path] = int(mtime)
     if sum(stat[1] for stat in stats) != len(content):
         return failed(_CHANGED)
@@ -182,7 +183,7 @@ def _user_from(name: str, passwd: str, group: str) -> UserFacts:
         return UserFacts(name, exists=False, problem=f"unexpected getent passwd output for {name}")
 
     def number(text: str) -> int | None:
-        return int(text) if text.isdigit() else None
+        return int(text) if is_digits(text) else None
 
     return UserFacts(
         name=name,
@@ -359,7 +360,7 @@ def parse_unit(result: CommandResult) -> tuple[UnitFacts | None, str | None, lis
             load_state=one("LoadState"),
             active_state=one("ActiveState"),
             sub_state=one("SubState"),
-            main_pid=int(pid_text) if pid_text.isdigit() else None,
+            main_pid=int(pid_text) if is_digits(pid_text) else None,
             active_since=parse_systemd_utc(one("ActiveEnterTimestamp") or ""),
             started=parse_systemd_utc(one("ExecMainStartTimestamp") or ""),
             exec_start=expanded,

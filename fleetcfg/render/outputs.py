@@ -10,6 +10,7 @@ from typing import Any
 
 from fleetcfg.core.errors import TemplateError
 from fleetcfg.core.jsondoc import JsonSyntaxError, parse_document
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.yamlsource import KeyPath, SourceLocation, format_path, load_yaml
 from fleetcfg.render.budget import RenderBudgetExceeded, render_budget, why_stopped
 from fleetcfg.render.profiles import ProfileFile
@@ -216,7 +217,7 @@ def resolve_path(data: Any, dotted: str) -> KeyPath:
     i = 0
     while i < len(raw):
         token = raw[i]
-        if isinstance(node, list) and (isinstance(token, int) or token.isdigit()):
+        if isinstance(node, list) and (isinstance(token, int) or is_digits(token)):
             index = int(token)
             out.append(index)
             node = node[index] if index < len(node) else None

@@ -17,6 +17,7 @@ from typing import Any
 
 from fleetcfg.core.errors import SecretLookupError
 from fleetcfg.core.findings import Finding
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.rules import (
     CERTS_D_FILE_NAMES,
     CERTS_D_FOLDER,
@@ -198,7 +199,7 @@ def _address_of(reference: str) -> tuple[str, int | None] | None:
     """``(host, port)`` of a registry-mirrors URL or insecure-registries entry."""
     text = reference.split("://", 1)[-1].split("/", 1)[0].lower()
     host, sep, port = text.rpartition(":")
-    if sep and port.isdigit() and not host.endswith(":"):
+    if sep and is_digits(port) and not host.endswith(":"):
         return host, int(port)
     return text, None
 

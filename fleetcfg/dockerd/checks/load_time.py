@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from fleetcfg.core.findings import Finding
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.rules import (
     IGNORED_KEY,
     INVALID_VALUE,
@@ -197,7 +198,7 @@ def node_generic_resources(ctx: RuleContext) -> Iterator[Finding]:
                 "node-generic-resources",
                 i,
             )
-        elif value.strip().lstrip("-").isdigit() and int(value) < 0:
+        elif is_digits(value.strip().lstrip("-")) and int(value) < 0:
             yield find(
                 INVALID_VALUE,
                 E,

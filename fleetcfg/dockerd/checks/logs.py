@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 from fleetcfg.core.findings import Finding
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.rules import (
     LOGGING,
     NO_EFFECT,
@@ -270,7 +271,7 @@ def _syslog_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
     if (
         facility
         and facility not in ld.SYSLOG_FACILITIES
-        and not (facility.isdigit() and 0 <= int(facility) <= 23)
+        and not (is_digits(facility) and 0 <= int(facility) <= 23)
     ):
         yield _bad(
             "syslog-facility",
@@ -302,7 +303,7 @@ def _gelf_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
     for key in ("gelf-tcp-max-reconnect", "gelf-tcp-reconnect-delay"):
         if key in opts and scheme != "tcp":
             yield _bad(key, f"{key} only works with a tcp:// gelf-address; {when}")
-        elif key in opts and not opts[key].isdigit():
+        elif key in opts and not is_digits(opts[key]):
             yield _bad(key, f"{key} must be a whole number of 0 or more; {when}")
     level = opts.get("gelf-compression-level")
     if level is not None and not re.fullmatch(r"-1|[0-9]", level):
@@ -368,7 +369,7 @@ def _fluentd_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
             "fluentd-buffer-limit",
             f"fluentd-buffer-limit must be a size; {when}",
         )
-    if "fluentd-max-retries" in opts and not opts["fluentd-max-retries"].isdigit():
+    if "fluentd-max-retries" in opts and not is_digits(opts["fluentd-max-retries"]):
         yield _bad(
             "fluentd-max-retries",
             f"fluentd-max-retries must be a whole number; {when}",
@@ -382,7 +383,7 @@ def _awslogs_opts(opts: dict[str, str], when: str) -> Iterator[Finding]:
             f"awslogs-create-group must be true or false; {when}",
         )
     for key in ("awslogs-force-flush-interval-seconds", "awslogs-max-buffered-events"):
-        if key in opts and not (opts[key].isdigit() and int(opts[key]) > 0):
+        if key in opts and not (is_digits(opts[key]) and int(opts[key]) > 0):
             yield _bad(key, f"{key} must be a positive whole number; {when}")
     if "awslogs-datetime-format" in opts and "awslogs-multiline-pattern" in opts:
         yield _bad(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from fleetcfg.core.findings import Finding
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.rules import (
     PROXY,
     REGISTRY,
@@ -113,7 +114,7 @@ def insecure_registry_problem(entry: str) -> tuple[str | None, bool]:
     host, port = hp if hp is not None else (value, "")
     if not (_DOMAIN_PORT.match(value) or ip_problem(host) is None):
         return f'invalid host "{host}" (a host[:port] or a CIDR, no path)', had_scheme
-    if port and (not port.isdigit() or int(port) > 65535):
+    if port and (not is_digits(port) or int(port) > 65535):
         return f'invalid port "{port}"', had_scheme
     return None, had_scheme
 

@@ -67,6 +67,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.host.programs.base import (
     HostProgram,
     Upload,
@@ -119,7 +120,7 @@ BUSY_MARK = "fleetcfg-busy "
 def busy_pid(stderr: str) -> int | None:
     """The pid of the install program that still works under a held lock."""
     for line in stderr.splitlines():
-        if line.startswith(BUSY_MARK) and line[len(BUSY_MARK) :].strip().isdigit():
+        if line.startswith(BUSY_MARK) and is_digits(line[len(BUSY_MARK) :].strip()):
             return int(line[len(BUSY_MARK) :])
     return None
 
@@ -307,7 +308,7 @@ def check_of(result: CommandResult) -> Check | None:
     for line in result.stdout.splitlines():
         if line.startswith("fleetcfg-check "):
             parts = line.split(" ", 4)
-            if len(parts) >= 4 and all(p.lstrip("-").isdigit() for p in parts[1:4]):
+            if len(parts) >= 4 and all(is_digits(p.lstrip("-")) for p in parts[1:4]):
                 info = parts[4] if len(parts) == 5 else ""
                 return Check(int(parts[1]), int(parts[2]), int(parts[3]), info)
     return None

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from fleetcfg.core.errors import CommandTimeoutError, TransportError
 from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.host.transport import scripts
 from fleetcfg.host.transport.base import CommandResult, FileState
 from fleetcfg.host.transport.caps import OUTPUT_CAP, OutputMeter, Overflow, too_large
@@ -246,8 +247,8 @@ class LocalTransport:
 
     def _ids(self, path: str, owner: str, group: str) -> tuple[int, int]:
         try:
-            uid = int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
-            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+            uid = int(owner) if is_digits(owner) else pwd.getpwnam(owner).pw_uid
+            gid = int(group) if is_digits(group) else grp.getgrnam(group).gr_gid
         except KeyError:
             raise TransportError(
                 f"cannot write {path}: no user {owner!r} or group {group!r} on this machine",

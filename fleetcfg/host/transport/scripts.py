@@ -18,6 +18,7 @@ from fleetcfg.core.errors import (
     UsageError,
 )
 from fleetcfg.core.hashing import sha256_hex
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.host.programs.base import quote_argv
 from fleetcfg.host.programs.files import READ_CAP, Read, RunMany, Write
 from fleetcfg.host.transport.base import CommandResult, FileState
@@ -181,7 +182,7 @@ def parse_read_file(path: str, status: int, stdout: bytes, stderr: bytes, host: 
         not sep
         or len(fields) != 4
         or not re.fullmatch(r"[0-7]{1,4}", fields[0])
-        or not fields[3].isdigit()
+        or not is_digits(fields[3])
     ):
         raise TransportError(
             f"cannot read {path}: unexpected stat output {header[:80]!r}", host=host

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleetcfg.core.errors import UsageError
+from fleetcfg.core.numbers import is_digits
 
 #: seconds for TCP connect + SSH banner + key exchange + authentication
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -117,7 +118,7 @@ class JumpSpec:
             port = int(m.group(2)) if m.group(2) else None
         elif text.count(":") == 1:
             text, _, port_text = text.partition(":")
-            if not port_text.isdigit():
+            if not is_digits(port_text):
                 raise UsageError(
                     f"bad proxy_jump hop {spec!r}: the port must be a number",
                     host=owner,
@@ -415,7 +416,7 @@ def resolve_ssh_target(
     if connect_timeout is None:
         configured = _opt_str(options, "connecttimeout")
         connect_timeout = (
-            float(configured) if configured and configured.isdigit() else DEFAULT_CONNECT_TIMEOUT
+            float(configured) if configured and is_digits(configured) else DEFAULT_CONNECT_TIMEOUT
         )
     accept_new = target.accept_new_host_keys
     if accept_new is None:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from fleetcfg.core.numbers import is_digits
 from fleetcfg.core.rules import (
     HTTP_MIRROR,
     MIRROR_SCOPE,
@@ -53,7 +54,7 @@ def _registry_host(entry: str) -> tuple[str, str | None, IPNetwork | None]:
         host, _, port = value[1:].partition("]")
         return host, port.lstrip(":") or None, None
     host, sep, port = value.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
+    if sep and is_digits(port) and ":" not in host:
         return host, port, None
     return value, None, None
 
@@ -195,7 +196,7 @@ def http_mirror(t: Target, fleet: Fleet) -> Iterator[Hit]:
             netloc = urlsplit(mirror).netloc.rpartition("@")[2].lower()
         except ValueError:
             continue
-        host = netloc.rpartition(":")[0] if netloc.rpartition(":")[2].isdigit() else netloc
+        host = netloc.rpartition(":")[0] if is_digits(netloc.rpartition(":")[2]) else netloc
         ip = ip_or_none(host)
         if not netloc or netloc in names or (ip is not None and any(ip in n for n in nets)):
             continue

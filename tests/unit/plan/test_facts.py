@@ -283,6 +283,16 @@ def test_unit_flags_expand_docker_opts_from_the_environment_file() -> None:
     )
 
 
+@pytest.mark.parametrize("pid", ["\u00b2", "\u0663"])  # superscript two, Arabic-Indic three
+def test_a_main_pid_in_other_digits_than_ascii_is_no_pid_not_a_crash(pid: str) -> None:
+    # a compromised host (or its systemctl) answers; int() refuses "²" and
+    # reads "٣" as 3, where systemd only ever prints ASCII digits
+    show = SHOW.replace("MainPID=0", f"MainPID={pid}")
+    unit, problem, _ = parse_unit(result(["sh"], 0, show + "#fleetcfg-envfiles\n"))
+    assert problem is None and unit is not None
+    assert unit.main_pid is None
+
+
 def test_an_unset_variable_in_execstart_expands_to_nothing() -> None:
     unit, _, _ = parse_unit(result(["sh"], 0, SHOW + "#fleetcfg-envfiles\n"))
     assert unit is not None
