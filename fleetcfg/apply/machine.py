@@ -89,6 +89,14 @@ def execute(run: HostRun, steps: Sequence[Step]) -> HostResult:
         run.ctx.sleep(run.ctx.reconnect_delay)
     except FleetcfgError as exc:
         _failed(run, "error", exc.message + (f" ({exc.hint})" if exc.hint else ""))
+    except Exception as exc:
+        # the host is recovered like any failed one (files put back, daemon
+        # checked, lock released) rather than left half-applied and locked
+        _failed(
+            run,
+            "error",
+            f"unexpected {type(exc).__name__}: {exc} (this is a bug in fleetcfg; please report it)",
+        )
     _recover(run)
     return run.result
 

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from fleetcfg.apply import steps
 from fleetcfg.apply.report import HostStatus
 from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.service import ServiceCommands
@@ -61,6 +64,27 @@ def test_a_daemon_that_refuses_the_new_file_at_restart_is_rolled_back_and_health
     assert host.content(backup) == canonical(OLD)
     names = [x.step for x in result.steps]
     assert names[-4:] == ["restore", "recover", "recover-health", "unlock"]
+
+
+def test_an_unexpected_error_under_the_lock_fails_the_host_and_releases_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a bug, or bytes from a compromised host that no parser expected: the
+    # host fails like any other (recovered, unlocked) rather than keeping its
+    # lock until someone runs --break-lock
+    def broken(*args: Any) -> None:
+        raise ValueError("invalid literal for int() with base 10: '\u00b2'")
+
+    monkeypatch.setattr(steps, "recheck_plan", broken)
+    s = setup(tmp_path)
+    report = s.apply(s.plan())
+    host = s.hosts["web-01"]
+    result = report.results[0]
+    assert report.exit_code == ExitCode.ERROR
+    assert result.status is HostStatus.FAILED
+    assert "unexpected ValueError" in result.reason and "a bug in fleetcfg" in result.reason
+    assert daemon_json(host) == OLD
+    assert not locked(host) and not leftovers(host) and not result.lock_left
 
 
 def test_a_host_that_stays_down_after_the_rollback_is_reported_not_healthy(
