@@ -30,7 +30,7 @@ sum=$(fc_sum) || exit 12
 stage=
 fc_out='' fc_over=0 # set by fc_capture (lib.sh)
 step() { printf 'fleetcfg-step %s\n' "$1"; }
-drop() { [ -z "$stage" ] || fc_as "$user" rm -f -- "$stage"; }
+drop() { [ -z "$stage" ] || fc_as "$user" rm -f -- "$stage" >/dev/null; }
 fail() {
   drop
   exit "$1"
@@ -48,7 +48,7 @@ if [ -n "$dir_mode" ]; then
   # a root folder fleetcfg owns (certs.d/<host:port>): created with its parents
   test -d "${d:-/}" || { (umask 022 && mkdir -p -- "$d") && chmod "$dir_mode" -- "$d"; } || exit 10
 else
-  fc_as "$user" test -d "${d:-/}" || fc_as "$user" mkdir -m 0700 -- "$d" || exit 10
+  fc_as "$user" test -d "${d:-/}" >/dev/null || fc_as "$user" mkdir -m 0700 -- "$d" >/dev/null || exit 10
 fi
 stage=$(fc_stage "$target" "$user") || exit 10
 printf 'fleetcfg-stage %s\n' "$stage"
@@ -57,7 +57,7 @@ trap 'drop; exit 130' INT
 trap 'drop; exit 143' TERM
 trap 'drop; exit 141' PIPE
 fc_fill "$stage" "$user" "$size" "$sum" || fail $?
-fc_as "$user" chmod "$mode" -- "$stage" || fail 13
+fc_as "$user" chmod "$mode" -- "$stage" >/dev/null || fail 13
 if [ -z "$user" ]; then
   chown "$owner:$group" -- "$stage" || fail 14
 fi
@@ -76,7 +76,7 @@ if [ -n "$validate" ]; then
   step validate
 fi
 made=
-if [ -n "$backup" ] && fc_as "$user" test -e "$target"; then
+if [ -n "$backup" ] && fc_as "$user" test -e "$target" >/dev/null; then
   fc_as "$user" head -c "$((backup_cap + 1))" -- "$target" >"$backup" || {
     rm -f -- "$backup"
     fail 30

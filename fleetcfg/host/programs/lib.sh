@@ -255,12 +255,14 @@ fc_fill() {
   return 12
 }
 
-# fc_commit STAGE TARGET USER: fsync STAGE, rename it over TARGET, fsync the folder
+# fc_commit STAGE TARGET USER: fsync STAGE, rename it over TARGET, fsync the
+# folder (what runs as USER prints nothing on this program's output: the user
+# could make it print a step line)
 fc_commit() {
-  fc_as "$3" sync -- "$1" 2>/dev/null
-  fc_as "$3" mv -f -- "$1" "$2" || return 1
+  fc_as "$3" sync -- "$1" >/dev/null 2>&1
+  fc_as "$3" mv -f -- "$1" "$2" >/dev/null || return 1
   fc_d=${2%/*}
-  fc_as "$3" sync -- "${fc_d:-/}" 2>/dev/null
+  fc_as "$3" sync -- "${fc_d:-/}" >/dev/null 2>&1
   return 0
 }
 

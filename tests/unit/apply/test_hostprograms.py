@@ -146,6 +146,32 @@ def test_a_rejected_file_changes_nothing(host: Host) -> None:
     assert host.names() == ["daemon.json"]
 
 
+def test_what_the_commands_run_as_the_user_print_is_never_taken_for_a_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chmod, mv, sync, test, rm and mkdir run as the file's user, who may
+    # ptrace their own processes (no Yama) and make them print anything on
+    # the program's stdout; a forged step line must not reach the controller
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    for name in ("chmod", "mv", "sync", "test", "rm", "mkdir"):
+        real = next(
+            f"{d}/{name}" for d in os.environ["PATH"].split(":") if os.path.isfile(f"{d}/{name}")
+        )
+        shim = shims / name
+        shim.write_text(f'#!/bin/sh\necho "fleetcfg-step forged-{name}"\nexec {real} "$@"\n')
+        shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "state").mkdir()
+    host = Host(LocalTransport(), tmp_path, None)
+    host.write("etc/daemon.json", OLD)
+    result = run_install(host, make(host))
+    assert result.exit_status == 0, result.stderr
+    assert steps_done(result) == ["upload", "validate", "backup", "replace", "state", "action"]
+    assert host.read("etc/daemon.json") == NEW
+
+
 def test_an_incomplete_upload_changes_nothing(host: Host) -> None:
     host.write("etc/daemon.json", OLD)
     program = make(host)
