@@ -38,8 +38,10 @@ SCRYPT_COST = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 _SALT = b"fleetcfg credentials file digest v1"
 #: a PEM private key (a certs.d client key): the whole file is the secret
 _PRIVATE_KEY = "PRIVATE KEY-----"
-#: config.json keys whose values are credentials (when the text names one)
-_SECRET_KEYS = ('"auths"', '"HttpHeaders"')
+#: config.json keys whose values are credentials (when the text names one, in
+#: any case: the docker CLI matches keys case-insensitively), and the escape
+#: that may spell one in JSON text
+_SECRET_KEYS = ('"auths"', '"httpheaders"', "\\u")
 
 
 def scrypt(data: bytes, salt: bytes) -> bytes:
@@ -57,7 +59,8 @@ def secret_values(data: bytes) -> tuple[str, ...]:
     if _PRIVATE_KEY in text:
         return (text,)
     found = set(url_credentials(text))
-    if any(key in text for key in _SECRET_KEYS):
+    folded = text.casefold()
+    if any(key in folded for key in _SECRET_KEYS):
         try:
             document = json.loads(text)
         except ValueError:

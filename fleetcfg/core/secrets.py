@@ -464,10 +464,15 @@ class Lookups:
 
 #: key paths whose values are never shown (config.json credentials)
 SECRET_PATHS: tuple[Loc, ...] = (("auths",), ("HttpHeaders",))
+#: their top-level keys as the docker CLI matches them: Go's encoding/json
+#: takes "Auths" or "httpHeaders" for them too
+_SECRET_KEYS_FOLDED = frozenset(str(p[0]).casefold() for p in SECRET_PATHS)
 
 
 def is_secret_path(loc: Loc) -> bool:
-    return any(loc[: len(p)] == p for p in SECRET_PATHS)
+    """Whether the value at ``loc`` is never shown: below a key the docker
+    CLI reads as ``auths`` or ``HttpHeaders``, however its case is written."""
+    return bool(loc) and isinstance(loc[0], str) and loc[0].casefold() in _SECRET_KEYS_FOLDED
 
 
 def mask_value(loc: Loc, value: Any, secrets: Iterable[str] = ()) -> Any:

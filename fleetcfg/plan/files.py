@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from fleetcfg.core.filedigest import file_digest, short_digest
 from fleetcfg.core.hashing import canonical_json
-from fleetcfg.core.secrets import holds_credentials
+from fleetcfg.core.secrets import holds_credentials, is_secret_path
 from fleetcfg.core.versions import EngineVersion
 from fleetcfg.dockerd.flags import conflicting_keys, parse_flags
 from fleetcfg.dockerd.reload import Reload, key_reload, reset_note, restart_reason
@@ -298,7 +298,7 @@ def plan_client(user: str, rendered: RenderedConfig, facts: Facts, h: HostNotes)
     changes = semantic_diff(current if problem is None else {}, desired)
     write = problem is not None or bool(changes)
     target_bytes = target.content if write else b""
-    credentials = current is not None and any(k in current for k in ("auths", "HttpHeaders"))
+    credentials = current is not None and any(is_secret_path((k,)) for k in current)
     if live.exists and live.mode is not None and live.mode & 0o077 and credentials:
         h.warn(
             f"{label} is mode {live.mode:04o} and holds credentials other users can read; "

@@ -10,7 +10,7 @@ from fleetcfg.core.errors import ConnectError, UnknownHostKeyError
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.host.transport.base import CommandResult
 from fleetcfg.inventory import load_inventory
-from fleetcfg.plan.decide import failed_host, stale_reasons
+from fleetcfg.plan.decide import PlannedHost, failed_host, stale_reasons
 from fleetcfg.plan.facts import STATE_FILE
 from fleetcfg.plan.model import Action, HostPlan
 from tests.fakes.dockerhost import FakeDockerHost
@@ -343,23 +343,30 @@ hosts:
 """
 
 
-def test_client_changes_alone_are_written_without_reload_or_restart(tmp_path: Path) -> None:
+def plan_alice(tmp_path: Path, config: dict[str, object], *, mode: int) -> PlannedHost:
+    """The plan of dev-01, where alice's config.json is ``config`` (``mode``)
+    and the client profile sets detachKeys."""
     host = FakeDockerHost("dev-01", daemon_json=MIRRORS)
     host.add_user("alice", home="/srv/alice", group="staff")
     host.add_file(
         "/srv/alice/.docker/config.json",
-        json.dumps({"auths": {"reg.example.com": {"auth": "c2VjcmV0OnNlY3JldA=="}}}),
-        mode=0o600,
+        json.dumps(config),
+        mode=mode,
         owner="alice",
         group="staff",
     )
-    planned = plan_with(
+    return plan_with(
         tmp_path,
         host,
         inventory=CLIENT_INVENTORY,
         profiles={"base.json": json.dumps(MIRRORS), "client.json": '{"detachKeys": "ctrl-e,e"}'},
         name="dev-01",
     )
+
+
+def test_client_changes_alone_are_written_without_reload_or_restart(tmp_path: Path) -> None:
+    auths = {"reg.example.com": {"auth": "c2VjcmV0OnNlY3JldA=="}}
+    planned = plan_alice(tmp_path, {"auths": auths}, mode=0o600)
     plan = planned.plan
     assert plan.action is Action.WRITE
     alice = next(f for f in plan.files if f.user == "alice")
@@ -374,11 +381,38 @@ def test_client_changes_alone_are_written_without_reload_or_restart(tmp_path: Pa
         '= auths: {"reg.example.com": "***"} (not managed by fleetcfg, kept)',
     ]
     assert "c2VjcmV0" not in plan.model_dump_json()
-    assert json.loads(planned.contents[alice.path])["auths"] == {
-        "reg.example.com": {"auth": "c2VjcmV0OnNlY3JldA=="}
-    }
+    assert json.loads(planned.contents[alice.path])["auths"] == auths
     root = next(f for f in plan.files if f.user == "root")
     assert (root.live_sha256, root.parent_exists) == (None, False)
+
+
+def test_credentials_under_any_spelling_the_docker_cli_reads_are_never_printed(
+    tmp_path: Path,
+) -> None:
+    # the docker CLI decodes config.json with Go's encoding/json, which matches
+    # keys case-insensitively: "Auths" and "httpHeaders" are its credentials too
+    live = {
+        "Auths": {"reg.example.com": {"auth": "c2VjcmV0OnNlY3JldA=="}},
+        "httpHeaders": {"Authorization": "Bearer tok-3f9a7c"},
+    }
+    planned = plan_alice(tmp_path, live, mode=0o644)
+    plan = planned.plan
+    alice = next(f for f in plan.files if f.user == "alice")
+    assert [c.display for c in alice.changes] == [
+        '+ detachKeys: "ctrl-e,e"',
+        '= Auths: {"reg.example.com": "***"} (not managed by fleetcfg, kept)',
+        '= httpHeaders: {"Authorization": "***"} (not managed by fleetcfg, kept)',
+    ]
+    printed = plan.model_dump_json()
+    assert "c2VjcmV0" not in printed and "tok-3f9a7c" not in printed
+    # digests a password could be guessed from are keyed, and the mode is warned of
+    digests = [alice.live_sha256 or "", alice.target_sha256 or ""]
+    assert [d[:12] for d in digests] == ["hmac-sha256:"] * 2
+    assert (
+        "/srv/alice/.docker/config.json (alice) is mode 0644 and holds credentials other "
+        "users can read; fleetcfg writes it 0600 when it next changes"
+    ) in plan.warnings
+    assert json.loads(planned.contents[alice.path])["Auths"] == live["Auths"]
 
 
 def test_a_client_user_missing_on_the_host_is_an_error(tmp_path: Path) -> None:
