@@ -29,7 +29,8 @@ import json
 import threading
 
 from fleetcfg.core.hashing import sha256_hex
-from fleetcfg.core.secrets import is_secret_path, url_credentials
+from fleetcfg.core.secrets import is_secret_path
+from fleetcfg.core.urlcreds import url_credentials
 
 #: how the digest of a file that holds credentials starts
 KEYED = "hmac-sha256:"

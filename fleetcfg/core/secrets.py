@@ -17,7 +17,8 @@ Secrets never live in the repo. A profile reads them when it is rendered::
 Every value a lookup returns (defaults included) is registered as a secret:
 fleetcfg prints it as ``***`` in render output, plans, diffs and error
 messages. Credentials in URLs (``http://user:pass@proxy:3128``) are always
-printed as ``http://user:***@proxy:3128``, wherever they came from. Values
+printed as ``http://user:***@proxy:3128``, wherever they came from, and so
+is a proxy written without its scheme (:mod:`fleetcfg.core.urlcreds`). Values
 shorter than 4 characters are masked only where they are a whole value or a
 whole word, so that masking cannot mangle unrelated text.
 """
@@ -31,7 +32,7 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -39,68 +40,14 @@ from urllib.parse import quote, quote_plus
 from fleetcfg.core.boundedread import TEXT_LIMIT, read_bounded
 from fleetcfg.core.errors import SecretLookupError
 from fleetcfg.core.jsondoc import Loc
+from fleetcfg.core.urlcreds import MASK, mask_url_credentials
 
-MASK = "***"
 #: secrets shorter than this are masked only as whole values / whole words
 MIN_SUBSTRING_SECRET = 4
 #: base64 fragments shorter than this are not masked (they would match by chance)
 MIN_BASE64_FORM = 8
 
-#: ``scheme://``: the start of a URL's authority
-_URL_START = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://")
-#: where a URL's host part ends at the latest: white space, or the end of a
-#: JSON string in JSON text (an unescaped quote before , ] } or :)
-_URL_END = re.compile(r"\s|(?<!\\)\"[,\]}:]")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _mask_userinfo(userinfo: str) -> str:
-    user, colon, _ = userinfo.partition(":")
-    return f"{user}:{MASK}" if colon else MASK
-
-
-def _userinfo_spans(text: str) -> Iterator[tuple[int, int]]:
-    """``(start, at)`` of each URL's userinfo in ``text`` (``text[start:at]``),
-    left to right: everything between ``//`` and the last ``@`` before the
-    host, as a URL parser sees it. The host part ends at white space, at the
-    next ``scheme://`` or where a JSON string ends."""
-    if "@" not in text or "://" not in text:
-        return
-    pos = 0
-    starts = [m.end() for m in _URL_START.finditer(text)]
-    for index, start in enumerate(starts):
-        if start < pos:
-            continue
-        limit = starts[index + 1] if index + 1 < len(starts) else len(text)
-        stop = _URL_END.search(text, start, limit)
-        end = stop.start() if stop else limit
-        at = text.rfind("@", start, end)
-        if at <= start:
-            continue
-        yield start, at
-        pos = at + 1
-
-
-def mask_url_credentials(text: str) -> str:
-    """``http://user:pass@proxy:3128`` -> ``http://user:***@proxy:3128``.
-
-    The userinfo (:func:`_userinfo_spans`) is masked whole, so that a
-    password holding ``/``, ``,``, ``"`` or ``:`` is masked whole. A userinfo
-    without a password is masked whole (``https://***@host``: a token)."""
-    out: list[str] = []
-    pos = 0
-    for start, at in _userinfo_spans(text):
-        out.append(text[pos:start])
-        out.append(_mask_userinfo(text[start:at]) + "@")
-        pos = at + 1
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def url_credentials(text: str) -> list[str]:
-    """The userinfo (``user:pass``) of every URL in ``text``: what
-    :func:`mask_url_credentials` masks."""
-    return [text[start:at] for start, at in _userinfo_spans(text)]
 
 
 def holds_credentials(text: str, secrets: Iterable[str]) -> bool:

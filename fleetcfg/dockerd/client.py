@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field
 from fleetcfg.core.findings import Finding, Severity
 from fleetcfg.core.jsondoc import format_loc
 from fleetcfg.core.rules import CLIENT, CLIENT_UNKNOWN_KEY, DEPRECATED, IGNORED_KEY, PROXY, Rule
-from fleetcfg.core.secrets import mask_url_credentials
+from fleetcfg.core.urlcreds import mask_url_credentials
 from fleetcfg.dockerd.base import STRICT, GoStruct, Str, StrList, StrMap
 from fleetcfg.dockerd.values import proxy_url_problem
 

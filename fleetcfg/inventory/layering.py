@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetcfg.core.errors import InventoryError
-from fleetcfg.core.secrets import mask_url_credentials
+from fleetcfg.core.urlcreds import mask_url_credentials
 from fleetcfg.core.yamlsource import KeyPath, YamlDocument, format_path, iter_leaves
 from fleetcfg.inventory.host import BUILTIN_LAYER, GroupInfo, Host, Origin
 from fleetcfg.inventory.model import SETTING_NAMES, Group, HostEntry, InventoryModel, Settings

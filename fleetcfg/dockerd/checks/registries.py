@@ -12,7 +12,7 @@ from fleetcfg.core.rules import (
     PROXY,
     REGISTRY,
 )
-from fleetcfg.core.secrets import mask_url_credentials
+from fleetcfg.core.urlcreds import mask_url_credentials
 from fleetcfg.dockerd.checks.context import (
     INFO,
     START,

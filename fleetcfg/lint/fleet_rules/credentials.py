@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from fleetcfg.core.rules import (
     CREDENTIALS,
 )
-from fleetcfg.core.secrets import mask_url_credentials
+from fleetcfg.core.urlcreds import mask_url_credentials
 from fleetcfg.core.yamlsource import KeyPath
 from fleetcfg.lint.fleet_rules.base import (
     Fleet,

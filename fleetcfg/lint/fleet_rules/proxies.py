@@ -13,7 +13,7 @@ from fleetcfg.core.rules import (
     MIRROR_SCOPE,
     NO_PROXY,
 )
-from fleetcfg.core.secrets import mask_url_credentials
+from fleetcfg.core.urlcreds import mask_url_credentials
 from fleetcfg.core.yamlsource import KeyPath
 from fleetcfg.lint.fleet_rules.base import (
     Fleet,

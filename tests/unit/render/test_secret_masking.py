@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 import pytest
 
-from fleetcfg.core.secrets import MASK, mask_data, mask_text, mask_url_credentials
+from fleetcfg.core.secrets import mask_data, mask_text
+from fleetcfg.core.urlcreds import MASK, mask_url_credentials
 from fleetcfg.inventory import load_inventory
 from fleetcfg.render import Renderer
 from tests.fakes.dockerhost import FakeDockerHost
@@ -39,6 +40,25 @@ ROTATED = "kX9+Qw/7Zp3=="
 )
 def test_url_userinfo_is_masked_up_to_the_last_at_before_the_host(url: str, masked: str) -> None:
     assert mask_url_credentials(url) == masked
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ('"svc:Hunt3r-pw@proxy.corp:3128"', '"svc:***@proxy.corp:3128"'),
+        ("HTTPS_PROXY=svc:p@ss@proxy.corp:3128", "HTTPS_PROXY=svc:***@proxy.corp:3128"),
+        ("'svc:pw@[fd00::1]:3128/'", "'svc:***@[fd00::1]:3128/'"),
+        ("svc:pw@proxy", "svc:***@proxy"),
+        # not a proxy's credentials: no password, an image digest, an address
+        ('"svc@proxy:3128"', '"svc@proxy:3128"'),
+        ('"busybox:1.36@sha256:0123abcd"', '"busybox:1.36@sha256:0123abcd"'),
+        ("deploy@10.0.0.1:22: Permission denied", "deploy@10.0.0.1:22: Permission denied"),
+    ],
+)
+def test_a_proxy_written_without_its_scheme_has_its_password_masked(text: str, masked: str) -> None:
+    # Go reads a proxy setting without a scheme as http:// (user:pw@host:3128
+    # is http://user:pw@host:3128), and so does fleetcfg's proxy check
+    assert mask_url_credentials(text) == masked
 
 
 def test_a_hostile_secret_is_masked_in_every_form() -> None:
@@ -142,6 +162,28 @@ def test_the_previous_secret_on_the_host_is_masked_after_a_rotation(tmp_path: Pa
         assert_hidden(ROTATED, output)
         assert_hidden(HOSTILE, output)
     assert "token=***" in dumped
+
+
+def test_a_proxy_password_a_host_wrote_without_the_scheme_is_never_shown(
+    tmp_path: Path,
+) -> None:
+    # dockerd takes "svc:pw@proxy:3128" for http://svc:pw@proxy:3128; the
+    # profile no longer sets proxies, so the plan removes the host's own
+    host = FakeDockerHost(
+        "web-01",
+        daemon_json={
+            "proxies": {"http-proxy": f"svc:{quote(ROTATED, safe='')}@proxy.corp:3128"},
+            "log-driver": "local",
+        },
+    )
+    planned = plan_with(tmp_path, host, profiles={"base.json": '{"log-driver": "json-file"}'})
+    daemon = planned.plan.files[0]
+    assert '- proxies: {"http-proxy": "svc:***@proxy.corp:3128"}' in [
+        c.display for c in daemon.changes
+    ]
+    assert_hidden(ROTATED, planned.plan.model_dump_json())
+    # nor a plain sha256 a guess of the password could be checked against
+    assert (daemon.live_sha256 or "").startswith("hmac-sha256:")
 
 
 def test_masking_gives_the_same_for_short_values_remembered_and_long_text_not_kept() -> None:

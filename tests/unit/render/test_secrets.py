@@ -7,13 +7,8 @@ from pathlib import Path
 import pytest
 
 from fleetcfg.core.errors import SecretLookupError, TemplateError
-from fleetcfg.core.secrets import (
-    MASK,
-    holds_credentials,
-    mask_data,
-    mask_text,
-    mask_url_credentials,
-)
+from fleetcfg.core.secrets import holds_credentials, mask_data, mask_text
+from fleetcfg.core.urlcreds import MASK, mask_url_credentials
 from fleetcfg.inventory import load_inventory
 from fleetcfg.render import Renderer
 from tests.unit.inventory.repo import write_repo
