@@ -99,8 +99,11 @@ def describe(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f'the string "{shown}"'
+        # never a part of a long one: masking finds a secret, or a URL's
+        # password, only whole (the output masks what is shown here)
+        return (
+            f'the string "{value}"' if len(value) <= 40 else f"a string of {len(value)} characters"
+        )
     if isinstance(value, GoFloat):
         return f"the number {value.literal}"
     if isinstance(value, int | float):

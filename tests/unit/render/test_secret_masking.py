@@ -132,6 +132,28 @@ def test_a_secret_cut_by_the_quote_of_a_long_rendered_line_is_still_masked(
         assert "simple-secret-9"[:n] not in message
 
 
+def test_a_long_value_of_the_wrong_type_never_shows_a_part_of_its_secret(
+    tmp_path: Path,
+) -> None:
+    # the message quoted the first 37 characters of a long string: a cut
+    # secret, or a URL cut before its "@", that masking could not find
+    secret = "Xq7vR2mK9pL4wN8sT1yB6cF3hJ5dG0zA"
+    profile = (
+        "registry-mirrors: \"https://svc:{{ env('PW') }}@mirror.corp\"\n"
+        "labels: \"{{ env('PW') }}{{ env('PW') }}\"\n"
+        "live-restore: \"{{ env('PW') }}-and-more-text\"\n"
+    )
+    path = write_repo(tmp_path, INVENTORY, {"base.yaml.j2": profile})
+    renderer = Renderer(load_inventory(path), environ={"PW": secret})
+    rendered = renderer.render("web-01")
+    messages = [renderer.mask(f.message) for f in rendered.findings]
+    assert [f.path for f in rendered.findings] == ["labels", "live-restore", "registry-mirrors"]
+    for message in messages:
+        for n in range(5, len(secret) + 1):
+            assert secret[:n] not in message, message
+    assert 'write ["https://svc:***@mirror.corp"]' in messages[2]
+
+
 PROXY_PROFILE = """
 proxies:
   http-proxy: "http://svc:{{ env('PW')|urlquote }}@proxy.corp:3128"
