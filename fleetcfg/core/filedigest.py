@@ -45,6 +45,11 @@ _PRIVATE_KEY = "PRIVATE KEY-----"
 _SECRET_KEYS = ('"auths"', '"httpheaders"', "\\u")
 
 
+def holds_private_key(data: bytes | None) -> bool:
+    """Whether ``data`` holds a PEM private key: the whole file is a secret."""
+    return data is not None and _PRIVATE_KEY.encode() in data
+
+
 def scrypt(data: bytes, salt: bytes) -> bytes:
     """scrypt of ``data`` at :data:`SCRYPT_COST` (deterministic: the same on
     every machine)."""

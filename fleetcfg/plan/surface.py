@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fleetcfg.core.filedigest import short_digest
+from fleetcfg.core.filedigest import holds_private_key, short_digest
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.hashing import sha256_hex
 from fleetcfg.core.rules import CERTS_D_FILE_NAMES, CERTS_D_FOLDER
@@ -149,11 +149,16 @@ def retired_records(facts: Facts, keep: Sequence[str]) -> list[FileRecord]:
     ]
 
 
-def _display(file: SurfaceFile, live: str | None) -> str:
+def _display(file: SurfaceFile, live: str | None, *, live_key: bool = False) -> str:
     if file.secret:
         return (
             f"~ {file.path}: secret, sha256 {short_digest(live)} -> "
             f"{short_digest(file.digest)} ({len(file.content)} bytes, mode {file.mode:04o})"
+        )
+    if live_key:
+        return (
+            f"~ {file.path}: the live file holds a private key, not shown "
+            f"({len(file.content)} bytes, mode {file.mode:04o})"
         )
     verb = "~" if live is not None else "+"
     return f"{verb} {file.path} ({len(file.content)} bytes, sha256 {short_digest(file.digest)})"
@@ -170,6 +175,9 @@ def plan_surface_file(
     target = file.digest
     live_sha = live.digest(credentials=file.holds_credentials)
     write = not live.exists or live_sha != target
+    # a host's file may hold a key where fleetcfg writes none (a client.cert
+    # with its key appended): never shown, like a secret file
+    live_key = not file.secret and holds_private_key(live.content)
     mode_only = not write and live.mode is not None and live.mode != file.mode
     diff = ""
     changes: list[KeyChange] = []
@@ -181,13 +189,13 @@ def plan_surface_file(
             KeyChange(
                 path=file.path,
                 kind="changed" if live.exists else "added",
-                display=h.mask(_display(file, live_sha))
+                display=h.mask(_display(file, live_sha, live_key=live_key))
                 if write
                 else f"~ {file.path}: mode {live.mode:04o} -> {file.mode:04o}",
                 reload="no-effect",
             )
         )
-        if write and not file.secret:
+        if write and not file.secret and not live_key:
             old = live.content.decode("utf-8", "replace") if live.content is not None else None
             diff = text_diff(
                 old if live.exists else None,

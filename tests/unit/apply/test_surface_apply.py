@@ -67,6 +67,25 @@ def test_a_new_ca_is_planned_as_write_only_with_nothing_to_reload(tmp_path: Path
     assert "BEGIN CERTIFICATE" in surface[0].text_diff
 
 
+def test_a_live_file_that_holds_a_private_key_is_never_shown(tmp_path: Path) -> None:
+    # a host's client.cert with the key appended (a combined PEM, which the
+    # daemon reads too): the plan replaces it, and its diff showed the key
+    s = _setup(tmp_path)
+    old = make_cert("old web-01", ca=False, issuer=CA)
+    s.hosts["web-01"].add_dir(FOLDER)
+    s.hosts["web-01"].add_file(f"{FOLDER}/client.cert", (old.cert_pem + old.key_pem).encode())
+    host = s.plan().hosts[0]
+    cert = next(f for f in host.files if f.path == f"{FOLDER}/client.cert")
+    assert cert.changed and cert.text_diff == ""
+    assert [c.display for c in cert.changes] == [
+        f"~ {FOLDER}/client.cert: the live file holds a private key, not shown "
+        f"({len(CLIENT.cert_pem)} bytes, mode 0644)"
+    ]
+    plan_json = json.dumps(host.model_dump(mode="json"))
+    for line in old.key_pem.splitlines()[1:-1]:
+        assert line not in plan_json
+
+
 def test_apply_writes_certs_d_with_its_folder_and_modes_and_restarts_nothing(
     tmp_path: Path,
 ) -> None:
