@@ -447,7 +447,13 @@ def test_a_second_apply_at_the_same_time_is_refused_by_the_lock(
     thread = threading.Thread(target=first_run)
     thread.start()
     try:
-        assert wait_until(lambda: host.exists(LOCK_OWNER_PATH), timeout=20)
+        # the first run holds the lock in its slow restart, its file already
+        # replaced: the second's plan reads a file that no longer changes (a
+        # read across the rename is "a file changed while it was read", an
+        # error before any lock is tried)
+        assert wait_until(
+            lambda: host.exists(LOCK_OWNER_PATH) and bool(host.events("stopping")), timeout=20
+        )
         code, out, err = cli("apply", "-i", str(other), "--yes")
     finally:
         thread.join(60)
