@@ -30,7 +30,7 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
-from fleetcfg.apply.hostrun import HostRun, first_lines
+from fleetcfg.apply.hostrun import HostRun
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import OutputTooLargeError, StepFailedError, TransportError
@@ -186,7 +186,7 @@ def _run_builder(run: HostRun, commands: list[list[str]], step: str) -> None:
         # a bootstrap may pull buildkit's image: the lock's heartbeat first
         result = run.t.run_many([heartbeat_argv(), argv])[1]
         if not result.ok:
-            detail = f"`{' '.join(argv)}` failed: {first_lines(result.stderr or result.stdout)}"
+            detail = f"`{' '.join(argv)}` failed: {run.said(result.stderr or result.stdout)}"
             run.step(step, StepStatus.FAILED, detail, started)
             raise StepFailedError(step, detail)
     run.step(step, StepStatus.OK, "; ".join(" ".join(c) for c in commands), started)
@@ -244,13 +244,13 @@ def act(run: HostRun) -> None:
             raise StepFailedError(
                 "reload",
                 f"`{' '.join(run.service.reload)}` failed: "
-                f"{first_lines(result.stderr or result.stdout)}",
+                f"{run.said(result.stderr or result.stdout)}",
             )
         run.step("reload", StepStatus.OK, " ".join(run.service.reload), started)
     elif run.action is Action.RESTART:
         result = restart(run)
         if not result.ok:
-            why = daemon_error(run) or first_lines(result.stderr or result.stdout)
+            why = daemon_error(run) or run.said(result.stderr or result.stdout)
             raise StepFailedError("restart", f"`{' '.join(run.service.restart)}` failed: {why}")
         run.step("restart", StepStatus.OK, " ".join(run.service.restart), started)
     else:
@@ -348,11 +348,11 @@ def health(run: HostRun, *, after: Action, baseline: bool = True, step: str = "h
             except ValueError:
                 running = None
         else:
-            problems.append(f"docker info: {first_lines(info.stderr or info.stdout, 200)}")
+            problems.append(f"docker info: {run.said(info.stderr or info.stdout, 200)}")
         if checked is not None and not checked.ok:
             problems.append(
                 f"`{' '.join(service.health)}` exits {checked.exit_status}: "
-                f"{first_lines(checked.stderr or checked.stdout, 200)}"
+                f"{run.said(checked.stderr or checked.stdout, 200)}"
             )
         if not problems and want is not None and running is not None and running < want:
             problems.append(f"{running} of the {want} containers that ran before are running")
@@ -390,7 +390,7 @@ def recover(run: HostRun) -> None:
         again = Action.RESTART
         command = run.service.restart
     if not result.ok:
-        why = daemon_error(run) or first_lines(result.stderr or result.stdout)
+        why = daemon_error(run) or run.said(result.stderr or result.stdout)
         run.step("recover", StepStatus.FAILED, f"`{' '.join(command)}` failed: {why}", started)
         run.result.recovered = False
         run.result.reason += f"; the daemon does not start with the restored file either: {why}"

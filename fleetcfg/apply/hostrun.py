@@ -250,6 +250,11 @@ class HostRun:
             return self.facts.live_restore
         return "--live-restore" in self.facts.exec_start
 
+    def said(self, text: str, limit: int = _MAX_DETAIL) -> str:
+        """What the host said (``text``), masked, then on one line cut at
+        ``limit`` (cut first, a secret across the cut would keep its start)."""
+        return first_lines(self.ctx.mask(text), limit)
+
     def step(
         self, name: str, status: StepStatus = StepStatus.OK, detail: str = "", started: float = 0.0
     ) -> None:

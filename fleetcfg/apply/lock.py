@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from fleetcfg.apply.hostrun import FileChange, HostRun, first_lines
+from fleetcfg.apply.hostrun import FileChange, HostRun
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.report import StepStatus
 from fleetcfg.core.errors import LockError, RemoteCommandError, StepFailedError, TransportError
@@ -105,7 +105,7 @@ def _read_live(run: HostRun, change: FileChange, result: CommandResult) -> None:
             change.path, result.exit_status, result.stdout_bytes, result.stderr.encode(), run.host
         )
     except TransportError as exc:
-        raise StepFailedError("lock", first_lines(exc.message)) from None
+        raise StepFailedError("lock", run.said(exc.message)) from None
     change.live, change.live_exists = live.content, live.exists
 
 
@@ -115,7 +115,7 @@ def _take(run: HostRun, result: CommandResult, age: float | None) -> None:
         return
     run.reach(Phase.NEW)  # the lock is not this run's
     if result.exit_status == 4:
-        why = first_lines(result.stderr) or "write error"
+        why = run.said(result.stderr) or "write error"
         if "No space left on device" in why:
             why = f"no space left on device in {STATE_DIR}"
         raise StepFailedError(
@@ -125,14 +125,14 @@ def _take(run: HostRun, result: CommandResult, age: float | None) -> None:
     if result.exit_status != 3:
         raise StepFailedError(
             "lock",
-            f"cannot create {LOCK_DIR}: {first_lines(result.stderr) or 'mkdir failed'} "
+            f"cannot create {LOCK_DIR}: {run.said(result.stderr) or 'mkdir failed'} "
             "(fleetcfg needs root on the host: connect as root or set ssh.become)",
         )
     holder = LockOwner.from_bytes(result.stdout_bytes) if result.stdout.strip() else None
     said = "\n".join(x for x in result.stderr.splitlines() if not x.startswith(BUSY_MARK))
     unreadable = None
     if holder is None and (result.stdout.strip() or said.strip()):
-        problem = first_lines(said).removeprefix("fleetcfg: ")
+        problem = run.said(said).removeprefix("fleetcfg: ")
         unreadable = problem or f"{LOCK_OWNER_PATH} is not an owner record fleetcfg can decode"
     alive = holder_alive(run, holder, age, busy_pid(result.stderr))
     if not run.ctx.break_lock:
@@ -217,7 +217,7 @@ def _break(run: HostRun, holder: LockOwner | None) -> None:
         run.reach(Phase.NEW)
         raise LockError(
             f"--break-lock could not take the lock held by {who}: "
-            f"{first_lines(results[1].stderr or results[2].stderr) or 'held again'}"
+            f"{run.said(results[1].stderr or results[2].stderr) or 'held again'}"
         )
     run.reach(Phase.LOCKED)
     run.step("break-lock", StepStatus.OK, f"broke the lock held by {who}")
@@ -233,10 +233,10 @@ def _read_state(run: HostRun, raw: CommandResult) -> None:
         )
     except RemoteCommandError as exc:
         if exc.exit_status != 6:
-            raise StepFailedError("lock", first_lines(exc.message)) from None
+            raise StepFailedError("lock", run.said(exc.message)) from None
         problem = f"{STATE_PATH} is not read: {exc.stderr.removeprefix('fleetcfg: ')}"
     except TransportError as exc:
-        raise StepFailedError("lock", first_lines(exc.message)) from None
+        raise StepFailedError("lock", run.said(exc.message)) from None
     else:
         if not found.exists:
             return
@@ -303,7 +303,7 @@ def unlock(run: HostRun, *, prune: bool = True) -> None:
         )
     else:
         what = UNLOCK_FAILURES.get(results[0].exit_status, f"cannot remove {LOCK_DIR}")
-        why = f"{what}: {first_lines(results[0].stderr) or 'exit ' + str(results[0].exit_status)}"
+        why = f"{what}: {run.said(results[0].stderr) or 'exit ' + str(results[0].exit_status)}"
     run.step("unlock", StepStatus.FAILED, why, started)
 
 

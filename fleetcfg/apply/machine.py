@@ -37,7 +37,7 @@ import posixpath
 from collections.abc import Callable, Sequence
 
 from fleetcfg.apply import daemon
-from fleetcfg.apply.hostrun import HostRun, first_lines
+from fleetcfg.apply.hostrun import HostRun
 from fleetcfg.apply.lock import reclaim, unlock
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.record import new_state
@@ -173,7 +173,7 @@ def _restore(run: HostRun) -> None:
             change.maybe_replaced = False
             restored.append(change.path if not backup.absent else f"{change.path} (removed)")
         else:
-            problems.append(f"{change.path}: {first_lines(result.stderr)}")
+            problems.append(f"{change.path}: {run.said(result.stderr)}")
     if problems:
         run.step("restore", StepStatus.FAILED, "; ".join(problems), started)
         run.result.rolled_back = False

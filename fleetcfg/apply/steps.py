@@ -40,7 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fleetcfg.apply import daemon
-from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver, first_lines
+from fleetcfg.apply.hostrun import FileChange, HostRun, TargetResolver
 from fleetcfg.apply.lock import lock, unlock, unlock_argv, unlock_note
 from fleetcfg.apply.phases import Phase
 from fleetcfg.apply.recheck import recheck_plan, refuse_changed, refuse_untrusted
@@ -349,7 +349,7 @@ def _install(run: HostRun, change: FileChange, *, first: bool, last: bool) -> No
         raise StepFailedError(step, what)
     if step in ("health", "unlock"):
         return  # not healthy yet, or not unlocked: the next steps go on
-    output = first_lines(result.stderr or "")
+    output = run.said(result.stderr or "")
     stage = stage_of(result)
     if stage:
         output = output.replace(stage, change.path)
@@ -457,9 +457,7 @@ def _remove(run: HostRun, change: FileChange) -> None:
     removed = run.t.run(as_owner(change.user, ["rm", "-f", "--", change.path]))
     if not removed.ok:
         change.maybe_replaced = False
-        raise StepFailedError(
-            "replace", f"cannot remove {change.path}: {first_lines(removed.stderr)}"
-        )
+        raise StepFailedError("replace", f"cannot remove {change.path}: {run.said(removed.stderr)}")
     run.result.nothing_written = False
     run.result.written.append(change.path)
     run.step("replace", StepStatus.OK, f"removed {change.path}", started)

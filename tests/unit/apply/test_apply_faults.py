@@ -16,6 +16,7 @@ from fleetcfg.core.exitcodes import ExitCode
 from fleetcfg.host.service import ServiceCommands
 from fleetcfg.host.state import STATE_PATH
 from fleetcfg.host.transport.base import CommandResult
+from fleetcfg.render import Renderer
 from tests.fakes.dockerhost import DAEMON_JSON
 from tests.fakes.transport import FakeTransport
 from tests.unit.apply.helpers import (
@@ -199,6 +200,27 @@ def test_a_failing_reload_command_is_rolled_back(tmp_path: Path) -> None:
     assert result.status is HostStatus.FAILED and result.rolled_back
     assert "Access denied" in result.reason
     assert daemon_json(host) == OLD
+
+
+def test_a_secret_the_host_quotes_across_the_cut_of_its_message_is_never_shown(
+    tmp_path: Path,
+) -> None:
+    # host output is cut to one line of 600 characters for the report: cut
+    # before it was masked, a secret across the cut kept its first characters
+    s = setup(tmp_path, target=RELOADABLE)
+    host = s.hosts["web-01"]
+    said = "Failed to reload docker.service: " + "x" * 545
+    said += " http://svc:Sup3rSecretPassw0rd@proxy.corp:3128\n"
+
+    def reload(argv: tuple[str, ...], stdin: bytes | None, fake: FakeTransport) -> CommandResult:
+        return CommandResult((), 1, "", said)
+
+    host.on(["systemctl", "reload", "docker"], reload)
+    mask = Renderer(s.inventory, environ={}).mask  # what fleetcfg apply masks with
+    result = s.apply(s.plan(), mask=mask).results[0]
+    assert result.status is HostStatus.FAILED and "Failed to reload" in result.reason
+    shown = [result.reason, *(step.detail for step in result.steps)]
+    assert not any("Sup3r" in text for text in shown), shown
 
 
 def test_a_full_disk_when_uploading_leaves_the_original_intact(tmp_path: Path) -> None:
