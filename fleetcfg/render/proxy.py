@@ -1,5 +1,5 @@
 """The ``proxy:`` of a host: where it goes, daemon.json's ``proxies`` and the
-systemd drop-in, with the findings about them (FC080-FC084, FC087).
+systemd drop-in, with the findings about them (FC080-FC084, FC087, FC089).
 
 Where it goes (``proxy.where``):
 
@@ -38,6 +38,7 @@ from urllib.parse import quote
 from fleetcfg.core.errors import FleetcfgError, SecretLookupError
 from fleetcfg.core.findings import Finding
 from fleetcfg.core.rules import (
+    DROPIN_CREDENTIAL,
     DROPIN_EXEC_START,
     DROPIN_PERCENT,
     DROPIN_QUOTING,
@@ -270,10 +271,10 @@ def with_daemon_proxies(
 def dropin_findings(
     host: Host, proxy: HostProxy, daemon: Mapping[str, Any] | None
 ) -> tuple[Finding, ...]:
-    """FC080-FC082 about the hand-written ``dropin_lines`` for a host whose
-    daemon.json will hold ``daemon``."""
+    """FC080-FC082 and FC089 about the hand-written ``dropin_lines`` for a
+    host whose daemon.json will hold ``daemon``."""
     problems = check_dropin_lines(proxy.extra_lines, daemon or {})
-    return tuple(
+    found = [
         finding_at(
             host,
             _RULES[p.kind],
@@ -282,7 +283,21 @@ def dropin_findings(
             path=f"proxy.dropin_lines[{p.index}]",
         )
         for p in problems
-    )
+    ]
+    found += [
+        finding_at(
+            host,
+            DROPIN_CREDENTIAL,
+            f"proxy.dropin_lines[{index}] holds a credential: systemd shows what a drop-in sets "
+            "to every user of the host (systemctl show docker); give the proxy's password "
+            "with proxy.password_env, which fleetcfg writes to a root-only environment file",
+            ("proxy", "dropin_lines"),
+            path=f"proxy.dropin_lines[{index}]",
+        )
+        for index, line in enumerate(proxy.extra_lines)
+        if holds_credentials(line, proxy.secrets)
+    ]
+    return tuple(found)
 
 
 def proxy_or_error(host: Host, lookups: Lookups) -> HostProxy | FleetcfgError | None:

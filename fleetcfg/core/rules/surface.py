@@ -112,3 +112,17 @@ BUILDKIT_BUILDER = rule(
     restarting a standalone buildkitd unit (service: NAME), not both. Set one
     of them; with neither, the builder is called fleetcfg.""",
 )
+DROPIN_CREDENTIAL = rule(
+    "FC089",
+    "dropin-credential",
+    W,
+    "a hand-written drop-in line holds a credential every user of the host can read",
+    """systemd shows every user of a host what a unit's drop-ins set
+    (systemctl show docker -p Environment, ExecStart=, ...: its D-Bus
+    properties), whatever the drop-in file's mode. fleetcfg puts the proxy
+    password it renders from proxy.password_env in an environment file only
+    root reads (EnvironmentFile=); a URL with a password or a secret written
+    in proxy.dropin_lines stays in the drop-in. Put the proxy in proxy.http
+    and proxy.https with password_env, or name a root-only file with
+    EnvironmentFile= in dropin_lines.""",
+)

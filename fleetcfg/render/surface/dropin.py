@@ -22,7 +22,7 @@ REMOVED = "the proxy drop-in was removed"
 
 def proxy_dropin(ctx: SurfaceContext) -> SurfaceOutput:
     """The drop-in of a host whose proxy goes there, and the findings about
-    its proxy (FC080-FC082 and FC084, FC087; FC083 comes with daemon.json)."""
+    its proxy (FC080-FC082, FC084, FC087 and FC089; FC083 comes with daemon.json)."""
     proxy = resolve_proxy(ctx.host, ctx.lookups)
     if proxy is None:
         return SurfaceOutput()

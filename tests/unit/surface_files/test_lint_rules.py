@@ -1,4 +1,4 @@
-"""fleetcfg lint reports FC080-FC088 at the inventory line, with --explain texts."""
+"""fleetcfg lint reports FC080-FC089 at the inventory line, with --explain texts."""
 
 from __future__ import annotations
 
@@ -49,3 +49,21 @@ def test_every_proxy_and_buildkit_rule_has_an_explanation() -> None:
     for rule in (r for r in all_rules() if "FC080" <= r.id <= "FC089"):
         result = runner.invoke(app, ["lint", "--explain", rule.id], env={"NO_COLOR": "1"})
         assert result.exit_code == 0 and rule.name in result.stdout, rule.id
+
+
+def test_a_credential_written_in_dropin_lines_is_fc089_and_a_password_env_is_not(
+    tmp_path: Path,
+) -> None:
+    # systemd shows a drop-in's settings to every user of the host; the
+    # password fleetcfg renders goes to a root-only environment file instead
+    inventory = INVENTORY.replace(
+        "      - 'Environment=\"GOFLAGS=100%\"'\n",
+        "      - 'Environment=\"NO_PROXY=localhost\"'\n"
+        "      - 'Environment=\"FTP_PROXY=http://svc:hunter2@ftp.corp:21\"'\n",
+    )
+    path = write_repo(tmp_path, inventory, {"base.yaml.j2": "log-level: info\n"})
+    report = lint_repo(path)
+    [finding] = [f for f in report.findings if f.rule == "FC089"]
+    assert finding.severity.value == "warning" and finding.path == "proxy.dropin_lines[1]"
+    assert finding.line == line_of(path, "dropin_lines") and finding.hosts == ("old", "new")
+    assert "hunter2" not in finding.message
