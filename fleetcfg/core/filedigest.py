@@ -29,7 +29,7 @@ import json
 import threading
 
 from fleetcfg.core.hashing import sha256_hex
-from fleetcfg.core.secrets import is_secret_path
+from fleetcfg.core.secrets import SECRET_PATHS, is_secret_path
 from fleetcfg.core.urlcreds import url_credentials
 
 #: how the digest of a file that holds credentials starts
@@ -39,10 +39,10 @@ SCRYPT_COST = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 _SALT = b"fleetcfg credentials file digest v1"
 #: a PEM private key (a certs.d client key): the whole file is the secret
 _PRIVATE_KEY = "PRIVATE KEY-----"
-#: config.json keys whose values are credentials (when the text names one, in
+#: config.json keys whose values are credentials, as JSON text names them (in
 #: any case: the docker CLI matches keys case-insensitively), and the escape
 #: that may spell one in JSON text
-_SECRET_KEYS = ('"auths"', '"httpheaders"', "\\u")
+_SECRET_KEYS = (*(f'"{str(p[0]).casefold()}"' for p in SECRET_PATHS), "\\u")
 
 
 def holds_private_key(data: bytes | None) -> bool:
