@@ -260,9 +260,7 @@ class HostRun:
     ) -> None:
         """Record (and journal) one step."""
         seconds = self.ctx.clock() - started if started else 0.0
-        record = StepRecord(
-            self.host, name, status, first_lines(self.ctx.mask(detail)), round(seconds, 4)
-        )
+        record = StepRecord(self.host, name, status, self.said(detail), round(seconds, 4))
         self.result.steps.append(record)
         if self.on_step is not None:
             self.on_step(record)

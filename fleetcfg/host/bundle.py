@@ -17,8 +17,8 @@ devices, fifos), a name that is absolute or holds ``..``, ``.``, an empty
 part or a backslash, a duplicate, a name that is both a file and a folder, a
 missing or wrong signature, a member whose sha256 or size differs from the
 manifest (or that it does not list), or a revision older than the last one
-applied is refused, and nothing is written. Only then :func:`unpack` writes the verified bytes (not
-the tar) to a folder.
+applied is refused, and nothing is written. Only then :func:`unpack` writes
+the verified bytes (not the tar) to a folder.
 """
 
 from __future__ import annotations
@@ -200,16 +200,11 @@ def read_bundle(path: Path) -> bytes:
 _CHUNK = 1024 * 1024
 
 
-def _max_tar() -> int:
-    """The most the tar inside may inflate to: the members' limit and room
-    for their headers (a header and its padding per member)."""
-    return 2 * MAX_BYTES
-
-
 def _inflate(data: bytes, source: str) -> io.BytesIO:
     """The tar inside ``data`` (gzip, one member or several one after the
-    other), refused as soon as it inflates past :func:`_max_tar`."""
-    limit = _max_tar()
+    other), refused as soon as it inflates past twice :data:`MAX_BYTES`
+    (the members' limit and room for their headers and padding)."""
+    limit = 2 * MAX_BYTES
     tar = io.BytesIO()
     rest = data
     try:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -100,7 +101,7 @@ class HostProxy:
         """The drop-in's variables (dockerd reads the upper-case names)."""
         return self._named("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
-    @property
+    @cached_property
     def urls_hold_credentials(self) -> bool:
         """Whether a proxy URL carries a password (then the drop-in's
         variables go to :data:`ENV_FILE_PATH`, written 0600, which systemd
